@@ -1,0 +1,50 @@
+# The two commands of the README: `make run` starts the suite, `make test` runs every test.
+# Both do all set-up on a fresh machine (venv, pinned install, code generation, migrations).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find proto -name '*.proto')
+GEN_STAMP := ipss/.generated
+BUF := .tools/node_modules/.bin/buf
+
+.PHONY: install gen run demo test lint-proto bench clean
+
+install: $(STAMP) $(GEN_STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $@
+
+# Python code (messages, gRPC stubs, type stubs) is generated from proto/, never edited.
+$(GEN_STAMP): $(STAMP) $(PROTOS)
+	rm -rf ipss
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
+	touch $@
+
+gen: $(GEN_STAMP)
+
+run: install
+	$(BIN)/ipss up
+
+demo: install
+	$(BIN)/ipss up --demo
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1.75.0
+
+lint-proto: $(BUF)
+	cd proto && ../$(BUF) lint
+
+test: install lint-proto
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench.registry_lookup --agencies 100000 --practitioners 1000000
+
+clean:
+	rm -rf $(VENV) ipss .tools var

@@ -1,0 +1,17 @@
+"""python -m services.inspections: the inspections service's server. Its API is not built yet (see the
+issues), so it answers health checking and reflection only; nothing pretends to work."""
+
+import asyncio
+
+from suite import config
+from suite import logging as suite_logging
+from suite.grpc_server import SuiteServer, run_until_signalled
+
+
+async def main() -> None:
+    suite_logging.configure("inspections")
+    await run_until_signalled(SuiteServer("inspections", []), f"{config.bind_host()}:{config.listen_port('inspections')}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

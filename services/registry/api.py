@@ -1,0 +1,260 @@
+"""gRPC servicer of ipss.registry.v1.RegistryService: messages in, domain and store calls,
+messages out. Authorization, validation and error statuses happen before and after, in the
+suite's interceptor."""
+
+from __future__ import annotations
+
+from ipss.registry.v1 import registry_pb2 as pb
+from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+from services.registry import domain, store
+from suite import auth, clock, idempotency
+from suite.errors import FieldViolation, InvalidArgument
+from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+
+KIND = pb.AgencyKind.DESCRIPTOR
+LEGAL_FORM = pb.LegalForm.DESCRIPTOR
+STATUS = pb.AgencyStatus.DESCRIPTOR
+PRACTITIONER_KIND = pb.PractitionerKind.DESCRIPTOR
+EVENT_KIND = pb.CreditEventKind.DESCRIPTOR
+EVENT_SOURCE = pb.CreditEventSource.DESCRIPTOR
+GRADE = pb.CreditGrade.DESCRIPTOR
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_PUBLIC_PAGE_SIZE = 10
+
+
+class RegistryApi(pb_grpc.RegistryServiceServicer):
+    def __init__(self, registry: store.RegistryStore, grading: domain.GradingRules):
+        self.store = registry
+        self.grading = grading
+
+    async def _once(self, method: str, request, response_type, write):
+        return await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, method, request,
+                                          response_type, write)
+
+    # -- agencies --
+
+    async def CreateAgency(self, request: pb.CreateAgencyRequest, context) -> pb.CreateAgencyResponse:
+        auth.require_region(request.region_code, "an agency")
+        fields = dict(
+            name=request.name, kind=enum_word(KIND, request.kind), credit_code=request.credit_code,
+            licence_number=request.licence_number or None, region_code=request.region_code,
+            legal_form=enum_word(LEGAL_FORM, request.legal_form),
+            parent_agency_id=request.parent_agency_id or None,
+            legal_representative=request.legal_representative, address=request.address, phone=request.phone,
+            established_on=parse_date(request.established_on))
+        shareholders = [(s.name, s.holds_attorney_certificate) for s in request.shareholders]
+
+        async def write(session):
+            agency = await self.store.create_agency(session, fields, shareholders, auth.current().subject)
+            return pb.CreateAgencyResponse(agency=agency_message(agency))
+        return await self._once("CreateAgency", request, pb.CreateAgencyResponse, write)
+
+    async def GetAgency(self, request: pb.GetAgencyRequest, context) -> pb.GetAgencyResponse:
+        agency = await self.store.get_agency(request.id)
+        auth.require_region(agency.region_code, "the agency")
+        return pb.GetAgencyResponse(agency=agency_message(agency))
+
+    async def SearchAgencies(self, request: pb.SearchAgenciesRequest, context) -> pb.SearchAgenciesResponse:
+        where = store.AgencyFilter(
+            query=request.query, kinds=tuple(enum_word(KIND, k) for k in request.kinds),
+            region_prefix=scoped_region_prefix(request.region_code),
+            statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
+        agencies, next_token = await self.store.search_agencies(
+            where, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token))
+        return pb.SearchAgenciesResponse(agencies=[agency_message(a) for a in agencies],
+                                         next_page_token=next_token)
+
+    async def ChangeAgencyStatus(self, request: pb.ChangeAgencyStatusRequest, context
+                                 ) -> pb.ChangeAgencyStatusResponse:
+        change = domain.StatusChange(
+            to_status=domain.AgencyStatus(enum_word(STATUS, request.to_status)),
+            effective_on=parse_date(request.effective_on), suspended_until=parse_date(request.suspended_until),
+            reason=request.reason, decision_reference=request.decision_reference)
+
+        async def write(session):
+            agency = await self.store.change_agency_status(
+                session, request.agency_id, change, auth.current().subject,
+                lambda region: auth.require_region(region, "the agency"))
+            return pb.ChangeAgencyStatusResponse(agency=agency_message(agency))
+        return await self._once("ChangeAgencyStatus", request, pb.ChangeAgencyStatusResponse, write)
+
+    # -- practitioners --
+
+    async def RegisterPractitioner(self, request: pb.RegisterPractitionerRequest, context
+                                   ) -> pb.RegisterPractitionerResponse:
+        fields = dict(name=request.name, kind=enum_word(PRACTITIONER_KIND, request.kind),
+                      resident_id=request.resident_id, phone=request.phone,
+                      certificate_number=request.certificate_number or None,
+                      qualified_on=parse_date(request.qualified_on))
+
+        async def write(session):
+            practitioner = await self.store.register_practitioner(session, fields)
+            return pb.RegisterPractitionerResponse(practitioner=practitioner_message(practitioner, {}))
+        return await self._once("RegisterPractitioner", request, pb.RegisterPractitionerResponse, write)
+
+    async def GetPractitioner(self, request: pb.GetPractitionerRequest, context) -> pb.GetPractitionerResponse:
+        practitioner = await self.store.get_practitioner(request.id)
+        agencies = await self.store.agency_names({f.agency_id for f in practitioner.filings})
+        return pb.GetPractitionerResponse(practitioner=practitioner_message(practitioner, agencies))
+
+    async def SearchPractitioners(self, request: pb.SearchPractitionersRequest, context
+                                  ) -> pb.SearchPractitionersResponse:
+        people, next_token = await self.store.search_practitioners(
+            request.query, request.agency_id, request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_page_token(request.page_token))
+        agencies = await self.store.agency_names({f.agency_id for p in people for f in p.filings})
+        return pb.SearchPractitionersResponse(
+            practitioners=[practitioner_message(p, agencies) for p in people], next_page_token=next_token)
+
+    async def FilePractice(self, request: pb.FilePracticeRequest, context) -> pb.FilePracticeResponse:
+        async def write(session):
+            practitioner = await self.store.file_practice(
+                session, request.practitioner_id, request.agency_id, request.filing_number,
+                parse_date(request.started_on), request.transfer)
+            return pb.FilePracticeResponse(practitioner=practitioner_message(practitioner, {}))
+        return await self._once("FilePractice", request, pb.FilePracticeResponse, write)
+
+    async def EndPractice(self, request: pb.EndPracticeRequest, context) -> pb.EndPracticeResponse:
+        async def write(session):
+            practitioner = await self.store.end_practice(session, request.practitioner_id,
+                                                         parse_date(request.ended_on), request.reason)
+            return pb.EndPracticeResponse(practitioner=practitioner_message(practitioner, {}))
+        return await self._once("EndPractice", request, pb.EndPracticeResponse, write)
+
+    # -- annual reports --
+
+    async def FileAnnualReport(self, request: pb.FileAnnualReportRequest, context) -> pb.FileAnnualReportResponse:
+        report = dict(year=request.year, filed_on=parse_date(request.filed_on), employees=request.employees,
+                      practitioners=request.practitioners, revenue_cny=request.revenue_cny, summary=request.summary)
+
+        async def write(session):
+            stored = await self.store.file_annual_report(
+                session, request.agency_id, report, lambda region: auth.require_region(region, "the agency"))
+            return pb.FileAnnualReportResponse(report=annual_report_message(stored))
+        return await self._once("FileAnnualReport", request, pb.FileAnnualReportResponse, write)
+
+    async def ListAnnualReports(self, request: pb.ListAnnualReportsRequest, context
+                                ) -> pb.ListAnnualReportsResponse:
+        agency, reports = await self.store.annual_reports(request.agency_id)
+        auth.require_region(agency.region_code, "the agency")
+        return pb.ListAnnualReportsResponse(reports=[annual_report_message(r) for r in reports])
+
+    # -- credit --
+
+    async def RecordCreditEvent(self, request: pb.RecordCreditEventRequest, context
+                                ) -> pb.RecordCreditEventResponse:
+        if bool(request.agency_id) == bool(request.practitioner_id):
+            raise InvalidArgument([FieldViolation(name, "exactly one of agency_id and practitioner_id is required")
+                                   for name in ("agency_id", "practitioner_id")])
+        fields = dict(agency_id=request.agency_id or None, practitioner_id=request.practitioner_id or None,
+                      kind=enum_word(EVENT_KIND, request.kind), source=enum_word(EVENT_SOURCE, request.source),
+                      source_reference=request.source_reference, occurred_on=parse_date(request.occurred_on),
+                      publicity_ends_on=parse_date(request.publicity_ends_on), summary=request.summary,
+                      fine_cny=request.fine_cny)
+
+        async def write(session):
+            event = await self.store.record_credit_event(
+                session, fields, lambda region: auth.require_region(region, "the subject"))
+            return pb.RecordCreditEventResponse(event=credit_event_message(event))
+        return await self._once("RecordCreditEvent", request, pb.RecordCreditEventResponse, write)
+
+    async def GetCreditProfile(self, request: pb.GetCreditProfileRequest, context) -> pb.GetCreditProfileResponse:
+        agency, events = await self.store.credit_events(request.agency_id)
+        auth.require_region(agency.region_code, "the agency")
+        profile = domain.grade([e.view() for e in events], parse_date(request.as_of) or clock.today(), self.grading)
+        return pb.GetCreditProfileResponse(profile=pb.CreditProfile(
+            agency_id=agency.id, as_of=format_date(profile.as_of), grade=enum_value(GRADE, profile.grade),
+            score=profile.score, rules_version=profile.rules_version,
+            reasons=[pb.CreditReason(event_id=r.event_id, kind=enum_value(EVENT_KIND, r.kind), points=r.points,
+                                     counts_until=format_date(r.counts_until), explanation=r.explanation)
+                     for r in profile.reasons]))
+
+    # -- the public register --
+
+    async def LookupAgencyPublic(self, request: pb.LookupAgencyPublicRequest, context
+                                 ) -> pb.LookupAgencyPublicResponse:
+        today = clock.today()
+        found = await self.store.public_agencies(request.query, request.page_size or DEFAULT_PUBLIC_PAGE_SIZE)
+        return pb.LookupAgencyPublicResponse(agencies=[
+            pb.PublicAgency(
+                name=a.name, kind=enum_value(KIND, a.kind), credit_code=a.credit_code,
+                licence_number=a.licence_number or "", region_code=a.region_code,
+                legal_form=enum_value(LEGAL_FORM, a.legal_form), status=enum_value(STATUS, a.status),
+                suspended_until=format_date(a.suspended_until), legal_representative=a.legal_representative,
+                annual_report_years=years,
+                credit_grade=enum_value(GRADE, domain.grade([e.view() for e in events], today, self.grading).grade),
+                penalties=public_penalties(events, today), practitioner_count=count)
+            for a, years, events, count in found])
+
+    async def LookupPractitionerPublic(self, request: pb.LookupPractitionerPublicRequest, context
+                                       ) -> pb.LookupPractitionerPublicResponse:
+        today = clock.today()
+        found = await self.store.public_practitioners(request.query, request.page_size or DEFAULT_PUBLIC_PAGE_SIZE)
+        return pb.LookupPractitionerPublicResponse(practitioners=[
+            pb.PublicPractitioner(
+                name=p.name, kind=enum_value(PRACTITIONER_KIND, p.kind), certificate_number=p.certificate_number or "",
+                resident_id_masked=domain.mask_resident_id(p.resident_id),
+                agency_name=agency.name if agency else "", agency_credit_code=agency.credit_code if agency else "",
+                penalties=public_penalties(events, today))
+            for p, agency, events in found])
+
+
+def scoped_region_prefix(requested: str) -> str:
+    """The region a search covers: the requested one, which must lie in the caller's scope, or the scope."""
+    principal = auth.current()
+    if requested:
+        auth.require_region(requested, "a search")
+        return auth.region_prefix(requested)
+    return auth.region_prefix(principal.region)
+
+
+def agency_message(agency: store.Agency) -> pb.Agency:
+    return pb.Agency(
+        id=agency.id, name=agency.name, kind=enum_value(KIND, agency.kind), credit_code=agency.credit_code,
+        licence_number=agency.licence_number or "", region_code=agency.region_code,
+        legal_form=enum_value(LEGAL_FORM, agency.legal_form),
+        shareholders=[pb.Shareholder(name=s.name, holds_attorney_certificate=s.holds_attorney_certificate)
+                      for s in agency.shareholders],
+        parent_agency_id=agency.parent_agency_id or "", status=enum_value(STATUS, agency.status),
+        suspended_until=format_date(agency.suspended_until), legal_representative=agency.legal_representative,
+        address=agency.address, phone=agency.phone, established_on=format_date(agency.established_on),
+        status_history=[pb.StatusChange(
+            from_status=enum_value(STATUS, c.from_status), to_status=enum_value(STATUS, c.to_status),
+            effective_on=format_date(c.effective_on), suspended_until=format_date(c.suspended_until),
+            reason=c.reason, decision_reference=c.decision_reference, recorded_by=c.recorded_by,
+            recorded_at=timestamp(c.recorded_at)) for c in agency.status_history],
+        created_at=timestamp(agency.created_at))
+
+
+def practitioner_message(practitioner: store.Practitioner, agencies: dict[str, store.Agency]) -> pb.Practitioner:
+    return pb.Practitioner(
+        id=practitioner.id, name=practitioner.name, kind=enum_value(PRACTITIONER_KIND, practitioner.kind),
+        resident_id=practitioner.resident_id, phone=practitioner.phone,
+        certificate_number=practitioner.certificate_number or "", qualified_on=format_date(practitioner.qualified_on),
+        current_agency_id=practitioner.current_agency_id or "",
+        filings=[pb.PracticeFiling(
+            agency_id=f.agency_id, agency_name=agencies[f.agency_id].name if f.agency_id in agencies else "",
+            filing_number=f.filing_number, started_on=format_date(f.started_on), ended_on=format_date(f.ended_on),
+            end_reason=f.end_reason) for f in practitioner.filings],
+        created_at=timestamp(practitioner.created_at))
+
+
+def annual_report_message(report: store.AnnualReport) -> pb.AnnualReport:
+    return pb.AnnualReport(agency_id=report.agency_id, year=report.year, filed_on=format_date(report.filed_on),
+                           employees=report.employees, practitioners=report.practitioners,
+                           revenue_cny=report.revenue_cny, summary=report.summary)
+
+
+def credit_event_message(event: store.CreditEvent) -> pb.CreditEvent:
+    return pb.CreditEvent(
+        id=event.id, agency_id=event.agency_id or "", practitioner_id=event.practitioner_id or "",
+        kind=enum_value(EVENT_KIND, event.kind), source=enum_value(EVENT_SOURCE, event.source),
+        source_reference=event.source_reference, occurred_on=format_date(event.occurred_on),
+        publicity_ends_on=format_date(event.publicity_ends_on), summary=event.summary, fine_cny=event.fine_cny)
+
+
+def public_penalties(events: list[store.CreditEvent], today) -> list[pb.PublicPenalty]:
+    return [pb.PublicPenalty(kind=enum_value(EVENT_KIND, e.kind), decided_on=format_date(e.occurred_on),
+                             publicity_ends_on=format_date(e.publicity_ends_on), summary=e.summary,
+                             fine_cny=e.fine_cny)
+            for e in sorted(events, key=lambda e: e.occurred_on) if domain.publicly_visible(e.view(), today)]

@@ -1,0 +1,430 @@
+"""Registry tables (SQLAlchemy 2) and the queries and writes behind every RPC. Writes run in
+one transaction each and apply the rules of `domain` to the stored state."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        and_, func, or_, select, tuple_)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+
+from services.registry import domain
+from suite import clock, db
+from suite.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from suite.idempotency import IdempotencyRecordMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    licence_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    legal_form: Mapped[str] = mapped_column(String(30))
+    parent_agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    suspended_until: Mapped[date | None] = mapped_column(Date)
+    legal_representative: Mapped[str] = mapped_column(String(100), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    established_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    shareholders: Mapped[list[Shareholder]] = relationship(order_by="Shareholder.position", lazy="raise")
+    status_history: Mapped[list[AgencyStatusChange]] = relationship(order_by="AgencyStatusChange.id",
+                                                                     lazy="raise")
+
+    __table_args__ = (
+        Index("ix_agencies_name_id", "name", "id"),
+        Index("ix_agencies_region_name_id", "region_code", "name", "id"),
+    )
+
+
+class Shareholder(Base):
+    __tablename__ = "shareholders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    holds_attorney_certificate: Mapped[bool] = mapped_column(Boolean)
+
+
+class AgencyStatusChange(Base):
+    __tablename__ = "agency_status_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    effective_on: Mapped[date] = mapped_column(Date)
+    suspended_until: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(500))
+    decision_reference: Mapped[str] = mapped_column(String(100), default="")
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Practitioner(Base):
+    __tablename__ = "practitioners"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(30))
+    resident_id: Mapped[str] = mapped_column(String(18), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    certificate_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    qualified_on: Mapped[date | None] = mapped_column(Date)
+    current_agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    filings: Mapped[list[PracticeFiling]] = relationship(order_by="PracticeFiling.id", lazy="raise")
+
+    __table_args__ = (Index("ix_practitioners_name_id", "name", "id"),)
+
+
+class PracticeFiling(Base):
+    __tablename__ = "practice_filings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    practitioner_id: Mapped[str] = mapped_column(ForeignKey("practitioners.id"), index=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    filing_number: Mapped[str] = mapped_column(String(40), default="")
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    end_reason: Mapped[str] = mapped_column(String(300), default="")
+
+
+class AnnualReport(Base):
+    __tablename__ = "annual_reports"
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filed_on: Mapped[date] = mapped_column(Date)
+    employees: Mapped[int] = mapped_column(Integer)
+    practitioners: Mapped[int] = mapped_column(Integer)
+    revenue_cny: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class CreditEvent(Base):
+    __tablename__ = "credit_events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    practitioner_id: Mapped[str | None] = mapped_column(ForeignKey("practitioners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(30))
+    source_reference: Mapped[str] = mapped_column(String(100))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    publicity_ends_on: Mapped[date] = mapped_column(Date)
+    summary: Mapped[str] = mapped_column(Text)
+    fine_cny: Mapped[int] = mapped_column(BigInteger, default=0)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    def view(self) -> domain.CreditEventView:
+        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
+
+
+# ---- pagination ---------------------------------------------------------------------------
+
+def encode_page_token(name: str, row_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([name, row_id], ensure_ascii=False).encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[str, str] | None:
+    if not token:
+        return None
+    try:
+        name, row_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(name), str(row_id)
+    except (ValueError, TypeError):
+        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
+
+
+def region_range(prefix: str) -> tuple[str, str]:
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+# ---- the store -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AgencyFilter:
+    query: str = ""
+    kinds: tuple[str, ...] = ()
+    region_prefix: str = ""
+    statuses: tuple[str, ...] = ()
+
+
+def _query_condition(query: str, name_column, number_columns: list, credit_code_column=None):
+    """Exact identifiers (credit code, licence or certificate number) or a name prefix; each
+    form is answered from its own index."""
+    kind = domain.classify_query(query)
+    if kind == "credit_code" and credit_code_column is not None:
+        return credit_code_column == query
+    if kind in ("credit_code", "number"):
+        return or_(*[column == query for column in number_columns])
+    return and_(name_column >= query, name_column < query + "\U0010ffff")
+
+
+class RegistryStore:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessions = db.sessionmaker(engine)
+
+    # -- agencies --
+
+    async def create_agency(self, session: AsyncSession, fields: dict, shareholders: list[tuple[str, bool]],
+                            recorded_by: str) -> Agency:
+        if await session.scalar(select(Agency.id).where(Agency.credit_code == fields["credit_code"])):
+            raise AlreadyExists(f"an agency with credit code {fields['credit_code']} is already registered")
+        parent_status = None
+        if fields.get("parent_agency_id"):
+            parent_status = await session.scalar(select(Agency.status).where(Agency.id == fields["parent_agency_id"]))
+        domain.check_new_agency(fields["established_on"], clock.today(),
+                                domain.AgencyStatus(parent_status) if parent_status else None,
+                                bool(fields.get("parent_agency_id")))
+        agency = Agency(id=new_id("ag"), status=domain.AgencyStatus.ACTIVE, created_at=clock.now(), **fields)
+        session.add(agency)
+        session.add_all(Shareholder(agency_id=agency.id, position=i, name=name, holds_attorney_certificate=cert)
+                        for i, (name, cert) in enumerate(shareholders))
+        await session.flush()
+        return await self._agency(session, agency.id)
+
+    async def _agency(self, session: AsyncSession, agency_id: str, for_update: bool = False) -> Agency:
+        statement = select(Agency).where(Agency.id == agency_id).options(
+            selectinload(Agency.shareholders), selectinload(Agency.status_history))
+        if for_update:
+            statement = statement.with_for_update()
+        agency = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+        if agency is None:
+            raise NotFound("agency", agency_id)
+        return agency
+
+    async def get_agency(self, agency_id: str) -> Agency:
+        async with self.sessions() as session:
+            return await self._agency(session, agency_id)
+
+    async def change_agency_status(self, session: AsyncSession, agency_id: str, change: domain.StatusChange,
+                                   recorded_by: str, scope_check) -> Agency:
+        agency = await self._agency(session, agency_id, for_update=True)
+        scope_check(agency.region_code)
+        last = agency.status_history[-1].effective_on if agency.status_history else None
+        domain.check_status_change(domain.AgencyStatus(agency.status), last, change)
+        session.add(AgencyStatusChange(
+            agency_id=agency.id, from_status=agency.status, to_status=change.to_status,
+            effective_on=change.effective_on, suspended_until=change.suspended_until, reason=change.reason,
+            decision_reference=change.decision_reference, recorded_by=recorded_by, recorded_at=clock.now()))
+        agency.status = change.to_status
+        agency.suspended_until = change.suspended_until
+        await session.flush()
+        return await self._agency(session, agency.id)
+
+    async def search_agencies(self, where: AgencyFilter, page_size: int, after: tuple[str, str] | None
+                              ) -> tuple[list[Agency], str]:
+        statement = select(Agency).options(selectinload(Agency.shareholders), selectinload(Agency.status_history))
+        conditions = []
+        if where.query:
+            conditions.append(_query_condition(where.query, Agency.name, [Agency.licence_number],
+                                               Agency.credit_code))
+        if where.kinds:
+            conditions.append(Agency.kind.in_(where.kinds))
+        if where.region_prefix:
+            low, high = region_range(where.region_prefix)
+            conditions.append(Agency.region_code.between(low, high))
+        if where.statuses:
+            conditions.append(Agency.status.in_(where.statuses))
+        if after:
+            conditions.append(tuple_(Agency.name, Agency.id) > after)
+        statement = statement.where(*conditions).order_by(Agency.name, Agency.id).limit(page_size + 1)
+        async with self.sessions() as session:
+            rows = list((await session.execute(statement)).scalars())
+        return _page(rows, page_size)
+
+    # -- practitioners --
+
+    async def register_practitioner(self, session: AsyncSession, fields: dict) -> Practitioner:
+        if await session.scalar(select(Practitioner.id).where(Practitioner.resident_id == fields["resident_id"])):
+            raise AlreadyExists("a practitioner with this resident identity number is already registered")
+        if fields.get("certificate_number") and await session.scalar(
+                select(Practitioner.id).where(Practitioner.certificate_number == fields["certificate_number"])):
+            raise AlreadyExists(f"certificate {fields['certificate_number']} is already registered")
+        practitioner = Practitioner(id=new_id("pr"), created_at=clock.now(), **fields)
+        session.add(practitioner)
+        await session.flush()
+        return await self._practitioner(session, practitioner.id)
+
+    async def _practitioner(self, session: AsyncSession, practitioner_id: str, for_update: bool = False
+                            ) -> Practitioner:
+        statement = select(Practitioner).where(Practitioner.id == practitioner_id).options(
+            selectinload(Practitioner.filings))
+        if for_update:
+            statement = statement.with_for_update()
+        found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+        if found is None:
+            raise NotFound("practitioner", practitioner_id)
+        return found
+
+    async def get_practitioner(self, practitioner_id: str) -> Practitioner:
+        async with self.sessions() as session:
+            return await self._practitioner(session, practitioner_id)
+
+    @staticmethod
+    def _current_filing(practitioner: Practitioner) -> PracticeFiling | None:
+        return next((f for f in practitioner.filings if f.ended_on is None), None)
+
+    async def file_practice(self, session: AsyncSession, practitioner_id: str, agency_id: str, filing_number: str,
+                            started_on: date, transfer: bool) -> Practitioner:
+        practitioner = await self._practitioner(session, practitioner_id, for_update=True)
+        agency = await self._agency(session, agency_id)
+        current = self._current_filing(practitioner)
+        domain.check_practice_filing(
+            domain.CurrentFiling(current.agency_id, current.started_on) if current else None,
+            agency_id, domain.AgencyStatus(agency.status), started_on, transfer)
+        if current is not None:
+            current.ended_on = started_on
+            current.end_reason = f"transferred to {agency.name}"
+        session.add(PracticeFiling(practitioner_id=practitioner.id, agency_id=agency_id,
+                                   filing_number=filing_number, started_on=started_on))
+        practitioner.current_agency_id = agency_id
+        await session.flush()
+        return await self._practitioner(session, practitioner.id)
+
+    async def end_practice(self, session: AsyncSession, practitioner_id: str, ended_on: date, reason: str
+                           ) -> Practitioner:
+        practitioner = await self._practitioner(session, practitioner_id, for_update=True)
+        current = self._current_filing(practitioner)
+        domain.check_end_practice(domain.CurrentFiling(current.agency_id, current.started_on) if current else None,
+                                  ended_on)
+        current.ended_on, current.end_reason = ended_on, reason
+        practitioner.current_agency_id = None
+        await session.flush()
+        return await self._practitioner(session, practitioner.id)
+
+    async def search_practitioners(self, query: str, agency_id: str, page_size: int,
+                                   after: tuple[str, str] | None) -> tuple[list[Practitioner], str]:
+        conditions = []
+        if query:
+            conditions.append(_query_condition(query, Practitioner.name, [Practitioner.certificate_number]))
+        if agency_id:
+            conditions.append(Practitioner.current_agency_id == agency_id)
+        if after:
+            conditions.append(tuple_(Practitioner.name, Practitioner.id) > after)
+        statement = (select(Practitioner).options(selectinload(Practitioner.filings)).where(*conditions)
+                     .order_by(Practitioner.name, Practitioner.id).limit(page_size + 1))
+        async with self.sessions() as session:
+            rows = list((await session.execute(statement)).scalars())
+        return _page(rows, page_size)
+
+    async def agency_names(self, agency_ids: set[str]) -> dict[str, Agency]:
+        if not agency_ids:
+            return {}
+        async with self.sessions() as session:
+            rows = await session.execute(select(Agency).where(Agency.id.in_(agency_ids)))
+            return {a.id: a for a in rows.scalars()}
+
+    # -- annual reports --
+
+    async def file_annual_report(self, session: AsyncSession, agency_id: str, report: dict, scope_check
+                                 ) -> AnnualReport:
+        agency = await self._agency(session, agency_id)
+        scope_check(agency.region_code)
+        domain.check_annual_report(report["year"], report["filed_on"], agency.established_on)
+        if await session.get(AnnualReport, (agency_id, report["year"])):
+            raise AlreadyExists(f"the annual report for {report['year']} is already filed")
+        stored = AnnualReport(agency_id=agency_id, **report)
+        session.add(stored)
+        await session.flush()
+        return stored
+
+    async def annual_reports(self, agency_id: str) -> tuple[Agency, list[AnnualReport]]:
+        async with self.sessions() as session:
+            agency = await self._agency(session, agency_id)
+            rows = await session.execute(select(AnnualReport).where(AnnualReport.agency_id == agency_id)
+                                         .order_by(AnnualReport.year))
+            return agency, list(rows.scalars())
+
+    # -- credit --
+
+    async def record_credit_event(self, session: AsyncSession, fields: dict, scope_check) -> CreditEvent:
+        if fields.get("agency_id"):
+            scope_check((await self._agency(session, fields["agency_id"])).region_code)
+        else:
+            practitioner = await self._practitioner(session, fields["practitioner_id"])
+            if practitioner.current_agency_id:
+                scope_check((await self._agency(session, practitioner.current_agency_id)).region_code)
+        domain.check_credit_event(fields["occurred_on"], fields["publicity_ends_on"], clock.today())
+        event = CreditEvent(id=new_id("ce"), recorded_at=clock.now(), **fields)
+        session.add(event)
+        await session.flush()
+        return event
+
+    async def credit_events(self, agency_id: str) -> tuple[Agency, list[CreditEvent]]:
+        async with self.sessions() as session:
+            agency = await self._agency(session, agency_id)
+            rows = await session.execute(select(CreditEvent).where(CreditEvent.agency_id == agency_id))
+            return agency, list(rows.scalars())
+
+    # -- the public register --
+
+    async def public_agencies(self, query: str, limit: int) -> list[tuple[Agency, list[int], list[CreditEvent], int]]:
+        async with self.sessions() as session:
+            condition = _query_condition(query, Agency.name, [Agency.licence_number], Agency.credit_code)
+            agencies = list((await session.execute(
+                select(Agency).where(condition).order_by(Agency.name, Agency.id).limit(limit))).scalars())
+            ids = [a.id for a in agencies]
+            if not ids:
+                return []
+            years: dict[str, list[int]] = {i: [] for i in ids}
+            for agency_id, year in await session.execute(
+                    select(AnnualReport.agency_id, AnnualReport.year).where(AnnualReport.agency_id.in_(ids))
+                    .order_by(AnnualReport.year)):
+                years[agency_id].append(year)
+            events: dict[str, list[CreditEvent]] = {i: [] for i in ids}
+            for event in (await session.execute(select(CreditEvent).where(
+                    CreditEvent.agency_id.in_(ids), CreditEvent.publicity_ends_on >= clock.today()))).scalars():
+                events[event.agency_id].append(event)
+            counts = dict((await session.execute(
+                select(Practitioner.current_agency_id, func.count()).where(Practitioner.current_agency_id.in_(ids))
+                .group_by(Practitioner.current_agency_id))).all())
+        return [(a, years[a.id], events[a.id], counts.get(a.id, 0)) for a in agencies]
+
+    async def public_practitioners(self, query: str, limit: int
+                                   ) -> list[tuple[Practitioner, Agency | None, list[CreditEvent]]]:
+        async with self.sessions() as session:
+            condition = _query_condition(query, Practitioner.name, [Practitioner.certificate_number])
+            people = list((await session.execute(
+                select(Practitioner).where(condition).order_by(Practitioner.name, Practitioner.id).limit(limit)
+            )).scalars())
+            if not people:
+                return []
+            agency_ids = {p.current_agency_id for p in people if p.current_agency_id}
+            agencies = {a.id: a for a in (await session.execute(
+                select(Agency).where(Agency.id.in_(agency_ids)))).scalars()} if agency_ids else {}
+            events: dict[str, list[CreditEvent]] = {p.id: [] for p in people}
+            for event in (await session.execute(select(CreditEvent).where(
+                    CreditEvent.practitioner_id.in_(list(events)),
+                    CreditEvent.publicity_ends_on >= clock.today()))).scalars():
+                events[event.practitioner_id].append(event)
+        return [(p, agencies.get(p.current_agency_id), events[p.id]) for p in people]
+
+
+def _page(rows: list, page_size: int) -> tuple[list, str]:
+    if len(rows) <= page_size:
+        return rows, ""
+    last = rows[page_size - 1]
+    return rows[:page_size], encode_page_token(last.name, last.id)

@@ -1,0 +1,103 @@
+"""Signed bearer tokens and the caller they name (the principal).
+
+A token is an HS256 JWT with subject, role, region scope (a GB/T 2260 code; "000000" means the
+whole country) and, for associations, the association id. A request without a token is made
+by the `public` role; a bad or expired token is refused."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from ipss.options.v1 import options_pb2
+from suite import config
+from suite.errors import PermissionDenied, Unauthenticated
+
+ROLES = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin")
+NATIONWIDE = "000000"
+ISSUER = "ipss"
+
+
+def role_from_proto(value: int) -> str:
+    return options_pb2.Role.Name(value).removeprefix("ROLE_").lower()
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+    region: str = NATIONWIDE
+    association_id: str = ""
+
+    def covers_region(self, region_code: str) -> bool:
+        """A scope covers the codes that start with its significant digits: 110000 covers
+        110105; 110100 covers 110105 but not 120101."""
+        return region_code.startswith(region_prefix(self.region))
+
+
+ANONYMOUS = Principal(subject="anonymous", role="public")
+_current: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal", default=ANONYMOUS)
+
+
+def region_prefix(region_code: str) -> str:
+    """Significant digits of a division code: 110000 → 11, 110100 → 1101, 000000 → ''."""
+    if region_code in ("", NATIONWIDE):
+        return ""
+    if region_code.endswith("0000"):
+        return region_code[:2]
+    if region_code.endswith("00"):
+        return region_code[:4]
+    return region_code
+
+
+def current() -> Principal:
+    return _current.get()
+
+
+def bind(principal: Principal) -> contextvars.Token:
+    return _current.set(principal)
+
+
+def mint(role: str, subject: str, region: str = NATIONWIDE, association_id: str = "",
+         ttl_seconds: int = 8 * 3600, secret: str | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": subject, "role": role, "region": region,
+              "iat": now, "exp": now + ttl_seconds}
+    if association_id:
+        claims["association_id"] = association_id
+    return jwt.encode(claims, secret or config.token_secret(), algorithm="HS256")
+
+
+def verify(token: str, secret: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
+                            options={"require": ["exp", "sub", "role"]})
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"bad bearer token: {exc}") from None
+    if claims["role"] not in ROLES:
+        raise Unauthenticated(f"bad bearer token: unknown role {claims['role']!r}")
+    return Principal(subject=claims["sub"], role=claims["role"],
+                     region=claims.get("region", NATIONWIDE),
+                     association_id=claims.get("association_id", ""))
+
+
+def principal_from_metadata(metadata: dict[str, str], secret: str) -> Principal:
+    header = metadata.get("authorization", "")
+    if not header:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("authorization metadata must be 'Bearer <token>'")
+    return verify(token, secret)
+
+
+def require_region(region_code: str, what: str) -> None:
+    """Refuse a caller whose region scope does not cover the thing asked about."""
+    principal = current()
+    if not principal.covers_region(region_code):
+        raise PermissionDenied(f"{what} in region {region_code} is outside the caller's scope {principal.region}")

@@ -1,0 +1,68 @@
+"""Configuration from the environment (IPSS_*), with embedded defaults for one machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICES = ("registry", "complaints", "inspections")
+DEFAULT_PORTS = {"registry": 50051, "complaints": 50052, "inspections": 50053}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def var_dir() -> Path:
+    path = Path(os.environ.get("IPSS_VAR_DIR", REPO_ROOT / "var"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(service: str) -> str:
+    """Each service owns its database; SQLite in var/ unless IPSS_<SERVICE>_DATABASE_URL says otherwise."""
+    explicit = os.environ.get(f"IPSS_{service.upper()}_DATABASE_URL")
+    return explicit or f"sqlite+aiosqlite:///{var_dir() / f'{service}.db'}"
+
+
+def listen_port(service: str) -> int:
+    return int(os.environ.get(f"IPSS_{service.upper()}_PORT", DEFAULT_PORTS[service]))
+
+
+def bind_host() -> str:
+    return os.environ.get("IPSS_BIND", "127.0.0.1")
+
+
+def service_address(service: str) -> str:
+    """Where other processes reach a service (host:port)."""
+    return os.environ.get(f"IPSS_{service.upper()}_ADDR", f"127.0.0.1:{listen_port(service)}")
+
+
+def token_secret() -> str:
+    """The HMAC key that signs bearer tokens. In development it is made once and kept in var/."""
+    explicit = os.environ.get("IPSS_TOKEN_SECRET")
+    if explicit:
+        return explicit
+    path = var_dir() / "token-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    address: str
+    namespace: str
+    task_queue: str
+
+
+def temporal() -> TemporalSettings:
+    return TemporalSettings(
+        address=os.environ.get("IPSS_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+        namespace=os.environ.get("IPSS_TEMPORAL_NAMESPACE", "default"),
+        task_queue=os.environ.get("IPSS_TEMPORAL_TASK_QUEUE", "ipss"),
+    )
+
+
+def log_level() -> str:
+    return os.environ.get("IPSS_LOG_LEVEL", "info")

@@ -1,0 +1,70 @@
+"""Idempotency keys: a retried write with the same key returns the first answer and changes
+nothing twice. Each service keeps its own table (it owns its data); the key is scoped by the
+RPC and the caller, and the stored answer is the serialized response message."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import DateTime, LargeBinary, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from suite import auth, clock
+from suite.errors import AlreadyExists, FieldViolation, InvalidArgument
+
+Response = TypeVar("Response", bound=Message)
+
+
+class IdempotencyRecordMixin:
+    __tablename__ = "idempotency_keys"
+    method: Mapped[str] = mapped_column(String(100), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _fingerprint(request: Message) -> str:
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+
+
+async def run_once(sessions: async_sessionmaker, record_type: type, method: str, request: Message,
+                   response_type: type[Response],
+                   write: Callable[[AsyncSession], Awaitable[Response]]) -> Response:
+    """Run `write` in one transaction with the key's record, or replay the stored response."""
+    caller = auth.current().subject
+    fingerprint = _fingerprint(request)
+    identity = (method, caller, request.idempotency_key)
+    for _attempt in range(2):
+        async with sessions() as session:
+            stored = await session.get(record_type, identity)
+            if stored is not None:
+                return _replay(stored, fingerprint, response_type)
+            try:
+                async with session.begin():
+                    response = await write(session)
+                    session.add(record_type(method=method, caller=caller, key=request.idempotency_key,
+                                            request_sha256=fingerprint, response=response.SerializeToString(),
+                                            created_at=clock.now()))
+                return response
+            except IntegrityError:
+                # A concurrent retry with the same key won the race, or the write itself collided;
+                # look again: a stored key answers, anything else is the write's own conflict.
+                async with sessions() as fresh:
+                    if await fresh.get(record_type, identity) is None:
+                        raise AlreadyExists(f"{method}: the request collides with a record stored meanwhile") from None
+    raise AssertionError("a stored idempotency key is replayed on the second attempt")
+
+
+def _replay(stored, fingerprint: str, response_type: type[Response]) -> Response:
+    if stored.request_sha256 != fingerprint:
+        raise InvalidArgument(FieldViolation("idempotency_key", "was already used for a different request"))
+    return response_type.FromString(stored.response)
+

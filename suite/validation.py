@@ -1,0 +1,120 @@
+"""Request validation from the field rules declared in the proto (ipss.options.v1.rules).
+
+Rules are read from the message descriptors once per message type and checked before any
+handler runs; every bad field is reported, by its path, in one INVALID_ARGUMENT."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from ipss.options.v1 import options_pb2
+from suite import codes
+from suite.errors import FieldViolation, InvalidArgument
+
+_T = FieldDescriptor
+
+
+@lru_cache(maxsize=None)
+def _rules_of(descriptor: Descriptor) -> tuple[tuple[FieldDescriptor, options_pb2.FieldRules | None], ...]:
+    """(field, rules) for every field that has rules or holds messages that may have some."""
+    checked = []
+    for field in descriptor.fields:
+        options = field.GetOptions()
+        rules = options.Extensions[options_pb2.rules] if options.HasExtension(options_pb2.rules) else None
+        if rules is not None or field.type == _T.TYPE_MESSAGE:
+            checked.append((field, rules))
+    return tuple(checked)
+
+
+@lru_cache(maxsize=None)
+def _pattern(expression: str) -> re.Pattern[str]:
+    return re.compile(expression)
+
+
+def violations(message: Message, prefix: str = "") -> list[FieldViolation]:
+    found: list[FieldViolation] = []
+    for field, rules in _rules_of(message.DESCRIPTOR):
+        path = prefix + field.name
+        value = getattr(message, field.name)
+        repeated = field.is_repeated
+        if rules is not None:
+            found.extend(FieldViolation(path, problem) for problem in _field_problems(field, rules, value, repeated))
+        if field.type == _T.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
+            items = list(value) if repeated else ([value] if message.HasField(field.name) else [])
+            for index, item in enumerate(items):
+                found.extend(violations(item, f"{path}[{index}]." if repeated else f"{path}."))
+    return found
+
+
+def check(message: Message) -> None:
+    found = violations(message)
+    if found:
+        raise InvalidArgument(found)
+
+
+def _field_problems(field: FieldDescriptor, rules: options_pb2.FieldRules, value, repeated: bool) -> list[str]:
+    if repeated:
+        problems = []
+        if rules.required and len(value) == 0:
+            problems.append("is required")
+        if rules.max_items and len(value) > rules.max_items:
+            problems.append(f"has more than {rules.max_items} items")
+        if field.type == _T.TYPE_ENUM:
+            problems.extend(_enum_problems(field, item, required=True) for item in value)
+        return [p for p in problems if p]
+    if field.type == _T.TYPE_STRING:
+        return _string_problems(rules, value)
+    if field.type == _T.TYPE_ENUM:
+        problem = _enum_problems(field, value, rules.required)
+        return [problem] if problem else []
+    if field.type == _T.TYPE_MESSAGE:
+        return ["is required"] if rules.required and value.ByteSize() == 0 else []
+    if field.type == _T.TYPE_BOOL:
+        return []
+    return _number_problems(rules, value)
+
+
+def _enum_problems(field: FieldDescriptor, value: int, required: bool) -> str | None:
+    if field.enum_type.values_by_number.get(value) is None:
+        return f"{value} is not a value of {field.enum_type.name}"
+    if required and value == 0:
+        return "is required"
+    return None
+
+
+def _string_problems(rules: options_pb2.FieldRules, value: str) -> list[str]:
+    if not value:
+        return ["is required"] if rules.required else []
+    problems = []
+    if rules.min_len and len(value) < rules.min_len:
+        problems.append(f"must be at least {rules.min_len} characters")
+    if rules.max_len and len(value) > rules.max_len:
+        problems.append(f"must be at most {rules.max_len} characters")
+    if rules.pattern and not _pattern(rules.pattern).fullmatch(value):
+        problems.append(f"must match {rules.pattern}")
+    for enabled, check_format in (
+        (rules.credit_code, codes.credit_code_problem),
+        (rules.region_code, codes.region_code_problem),
+        (rules.date, codes.date_problem),
+        (rules.resident_id, codes.resident_id_problem),
+        (rules.phone, codes.phone_problem),
+    ):
+        problem = enabled and check_format(value)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _number_problems(rules: options_pb2.FieldRules, value: int) -> list[str]:
+    if value == 0:
+        return ["is required"] if rules.required else []
+    problems = []
+    if rules.HasField("min") and value < rules.min:
+        problems.append(f"must be at least {rules.min}")
+    if rules.HasField("max") and value > rules.max:
+        problems.append(f"must be at most {rules.max}")
+    return problems

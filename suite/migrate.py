@@ -18,11 +18,16 @@ def alembic_config(service: str, database_url: str | None = None) -> Config:
     return alembic
 
 
-def upgrade(service: str, revision: str = "head", database_url: str | None = None) -> None:
-    if service in MIGRATED_SERVICES:
-        command.upgrade(alembic_config(service, database_url), revision)
+def upgrade(service: str, revision: str = "head", database_url: str | None = None) -> bool:
+    """Migrate; False when the service has no tables yet."""
+    if service not in MIGRATED_SERVICES:
+        return False
+    command.upgrade(alembic_config(service, database_url), revision)
+    return True
 
 
-def downgrade(service: str, revision: str = "base", database_url: str | None = None) -> None:
-    if service in MIGRATED_SERVICES:
-        command.downgrade(alembic_config(service, database_url), revision)
+def downgrade(service: str, revision: str = "base", database_url: str | None = None) -> bool:
+    if service not in MIGRATED_SERVICES:
+        return False
+    command.downgrade(alembic_config(service, database_url), revision)
+    return True

@@ -1,0 +1,184 @@
+"""`ipss up`: the whole suite on one machine — the Temporal dev server (with its Web UI), the
+migrations, the three services and the worker as separate processes — healthy or not at all,
+and stopped together on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from temporalio.client import Client
+
+from suite import config, migrate
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 60
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    address: str  # what to health-check; empty for the worker
+    process: subprocess.Popen | None = None
+
+
+def temporal_ports() -> tuple[int, int]:
+    return int(os.environ.get("IPSS_TEMPORAL_PORT", 7233)), int(os.environ.get("IPSS_TEMPORAL_UI_PORT", 8233))
+
+
+def children() -> list[Child]:
+    grpc_port, ui_port = temporal_ports()
+    temporal = Child("temporal", [
+        str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(grpc_port),
+        "--ui-port", str(ui_port), "--db-filename", str(config.var_dir() / "temporal.db"),
+        "--namespace", config.temporal().namespace, "--log-level", "warn",
+        *search_attributes.dev_server_flags()], f"127.0.0.1:{grpc_port}")
+    services = [Child(name, [sys.executable, "-m", f"services.{name}"], config.service_address(name))
+                for name in config.SERVICES]
+    worker = Child("worker", [sys.executable, "-m", "workflows.worker"], "")
+    return [temporal, *services, worker]
+
+
+async def healthy(address: str, service: str = "") -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1)
+        except grpc.aio.AioRpcError:
+            return False
+    return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def temporal_ready(address: str) -> bool:
+    """Connecting asks the frontend for its system info, so it succeeds only once Temporal serves."""
+    try:
+        await Client.connect(address, namespace=config.temporal().namespace)
+    except RuntimeError:
+        return False
+    return True
+
+
+class Suite:
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.children = children()
+
+    def start(self, child: Child, env: dict[str, str]) -> None:
+        log = open(self.log_dir / f"{child.name}.log", "ab")
+        child.process = subprocess.Popen(child.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=config.REPO_ROOT, start_new_session=True)
+
+    async def wait_ready(self, child: Child) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        check = temporal_ready if child.name == "temporal" else healthy
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see "
+                                   f"{self.log_dir / (child.name + '.log')}")
+            if not child.address or await check(child.address):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{child.name} did not become healthy in {STARTUP_SECONDS} s")
+
+    def stop(self) -> None:
+        running = [c for c in reversed(self.children) if c.process and c.process.poll() is None]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            try:
+                child.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+
+
+def environment() -> dict[str, str]:
+    grpc_port, _ = temporal_ports()
+    env = dict(os.environ)
+    env.setdefault("IPSS_TEMPORAL_ADDRESS", f"127.0.0.1:{grpc_port}")
+    env["IPSS_TOKEN_SECRET"] = config.token_secret()
+    env["IPSS_VAR_DIR"] = str(config.var_dir())
+    return env
+
+
+DEMO_AGENCIES, DEMO_PRACTITIONERS = 2_000, 10_000
+
+
+def load_demo() -> str:
+    """A realistic registry to look around in; loaded once, kept across restarts."""
+    from sqlalchemy import create_engine, func, select
+
+    from services.registry import seed, store
+    from suite import db
+
+    url = config.database_url("registry")
+    engine = create_engine(db.sync_url(url))
+    with engine.connect() as connection:
+        present = connection.scalar(select(func.count()).select_from(store.Agency.__table__))
+    engine.dispose()
+    if present:
+        return f"demo: the registry already holds {present} agencies"
+    counts = seed.seed(url, DEMO_AGENCIES, DEMO_PRACTITIONERS)
+    return f"demo: loaded {counts}"
+
+
+def address_table(suite: Suite) -> str:
+    _, ui_port = temporal_ports()
+    rows = [("Temporal Web UI", f"http://127.0.0.1:{ui_port}")]
+    rows += [(c.name, c.address or "(polls task queue " + config.temporal().task_queue + ")") for c in suite.children]
+    rows.append(("logs", str(suite.log_dir)))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)
+
+
+async def up(demo: bool = False) -> int:
+    env = environment()
+    os.environ.update({k: env[k] for k in ("IPSS_TEMPORAL_ADDRESS", "IPSS_TOKEN_SECRET", "IPSS_VAR_DIR")})
+    log_dir = config.var_dir() / "logs"
+    log_dir.mkdir(exist_ok=True)
+    suite = Suite(log_dir)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        temporal, *services, worker = suite.children
+        suite.start(temporal, env)
+        for service in config.SERVICES:
+            migrate.upgrade(service)
+        if demo:
+            print(load_demo(), flush=True)
+        for child in services:
+            suite.start(child, env)
+        await suite.wait_ready(temporal)
+        suite.start(worker, env)
+        for child in (*services, worker):
+            await suite.wait_ready(child)
+        print("ipss is up:\n" + address_table(suite) + "\nCtrl-C stops everything.", flush=True)
+        while not stopping.is_set():
+            dead = [c for c in suite.children if c.process.poll() is not None]
+            if dead:
+                print(f"{dead[0].name} exited with {dead[0].process.returncode}; stopping the suite", flush=True)
+                return 1
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=1)
+            except TimeoutError:
+                pass
+        return 0
+    except RuntimeError as error:
+        print(f"ipss up failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        suite.stop()
+        print("ipss stopped.", flush=True)

@@ -41,6 +41,30 @@ def _seed(args) -> int:
     return 0
 
 
+def _calendar(args) -> int:
+    from rules.workdays import CalendarError, WorkingDayCalendar
+
+    try:
+        calendar = WorkingDayCalendar.load()
+        if args.calendar == "add":
+            print(calendar.add_working_days(args.start, args.n).isoformat())
+        else:
+            print(calendar.calendar_deadline(args.start, args.n).isoformat())
+    except (CalendarError, ValueError) as error:
+        print(f"ipss calendar: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _iso_date(text: str):
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ipss", description="Supervision suite for the IP service industry")
     commands = root.add_subparsers(dest="command", required=True)
@@ -67,6 +91,17 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--practitioners", type=int, required=True)
     seed.add_argument("--seed", type=int, default=2026, help="random seed: the same seed gives the same data")
     seed.set_defaults(run=_seed)
+
+    calendar = commands.add_parser("calendar", help="working-day arithmetic on the official calendar (工作日)")
+    counts = calendar.add_subparsers(dest="calendar", required=True)
+    add = counts.add_parser("add", help="the N-th working day after START (START not counted); "
+                                        "negative N counts back")
+    deadline = counts.add_parser("deadline", help="START + N calendar days, moved to the next working day "
+                                                  "if it is a rest day")
+    for command in (add, deadline):
+        command.add_argument("start", type=_iso_date, help="YYYY-MM-DD")
+        command.add_argument("n", type=int)
+        command.set_defaults(run=_calendar)
     return root
 
 

@@ -9,11 +9,12 @@ from datetime import date
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_CREDIT_CODE_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+# ASCII only: \d alone would also match other scripts' digits.
+_CREDIT_CODE_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}", re.ASCII)
 
 _RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _RESIDENT_ID_CHECK = "10X98765432"
-_RESIDENT_ID_SHAPE = re.compile(r"^\d{17}[0-9X]$")
+_RESIDENT_ID_SHAPE = re.compile(r"\d{17}[0-9X]", re.ASCII)
 
 # Provincial-level divisions of GB/T 2260 (the first two digits of every division code).
 PROVINCES = {
@@ -26,7 +27,11 @@ PROVINCES = {
     "65": "新疆维吾尔自治区", "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
 }
 
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+# Registered by a national authority (e.g. 国家市场监督管理总局): the credit code carries this
+# division code instead of a province's, as the Bank of China's 911000001000013428 does.
+NATIONAL_REGISTRATION = "100000"
+
+_PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}", re.ASCII)
 
 
 def credit_code_check_char(first17: str) -> str:
@@ -38,9 +43,9 @@ def credit_code_problem(code: str) -> str | None:
     """Why `code` is not a valid unified social credit code, or None when it is."""
     if len(code) != 18:
         return "must be 18 characters"
-    if not _CREDIT_CODE_SHAPE.match(code):
+    if not _CREDIT_CODE_SHAPE.fullmatch(code):
         return "has a character outside GB 32100 (digits and capitals without I, O, S, V, Z)"
-    if code[2:4] not in PROVINCES:
+    if code[2:4] not in PROVINCES and code[2:8] != NATIONAL_REGISTRATION:
         return "carries an unknown region code"
     if credit_code_check_char(code[:17]) != code[17]:
         return "check character does not match (GB 32100)"
@@ -52,7 +57,7 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def resident_id_problem(number: str) -> str | None:
-    if not _RESIDENT_ID_SHAPE.match(number):
+    if not _RESIDENT_ID_SHAPE.fullmatch(number):
         return "must be 17 digits and a check digit or X"
     if number[:2] not in PROVINCES:
         return "carries an unknown region code"
@@ -66,7 +71,7 @@ def resident_id_problem(number: str) -> str | None:
 
 
 def region_code_problem(code: str) -> str | None:
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"\d{6}", code, re.ASCII):
         return "must be six digits (GB/T 2260)"
     if code[:2] not in PROVINCES:
         return "names no known province"
@@ -74,11 +79,11 @@ def region_code_problem(code: str) -> str | None:
 
 
 def phone_problem(phone: str) -> str | None:
-    return None if _PHONE.match(phone) else "must be a mobile (1xxxxxxxxxx) or landline (0xx-xxxxxxxx) number"
+    return None if _PHONE.fullmatch(phone) else "must be a mobile (1xxxxxxxxxx) or landline (0xx-xxxxxxxx) number"
 
 
 def date_problem(text: str) -> str | None:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
         return "must be a date YYYY-MM-DD"
     try:
         date.fromisoformat(text)

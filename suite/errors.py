@@ -61,3 +61,9 @@ class PermissionDenied(DomainError):
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(DomainError):
+    """A service this one depends on did not answer; the same request may succeed when retried."""
+
+    code = grpc.StatusCode.UNAVAILABLE

@@ -144,13 +144,14 @@ class ServiceBinding:
 
 
 class SuiteServer:
-    def __init__(self, component: str, bindings: Sequence[ServiceBinding], token_secret: str | None = None):
+    def __init__(self, component: str, bindings: Sequence[ServiceBinding], token_secret: str | None = None,
+                 options: Sequence[tuple[str, object]] = ()):
         self.component = component
         self.bindings = list(bindings)
         self.health = health_aio.HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[SuiteInterceptor(token_secret or config.token_secret())],
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", 0), *options],
         )
         for binding in self.bindings:
             binding.add_to_server(binding.servicer, self.server)

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import DateTime, LargeBinary, String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from suite import auth, clock
+from suite import auth, clock, db
 from suite.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 Response = TypeVar("Response", bound=Message)
@@ -28,7 +28,7 @@ class IdempotencyRecordMixin:
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
     response: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
 def _fingerprint(request: Message) -> str:
@@ -43,23 +43,27 @@ async def run_once(sessions: async_sessionmaker, record_type: type, method: str,
     fingerprint = _fingerprint(request)
     identity = (method, caller, request.idempotency_key)
     for _attempt in range(2):
-        async with sessions() as session:
-            stored = await session.get(record_type, identity)
-            if stored is not None:
-                return _replay(stored, fingerprint, response_type)
-            try:
-                async with session.begin():
-                    response = await write(session)
-                    session.add(record_type(method=method, caller=caller, key=request.idempotency_key,
-                                            request_sha256=fingerprint, response=response.SerializeToString(),
-                                            created_at=clock.now()))
-                return response
-            except IntegrityError:
-                # A concurrent retry with the same key won the race, or the write itself collided;
-                # look again: a stored key answers, anything else is the write's own conflict.
-                async with sessions() as fresh:
-                    if await fresh.get(record_type, identity) is None:
-                        raise AlreadyExists(f"{method}: the request collides with a record stored meanwhile") from None
+        try:
+            # The look-up opens the transaction the write runs in (a session begins on first use).
+            async with sessions() as session, session.begin():
+                await session.connection(execution_options=db.WRITE)
+                stored = await session.get(record_type, identity)
+                if stored is not None:
+                    return _replay(stored, fingerprint, response_type)
+                response = await write(session)
+                session.add(record_type(method=method, caller=caller, key=request.idempotency_key,
+                                        request_sha256=fingerprint, response=response.SerializeToString(),
+                                        created_at=clock.now()))
+            return response
+        except (IntegrityError, AlreadyExists) as error:
+            # A concurrent retry with the same key may have won the race (the write then collides
+            # with, or its own duplicate check sees, the winner's rows); look again: a stored key
+            # answers, anything else is the write's own conflict.
+            async with sessions() as fresh:
+                if await fresh.get(record_type, identity) is None:
+                    if isinstance(error, AlreadyExists):
+                        raise
+                    raise AlreadyExists(f"{method}: the request collides with a record stored meanwhile") from None
     raise AssertionError("a stored idempotency key is replayed on the second attempt")
 
 

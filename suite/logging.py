@@ -15,6 +15,8 @@ from suite import config
 def configure(component: str) -> None:
     level = getattr(logging, config.log_level().upper(), logging.INFO)
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    # aiosqlite logs every statement with its bound values (a reporter's identity) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

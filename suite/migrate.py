@@ -7,7 +7,7 @@ from alembic.config import Config
 
 from suite import config, db
 
-MIGRATED_SERVICES = ("registry",)
+MIGRATED_SERVICES = ("registry", "complaints")
 
 
 def alembic_config(service: str, database_url: str | None = None) -> Config:

@@ -1,27 +1,50 @@
-"""python -m workflows.worker: the suite's Temporal worker."""
+"""python -m workflows.worker: the suite's Temporal worker: every workflow, and activities
+that reach the services over gRPC as the worker's operator identity."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from suite import config
 from suite import logging as suite_logging
+from workflows.activities.complaints import ComplaintsActivities
 from workflows.activities.registry import RegistryActivities
+from workflows.activities.statutes import StatuteActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
+from workflows.case.workflow import CaseWorkflow
 
-WORKFLOWS = [AgencySuspensionWorkflow]
-
-
-def activities(registry: RegistryActivities) -> list:
-    return [registry.change_agency_status]
+WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow]
 
 
-def build_worker(client: Client, registry: RegistryActivities, task_queue: str) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities(registry))
+@dataclass
+class Activities:
+    registry: RegistryActivities
+    complaints: ComplaintsActivities
+    statutes: StatuteActivities
+
+    @classmethod
+    def connect(cls, registry_address: str | None = None, complaints_address: str | None = None,
+                token: str | None = None) -> Activities:
+        return cls(RegistryActivities(registry_address, token), ComplaintsActivities(complaints_address, token),
+                   StatuteActivities())
+
+    def all(self) -> list:
+        return [self.registry.change_agency_status, self.registry.record_credit_event,
+                self.complaints.record_progress, self.complaints.notify_reporters,
+                self.statutes.rules, self.statutes.plan_period, self.statutes.last_day_of_months]
+
+    async def close(self) -> None:
+        await self.registry.close()
+        await self.complaints.close()
+
+
+def build_worker(client: Client, activities: Activities, task_queue: str) -> Worker:
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all())
 
 
 async def main() -> None:
@@ -29,8 +52,8 @@ async def main() -> None:
     log = suite_logging.get("worker")
     settings = config.temporal()
     client = await Client.connect(settings.address, namespace=settings.namespace)
-    registry = RegistryActivities()
-    worker = build_worker(client, registry, settings.task_queue)
+    activities = Activities.connect()
+    worker = build_worker(client, activities, settings.task_queue)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -38,7 +61,7 @@ async def main() -> None:
     async with worker:
         log.info("polling", task_queue=settings.task_queue, temporal=settings.address)
         await stopping.wait()
-    await registry.close()
+    await activities.close()
     log.info("stopped")
 
 

@@ -110,14 +110,16 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         async def write(session):
             practitioner = await self.store.file_practice(
                 session, request.practitioner_id, request.agency_id, request.filing_number,
-                parse_date(request.started_on), request.transfer)
+                parse_date(request.started_on), request.transfer,
+                lambda region: auth.require_region(region, "the agency"))
             return pb.FilePracticeResponse(practitioner=practitioner_message(practitioner, {}))
         return await self._once("FilePractice", request, pb.FilePracticeResponse, write)
 
     async def EndPractice(self, request: pb.EndPracticeRequest, context) -> pb.EndPracticeResponse:
         async def write(session):
-            practitioner = await self.store.end_practice(session, request.practitioner_id,
-                                                         parse_date(request.ended_on), request.reason)
+            practitioner = await self.store.end_practice(
+                session, request.practitioner_id, parse_date(request.ended_on), request.reason,
+                lambda region: auth.require_region(region, "the agency"))
             return pb.EndPracticeResponse(practitioner=practitioner_message(practitioner, {}))
         return await self._once("EndPractice", request, pb.EndPracticeResponse, write)
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text,
                         and_, func, or_, select, tuple_)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
@@ -44,7 +44,7 @@ class Agency(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
     established_on: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
 
     shareholders: Mapped[list[Shareholder]] = relationship(order_by="Shareholder.position", lazy="raise")
     status_history: Mapped[list[AgencyStatusChange]] = relationship(order_by="AgencyStatusChange.id",
@@ -76,7 +76,7 @@ class AgencyStatusChange(Base):
     reason: Mapped[str] = mapped_column(String(500))
     decision_reference: Mapped[str] = mapped_column(String(100), default="")
     recorded_by: Mapped[str] = mapped_column(String(200))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
 class Practitioner(Base):
@@ -89,7 +89,7 @@ class Practitioner(Base):
     certificate_number: Mapped[str | None] = mapped_column(String(40), unique=True)
     qualified_on: Mapped[date | None] = mapped_column(Date)
     current_agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
 
     filings: Mapped[list[PracticeFiling]] = relationship(order_by="PracticeFiling.id", lazy="raise")
 
@@ -130,7 +130,7 @@ class CreditEvent(Base):
     publicity_ends_on: Mapped[date] = mapped_column(Date)
     summary: Mapped[str] = mapped_column(Text)
     fine_cny: Mapped[int] = mapped_column(BigInteger, default=0)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
 
     def view(self) -> domain.CreditEventView:
         return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
@@ -288,10 +288,14 @@ class RegistryStore:
         return next((f for f in practitioner.filings if f.ended_on is None), None)
 
     async def file_practice(self, session: AsyncSession, practitioner_id: str, agency_id: str, filing_number: str,
-                            started_on: date, transfer: bool) -> Practitioner:
+                            started_on: date, transfer: bool, scope_check) -> Practitioner:
         practitioner = await self._practitioner(session, practitioner_id, for_update=True)
         agency = await self._agency(session, agency_id)
+        scope_check(agency.region_code)
         current = self._current_filing(practitioner)
+        if current is not None and transfer:
+            # A transfer ends the filing at the agency left behind: that agency is touched too.
+            scope_check((await self._agency(session, current.agency_id)).region_code)
         domain.check_practice_filing(
             domain.CurrentFiling(current.agency_id, current.started_on) if current else None,
             agency_id, domain.AgencyStatus(agency.status), started_on, transfer)
@@ -304,10 +308,12 @@ class RegistryStore:
         await session.flush()
         return await self._practitioner(session, practitioner.id)
 
-    async def end_practice(self, session: AsyncSession, practitioner_id: str, ended_on: date, reason: str
-                           ) -> Practitioner:
+    async def end_practice(self, session: AsyncSession, practitioner_id: str, ended_on: date, reason: str,
+                           scope_check) -> Practitioner:
         practitioner = await self._practitioner(session, practitioner_id, for_update=True)
         current = self._current_filing(practitioner)
+        if current is not None:
+            scope_check((await self._agency(session, current.agency_id)).region_code)
         domain.check_end_practice(domain.CurrentFiling(current.agency_id, current.started_on) if current else None,
                                   ended_on)
         current.ended_on, current.end_reason = ended_on, reason

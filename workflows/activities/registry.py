@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import grpc
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
-from suite import auth, config
-
-# Answers that a retry cannot change: the workflow must decide what to do about them.
-FINAL_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
-               grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ALREADY_EXISTS}
+from workflows.activities.service_client import ServiceClient
 
 
 @dataclass
@@ -29,6 +23,21 @@ class StatusChangeOrder:
 
 
 @dataclass
+class CreditEventOrder:
+    """A penalty or other credit event on an agency's record (信用记录)."""
+
+    idempotency_key: str
+    agency_id: str
+    kind: str  # warning, fine, suspension, revocation, ...
+    source_reference: str
+    occurred_on: str
+    publicity_ends_on: str
+    summary: str
+    fine_cny: int = 0
+    source: str = "case"
+
+
+@dataclass
 class AgencySnapshot:
     agency_id: str
     name: str
@@ -38,25 +47,9 @@ class AgencySnapshot:
     suspended_until: str
 
 
-class RegistryActivities:
-    """Holds one channel and the worker's operator token for all registry calls."""
-
-    def __init__(self, address: str | None = None, token: str | None = None):
-        self._channel = grpc.aio.insecure_channel(address or config.service_address("registry"))
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token or auth.mint('operator', 'ipss-worker', ttl_seconds=10 * 365 * 86400)}"),)
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def _call(self, rpc, request):
-        metadata = self._metadata + (("x-request-id", activity.info().workflow_id),)
-        try:
-            return await rpc(request, metadata=metadata, timeout=10)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in FINAL_CODES:
-                raise ApplicationError(error.details() or "", type=error.code().name, non_retryable=True) from None
-            raise
+class RegistryActivities(ServiceClient):
+    service = "registry"
+    stub_type = pb_grpc.RegistryServiceStub
 
     @activity.defn(name="registry.change_agency_status")
     async def change_agency_status(self, order: StatusChangeOrder) -> AgencySnapshot:
@@ -66,6 +59,16 @@ class RegistryActivities:
             effective_on=order.effective_on, suspended_until=order.suspended_until, reason=order.reason,
             decision_reference=order.decision_reference))
         return snapshot(response.agency)
+
+    @activity.defn(name="registry.record_credit_event")
+    async def record_credit_event(self, order: CreditEventOrder) -> str:
+        response = await self._call(self._stub.RecordCreditEvent, pb.RecordCreditEventRequest(
+            idempotency_key=order.idempotency_key, agency_id=order.agency_id,
+            kind=pb.CreditEventKind.Value(f"CREDIT_EVENT_KIND_{order.kind.upper()}"),
+            source=pb.CreditEventSource.Value(f"CREDIT_EVENT_SOURCE_{order.source.upper()}"),
+            source_reference=order.source_reference, occurred_on=order.occurred_on,
+            publicity_ends_on=order.publicity_ends_on, summary=order.summary, fine_cny=order.fine_cny))
+        return response.event.id
 
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:

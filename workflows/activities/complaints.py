@@ -1,0 +1,74 @@
+"""Activities that write a case's record and reporters' messages in the complaints service,
+through its gRPC API, as the suite's worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio import activity
+
+from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from workflows.activities.service_client import ServiceClient
+from workflows.case.model import CaseView, TimelineItem
+
+
+@dataclass
+class ProgressRecord:
+    view: CaseView
+    new_entries: list[TimelineItem]
+
+
+@dataclass
+class Notice:
+    case_id: str
+    notice_key: str
+    text: str
+    real_name_only: bool
+
+
+def _enum(enum, word: str) -> int:
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return enum.Value(prefix + word.upper()) if word else 0
+
+
+def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
+    view = record.view
+    summary = pb.CaseSummary(
+        case_id=view.case_id, stage=_enum(pb.CaseStage, view.stage), status=view.status,
+        outcome=_enum(pb.CaseOutcome, view.outcome), region_code=view.region_code,
+        agency_id=view.agency.agency_id, agency_name=view.agency.name, agency_credit_code=view.agency.credit_code,
+        category=_enum(pb.ViolationCategory, view.category), source=_enum(pb.ReportSource, view.source),
+        assignee=view.assignee, received_on=view.received_on, next_deadline=view.next_deadline,
+        next_deadline_period=view.next_deadline_period, overdue=view.overdue, due_soon=view.due_soon,
+        reporter_count=view.reporter_count)
+    entries = []
+    for item in record.new_entries:
+        entry = pb.TimelineEntry(revision=item.revision, actor=item.actor, action=item.action, detail=item.detail,
+                                 internal=item.internal)
+        entry.at.FromDatetime(datetime.fromisoformat(item.at))
+        entries.append(entry)
+    return pb.RecordCaseProgressRequest(
+        case_id=view.case_id, revision=view.revision, summary=summary,
+        deadlines=[pb.Deadline(period_id=d.period_id, due_on=d.due_on, warn_on=d.warn_on, legal_source=d.legal_source,
+                               description=d.description, state=d.state) for d in view.deadlines],
+        new_entries=entries, allowed_actions=view.allowed_actions, fine_cny=view.fine_cny,
+        surcharge_cny=view.surcharge_cny)
+
+
+class ComplaintsActivities(ServiceClient):
+    service = "complaints"
+    stub_type = pb_grpc.ComplaintsServiceStub
+
+    @activity.defn(name="complaints.record_progress")
+    async def record_progress(self, record: ProgressRecord) -> bool:
+        response = await self._call(self._stub.RecordCaseProgress, progress_request(record))
+        return response.applied
+
+    @activity.defn(name="complaints.notify_reporters")
+    async def notify_reporters(self, notice: Notice) -> int:
+        response = await self._call(self._stub.NotifyReporters, pb.NotifyReportersRequest(
+            case_id=notice.case_id, notice_key=notice.notice_key, text=notice.text,
+            real_name_only=notice.real_name_only))
+        return response.notified

@@ -1,0 +1,39 @@
+"""The worker's side of a service's gRPC API: one channel, the worker's operator token, the
+workflow id as request id on every call, and the statuses a retry cannot change turned into
+non-retryable errors the workflow decides about."""
+
+from __future__ import annotations
+
+import grpc
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from suite import auth, config
+
+# Answers that a retry cannot change: the workflow must decide what to do about them.
+FINAL_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
+               grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ALREADY_EXISTS}
+WORKER_TOKEN_SECONDS = 10 * 365 * 86400
+
+
+class ServiceClient:
+    service: str
+    stub_type: type
+
+    def __init__(self, address: str | None = None, token: str | None = None):
+        self._channel = grpc.aio.insecure_channel(address or config.service_address(self.service))
+        self._stub = self.stub_type(self._channel)
+        worker_token = token or auth.mint("operator", "ipss-worker", ttl_seconds=WORKER_TOKEN_SECONDS)
+        self._metadata = (("authorization", f"Bearer {worker_token}"),)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, rpc, request):
+        metadata = self._metadata + (("x-request-id", activity.info().workflow_id),)
+        try:
+            return await rpc(request, metadata=metadata, timeout=10)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in FINAL_CODES:
+                raise ApplicationError(error.details() or "", type=error.code().name, non_retryable=True) from None
+            raise

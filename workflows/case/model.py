@@ -1,0 +1,124 @@
+"""What crosses the case workflow's boundary: how a case starts, the actions handlers and
+supervisors take (Temporal updates), and the view of its state (the `state` query and every
+update's answer). The complaints service and the workflow share these; they are plain
+dataclasses so Temporal's JSON converter carries them, and they hold no reporter identity:
+only opaque references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WORKFLOW_NAME = "Case"
+ACT_UPDATE = "act"
+JOIN_UPDATE = "join"
+STATE_QUERY = "state"
+
+
+@dataclass
+class ReporterRef:
+    """A reporter as the workflow knows them: an opaque reference kept by the complaints service."""
+
+    reference: str
+    real_name: bool
+
+
+@dataclass
+class AgencyRef:
+    agency_id: str
+    name: str
+    credit_code: str
+    region_code: str
+    kind: str
+
+
+@dataclass
+class CaseStart:
+    case_id: str
+    region_code: str
+    agency: AgencyRef
+    category: str
+    source: str
+    received_on: str
+    occurred_on: str
+    rules_version: str
+    reporters: list[ReporterRef] = field(default_factory=list)
+    # Days between the legal calendar and the workflow's clock: zero in production; a replay of a
+    # procedure on past dates (tests, training) sets it so that legal dates keep their meaning.
+    calendar_offset_days: int = 0
+
+
+@dataclass
+class CaseAction:
+    """One handler or supervisor action. `action` names it (see procedure.ACTIONS); the other
+    fields are its arguments, empty when the action takes none."""
+
+    action: str
+    actor: str
+    actor_role: str
+    request_id: str
+    effective_on: str = ""
+    reason: str = ""
+    assignee: str = ""
+    cause: str = ""
+    attachment_id: str = ""
+    penalty_kind: str = ""
+    fine_cny: int = 0
+    suspension_months: int = 0
+    hearing_on: str = ""
+    party_present: bool = False
+    amount_cny: int = 0
+    review_kind: str = ""
+    review_pending: bool = False
+    review_upheld: bool = False
+    target_region_code: str = ""
+    target_authority: str = ""
+    association_id: str = ""
+
+
+@dataclass
+class DeadlineView:
+    period_id: str
+    started_on: str
+    due_on: str
+    warn_on: str
+    legal_source: str
+    description: str
+    state: str  # running, paused, met, missed, cancelled
+    extended: int = 0
+
+
+@dataclass
+class TimelineItem:
+    revision: int
+    at: str
+    actor: str
+    action: str
+    detail: str
+    internal: bool
+
+
+@dataclass
+class CaseView:
+    case_id: str
+    revision: int
+    stage: str
+    status: str
+    outcome: str
+    region_code: str
+    agency: AgencyRef
+    category: str
+    source: str
+    received_on: str
+    rules_version: str
+    assignee: str = ""
+    deadlines: list[DeadlineView] = field(default_factory=list)
+    timeline: list[TimelineItem] = field(default_factory=list)
+    allowed_actions: list[str] = field(default_factory=list)
+    next_deadline: str = ""
+    next_deadline_period: str = ""
+    overdue: bool = False
+    due_soon: bool = False
+    reporter_count: int = 0
+    fine_cny: int = 0
+    surcharge_cny: int = 0
+    penalty_kind: str = ""

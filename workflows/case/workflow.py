@@ -1,0 +1,789 @@
+"""One case, from the report to the archive (案件办理): the stage it is in, every statutory
+period it runs on, and what handlers and supervisors may do next.
+
+Handler and supervisor actions arrive as the `act` update: the validator refuses what the
+stage or the role forbids before anything is written; the handler applies the action, writes
+the case record to the complaints service and answers with the new state. Each period of the
+rules file runs as a durable deadline: a warning when most of it has elapsed, escalation when
+an office duty is missed. Dates are legal dates (China time); the calendar arithmetic happens
+in activities, so a rules or calendar change never alters a recorded history."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from suite.clock import CHINA
+    from workflows import search_attributes as sa
+    from workflows.activities.complaints import ComplaintsActivities, Notice, ProgressRecord
+    from rules.statutes import ExtensionRefused, Rules
+    from workflows.activities.registry import CreditEventOrder, RegistryActivities, StatusChangeOrder
+    from workflows.activities.statutes import MonthsQuestion, PeriodPlan, PeriodQuestion, StatuteActivities
+    from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
+    from workflows.agency_suspension import workflow_id as suspension_workflow_id
+    from workflows.case import procedure as p
+    from workflows.case.model import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart,
+                                      CaseView, DeadlineView, ReporterRef, TimelineItem)
+
+# A calendar year the operator has not loaded yet fails its activity with a clear message; it
+# is retried hourly until the schedule is there, never guessed.
+CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
+                             maximum_interval=timedelta(hours=1))
+SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+# Periods that bind the office (法定办案期限): missing one escalates to the supervisor. The
+# others bind the party (statement, payment, review windows) or only measure time (publicity).
+OFFICE_DUTIES = frozenset({"verify_and_open", "notify_reporter_of_opening", "decide_ordinary_case",
+                           "serve_absent_party", "publish_penalty", "withdraw_publication"})
+
+
+@dataclass
+class RunningPeriod:
+    plan: PeriodPlan
+    state: str = "running"  # running, paused, met, missed, ended, cancelled
+    paused_on: str = ""
+    warned: bool = False
+    # Stops of the clock, [stopped_on, resumed_on]; extensions granted (by whom) and their length.
+    pauses: list[list[str]] = field(default_factory=list)
+    granted: list[str] = field(default_factory=list)
+    extra: int = 0
+
+    @property
+    def extended(self) -> int:
+        return len(self.granted)
+
+    def view(self) -> DeadlineView:
+        return DeadlineView(period_id=self.plan.period_id, started_on=self.plan.started_on, due_on=self.plan.due_on,
+                            warn_on=self.plan.warn_on, legal_source=self.plan.legal_source,
+                            description=self.plan.description, state=self.state, extended=self.extended)
+
+
+@dataclass
+class PendingExtension:
+    period_id: str
+    requested_by: str
+    reason: str
+
+
+@dataclass
+class Decision:
+    penalty: p.Penalty
+    proposed_by: str
+    decided_on: str = ""
+    served_on: str = ""
+    paid_on: str = ""
+    publicity_period: str = ""
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class CaseWorkflow:
+    def __init__(self) -> None:
+        self.case: CaseStart | None = None
+        self.rules: Rules | None = None
+        self.stage = p.VERIFICATION
+        self.status = "received"
+        self.outcome = ""
+        self.assignee = ""
+        self.periods: dict[str, RunningPeriod] = {}
+        self.timeline: list[TimelineItem] = []
+        self.recorded_entries = 0
+        self.revision = 0
+        self.reporters: list[ReporterRef] = []
+        self.pending_extension: PendingExtension | None = None
+        self.proposal: Decision | None = None
+        self.decision: Decision | None = None
+        self.reviews: list[p.ReviewSpan] = []
+        self.statement_recorded = False
+        self.hearing_requested = False
+        self.last_effective_on = ""
+        self.handled_requests: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.woken = False
+        self.finished = False
+
+    # ---- the run: start, then sleep until the next date that matters ------------------------
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseView:
+        self.case = start
+        self.reporters = list(start.reporters)
+        self.last_effective_on = start.received_on
+        async with self.lock:
+            self.rules = Rules.from_data(await self._statute(StatuteActivities.rules, start.rules_version))
+            await self._start_period("verify_and_open", start.received_on)
+            self._note("system", "received", f"{start.source} report on {start.agency.name} ({start.category})",
+                       internal=False)
+            await self._record()
+        while not self.finished:
+            wake_at = self._next_wake()
+            self.woken = False
+            try:
+                await workflow.wait_condition(lambda: self.woken or self.finished,
+                                              timeout=None if wake_at is None else
+                                              max(timedelta(0), wake_at - workflow.now()))
+            except asyncio.TimeoutError:
+                async with self.lock:
+                    await self._on_dates_passed()
+        return self.view()
+
+    def _next_wake(self) -> datetime | None:
+        moments = []
+        for period in self.periods.values():
+            if period.state != "running":
+                continue
+            if not period.warned and period.plan.warn_on:
+                moments.append(self._instant(period.plan.warn_on))
+            moments.append(self._instant(period.plan.due_on) + timedelta(days=1))
+        return min(moments, default=None)
+
+    async def _on_dates_passed(self) -> None:
+        today = self.today()
+        changed = False
+        for period in list(self.periods.values()):
+            if period.state != "running":
+                continue
+            if not period.warned and period.plan.warn_on and period.plan.warn_on <= today.isoformat():
+                period.warned = True
+                changed = True
+                if period.plan.period_id in OFFICE_DUTIES:
+                    self._note("system", "due_soon", f"{period.plan.period_id} falls due on {period.plan.due_on}")
+            if period.plan.due_on < today.isoformat():
+                changed = True
+                await self._period_expired(period)
+        if changed:
+            await self._record()
+        self._finish_if_done()
+
+    async def _period_expired(self, period: RunningPeriod) -> None:
+        period_id = period.plan.period_id
+        if period_id in OFFICE_DUTIES:
+            period.state = "missed"
+            self._note("system", "deadline_missed",
+                       f"{period_id} was due on {period.plan.due_on}; escalated to the supervisor")
+            return
+        period.state = "ended"
+        if period_id == "statement_and_defence" and self.stage == p.PRIOR_NOTICE:
+            self._note("system", "statement_period_ended",
+                       "the party made no further statement in time; the right is waived (逾期视为放弃)")
+        elif period_id == "pay_fine" and self.decision and not self.decision.paid_on:
+            self._note("system", "payment_overdue", "the fine is unpaid; the late surcharge accrues (加处罚款)")
+        elif period_id.startswith("publicity"):
+            self._note("system", "publicity_ended", "the penalty's publicity period ended", internal=False)
+        elif period_id == "credit_repair_after" and self._credit_repair_open():
+            self._note("system", "credit_repair_open", "the agency may apply for credit repair (信用修复)",
+                       internal=False)
+
+    def _credit_repair_open(self) -> bool:
+        decision = self.decision
+        complied = decision is not None and (decision.penalty.kind != "fine" or bool(decision.paid_on))
+        return complied and self.rules.credit_repair.allowed_after(p.measures(decision.penalty))
+
+    def _finish_if_done(self) -> None:
+        if self.stage == p.CLOSED and not any(x.state == "running" for x in self.periods.values()):
+            self.finished = True
+
+    # ---- updates and queries --------------------------------------------------------------
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> CaseView:
+        return self.view()
+
+    @workflow.update(name=JOIN_UPDATE)
+    async def join(self, reporter: ReporterRef) -> CaseView:
+        async with self.lock:
+            if all(r.reference != reporter.reference for r in self.reporters):
+                self.reporters.append(reporter)
+                self._note("system", "reporter_joined", "another report on the same conduct joined the case")
+                await self._record()
+        return self.view()
+
+    @join.validator
+    def _validate_join(self, reporter: ReporterRef) -> None:
+        if self.stage == p.CLOSED:
+            raise p.refuse("the case is closed; a new report opens a new case")
+
+    @workflow.update(name=ACT_UPDATE)
+    async def act(self, action: CaseAction) -> CaseView:
+        async with self.lock:
+            if action.request_id in self.handled_requests:
+                return self.view()
+            self._check(action)  # again: another update may have moved the case meanwhile
+            on = self._effective_on(action)
+            await getattr(self, f"_do_{action.action}")(action, on)
+            self.handled_requests.add(action.request_id)
+            self.last_effective_on = max(self.last_effective_on, on)
+            await self._record()
+            self._finish_if_done()
+            self.woken = True
+        return self.view()
+
+    @act.validator
+    def _validate_act(self, action: CaseAction) -> None:
+        if action.request_id in self.handled_requests:
+            return
+        self._check(action)
+
+    def _check(self, action: CaseAction) -> None:
+        p.check_allowed(action.action, action.actor_role, self.stage)
+        self._effective_on(action)
+        check = getattr(self, f"_check_{action.action}", None)
+        if check is not None:
+            check(action)
+
+    def _effective_on(self, action: CaseAction) -> str:
+        today = self.today().isoformat()
+        on = action.effective_on or today
+        if on > today:
+            raise p.refuse("effective_on must not be in the future", "effective_on")
+        if on < self.last_effective_on:
+            raise p.refuse(f"effective_on must not be before the case's last step ({self.last_effective_on})",
+                           "effective_on")
+        return on
+
+    # ---- verification (核查) and the decision to open (立案) --------------------------------
+
+    async def _do_assign(self, action: CaseAction, on: str) -> None:
+        if not action.assignee:
+            raise p.refuse("assign needs the assignee", "assignee")
+        self.assignee = action.assignee
+        self._note(action.actor, "assigned", f"assigned to {action.assignee}")
+
+    async def _do_record_verification(self, action: CaseAction, on: str) -> None:
+        self.status = "verifying"
+        self._note(action.actor, "verification_recorded", action.reason)
+
+    async def _do_add_evidence(self, action: CaseAction, on: str) -> None:
+        self._note(action.actor, "evidence_added", f"attachment {action.attachment_id}: {action.reason}")
+
+    def _check_open(self, action: CaseAction) -> None:
+        if self.periods["verify_and_open"].state == "paused":
+            raise p.refuse("the verification clock is suspended; resume it first")
+
+    async def _do_open(self, action: CaseAction, on: str) -> None:
+        if self.case.occurred_on:
+            limit = await self._plan("limitation_period", self.case.occurred_on)
+            if on > limit.due_on:
+                raise p.refuse(f"the conduct ended on {self.case.occurred_on}; the limitation period ran out on "
+                               f"{limit.due_on} (行政处罚法 art. 36)")
+        self._meet("verify_and_open")
+        self.stage, self.status = p.INVESTIGATION, "opened"
+        await self._start_period("decide_ordinary_case", on)
+        self._note(action.actor, "opened", f"case opened (立案) on {on}. {action.reason}".strip(), internal=False)
+        await self._tell_reporters_about_opening(on, "立案调查 a case was opened")
+
+    def _check_decline(self, action: CaseAction) -> None:
+        if not action.reason:
+            raise p.refuse("declining needs the reason", "reason")
+
+    async def _do_decline(self, action: CaseAction, on: str) -> None:
+        self._meet("verify_and_open")
+        self._close("not_opened", "not opened")
+        self._note(action.actor, "declined", f"not opened (不予立案): {action.reason}", internal=False)
+        await self._tell_reporters_about_opening(on, f"不予立案 no case was opened: {action.reason}")
+
+    async def _tell_reporters_about_opening(self, decided_on: str, text: str) -> None:
+        """A real-name reporter is told whether a case was opened (投诉举报处理暂行办法 art. 31)."""
+        if not any(r.real_name for r in self.reporters):
+            return
+        await self._start_period("notify_reporter_of_opening", decided_on)
+        await workflow.execute_activity_method(
+            ComplaintsActivities.notify_reporters,
+            Notice(case_id=self.case.case_id, notice_key="opening-decision", text=text, real_name_only=True),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        self._meet("notify_reporter_of_opening")
+        self._note("system", "reporters_told", "real-name reporters were told whether a case was opened")
+
+    # ---- the clock: extensions and suspensions ----------------------------------------------
+
+    def _running_office_period(self) -> RunningPeriod:
+        for period_id in ("verify_and_open", "decide_ordinary_case"):
+            period = self.periods.get(period_id)
+            if period and period.state in ("running", "paused"):
+                return period
+        raise p.refuse("no statutory period of the office runs now")
+
+    def _check_request_extension(self, action: CaseAction) -> None:
+        period = self._running_office_period()
+        if self.pending_extension is not None:
+            raise p.refuse("an extension is already waiting for approval")
+        try:
+            self.rules.periods[period.plan.period_id].extension_length("supervisor", period.granted)
+        except ExtensionRefused as refused:
+            raise p.refuse(str(refused)) from None
+        if not action.reason:
+            raise p.refuse("an extension needs its reason", "reason")
+
+    async def _do_request_extension(self, action: CaseAction, on: str) -> None:
+        period = self._running_office_period()
+        self.pending_extension = PendingExtension(period.plan.period_id, action.actor, action.reason)
+        self._note(action.actor, "extension_requested", f"{period.plan.period_id}: {action.reason}")
+
+    def _check_approve_extension(self, action: CaseAction) -> None:
+        if self.pending_extension is None:
+            raise p.refuse("no extension is waiting for approval")
+        if self.pending_extension.requested_by == action.actor:
+            raise p.refuse("four eyes: the requester cannot approve their own extension")
+
+    _check_refuse_extension = _check_approve_extension
+
+    async def _do_approve_extension(self, action: CaseAction, on: str) -> None:
+        period = self.periods[self.pending_extension.period_id]
+        period.extra += self.rules.periods[period.plan.period_id].extension_length("supervisor", period.granted)
+        period.granted.append("supervisor")
+        await self._replan(period)
+        self.pending_extension = None
+        self._note(action.actor, "extension_approved", f"{period.plan.period_id} now due on {period.plan.due_on}")
+
+    async def _do_refuse_extension(self, action: CaseAction, on: str) -> None:
+        self._note(action.actor, "extension_refused", f"{self.pending_extension.period_id}: {action.reason}")
+        self.pending_extension = None
+
+    def _check_suspend_clock(self, action: CaseAction) -> None:
+        period = self._running_office_period()
+        if period.state == "paused":
+            raise p.refuse("the clock is already suspended")
+        if action.cause not in period.plan.suspended_by:
+            raise p.refuse(f"{action.cause or 'nothing'} does not stop {period.plan.period_id}; "
+                           f"it stops for: {', '.join(period.plan.suspended_by)}", "cause")
+
+    async def _do_suspend_clock(self, action: CaseAction, on: str) -> None:
+        period = self._running_office_period()
+        period.state, period.paused_on = "paused", on
+        self.status = f"suspended:{action.cause}"
+        self._note(action.actor, "clock_suspended", f"{period.plan.period_id} stopped on {on} ({action.cause}): "
+                                                    f"{action.reason}")
+
+    def _check_resume_clock(self, action: CaseAction) -> None:
+        if self._running_office_period().state != "paused":
+            raise p.refuse("the clock is not suspended")
+
+    async def _do_resume_clock(self, action: CaseAction, on: str) -> None:
+        period = self._running_office_period()
+        await self._resume(period, on)
+        self.status = "opened" if self.stage != p.VERIFICATION else "verifying"
+        self._note(action.actor, "clock_resumed", f"{period.plan.period_id} runs again from {on}, "
+                                                  f"due on {period.plan.due_on}")
+
+    async def _resume(self, period: RunningPeriod, on: str) -> None:
+        period.pauses.append([period.paused_on, on])
+        period.state, period.paused_on = "running", ""
+        await self._replan(period)
+
+    # ---- prior notice (告知), statement (陈述申辩) and hearing (听证) ----------------------
+
+    def _check_propose_penalty(self, action: CaseAction) -> None:
+        p.check_penalty(self._penalty(action), proposing=True)
+
+    async def _do_propose_penalty(self, action: CaseAction, on: str) -> None:
+        self.proposal = Decision(self._penalty(action), action.actor)
+        self.stage, self.status = p.PRIOR_NOTICE, "prior_notice_served"
+        self.statement_recorded = self.hearing_requested = False
+        await self._start_period("statement_and_defence", on)
+        hearing = ("; the party may ask for a hearing" if self._hearing_available(self.proposal.penalty) else "")
+        self._note(action.actor, "prior_notice_served",
+                   f"proposed {self._describe(self.proposal.penalty)} served on {on}{hearing}. {action.reason}")
+
+    def _hearing_available(self, penalty: p.Penalty) -> bool:
+        return self.rules.hearing.available(p.PARTY_KIND, p.measures(penalty), penalty.fine_cny * 100)
+
+    async def _do_record_statement(self, action: CaseAction, on: str) -> None:
+        self.statement_recorded = True
+        self._note(action.actor, "statement_recorded", action.reason)
+
+    def _check_request_hearing(self, action: CaseAction) -> None:
+        if not self._hearing_available(self.proposal.penalty):
+            raise p.refuse(f"no hearing for {self._describe(self.proposal.penalty)} (听证办法 art. 5)")
+        if self.periods["statement_and_defence"].state != "running":
+            raise p.refuse("the period to ask for a hearing has ended")
+        if not action.hearing_on:
+            raise p.refuse("a hearing needs its date", "hearing_on")
+
+    async def _do_request_hearing(self, action: CaseAction, on: str) -> None:
+        notice = await self._plan("hearing_notice", action.hearing_on)
+        if on > notice.due_on:
+            raise p.refuse(f"the party must be notified {notice.length} working days before the hearing: "
+                           f"a hearing on {action.hearing_on} needed notice by {notice.due_on}", "hearing_on")
+        self._meet("statement_and_defence")
+        decide = self.periods["decide_ordinary_case"]
+        if decide.state == "running":
+            decide.state, decide.paused_on = "paused", on  # a hearing is not counted (处罚程序规定 art. 64)
+        self.hearing_requested = True
+        self.stage, self.status = p.HEARING, "hearing_scheduled"
+        self._note(action.actor, "hearing_requested", f"hearing on {action.hearing_on}, notified on {on}")
+
+    async def _do_record_hearing(self, action: CaseAction, on: str) -> None:
+        decide = self.periods["decide_ordinary_case"]
+        if decide.state == "paused":
+            await self._resume(decide, on)
+        self.stage, self.status = p.PRIOR_NOTICE, "heard"
+        self.statement_recorded = True
+        self._note(action.actor, "hearing_held", action.reason)
+
+    # ---- decision (处罚决定) ------------------------------------------------------------------
+
+    def _check_submit_decision(self, action: CaseAction) -> None:
+        penalty = self._penalty(action)
+        p.check_penalty(penalty, proposing=False)
+        if self.stage == p.INVESTIGATION and penalty.kind != "none":
+            raise p.refuse("a penalty is decided only after the prior notice (告知); propose it first")
+        if self.stage == p.PRIOR_NOTICE:
+            window = self.periods["statement_and_defence"]
+            if window.state == "running" and not self.statement_recorded:
+                raise p.refuse(f"the party may still make a statement until {window.plan.due_on}")
+            if self._heavier(penalty, self.proposal.penalty):
+                raise p.refuse("the decision may not be heavier than the penalty told to the party "
+                               "without a new prior notice", "penalty")
+        if self.periods.get("decide_ordinary_case") and self.periods["decide_ordinary_case"].state == "paused":
+            raise p.refuse("the decision clock is suspended; resume it first")
+
+    @staticmethod
+    def _heavier(decided: p.Penalty, proposed: p.Penalty) -> bool:
+        order = p.PENALTY_KINDS
+        return (order.index(decided.kind) > order.index(proposed.kind)
+                or decided.fine_cny > proposed.fine_cny
+                or decided.suspension_months > proposed.suspension_months)
+
+    async def _do_submit_decision(self, action: CaseAction, on: str) -> None:
+        self._meet("statement_and_defence")
+        self.proposal = Decision(self._penalty(action), action.actor)
+        self.stage, self.status = p.DECISION_APPROVAL, "awaiting_approval"
+        self._note(action.actor, "decision_submitted", f"{self._describe(self.proposal.penalty)}: {action.reason}")
+
+    def _check_approve_decision(self, action: CaseAction) -> None:
+        if self.proposal.proposed_by == action.actor:
+            raise p.refuse("four eyes: the proposer cannot approve their own decision")
+
+    async def _do_approve_decision(self, action: CaseAction, on: str) -> None:
+        decision = self.proposal
+        decision.decided_on = on
+        self.decision, self.proposal = decision, None
+        self._meet("decide_ordinary_case")
+        penalty = decision.penalty
+        self.outcome = p.OUTCOME_OF_PENALTY[penalty.kind]
+        self._note(action.actor, "decided", f"decided on {on}: {self._describe(penalty)}", internal=False)
+        if penalty.kind == "none":
+            self._close("no_penalty", "closed without penalty")
+            return
+        self.stage, self.status = p.DECIDED, "decided"
+        await self._start_period("serve_absent_party", on)
+        await self._put_on_credit_record(decision)
+        if penalty.kind == "suspension":
+            await self._suspend_agency(decision)
+        elif penalty.kind == "revocation":
+            await self._revoke_agency(decision)
+
+    async def _put_on_credit_record(self, decision: Decision) -> None:
+        """The penalty lands on the agency's credit record; a published one is public from now until
+        its publicity period ends (信息公示规定 art. 2, 13)."""
+        penalty = decision.penalty
+        publicity_period = self.rules.publicity.period_id(p.measures(penalty), penalty.fine_cny * 100)
+        published = publicity_period is not None
+        if published:
+            await self._start_period("publish_penalty", decision.decided_on)
+            decision.publicity_period = publicity_period
+            publicity = await self._start_period(publicity_period, decision.decided_on)
+        else:
+            # Not public, yet it counts on the credit grade for as long as a short publicity would.
+            publicity = await self._plan(self.rules.publicity.short_period, decision.decided_on)
+        await workflow.execute_activity_method(
+            RegistryActivities.record_credit_event,
+            CreditEventOrder(idempotency_key=f"{self.case.case_id}:decision", agency_id=self.case.agency.agency_id,
+                             kind=p.CREDIT_EVENT_OF_PENALTY[penalty.kind], source_reference=self.case.case_id,
+                             occurred_on=decision.decided_on, publicity_ends_on=publicity.due_on,
+                             summary=f"{self.case.category}: {self._describe(penalty)}", fine_cny=penalty.fine_cny),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        if published:
+            self._meet("publish_penalty")
+            self._note("system", "published", f"published until {publicity.due_on}", internal=False)
+        if published and self.rules.credit_repair.allowed_after(p.measures(penalty)):
+            await self._start_period("credit_repair_after", decision.decided_on)
+
+    async def _suspend_agency(self, decision: Decision) -> None:
+        until = await self._statute(StatuteActivities.last_day_of_months,
+                                    MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
+        order = SuspensionDecision(agency_id=self.case.agency.agency_id, effective_on=decision.decided_on,
+                                   suspended_until=until, reason=self.case.category,
+                                   decision_reference=self.case.case_id)
+        await workflow.start_child_workflow(
+            AgencySuspensionWorkflow.run, order, id=suspension_workflow_id(order),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        self._note("system", "agency_suspended", f"no new business until {until}", internal=False)
+
+    async def _revoke_agency(self, decision: Decision) -> None:
+        await workflow.execute_activity_method(
+            RegistryActivities.change_agency_status,
+            StatusChangeOrder(idempotency_key=f"{self.case.case_id}:revocation", agency_id=self.case.agency.agency_id,
+                              to_status="revoked", effective_on=decision.decided_on, suspended_until="",
+                              reason=self.case.category, decision_reference=self.case.case_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        self._note("system", "licence_revoked", "the agency's licence is revoked")
+
+    # ---- after the decision: service (送达), payment, review ---------------------------------
+
+    def _check_record_service(self, action: CaseAction) -> None:
+        if self.decision.served_on:
+            raise p.refuse("the decision was already served")
+
+    async def _do_record_service(self, action: CaseAction, on: str) -> None:
+        self.decision.served_on = on
+        self._meet("serve_absent_party")
+        self.status = "served"
+        self._note(action.actor, "served", f"decision served on {on}" + ("" if action.party_present
+                                                                        else " (party absent)"))
+        if self.decision.penalty.fine_cny:
+            await self._start_period("pay_fine", on)
+        await self._start_period("reconsideration_window", on)
+        await self._start_period("litigation_window", on)
+
+    def _check_record_payment(self, action: CaseAction) -> None:
+        if not self.decision.penalty.fine_cny:
+            raise p.refuse("the decision carries no fine")
+        if not self.decision.served_on:
+            raise p.refuse("the decision has not been served yet")
+        if self.decision.paid_on:
+            raise p.refuse("the fine is already paid")
+        if action.amount_cny <= 0:
+            raise p.refuse("a payment needs its amount", "amount_cny")
+
+    async def _do_record_payment(self, action: CaseAction, on: str) -> None:
+        owed = self.decision.penalty.fine_cny + self._surcharge(date.fromisoformat(on))
+        if action.amount_cny < owed:
+            raise p.refuse(f"{owed} CNY is owed on {on} (fine and late surcharge); {action.amount_cny} is short",
+                           "amount_cny")
+        self.decision.paid_on = on
+        period = self.periods.get("pay_fine")
+        if period and period.state == "running":
+            self._meet("pay_fine")
+        self.status = "paid"
+        self._note(action.actor, "paid", f"{action.amount_cny} CNY paid on {on}"
+                   + (f" including {owed - self.decision.penalty.fine_cny} CNY surcharge" if owed >
+                      self.decision.penalty.fine_cny else ""))
+
+    def _surcharge(self, until: date) -> int:
+        decision = self.decision
+        period = self.periods.get("pay_fine")
+        if decision is None or period is None:
+            return 0
+        paid_or_until = date.fromisoformat(decision.paid_on) if decision.paid_on else until
+        late = p.days_late(date.fromisoformat(period.plan.due_on), paid_or_until, self.reviews)
+        return self.rules.surcharge.accrued(decision.penalty.fine_cny * 100, late) // 100
+
+    def _check_record_review(self, action: CaseAction) -> None:
+        if action.review_kind not in ("reconsideration", "litigation"):
+            raise p.refuse("review kind must be reconsideration or litigation", "kind")
+        pending = bool(self.reviews) and self.reviews[-1].end is None
+        if action.review_pending == pending:
+            raise p.refuse("a review is already pending" if pending else "no review is pending")
+
+    async def _do_record_review(self, action: CaseAction, on: str) -> None:
+        if action.review_pending:
+            self.reviews.append(p.ReviewSpan(date.fromisoformat(on), None))
+            self.status = f"{action.review_kind}_pending"
+            self._note(action.actor, "review_filed", f"{action.review_kind} filed on {on}; no surcharge accrues")
+            return
+        self.reviews[-1] = p.ReviewSpan(self.reviews[-1].start, date.fromisoformat(on))
+        if action.review_upheld:
+            self.status = "upheld"
+            self._note(action.actor, "review_concluded", f"{action.review_kind}: the decision is upheld")
+            return
+        self.status = "revoked_on_review"
+        for period in self.periods.values():
+            if period.state == "running":
+                period.state = "cancelled"
+        await self._start_period("withdraw_publication", on)
+        self._note(action.actor, "review_concluded", f"{action.review_kind}: the decision is revoked; "
+                                                     "its publication is to be withdrawn", internal=False)
+
+    def _check_close(self, action: CaseAction) -> None:
+        decision = self.decision
+        if not decision.served_on and self.status != "revoked_on_review":
+            raise p.refuse("the decision has not been served")
+        if decision.penalty.fine_cny and not decision.paid_on and self.status != "revoked_on_review":
+            raise p.refuse("the fine is unpaid")
+
+    async def _do_close(self, action: CaseAction, on: str) -> None:
+        for period_id in ("reconsideration_window", "litigation_window"):
+            period = self.periods.get(period_id)
+            if period and period.state == "running" and period.plan.due_on >= on:
+                raise p.refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}")
+        self._meet("withdraw_publication")
+        self._close(self.outcome, "closed")
+        self._note(action.actor, "closed", f"closed (结案) on {on}. {action.reason}".strip(), internal=False)
+
+    # ---- endings outside the penalty procedure -----------------------------------------------
+
+    def _check_transfer(self, action: CaseAction) -> None:
+        if not (action.target_region_code or action.target_authority):
+            raise p.refuse("a transfer names the office or the authority", "target_authority")
+        if not action.reason:
+            raise p.refuse("a transfer needs its reason", "reason")
+
+    async def _do_transfer(self, action: CaseAction, on: str) -> None:
+        target = action.target_authority or f"the office of region {action.target_region_code}"
+        self._cancel_running()
+        self._close("transferred", "transferred")
+        self._note(action.actor, "transferred", f"transferred (移送) to {target}: {action.reason}", internal=False)
+
+    def _check_refer_to_association(self, action: CaseAction) -> None:
+        if not action.association_id:
+            raise p.refuse("a referral names the association", "association_id")
+
+    async def _do_refer_to_association(self, action: CaseAction, on: str) -> None:
+        self._cancel_running()
+        self._close("referred_to_association", "referred")
+        self._note(action.actor, "referred", f"referred to association {action.association_id} for "
+                                             f"self-regulation (行业自律): {action.reason}", internal=False)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return (workflow.now().astimezone(CHINA) - timedelta(days=self.case.calendar_offset_days)).date()
+
+    def _instant(self, legal_day: str) -> datetime:
+        """The first moment of a legal day, on the workflow's clock."""
+        day = date.fromisoformat(legal_day) + timedelta(days=self.case.calendar_offset_days)
+        return datetime.combine(day, time(0), tzinfo=CHINA)
+
+    async def _statute(self, activity, question):
+        return await workflow.execute_local_activity_method(
+            activity, question, start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
+
+    async def _plan(self, period_id: str, start_on: str, extra: int = 0,
+                    pauses: list[list[str]] | None = None) -> PeriodPlan:
+        return await self._statute(StatuteActivities.plan_period, PeriodQuestion(
+            self.case.rules_version, period_id, start_on, extra, pauses or []))
+
+    async def _start_period(self, period_id: str, start_on: str) -> PeriodPlan:
+        plan = await self._plan(period_id, start_on)
+        self.periods[period_id] = RunningPeriod(plan)
+        return plan
+
+    async def _replan(self, period: RunningPeriod) -> None:
+        """The due and warning days again, after an extension or a stop of the clock."""
+        period.plan = await self._plan(period.plan.period_id, period.plan.started_on, period.extra, period.pauses)
+        period.warned = False
+
+    def _meet(self, period_id: str) -> None:
+        period = self.periods.get(period_id)
+        if period and period.state in ("running", "paused"):
+            period.state = "met"
+
+    def _cancel_running(self) -> None:
+        for period in self.periods.values():
+            if period.state in ("running", "paused"):
+                period.state = "cancelled"
+
+    def _close(self, outcome: str, status: str) -> None:
+        self.stage, self.status, self.outcome = p.CLOSED, status, outcome
+        for period in self.periods.values():
+            if period.state in ("running", "paused") and period.plan.period_id in OFFICE_DUTIES:
+                period.state = "cancelled"
+
+    @staticmethod
+    def _penalty(action: CaseAction) -> p.Penalty:
+        return p.Penalty(action.penalty_kind, action.fine_cny, action.suspension_months)
+
+    @staticmethod
+    def _describe(penalty: p.Penalty) -> str:
+        if penalty.kind == "fine":
+            return f"fine of {penalty.fine_cny} CNY"
+        if penalty.kind == "suspension":
+            fine = f" and a fine of {penalty.fine_cny} CNY" if penalty.fine_cny else ""
+            return f"suspension from new business for {penalty.suspension_months} months{fine}"
+        return {"none": "no penalty", "warning": "warning", "revocation": "licence revocation"}[penalty.kind]
+
+    def _note(self, actor: str, action: str, detail: str, internal: bool = True) -> None:
+        self.timeline.append(TimelineItem(revision=self.revision + 1, at=workflow.now().isoformat(), actor=actor,
+                                          action=action, detail=detail, internal=internal))
+
+    def _next_deadline(self) -> RunningPeriod | None:
+        running = [x for x in self.periods.values() if x.state == "running"
+                   and not x.plan.period_id.startswith(("publicity", "credit_repair"))]
+        return min(running, key=lambda x: x.plan.due_on, default=None)
+
+    def view(self) -> CaseView:
+        case = self.case
+        today = self.today().isoformat()
+        upcoming = self._next_deadline()
+        overdue = any(x.state == "missed" for x in self.periods.values()) and self.stage != p.CLOSED
+        return CaseView(
+            case_id=case.case_id, revision=self.revision, stage=self.stage, status=self.status,
+            outcome=self.outcome, region_code=case.region_code, agency=case.agency, category=case.category,
+            source=case.source, received_on=case.received_on, rules_version=case.rules_version,
+            assignee=self.assignee, deadlines=[x.view() for x in self.periods.values()],
+            timeline=list(self.timeline), allowed_actions=self._allowed_now(),
+            next_deadline=upcoming.plan.due_on if upcoming else "",
+            next_deadline_period=upcoming.plan.period_id if upcoming else "",
+            overdue=overdue, due_soon=bool(upcoming and upcoming.plan.warn_on and upcoming.plan.warn_on <= today),
+            reporter_count=len(self.reporters),
+            fine_cny=self.decision.penalty.fine_cny if self.decision else 0,
+            surcharge_cny=self._surcharge(self.today()),
+            penalty_kind=self.decision.penalty.kind if self.decision else "")
+
+    def _allowed_now(self) -> list[str]:
+        """The actions the console offers now: the stage's, less those the case's state rules out."""
+        return [name for name in p.allowed_actions(self.stage) if self._state_allows(name)]
+
+    def _state_allows(self, name: str) -> bool:
+        office = self._office_period_state()
+        decision = self.decision
+        window = self.periods.get("statement_and_defence")
+        conditions = {
+            "open": lambda: office != "paused",
+            "request_extension": lambda: self.pending_extension is None and self._extensible(),
+            "approve_extension": lambda: self.pending_extension is not None,
+            "refuse_extension": lambda: self.pending_extension is not None,
+            "suspend_clock": lambda: office == "running",
+            "resume_clock": lambda: office == "paused",
+            "request_hearing": lambda: (self.proposal is not None and window is not None
+                                        and window.state == "running"
+                                        and self._hearing_available(self.proposal.penalty)),
+            "submit_decision": lambda: (self.stage != p.PRIOR_NOTICE or self.statement_recorded
+                                        or (window is not None and window.state != "running")),
+            "record_service": lambda: decision is not None and not decision.served_on,
+            "record_payment": lambda: (decision is not None and bool(decision.penalty.fine_cny)
+                                       and bool(decision.served_on) and not decision.paid_on),
+            "close": lambda: decision is not None and (bool(decision.served_on) and (
+                not decision.penalty.fine_cny or bool(decision.paid_on)) or self.status == "revoked_on_review"),
+        }
+        return conditions.get(name, lambda: True)()
+
+    def _office_period_state(self) -> str:
+        try:
+            return self._running_office_period().state
+        except ApplicationError:
+            return ""
+
+    def _extensible(self) -> bool:
+        try:
+            period = self._running_office_period()
+            self.rules.periods[period.plan.period_id].extension_length("supervisor", period.granted)
+        except (ApplicationError, ExtensionRefused):
+            return False
+        return True
+
+    async def _record(self) -> None:
+        """Write the case record (queues, search, the reporter's page read it) and the search
+        attributes an operator filters by in the Temporal UI."""
+        self.revision += 1
+        new_entries = self.timeline[self.recorded_entries:]
+        view = self.view()
+        await workflow.execute_activity_method(
+            ComplaintsActivities.record_progress, ProgressRecord(view=view, new_entries=new_entries),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        self.recorded_entries = len(self.timeline)
+        upcoming = self._next_deadline()
+        workflow.upsert_search_attributes([
+            sa.CASE_STAGE.value_set(self.stage), sa.CASE_STATUS.value_set(self.status),
+            sa.REGION_CODE.value_set(self.case.region_code),
+            sa.AGENCY_CREDIT_CODE.value_set(self.case.agency.credit_code),
+            sa.VIOLATION_CATEGORY.value_set(self.case.category), sa.OVERDUE.value_set(view.overdue),
+            sa.NEXT_DEADLINE.value_set(self._instant(upcoming.plan.due_on) + timedelta(days=1)) if upcoming
+            else sa.NEXT_DEADLINE.value_unset()])

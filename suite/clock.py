@@ -13,3 +13,15 @@ def now() -> datetime:
 
 def today() -> date:
     return now().date()
+
+
+class LegalClock:
+    """Today on the legal calendar, and how many days the workflows' clock runs ahead of it. In
+    production both are the wall clock (offset 0); an environment that replays procedures on past
+    dates (training, tests) shifts them."""
+
+    def __init__(self, offset_days: int = 0):
+        self.offset_days = offset_days
+
+    def today(self) -> date:
+        return today() - timedelta(days=self.offset_days)

@@ -28,6 +28,8 @@ class SuspensionDecision:
     suspended_until: str
     reason: str
     decision_reference: str
+    # As in a case (CaseStart.calendar_offset_days): zero in production.
+    calendar_offset_days: int = 0
 
 
 @dataclass
@@ -37,8 +39,9 @@ class SuspensionState:
     note: str = ""
 
 
-def lift_moment(suspended_until: str) -> datetime:
-    return datetime.combine(date.fromisoformat(suspended_until) + timedelta(days=1), time(0), tzinfo=CHINA)
+def lift_moment(suspended_until: str, calendar_offset_days: int = 0) -> datetime:
+    day_after = date.fromisoformat(suspended_until) + timedelta(days=1 + calendar_offset_days)
+    return datetime.combine(day_after, time(0), tzinfo=CHINA)
 
 
 @workflow.defn(name="AgencySuspension")
@@ -52,7 +55,7 @@ class AgencySuspensionWorkflow:
 
     @workflow.run
     async def run(self, decision: SuspensionDecision) -> SuspensionState:
-        lifts_at = lift_moment(decision.suspended_until)
+        lifts_at = lift_moment(decision.suspended_until, decision.calendar_offset_days)
         self.state.lifts_at = lifts_at.isoformat()
         agency = await self._change(decision, "suspended", decision.effective_on, decision.suspended_until,
                                     decision.reason)
@@ -62,7 +65,8 @@ class AgencySuspensionWorkflow:
         self.state.stage = "suspended"
         await workflow.sleep(max(timedelta(0), lifts_at - workflow.now()))
         try:
-            await self._change(decision, "active", lifts_at.date().isoformat(), "",
+            lifted_on = date.fromisoformat(decision.suspended_until) + timedelta(days=1)
+            await self._change(decision, "active", lifted_on.isoformat(), "",
                                "停止承接新业务期满 suspension period ended")
         except ActivityError as error:
             cause = error.cause

@@ -1,16 +1,18 @@
-"""python -m services.complaints: the complaints service's server. Its API is not built yet (see the
-issues), so it answers health checking and reflection only; nothing pretends to work."""
+"""python -m services.complaints: serve the complaints service until SIGINT/SIGTERM."""
 
 import asyncio
 
+from services.complaints.server import build
 from suite import config
 from suite import logging as suite_logging
-from suite.grpc_server import SuiteServer, run_until_signalled
+from suite.grpc_server import run_until_signalled
 
 
 async def main() -> None:
     suite_logging.configure("complaints")
-    await run_until_signalled(SuiteServer("complaints", []), f"{config.bind_host()}:{config.listen_port('complaints')}")
+    server, complaints = build()
+    await run_until_signalled(server, f"{config.bind_host()}:{config.listen_port('complaints')}",
+                              on_stop=complaints.close)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text,
-                        and_, func, or_, select, tuple_)
+                        and_, bindparam, cast, func, literal_column, or_, select, tuple_)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
@@ -53,6 +53,11 @@ class Agency(Base):
     __table_args__ = (
         Index("ix_agencies_name_id", "name", "id"),
         Index("ix_agencies_region_name_id", "region_code", "name", "id"),
+        # A province's or a city's agencies in name order (migration 0002): see region_condition.
+        Index("ix_agencies_province_name_id", func.substr(region_code, literal_column("1"), literal_column("2")),
+              "name", "id"),
+        Index("ix_agencies_city_name_id", func.substr(region_code, literal_column("1"), literal_column("4")),
+              "name", "id"),
     )
 
 
@@ -156,8 +161,84 @@ def decode_page_token(token: str) -> tuple[str, str] | None:
         raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
 
 
-def region_range(prefix: str) -> tuple[str, str]:
-    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+def region_condition(prefix: str):
+    """Agencies within a division: a province (2 significant digits), a city (4) or one code. Each
+    form is an equality on its own index in (name, id) order, so a page is read in order straight
+    from the index: a range of codes would have to gather and sort every agency in the region."""
+    if len(prefix) in (2, 4):
+        return func.substr(Agency.region_code, literal_column("1"), literal_column(str(len(prefix)))) == prefix
+    return Agency.region_code == prefix
+
+
+class AgencyRecord:
+    """An agency read for a list without the ORM's bookkeeping: its columns as attributes, with
+    its shareholders and status history."""
+
+    def __init__(self, row):
+        self.__dict__.update(row._mapping)
+        self.shareholders: list = []
+        self.status_history: list = []
+
+
+@dataclass(frozen=True)
+class Employer:
+    """The agency a practitioner practises at, as the public register shows it."""
+
+    name: str
+    credit_code: str
+
+
+# ---- statements of the busiest reads ----------------------------------------------------------
+# Built once with bound parameters, so a call only binds and runs them. A public lookup is one
+# statement: the practitioner count, the penalties still in publicity and the report years are
+# correlated subqueries on their indexes; the penalties themselves are read only for the few
+# entries that have any.
+
+TODAY = bindparam("today", type_=Date)
+
+
+def _name_prefix(column):
+    return and_(column >= bindparam("query", type_=String), column < bindparam("query_end", type_=String))
+
+
+def _public_agencies(condition):
+    practitioners = select(func.count()).where(Practitioner.current_agency_id == Agency.id).scalar_subquery()
+    live_events = select(func.count()).where(CreditEvent.agency_id == Agency.id,
+                                             CreditEvent.publicity_ends_on >= TODAY).scalar_subquery()
+    report_years = (select(func.aggregate_strings(cast(AnnualReport.year, String), ","))
+                    .where(AnnualReport.agency_id == Agency.id).scalar_subquery())
+    return (select(*Agency.__table__.c, practitioners.label("practitioner_count"), live_events.label("live_events"),
+                   report_years.label("report_years"))
+            .where(condition).order_by(Agency.name, Agency.id).limit(bindparam("limit", type_=Integer)))
+
+
+def _public_practitioners(condition):
+    live_events = select(func.count()).where(CreditEvent.practitioner_id == Practitioner.id,
+                                             CreditEvent.publicity_ends_on >= TODAY).scalar_subquery()
+    return (select(Practitioner.id, Practitioner.name, Practitioner.kind, Practitioner.certificate_number,
+                   Practitioner.resident_id, Agency.name.label("agency_name"),
+                   Agency.credit_code.label("agency_credit_code"), live_events.label("live_events"))
+            .outerjoin(Agency, Agency.id == Practitioner.current_agency_id)
+            .where(condition).order_by(Practitioner.name, Practitioner.id).limit(bindparam("limit", type_=Integer)))
+
+
+# By what domain.classify_query makes of the query (as _query_condition answers it).
+PUBLIC_AGENCIES = {"credit_code": _public_agencies(Agency.credit_code == bindparam("query", type_=String)),
+                   "number": _public_agencies(Agency.licence_number == bindparam("query", type_=String)),
+                   "name": _public_agencies(_name_prefix(Agency.name))}
+_BY_CERTIFICATE = _public_practitioners(Practitioner.certificate_number == bindparam("query", type_=String))
+PUBLIC_PRACTITIONERS = {"credit_code": _BY_CERTIFICATE, "number": _BY_CERTIFICATE,
+                        "name": _public_practitioners(_name_prefix(Practitioner.name))}
+SHAREHOLDERS_OF = (select(Shareholder.agency_id, Shareholder.name, Shareholder.holds_attorney_certificate)
+                   .where(Shareholder.agency_id.in_(bindparam("ids", expanding=True)))
+                   .order_by(Shareholder.agency_id, Shareholder.position))
+STATUS_HISTORY_OF = (select(AgencyStatusChange.__table__)
+                     .where(AgencyStatusChange.agency_id.in_(bindparam("ids", expanding=True)))
+                     .order_by(AgencyStatusChange.id))
+
+
+def _lookup_parameters(query: str, limit: int) -> dict:
+    return {"query": query, "query_end": query + "\U0010ffff", "limit": limit, "today": clock.today()}
 
 
 # ---- the store -----------------------------------------------------------------------------
@@ -235,8 +316,7 @@ class RegistryStore:
         return await self._agency(session, agency.id)
 
     async def search_agencies(self, where: AgencyFilter, page_size: int, after: tuple[str, str] | None
-                              ) -> tuple[list[Agency], str]:
-        statement = select(Agency).options(selectinload(Agency.shareholders), selectinload(Agency.status_history))
+                              ) -> tuple[list[AgencyRecord], str]:
         conditions = []
         if where.query:
             conditions.append(_query_condition(where.query, Agency.name, [Agency.licence_number],
@@ -244,16 +324,21 @@ class RegistryStore:
         if where.kinds:
             conditions.append(Agency.kind.in_(where.kinds))
         if where.region_prefix:
-            low, high = region_range(where.region_prefix)
-            conditions.append(Agency.region_code.between(low, high))
+            conditions.append(region_condition(where.region_prefix))
         if where.statuses:
             conditions.append(Agency.status.in_(where.statuses))
         if after:
             conditions.append(tuple_(Agency.name, Agency.id) > after)
-        statement = statement.where(*conditions).order_by(Agency.name, Agency.id).limit(page_size + 1)
-        async with self.sessions() as session:
-            rows = list((await session.execute(statement)).scalars())
-        return _page(rows, page_size)
+        statement = select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id).limit(page_size + 1)
+        async with self.engine.connect() as connection:
+            agencies = [AgencyRecord(row) for row in await connection.execute(statement)]
+            by_id = {a.id: a for a in agencies[:page_size]}
+            if by_id:
+                for row in await connection.execute(SHAREHOLDERS_OF, {"ids": list(by_id)}):
+                    by_id[row.agency_id].shareholders.append(row)
+                for row in await connection.execute(STATUS_HISTORY_OF, {"ids": list(by_id)}):
+                    by_id[row.agency_id].status_history.append(row)
+        return _page(agencies, page_size)
 
     # -- practitioners --
 
@@ -387,46 +472,35 @@ class RegistryStore:
 
     # -- the public register --
 
-    async def public_agencies(self, query: str, limit: int) -> list[tuple[Agency, list[int], list[CreditEvent], int]]:
-        async with self.sessions() as session:
-            condition = _query_condition(query, Agency.name, [Agency.licence_number], Agency.credit_code)
-            agencies = list((await session.execute(
-                select(Agency).where(condition).order_by(Agency.name, Agency.id).limit(limit))).scalars())
-            ids = [a.id for a in agencies]
-            if not ids:
-                return []
-            years: dict[str, list[int]] = {i: [] for i in ids}
-            for agency_id, year in await session.execute(
-                    select(AnnualReport.agency_id, AnnualReport.year).where(AnnualReport.agency_id.in_(ids))
-                    .order_by(AnnualReport.year)):
-                years[agency_id].append(year)
-            events: dict[str, list[CreditEvent]] = {i: [] for i in ids}
-            for event in (await session.execute(select(CreditEvent).where(
-                    CreditEvent.agency_id.in_(ids), CreditEvent.publicity_ends_on >= clock.today()))).scalars():
-                events[event.agency_id].append(event)
-            counts = dict((await session.execute(
-                select(Practitioner.current_agency_id, func.count()).where(Practitioner.current_agency_id.in_(ids))
-                .group_by(Practitioner.current_agency_id))).all())
-        return [(a, years[a.id], events[a.id], counts.get(a.id, 0)) for a in agencies]
+    async def public_agencies(self, query: str, limit: int
+                              ) -> list[tuple[AgencyRecord, list[int], list[CreditEvent], int]]:
+        async with self.engine.connect() as connection:
+            agencies = list(await connection.execute(PUBLIC_AGENCIES[domain.classify_query(query)],
+                                                     _lookup_parameters(query, limit)))
+            events = await self._live_events(connection, CreditEvent.agency_id,
+                                             [a.id for a in agencies if a.live_events])
+        return [(a, sorted(int(y) for y in a.report_years.split(",")) if a.report_years else [],
+                 events.get(a.id, []), a.practitioner_count) for a in agencies]
 
     async def public_practitioners(self, query: str, limit: int
-                                   ) -> list[tuple[Practitioner, Agency | None, list[CreditEvent]]]:
-        async with self.sessions() as session:
-            condition = _query_condition(query, Practitioner.name, [Practitioner.certificate_number])
-            people = list((await session.execute(
-                select(Practitioner).where(condition).order_by(Practitioner.name, Practitioner.id).limit(limit)
-            )).scalars())
-            if not people:
-                return []
-            agency_ids = {p.current_agency_id for p in people if p.current_agency_id}
-            agencies = {a.id: a for a in (await session.execute(
-                select(Agency).where(Agency.id.in_(agency_ids)))).scalars()} if agency_ids else {}
-            events: dict[str, list[CreditEvent]] = {p.id: [] for p in people}
-            for event in (await session.execute(select(CreditEvent).where(
-                    CreditEvent.practitioner_id.in_(list(events)),
-                    CreditEvent.publicity_ends_on >= clock.today()))).scalars():
-                events[event.practitioner_id].append(event)
-        return [(p, agencies.get(p.current_agency_id), events[p.id]) for p in people]
+                                   ) -> list[tuple[object, Employer | None, list[CreditEvent]]]:
+        async with self.engine.connect() as connection:
+            people = list(await connection.execute(PUBLIC_PRACTITIONERS[domain.classify_query(query)],
+                                                   _lookup_parameters(query, limit)))
+            events = await self._live_events(connection, CreditEvent.practitioner_id,
+                                             [p.id for p in people if p.live_events])
+        return [(p, Employer(p.agency_name, p.agency_credit_code) if p.agency_name else None, events.get(p.id, []))
+                for p in people]
+
+    async def _live_events(self, connection, subject_column, subject_ids: list[str]) -> dict[str, list[CreditEvent]]:
+        """The credit events of these subjects still in their publicity period, by subject."""
+        events: dict[str, list[CreditEvent]] = {}
+        if subject_ids:
+            async with self.sessions(bind=connection) as session:
+                for event in (await session.execute(select(CreditEvent).where(
+                        subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today()))).scalars():
+                    events.setdefault(getattr(event, subject_column.key), []).append(event)
+        return events
 
 
 def _page(rows: list, page_size: int) -> tuple[list, str]:

@@ -510,7 +510,8 @@ class CaseWorkflow:
                                     MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
         order = SuspensionDecision(agency_id=self.case.agency.agency_id, effective_on=decision.decided_on,
                                    suspended_until=until, reason=self.case.category,
-                                   decision_reference=self.case.case_id)
+                                   decision_reference=self.case.case_id,
+                                   calendar_offset_days=self.case.calendar_offset_days)
         await workflow.start_child_workflow(
             AgencySuspensionWorkflow.run, order, id=suspension_workflow_id(order),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON)

@@ -1,0 +1,361 @@
+"""gRPC servicer of ipss.complaints.v1.ComplaintsService: messages in, domain, store, registry and
+workflow calls, messages out. Authorization, validation and error statuses happen before and
+after, in the suite's interceptor."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import grpc
+
+from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from services.complaints import domain, store
+from services.complaints.cases import CaseWorkflows
+from services.complaints.registry_client import RegistryDirectory
+from suite import auth, clock, codes, idempotency
+from suite import logging as suite_logging
+from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
+from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from workflows.case import model
+
+SOURCE = pb.ReportSource.DESCRIPTOR
+CATEGORY = pb.ViolationCategory.DESCRIPTOR
+STAGE = pb.CaseStage.DESCRIPTOR
+OUTCOME = pb.CaseOutcome.DESCRIPTOR
+PENALTY_KIND = pb.PenaltyKind.DESCRIPTOR
+REVIEW_KIND = pb.ReviewKind.DESCRIPTOR
+ATTACHMENT_ID = re.compile(r"[0-9a-f]{64}")
+DEFAULT_PAGE_SIZE = 50
+
+log = suite_logging.get("complaints")
+
+
+class UnknownReport(DomainError):
+    """A tracking code and secret that do not go together; which one was wrong is not told."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self) -> None:
+        super().__init__("no report has this tracking code and secret")
+
+
+class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
+    def __init__(self, complaints: store.ComplaintsStore, registry: RegistryDirectory, cases: CaseWorkflows,
+                 rules: domain.IntakeRules, secret_of: Callable[[str], str], legal: clock.LegalClock):
+        self.store = complaints
+        self.legal = legal
+        self.registry = registry
+        self.cases = cases
+        self.rules = rules
+        self.secret_of = secret_of
+
+    # -- intake --
+
+    async def UploadAttachment(self, request: pb.UploadAttachmentRequest, context) -> pb.UploadAttachmentResponse:
+        media_type = domain.check_attachment(request.content_type, request.content)
+        attachment_id = domain.content_address(request.content)
+        size = await self.store.store_attachment(attachment_id, media_type, request.filename, request.content,
+                                                 clock.now())
+        return pb.UploadAttachmentResponse(attachment_id=attachment_id, size_bytes=size)
+
+    async def FileReport(self, request: pb.FileReportRequest, context) -> pb.FileReportResponse:
+        intake = intake_of(request)
+        domain.check_source(auth.current().role, intake.source, intake.source_reference, intake.reporter)
+        domain.check_occurred_on(intake.occurred_on, self.legal.today())
+        agency = await self.registry.find_agency(request.agency)
+
+        async def write(session):
+            unknown = await self.store.unknown_attachments(session, intake.attachment_ids)
+            if unknown:
+                raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "no attachment with this id was uploaded")
+                                       for i, a in enumerate(intake.attachment_ids) if a in unknown])
+            filing = await self.store.file_report(session, intake, agency, self.rules, self.legal.today(), clock.now(),
+                                                  self.secret_of)
+            # The secret is not kept with the answer: a replay derives it again (see domain.tracking_secret).
+            return pb.FileReportResponse(case_id=filing.case_id, tracking_code=filing.tracking_code,
+                                         joined_existing_case=filing.joined_existing_case)
+        response = await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, "FileReport", request,
+                                              pb.FileReportResponse, write)
+        await self._set_in_motion(response)
+        log.info("report filed", case_id=response.case_id, source=intake.source,
+                 joined_existing_case=response.joined_existing_case)
+        response.tracking_secret = self.secret_of(response.tracking_code)
+        return response
+
+    async def _set_in_motion(self, filed: pb.FileReportResponse) -> None:
+        """After the commit, and again on every replay, so that a crash in between heals when the
+        caller retries: the case's workflow runs, and a joining reporter is known to it."""
+        case, reporters = await self.store.case_start(filed.case_id)
+        if case.stage == domain.CLOSED:
+            return
+        await self.cases.ensure_started(case_start(case, reporters, self.legal.offset_days))
+        if filed.joined_existing_case:
+            reporter = await self.store.reporter_of(filed.tracking_code)
+            if reporter is not None:
+                try:
+                    await self.cases.join(case.id, model.ReporterRef(reporter.reference, reporter.real_name))
+                except FailedPrecondition:
+                    # The case closed between the duplicate check and the join: the report stays on
+                    # record with the case it named, and the reporter's page shows the outcome.
+                    log.warning("joined a case that closed meanwhile", case_id=case.id)
+
+    async def GetReportStatus(self, request: pb.GetReportStatusRequest, context) -> pb.GetReportStatusResponse:
+        status = await self.store.report_status(domain.normalize_tracking(request.tracking_code),
+                                                request.tracking_secret)
+        if status is None:
+            raise UnknownReport()
+        case = status.case
+        return pb.GetReportStatusResponse(
+            stage=enum_value(STAGE, case.stage), stage_label=domain.STAGE_LABELS.get(case.stage, case.stage),
+            next_deadline=format_date(case.next_deadline), agency_name=case.agency_name,
+            category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
+            messages=[pb.ReporterMessage(sent_at=timestamp(at), text=text) for at, text in status.messages])
+
+    # -- the queue and the record --
+
+    async def ListCases(self, request: pb.ListCasesRequest, context) -> pb.ListCasesResponse:
+        where = store.CaseFilter(
+            region_prefix=scoped_region_prefix(request.region_code),
+            stages=tuple(enum_word(STAGE, s) for s in request.stages),
+            categories=tuple(enum_word(CATEGORY, c) for c in request.categories),
+            agency_credit_code=request.agency_credit_code, assignee=request.assignee,
+            overdue_only=request.overdue_only, include_closed=request.include_closed)
+        today = self.legal.today()
+        cases, next_token = await self.store.list_cases(where, today, request.page_size or DEFAULT_PAGE_SIZE,
+                                                        store.decode_page_token(request.page_token))
+        return pb.ListCasesResponse(cases=[summary_message(c, today) for c in cases], next_page_token=next_token)
+
+    async def GetCase(self, request: pb.GetCaseRequest, context) -> pb.GetCaseResponse:
+        return pb.GetCaseResponse(case=await self._case_in_scope(request.case_id))
+
+    async def _case_in_scope(self, case_id: str) -> pb.Case:
+        case_file = await self.store.case_file(case_id)
+        auth.require_region(case_file.case.region_code, "the case")
+        return case_message(case_file, domain.sees_reporters(auth.current().role), self.legal.today())
+
+    # -- handler and supervisor actions: updates of the case's workflow --
+
+    async def _act(self, action: str, request, **arguments) -> pb.Case:
+        """Send the action to the case's workflow (its region in the caller's scope); the answer is
+        the record the workflow wrote before the update returned."""
+        await self._send(action, request, **arguments)
+        return await self._case_in_scope(request.case_id)
+
+    async def _scoped_case(self, case_id: str) -> store.Case:
+        case = await self.store.get_case(case_id)
+        auth.require_region(case.region_code, "the case")
+        return case
+
+    async def _send(self, action: str, request, **arguments) -> None:
+        case = await self._scoped_case(request.case_id)
+        principal = auth.current()
+        await self.cases.act(case.id, model.CaseAction(
+            action=action, actor=principal.subject, actor_role=principal.role, request_id=request.idempotency_key,
+            effective_on=request.effective_on, **arguments))
+
+    async def AssignCase(self, request: pb.AssignCaseRequest, context) -> pb.AssignCaseResponse:
+        return pb.AssignCaseResponse(case=await self._act("assign", request, assignee=request.assignee))
+
+    async def RecordVerification(self, request: pb.RecordVerificationRequest, context
+                                 ) -> pb.RecordVerificationResponse:
+        return pb.RecordVerificationResponse(case=await self._act("record_verification", request,
+                                                                  reason=request.reason))
+
+    async def OpenCase(self, request: pb.OpenCaseRequest, context) -> pb.OpenCaseResponse:
+        return pb.OpenCaseResponse(case=await self._act("open", request, reason=request.reason))
+
+    async def DeclineCase(self, request: pb.DeclineCaseRequest, context) -> pb.DeclineCaseResponse:
+        return pb.DeclineCaseResponse(case=await self._act("decline", request, reason=request.reason))
+
+    async def RequestExtension(self, request: pb.RequestExtensionRequest, context) -> pb.RequestExtensionResponse:
+        return pb.RequestExtensionResponse(case=await self._act("request_extension", request, reason=request.reason))
+
+    async def ApproveExtension(self, request: pb.ApproveExtensionRequest, context) -> pb.ApproveExtensionResponse:
+        return pb.ApproveExtensionResponse(case=await self._act("approve_extension", request, reason=request.reason))
+
+    async def RefuseExtension(self, request: pb.RefuseExtensionRequest, context) -> pb.RefuseExtensionResponse:
+        return pb.RefuseExtensionResponse(case=await self._act("refuse_extension", request, reason=request.reason))
+
+    async def SuspendClock(self, request: pb.SuspendClockRequest, context) -> pb.SuspendClockResponse:
+        return pb.SuspendClockResponse(case=await self._act("suspend_clock", request, cause=request.cause,
+                                                            reason=request.reason))
+
+    async def ResumeClock(self, request: pb.ResumeClockRequest, context) -> pb.ResumeClockResponse:
+        return pb.ResumeClockResponse(case=await self._act("resume_clock", request, reason=request.reason))
+
+    async def AddEvidence(self, request: pb.AddEvidenceRequest, context) -> pb.AddEvidenceResponse:
+        await self._scoped_case(request.case_id)
+        if not await self.store.attachment_exists(request.attachment_id):
+            raise InvalidArgument(FieldViolation("attachment_id", "no attachment with this id was uploaded"))
+        await self._send("add_evidence", request, attachment_id=request.attachment_id, reason=request.reason)
+        await self.store.add_evidence(request.case_id, request.attachment_id, clock.now())
+        return pb.AddEvidenceResponse(case=await self._case_in_scope(request.case_id))
+
+    async def ProposePenalty(self, request: pb.ProposePenaltyRequest, context) -> pb.ProposePenaltyResponse:
+        return pb.ProposePenaltyResponse(case=await self._act("propose_penalty", request, reason=request.reason,
+                                                              **penalty_arguments(request.penalty)))
+
+    async def RecordStatement(self, request: pb.RecordStatementRequest, context) -> pb.RecordStatementResponse:
+        return pb.RecordStatementResponse(case=await self._act("record_statement", request, reason=request.reason))
+
+    async def RequestHearing(self, request: pb.RequestHearingRequest, context) -> pb.RequestHearingResponse:
+        return pb.RequestHearingResponse(case=await self._act("request_hearing", request,
+                                                              hearing_on=request.hearing_on))
+
+    async def RecordHearing(self, request: pb.RecordHearingRequest, context) -> pb.RecordHearingResponse:
+        return pb.RecordHearingResponse(case=await self._act("record_hearing", request, reason=request.reason))
+
+    async def SubmitDecision(self, request: pb.SubmitDecisionRequest, context) -> pb.SubmitDecisionResponse:
+        return pb.SubmitDecisionResponse(case=await self._act("submit_decision", request, reason=request.reason,
+                                                              **penalty_arguments(request.penalty)))
+
+    async def ApproveDecision(self, request: pb.ApproveDecisionRequest, context) -> pb.ApproveDecisionResponse:
+        return pb.ApproveDecisionResponse(case=await self._act("approve_decision", request, reason=request.reason))
+
+    async def RecordService(self, request: pb.RecordServiceRequest, context) -> pb.RecordServiceResponse:
+        return pb.RecordServiceResponse(case=await self._act("record_service", request,
+                                                             party_present=request.party_present))
+
+    async def RecordPayment(self, request: pb.RecordPaymentRequest, context) -> pb.RecordPaymentResponse:
+        return pb.RecordPaymentResponse(case=await self._act("record_payment", request,
+                                                             amount_cny=request.amount_cny))
+
+    async def RecordReview(self, request: pb.RecordReviewRequest, context) -> pb.RecordReviewResponse:
+        return pb.RecordReviewResponse(case=await self._act(
+            "record_review", request, review_kind=enum_word(REVIEW_KIND, request.kind),
+            review_pending=request.pending, review_upheld=request.upheld))
+
+    async def TransferCase(self, request: pb.TransferCaseRequest, context) -> pb.TransferCaseResponse:
+        return pb.TransferCaseResponse(case=await self._act(
+            "transfer", request, target_region_code=request.target_region_code,
+            target_authority=request.target_authority, reason=request.reason))
+
+    async def ReferToAssociation(self, request: pb.ReferToAssociationRequest, context
+                                 ) -> pb.ReferToAssociationResponse:
+        return pb.ReferToAssociationResponse(case=await self._act(
+            "refer_to_association", request, association_id=request.association_id, reason=request.reason))
+
+    async def CloseCase(self, request: pb.CloseCaseRequest, context) -> pb.CloseCaseResponse:
+        return pb.CloseCaseResponse(case=await self._act("close", request, reason=request.reason))
+
+    # -- written by the case workflow --
+
+    async def RecordCaseProgress(self, request: pb.RecordCaseProgressRequest, context
+                                 ) -> pb.RecordCaseProgressResponse:
+        check_progress(request)
+        now = clock.now()
+        summary = request.summary
+        progress = store.Progress(
+            revision=request.revision,
+            summary=dict(stage=enum_word(STAGE, summary.stage), status=summary.status,
+                         outcome=enum_word(OUTCOME, summary.outcome) if summary.outcome else "",
+                         region_code=summary.region_code, assignee=summary.assignee,
+                         next_deadline=parse_date(summary.next_deadline),
+                         next_deadline_period=summary.next_deadline_period, overdue=summary.overdue,
+                         due_soon=summary.due_soon, fine_cny=request.fine_cny, surcharge_cny=request.surcharge_cny),
+            deadlines=[dict(period_id=d.period_id, due_on=d.due_on, warn_on=d.warn_on, legal_source=d.legal_source,
+                            description=d.description, state=d.state) for d in request.deadlines],
+            allowed_actions=list(request.allowed_actions),
+            new_entries=[dict(revision=e.revision or request.revision,
+                              at=e.at.ToDatetime(clock.CHINA) if e.HasField("at") else now, actor=e.actor,
+                              action=e.action, detail=e.detail, internal=e.internal) for e in request.new_entries])
+        applied = await self.store.record_progress(request.case_id, progress, now)
+        return pb.RecordCaseProgressResponse(applied=applied)
+
+    async def NotifyReporters(self, request: pb.NotifyReportersRequest, context) -> pb.NotifyReportersResponse:
+        notified = await self.store.notify_reporters(request.case_id, request.notice_key, request.text,
+                                                     request.real_name_only, clock.now())
+        return pb.NotifyReportersResponse(notified=notified)
+
+
+# ---- messages in -----------------------------------------------------------------------------------
+
+def intake_of(request: pb.FileReportRequest) -> domain.Intake:
+    bad_ids = [FieldViolation(f"attachment_ids[{i}]", "must be an attachment id (64 hex digits)")
+               for i, a in enumerate(request.attachment_ids) if not ATTACHMENT_ID.fullmatch(a)]
+    if bad_ids:
+        raise InvalidArgument(bad_ids)
+    reporter = None
+    if request.HasField("reporter"):
+        r = request.reporter
+        reporter = domain.ReporterIdentity(real_name=r.real_name, name=r.name, phone=r.phone,
+                                           resident_id=r.resident_id, organisation=r.organisation, email=r.email)
+    return domain.Intake(
+        source=enum_word(SOURCE, request.source), category=enum_word(CATEGORY, request.category),
+        description=request.description, occurred_on=parse_date(request.occurred_on),
+        source_reference=request.source_reference, attachment_ids=tuple(request.attachment_ids), reporter=reporter)
+
+
+def penalty_arguments(penalty: pb.Penalty) -> dict:
+    return dict(penalty_kind=enum_word(PENALTY_KIND, penalty.kind), fine_cny=penalty.fine_cny,
+                suspension_months=penalty.suspension_months)
+
+
+def check_progress(request: pb.RecordCaseProgressRequest) -> None:
+    """The record the workflow writes must be about this case and in a shape the queue can read."""
+    summary = request.summary
+    violations = []
+    if summary.case_id != request.case_id:
+        violations.append(FieldViolation("summary.case_id", "must be the request's case_id"))
+    if summary.stage == pb.CASE_STAGE_UNSPECIFIED:
+        violations.append(FieldViolation("summary.stage", "is required"))
+    region_problem = codes.region_code_problem(summary.region_code)
+    if region_problem:
+        violations.append(FieldViolation("summary.region_code", region_problem))
+    if summary.next_deadline and codes.date_problem(summary.next_deadline):
+        violations.append(FieldViolation("summary.next_deadline", codes.date_problem(summary.next_deadline)))
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def scoped_region_prefix(requested: str) -> str:
+    """The region a queue covers: the requested one, which must lie in the caller's scope, or the scope."""
+    if requested:
+        auth.require_region(requested, "a queue")
+        return auth.region_prefix(requested)
+    return auth.region_prefix(auth.current().region)
+
+
+def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> model.CaseStart:
+    return model.CaseStart(
+        case_id=case.id, region_code=case.region_code,
+        agency=model.AgencyRef(agency_id=case.agency_id, name=case.agency_name, credit_code=case.agency_credit_code,
+                               region_code=case.region_code, kind=case.agency_kind),
+        category=case.category, source=case.source, received_on=case.received_on.isoformat(),
+        occurred_on=format_date(case.occurred_on), rules_version=case.rules_version,
+        reporters=[model.ReporterRef(reference=r.reference, real_name=r.real_name) for r in reporters],
+        calendar_offset_days=calendar_offset_days)
+
+
+# ---- messages out -----------------------------------------------------------------------------------
+
+def summary_message(case: store.Case, today) -> pb.CaseSummary:
+    return pb.CaseSummary(
+        case_id=case.id, stage=enum_value(STAGE, case.stage), status=case.status,
+        outcome=enum_value(OUTCOME, case.outcome) if case.outcome else 0, region_code=case.region_code,
+        agency_id=case.agency_id, agency_name=case.agency_name, agency_credit_code=case.agency_credit_code,
+        category=enum_value(CATEGORY, case.category), source=enum_value(SOURCE, case.source), assignee=case.assignee,
+        received_on=format_date(case.received_on), next_deadline=format_date(case.next_deadline),
+        next_deadline_period=case.next_deadline_period,
+        overdue=domain.is_overdue(case.overdue, case.next_deadline, today), due_soon=case.due_soon,
+        reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at))
+
+
+def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.Case:
+    case = case_file.case
+    return pb.Case(
+        summary=summary_message(case, today), description=domain.case_description(
+            [(r.filed_on, r.description) for r in case_file.reports]),
+        occurred_on=format_date(case.occurred_on), source_reference=case.source_reference,
+        attachment_ids=case_file.attachment_ids,
+        deadlines=[pb.Deadline(**d) for d in case.deadlines],
+        timeline=[pb.TimelineEntry(revision=e.revision, at=timestamp(e.at), actor=e.actor, action=e.action,
+                                   detail=e.detail, internal=e.internal) for e in case_file.timeline],
+        allowed_actions=case.allowed_actions,
+        reporters=[pb.Reporter(real_name=r.real_name, name=r.name, phone=r.phone, resident_id=r.resident_id,
+                               organisation=r.organisation, email=r.email)
+                   for r in case_file.reporters] if with_reporters else [],
+        rules_version=case.rules_version, workflow_id=case.id, fine_cny=case.fine_cny,
+        surcharge_cny=case.surcharge_cny)

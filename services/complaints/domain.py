@@ -1,0 +1,278 @@
+"""Rules of intake (受理), tracking and the case record, without I/O: who may file what, what a
+reporter must (and must not) give, which files are accepted, how case ids, tracking codes and
+secrets are made, when a report joins an open case, and what a reporter may read."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from rules import Period, WorkingDayCalendar
+from suite.errors import FieldViolation, InvalidArgument, PermissionDenied
+
+# ---- who files what (来源) -------------------------------------------------------------------
+
+PUBLIC = "public"
+DEPARTMENT_TRANSFER = "department_transfer"  # 移送
+HIGHER_OFFICE = "higher_office"  # 交办
+INSPECTION = "inspection"  # 检查发现
+ASSOCIATION = "association"  # 行业协会移交
+
+SOURCES_BY_ROLE = {
+    "public": (PUBLIC,),
+    "citizen": (PUBLIC,),
+    "handler": (DEPARTMENT_TRANSFER, HIGHER_OFFICE),
+    "supervisor": (DEPARTMENT_TRANSFER, HIGHER_OFFICE),
+    "inspector": (INSPECTION,),
+    "operator": (INSPECTION,),
+    "association": (ASSOCIATION,),
+}
+
+
+@dataclass(frozen=True)
+class ReporterIdentity:
+    """Who filed a report (举报人). Kept in this service only; everyone else sees `reference`."""
+
+    real_name: bool
+    name: str = ""
+    phone: str = ""
+    resident_id: str = ""
+    organisation: str = ""
+    email: str = ""
+
+    IDENTITY_FIELDS = ("name", "phone", "resident_id", "organisation", "email")
+
+
+def check_source(role: str, source: str, source_reference: str, reporter: ReporterIdentity | None) -> None:
+    """A caller files only the sources of its role: the public as itself, staff the transfers and
+    assignments they receive, inspectors their findings, associations their referrals."""
+    allowed = SOURCES_BY_ROLE.get(role, ())
+    if source not in allowed:
+        raise PermissionDenied(f"role {role!r} files {', '.join(allowed) or 'no'} reports, not {source}")
+    violations = []
+    if source == PUBLIC:
+        if reporter is None:
+            violations.append(FieldViolation("reporter", "is required for a public report "
+                                                         "(send an empty reporter to report anonymously)"))
+        if source_reference:
+            violations.append(FieldViolation("source_reference", "is for transfers, assignments, inspections "
+                                                                 "and referrals, not a public report"))
+    elif not source_reference:
+        violations.append(FieldViolation("source_reference", f"is required for a {source} report: the "
+                                                             "document, task or referral number"))
+    if reporter is not None:
+        violations.extend(reporter_problems(reporter))
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def reporter_problems(reporter: ReporterIdentity) -> list[FieldViolation]:
+    """An anonymous reporter gives nothing that identifies them; a real-name reporter (实名举报)
+    gives a name and a way to be reached or identified: a phone or a resident id."""
+    if not reporter.real_name:
+        return [FieldViolation(f"reporter.{name}", "must be empty in an anonymous report (real_name false)")
+                for name in ReporterIdentity.IDENTITY_FIELDS if getattr(reporter, name)]
+    problems = []
+    if not reporter.name:
+        problems.append(FieldViolation("reporter.name", "is required in a real-name report"))
+    if not (reporter.phone or reporter.resident_id):
+        problems += [FieldViolation(f"reporter.{name}", "a real-name report needs a phone or a resident id")
+                     for name in ("phone", "resident_id")]
+    return problems
+
+
+def check_occurred_on(occurred_on: date | None, today: date) -> None:
+    if occurred_on is not None and occurred_on > today:
+        raise InvalidArgument(FieldViolation("occurred_on", "must not be in the future"))
+
+
+# ---- attachments (证据材料) ------------------------------------------------------------------
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# The request around the content (filename, type) fits in this much more.
+MAX_UPLOAD_MESSAGE_BYTES = MAX_ATTACHMENT_BYTES + 64 * 1024
+_MAGIC = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+ACCEPTED_TYPES = (*_MAGIC, "text/plain")
+_TEXT_CONTROLS = set(range(32)) - {9, 10, 12, 13}
+
+
+def check_attachment(content_type: str, content: bytes) -> str:
+    """The media type the content really is, if it is one of the accepted ones and the one declared."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        raise InvalidArgument(FieldViolation("content_type", f"must be one of {', '.join(ACCEPTED_TYPES)}"))
+    if not content:
+        raise InvalidArgument(FieldViolation("content", "is required"))
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise InvalidArgument(FieldViolation("content", f"must be at most {MAX_ATTACHMENT_BYTES} bytes"))
+    if sniff(content) != media_type:
+        raise InvalidArgument(FieldViolation("content", f"is not {media_type} (its first bytes say otherwise)"))
+    return media_type
+
+
+def sniff(content: bytes) -> str | None:
+    """What the bytes are by their signature; text is UTF-8 or GB18030 without control characters."""
+    for media_type, signatures in _MAGIC.items():
+        if content.startswith(signatures):
+            return media_type
+    if _TEXT_CONTROLS.isdisjoint(content):
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                content.decode(encoding)
+                return "text/plain"
+            except UnicodeDecodeError:
+                continue
+    return None
+
+
+def content_address(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+# ---- case ids, tracking codes and secrets -----------------------------------------------------
+
+def province_of(region_code: str) -> str:
+    return region_code[:2] + "0000"
+
+
+def case_id(year: int, region_code: str, sequence: int) -> str:
+    """case-2026-110000-000123: the year received, the province of jurisdiction, and its count."""
+    return f"case-{year}-{province_of(region_code)}-{sequence:06d}"
+
+
+# Digits and capitals without the look-alikes 0/O, 1/I/L and U/V: read out over the phone or
+# copied by hand without mistakes.
+TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+TRACKING_CODE_LENGTH = 10
+TRACKING_SECRET_LENGTH = 16
+
+
+def new_tracking_code() -> str:
+    return _grouped("".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_CODE_LENGTH)), 5)
+
+
+def normalize_tracking(text: str) -> str:
+    """What a person typed, the way it is stored: capitals, grouped, spaces and dashes ignored."""
+    plain = "".join(c for c in text.upper() if c not in " -")
+    return _grouped(plain, 5 if len(plain) == TRACKING_CODE_LENGTH else 4)
+
+
+def tracking_secret(key: bytes, tracking_code: str) -> str:
+    """The secret (密码) of a tracking code: derived from the code under the service's key, so the
+    database holds only its hash, yet a retried filing can be answered with the same secret."""
+    digest = hmac.new(key, b"ipss.complaints.tracking-secret\x00" + tracking_code.encode(), hashlib.sha256).digest()
+    number = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(TRACKING_SECRET_LENGTH):
+        number, index = divmod(number, len(TRACKING_ALPHABET))
+        chars.append(TRACKING_ALPHABET[index])
+    return _grouped("".join(chars), 4)
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(normalize_tracking(secret).encode()).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(secret_hash(secret), stored_hash)
+
+
+def new_reporter_reference() -> str:
+    """The opaque name under which the workflow, other services and logs know a reporter."""
+    return f"rp-{secrets.token_hex(10)}"
+
+
+def _grouped(text: str, size: int) -> str:
+    return "-".join(text[i:i + size] for i in range(0, len(text), size))
+
+
+# ---- duplicates (并案) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """What intake takes from the rules file: its version and the duplicate window."""
+
+    rules_version: str
+    duplicate_window: Period
+    calendar: WorkingDayCalendar
+
+    def joins(self, received_on: date, today: date) -> bool:
+        """A report joins an open case on the same agency and conduct received within the window."""
+        return today <= self.calendar.deadline(received_on, self.duplicate_window)
+
+
+# ---- the record --------------------------------------------------------------------------------
+
+VERIFICATION = "verification"
+CLOSED = "closed"
+INITIAL_STATUS = "received"
+NO_DEADLINE = date(9999, 12, 31)  # sorts a case without a running deadline after every other
+
+STAGE_LABELS = {
+    "verification": "核查中（审查是否立案）",
+    "investigation": "已立案，调查取证中",
+    "prior_notice": "已告知拟处罚，听取陈述申辩",
+    "hearing": "听证程序中",
+    "decision_approval": "处理决定审批中",
+    "decided": "已作出处理决定",
+    "closed": "已办结",
+}
+
+REPORTER_ROLES = frozenset({"handler", "supervisor"})
+
+
+def sees_reporters(role: str) -> bool:
+    """Only the officers handling a case (in its region) may know who reported it (投诉举报处理
+    暂行办法 art. 33); operators and administrators run the system, they do not handle cases."""
+    return role in REPORTER_ROLES
+
+
+def is_overdue(flagged: bool, next_deadline: date | None, today: date) -> bool:
+    """Overdue when the workflow says a period was missed, or the next deadline has passed and the
+    workflow has not yet woken to say so."""
+    return flagged or (next_deadline is not None and next_deadline < today)
+
+
+def due_sort_key(next_deadline: date | None) -> date:
+    return next_deadline or NO_DEADLINE
+
+
+@dataclass(frozen=True)
+class Agency:
+    """The reported agency as the registry knows it; its region decides jurisdiction (管辖)."""
+
+    agency_id: str
+    name: str
+    credit_code: str
+    region_code: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Intake:
+    """One report as filed."""
+
+    source: str
+    category: str
+    description: str
+    occurred_on: date | None
+    source_reference: str
+    attachment_ids: tuple[str, ...]
+    reporter: ReporterIdentity | None
+
+
+JOINED_NOTICE_KEY = "joined"
+JOINED_NOTICE = "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。"
+
+
+def case_description(reports: list[tuple[date, str]]) -> str:
+    """The first report's account, then each joined report's (并案线索), dated, in filing order."""
+    first, *joined = reports
+    return "\n\n".join([first[1], *(f"【并案举报 {filed_on.isoformat()}】{text}" for filed_on, text in joined)])

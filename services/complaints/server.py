@@ -1,0 +1,78 @@
+"""Wires the complaints service: its database, the rules file and calendar, the registry and
+Temporal clients, the servicer and the suite's gRPC server."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from ipss.complaints.v1 import complaints_pb2, complaints_pb2_grpc
+from rules import Rules, WorkingDayCalendar
+from services.complaints import domain, store
+from services.complaints.api import ComplaintsApi
+from services.complaints.cases import UPDATE_WAIT_SECONDS, CaseWorkflows
+from services.complaints.registry_client import RegistryDirectory
+from suite import clock, config, db
+from suite.grpc_server import ServiceBinding, SuiteServer
+
+SERVICE_NAME = complaints_pb2.DESCRIPTOR.services_by_name["ComplaintsService"].full_name
+TRACKING_KEY_ENV = "IPSS_COMPLAINTS_TRACKING_KEY"
+DUPLICATE_WINDOW_PERIOD = "duplicate_merge_window"
+
+
+@dataclass
+class Complaints:
+    """What the running service holds, to reach in tests and to close on stop."""
+
+    store: store.ComplaintsStore
+    registry: RegistryDirectory
+    cases: CaseWorkflows
+
+    async def close(self) -> None:
+        await self.registry.close()
+        await self.store.engine.dispose()
+
+
+def tracking_key() -> bytes:
+    """The key tracking secrets are derived under. Every replica must share it ($IPSS_COMPLAINTS_
+    TRACKING_KEY, a cluster secret); on one machine it is made once and kept in var/."""
+    explicit = os.environ.get(TRACKING_KEY_ENV)
+    if explicit:
+        return explicit.encode()
+    path = config.var_dir() / "complaints-tracking-key"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+def intake_rules() -> domain.IntakeRules:
+    rules = Rules.load()
+    return domain.IntakeRules(rules_version=rules.version, duplicate_window=rules.periods[DUPLICATE_WINDOW_PERIOD],
+                              calendar=WorkingDayCalendar.load())
+
+
+def build(database_url: str | None = None, token_secret: str | None = None, registry_address: str | None = None,
+          temporal_client: Client | None = None, temporal_settings: config.TemporalSettings | None = None,
+          update_wait_seconds: float = UPDATE_WAIT_SECONDS, key: bytes | None = None,
+          legal_clock: clock.LegalClock | None = None) -> tuple[SuiteServer, Complaints]:
+    """The server and what it holds. Tests and training replace the clients, the key and the legal
+    clock (the day intake counts from; see suite.clock.LegalClock)."""
+    engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
+    complaints = Complaints(store.ComplaintsStore(engine), RegistryDirectory(registry_address, token_secret),
+                            CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds))
+    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(),
+                        functools.partial(domain.tracking_secret, key or tracking_key()),
+                        legal_clock or clock.LegalClock())
+    server = SuiteServer("complaints", [ServiceBinding(
+        SERVICE_NAME, complaints_pb2_grpc.add_ComplaintsServiceServicer_to_server, api)], token_secret,
+        options=[("grpc.max_receive_message_length", domain.MAX_UPLOAD_MESSAGE_BYTES)])
+    return server, complaints

@@ -1,0 +1,483 @@
+"""Complaints tables (SQLAlchemy 2) and the queries and writes behind every RPC: attachments by
+content, reports with their reporters' identities (kept here and nowhere else), the case record
+the workflow writes, the queue, and the messages reporters read."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, or_, select, tuple_)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.complaints import domain
+from suite import db
+from suite.errors import FieldViolation, InvalidArgument, NotFound
+from suite.idempotency import IdempotencyRecordMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Attachment(Base):
+    """Evidence, named by the SHA-256 of its content: the same file is stored once."""
+
+    __tablename__ = "attachments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
+class CaseCounter(Base):
+    """The last case number given in a province and year (case-<year>-<province>-<number>)."""
+
+    __tablename__ = "case_counters"
+    province: Mapped[str] = mapped_column(String(6), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Case(Base):
+    """The record of a case: intake facts written here, the rest written by its workflow."""
+
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(40), default="")
+    region_code: Mapped[str] = mapped_column(String(6))
+    agency_id: Mapped[str] = mapped_column(String(64))
+    agency_name: Mapped[str] = mapped_column(String(200))
+    agency_credit_code: Mapped[str] = mapped_column(String(18))
+    agency_kind: Mapped[str] = mapped_column(String(30))
+    category: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(30))
+    source_reference: Mapped[str] = mapped_column(String(100), default="")
+    occurred_on: Mapped[date | None] = mapped_column(Date)
+    received_on: Mapped[date] = mapped_column(Date)
+    assignee: Mapped[str] = mapped_column(String(200), default="")
+    next_deadline: Mapped[date | None] = mapped_column(Date)
+    next_deadline_period: Mapped[str] = mapped_column(String(60), default="")
+    # next_deadline, or a far date when none runs: the queue's order without NULL handling.
+    due_sort: Mapped[date] = mapped_column(Date)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_soon: Mapped[bool] = mapped_column(Boolean, default=False)
+    reporter_count: Mapped[int] = mapped_column(Integer, default=0)
+    fine_cny: Mapped[int] = mapped_column(BigInteger, default=0)
+    surcharge_cny: Mapped[int] = mapped_column(BigInteger, default=0)
+    rules_version: Mapped[str] = mapped_column(String(20))
+    deadlines: Mapped[list] = mapped_column(JSON, default=list)
+    allowed_actions: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
+    updated_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (
+        Index("ix_cases_queue", "due_sort", "id"),
+        Index("ix_cases_region_queue", "region_code", "due_sort", "id"),
+        Index("ix_cases_duplicates", "agency_id", "category", "received_on"),
+        Index("ix_cases_credit_code", "agency_credit_code"),
+        Index("ix_cases_assignee", "assignee"),
+        Index("ix_cases_stage", "stage"),
+    )
+
+
+class Reporter(Base):
+    """Who reported (举报人). Only this table holds identities; everything else holds `reference`."""
+
+    __tablename__ = "reporters"
+    reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    real_name: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    resident_id: Mapped[str] = mapped_column(String(18), default="")
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    def identity(self) -> domain.ReporterIdentity:
+        return domain.ReporterIdentity(self.real_name, self.name, self.phone, self.resident_id, self.organisation,
+                                       self.email)
+
+
+class Report(Base):
+    """One report as filed (线索), the case it became or joined, and its tracking code. The
+    tracking secret is kept only as its hash."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    tracking_code: Mapped[str] = mapped_column(String(20), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(30))
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    occurred_on: Mapped[date | None] = mapped_column(Date)
+    source_reference: Mapped[str] = mapped_column(String(100), default="")
+    reporter_reference: Mapped[str | None] = mapped_column(ForeignKey("reporters.reference"), index=True)
+    joined_existing_case: Mapped[bool] = mapped_column(Boolean)
+    filed_on: Mapped[date] = mapped_column(Date)
+    filed_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
+class CaseAttachment(Base):
+    __tablename__ = "case_attachments"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
+class TimelineEntry(Base):
+    """An entry of a case's timeline, keyed by the record revision that brought it and its place
+    there, so a retried write appends it once."""
+
+    __tablename__ = "timeline_entries"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    record_revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(db.Instant)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    internal: Mapped[bool] = mapped_column(Boolean)
+
+
+class CaseNotice(Base):
+    """A notice the workflow sent to a case's reporters, once per key."""
+
+    __tablename__ = "case_notices"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    notice_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    real_name_only: Mapped[bool] = mapped_column(Boolean)
+    notified: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
+class ReporterMessage(Base):
+    """A message on one report's status page."""
+
+    __tablename__ = "reporter_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    notice_key: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (UniqueConstraint("report_id", "notice_key", name="uq_reporter_messages_report_notice"),)
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
+
+
+# ---- what the RPCs read and write ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filing:
+    case_id: str
+    tracking_code: str
+    joined_existing_case: bool
+    reporter_reference: str | None
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """Everything GetCase shows."""
+
+    case: Case
+    reports: list[Report]
+    reporters: list[Reporter]
+    attachment_ids: list[str]
+    timeline: list[TimelineEntry]
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    report: Report
+    case: Case
+    messages: list[tuple[datetime, str]]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    region_prefix: str = ""
+    stages: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    agency_credit_code: str = ""
+    assignee: str = ""
+    overdue_only: bool = False
+    include_closed: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A case's state after a workflow step (RecordCaseProgress)."""
+
+    revision: int
+    summary: dict
+    deadlines: list[dict]
+    allowed_actions: list[str]
+    new_entries: list[dict]
+
+
+def encode_page_token(due_sort: date, case_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([due_sort.isoformat(), case_id]).encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[date, str] | None:
+    if not token:
+        return None
+    try:
+        due_sort, case_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return date.fromisoformat(due_sort), str(case_id)
+    except (ValueError, TypeError):
+        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
+
+
+def region_range(prefix: str) -> tuple[str, str]:
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+class ComplaintsStore:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessions = db.sessionmaker(engine)
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def _insert_once(self, session: AsyncSession, model: type[Base], rows: list[dict] | dict) -> int:
+        """Insert, leaving rows whose key is already stored as they are; the number inserted."""
+        if not rows:
+            return 0
+        result = await session.execute(self._insert(model).values(rows).on_conflict_do_nothing())
+        return result.rowcount
+
+    # -- attachments --
+
+    async def store_attachment(self, attachment_id: str, content_type: str, filename: str, content: bytes,
+                               now: datetime) -> int:
+        async with self.sessions() as session, session.begin():
+            await self._insert_once(session, Attachment, dict(
+                id=attachment_id, content_type=content_type, filename=filename, size_bytes=len(content),
+                content=content, uploaded_at=now))
+        return len(content)
+
+    async def unknown_attachments(self, session: AsyncSession, attachment_ids: tuple[str, ...]) -> set[str]:
+        if not attachment_ids:
+            return set()
+        known = set((await session.execute(select(Attachment.id).where(Attachment.id.in_(attachment_ids))))
+                    .scalars())
+        return set(attachment_ids) - known
+
+    # -- intake --
+
+    async def file_report(self, session: AsyncSession, intake: domain.Intake, agency: domain.Agency,
+                          rules: domain.IntakeRules, today: date, now: datetime, secret_of) -> Filing:
+        """Join an open case on the same agency and conduct inside the duplicate window, or open a
+        new case record numbered in the agency's province; then store the report and reporter."""
+        counter = await self._lock_counter(session, domain.province_of(agency.region_code), today.year)
+        case = await self._open_duplicate(session, agency.agency_id, intake.category, rules, today)
+        joined = case is not None
+        if case is None:
+            counter.last += 1
+            case = Case(
+                id=domain.case_id(today.year, agency.region_code, counter.last), stage=domain.VERIFICATION,
+                status=domain.INITIAL_STATUS, outcome="", region_code=agency.region_code, agency_id=agency.agency_id,
+                agency_name=agency.name, agency_credit_code=agency.credit_code, agency_kind=agency.kind,
+                category=intake.category, source=intake.source, source_reference=intake.source_reference,
+                occurred_on=intake.occurred_on, received_on=today, assignee="", next_deadline=None,
+                next_deadline_period="", due_sort=domain.due_sort_key(None), overdue=False, due_soon=False,
+                reporter_count=0, fine_cny=0, surcharge_cny=0, rules_version=rules.rules_version, deadlines=[],
+                allowed_actions=[], revision=0, created_at=now, updated_at=now)
+            session.add(case)
+            await session.flush()
+        reference = None
+        if intake.reporter is not None:
+            reference = domain.new_reporter_reference()
+            session.add(Reporter(reference=reference, case_id=case.id, created_at=now, **asdict(intake.reporter)))
+            case.reporter_count += 1
+            case.updated_at = now
+            await session.flush()
+        code = await self._new_tracking_code(session)
+        report = Report(case_id=case.id, tracking_code=code, secret_sha256=domain.secret_hash(secret_of(code)),
+                        source=intake.source, category=intake.category, description=intake.description,
+                        occurred_on=intake.occurred_on, source_reference=intake.source_reference,
+                        reporter_reference=reference, joined_existing_case=joined, filed_on=today, filed_at=now)
+        session.add(report)
+        await session.flush()
+        await self._insert_once(session, CaseAttachment, [dict(case_id=case.id, attachment_id=a, added_at=now)
+                                                         for a in dict.fromkeys(intake.attachment_ids)])
+        if joined and reference is not None:
+            session.add(ReporterMessage(report_id=report.id, notice_key=domain.JOINED_NOTICE_KEY,
+                                        text=domain.JOINED_NOTICE, sent_at=now))
+        return Filing(case.id, code, joined, reference)
+
+    async def _lock_counter(self, session: AsyncSession, province: str, year: int) -> CaseCounter:
+        """The province's counter row, locked until commit. Every filing on an agency of the
+        province takes it first, so the duplicate check and the numbering see each other's
+        writes: PostgreSQL locks the row; SQLite's insert takes the database's one write lock."""
+        await self._insert_once(session, CaseCounter, dict(province=province, year=year, last=0))
+        return (await session.execute(select(CaseCounter).where(
+            CaseCounter.province == province, CaseCounter.year == year).with_for_update()
+            .execution_options(populate_existing=True))).scalar_one()
+
+    async def _open_duplicate(self, session: AsyncSession, agency_id: str, category: str,
+                              rules: domain.IntakeRules, today: date) -> Case | None:
+        candidates = (await session.execute(
+            select(Case).where(Case.agency_id == agency_id, Case.category == category, Case.stage != domain.CLOSED)
+            .order_by(Case.received_on.desc(), Case.id.desc()))).scalars()
+        return next((c for c in candidates if rules.joins(c.received_on, today)), None)
+
+    async def _new_tracking_code(self, session: AsyncSession) -> str:
+        while True:
+            code = domain.new_tracking_code()
+            if await session.scalar(select(Report.id).where(Report.tracking_code == code)) is None:
+                return code
+
+    async def case_start(self, case_id: str) -> tuple[Case, list[Reporter]]:
+        """What starts a case's workflow: its record and every reporter it has now."""
+        async with self.sessions() as session:
+            case = await self._case(session, case_id)
+            reporters = list((await session.execute(select(Reporter).where(Reporter.case_id == case_id)
+                                                    .order_by(Reporter.created_at, Reporter.reference))).scalars())
+        return case, reporters
+
+    async def reporter_of(self, tracking_code: str) -> Reporter | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(Reporter).join(Report, Report.reporter_reference == Reporter.reference)
+                                        .where(Report.tracking_code == tracking_code))
+
+    # -- the reporter's page --
+
+    async def report_status(self, tracking_code: str, secret: str) -> ReportStatus | None:
+        """The report that has this code and secret, or None; the secret's hash is compared in
+        constant time, and against a stand-in when the code is unknown, so that timing does not
+        tell which of the two was wrong."""
+        async with self.sessions() as session:
+            report = await session.scalar(select(Report).where(Report.tracking_code == tracking_code))
+            matches = domain.secret_matches(secret, report.secret_sha256 if report else "0" * 64)
+            if report is None or not matches:
+                return None
+            case = await self._case(session, report.case_id)
+            messages = [(m.sent_at, m.text) for m in (await session.execute(
+                select(ReporterMessage).where(ReporterMessage.report_id == report.id))).scalars()]
+            entries = (await session.execute(select(TimelineEntry).where(
+                TimelineEntry.case_id == case.id, TimelineEntry.internal.is_(False)))).scalars()
+            messages += [(e.at, e.detail or e.action) for e in entries]
+        return ReportStatus(report, case, sorted(messages, key=lambda m: m[0]))
+
+    # -- the case record --
+
+    async def _case(self, session: AsyncSession, case_id: str, for_update: bool = False) -> Case:
+        statement = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+        if for_update:
+            statement = statement.with_for_update()
+        case = (await session.execute(statement)).scalar_one_or_none()
+        if case is None:
+            raise NotFound("case", case_id)
+        return case
+
+    async def get_case(self, case_id: str) -> Case:
+        async with self.sessions() as session:
+            return await self._case(session, case_id)
+
+    async def case_file(self, case_id: str) -> CaseFile:
+        async with self.sessions() as session:
+            case = await self._case(session, case_id)
+            reports = list((await session.execute(select(Report).where(Report.case_id == case_id)
+                                                  .order_by(Report.id))).scalars())
+            reporters = list((await session.execute(select(Reporter).where(Reporter.case_id == case_id)
+                                                    .order_by(Reporter.created_at, Reporter.reference))).scalars())
+            attachment_ids = list((await session.execute(
+                select(CaseAttachment.attachment_id).where(CaseAttachment.case_id == case_id)
+                .order_by(CaseAttachment.added_at, CaseAttachment.attachment_id))).scalars())
+            timeline = list((await session.execute(
+                select(TimelineEntry).where(TimelineEntry.case_id == case_id)
+                .order_by(TimelineEntry.record_revision, TimelineEntry.position))).scalars())
+        return CaseFile(case, reports, reporters, attachment_ids, timeline)
+
+    async def list_cases(self, where: CaseFilter, today: date, page_size: int, after: tuple[date, str] | None
+                         ) -> tuple[list[Case], str]:
+        conditions = []
+        if where.region_prefix:
+            conditions.append(Case.region_code.between(*region_range(where.region_prefix)))
+        if where.stages:
+            conditions.append(Case.stage.in_(where.stages))
+        if not where.include_closed and domain.CLOSED not in where.stages:
+            conditions.append(Case.stage != domain.CLOSED)
+        if where.categories:
+            conditions.append(Case.category.in_(where.categories))
+        if where.agency_credit_code:
+            conditions.append(Case.agency_credit_code == where.agency_credit_code)
+        if where.assignee:
+            conditions.append(Case.assignee == where.assignee)
+        if where.overdue_only:
+            conditions.append(or_(Case.overdue.is_(True), Case.due_sort < today))
+        if after:
+            conditions.append(tuple_(Case.due_sort, Case.id) > after)
+        statement = select(Case).where(*conditions).order_by(Case.due_sort, Case.id).limit(page_size + 1)
+        async with self.sessions() as session:
+            rows = list((await session.execute(statement)).scalars())
+        if len(rows) <= page_size:
+            return rows, ""
+        last = rows[page_size - 1]
+        return rows[:page_size], encode_page_token(last.due_sort, last.id)
+
+    async def add_evidence(self, case_id: str, attachment_id: str, now: datetime) -> None:
+        async with self.sessions() as session, session.begin():
+            await self._insert_once(session, CaseAttachment, dict(case_id=case_id, attachment_id=attachment_id,
+                                                                  added_at=now))
+
+    async def attachment_exists(self, attachment_id: str) -> bool:
+        async with self.sessions() as session:
+            return await session.scalar(select(Attachment.id).where(Attachment.id == attachment_id)) is not None
+
+    # -- written by the workflow --
+
+    async def record_progress(self, case_id: str, progress: Progress, now: datetime) -> bool:
+        """Apply a newer revision's state; append the timeline entries it brings once, whatever
+        the order in which retried writes arrive. True when the state was applied."""
+        async with self.sessions() as session, session.begin():
+            case = await self._case(session, case_id, for_update=True)
+            await self._insert_once(session, TimelineEntry, [
+                dict(case_id=case_id, record_revision=progress.revision, position=i, **entry)
+                for i, entry in enumerate(progress.new_entries)])
+            if progress.revision <= case.revision:
+                return False
+            for name, value in progress.summary.items():
+                setattr(case, name, value)
+            case.due_sort = domain.due_sort_key(case.next_deadline)
+            case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
+            case.revision, case.updated_at = progress.revision, now
+        return True
+
+    async def notify_reporters(self, case_id: str, notice_key: str, text: str, real_name_only: bool,
+                               now: datetime) -> int:
+        """Put the message on the page of every (real-name) reporter of the case, once per key:
+        a repeated key answers the first count and sends nothing."""
+        async with self.sessions() as session, session.begin():
+            await self._case(session, case_id, for_update=True)
+            sent = await session.get(CaseNotice, (case_id, notice_key))
+            if sent is not None:
+                return sent.notified
+            recipients = select(Report.id).join(Reporter, Report.reporter_reference == Reporter.reference).where(
+                Report.case_id == case_id)
+            if real_name_only:
+                recipients = recipients.where(Reporter.real_name.is_(True))
+            report_ids = list((await session.execute(recipients)).scalars())
+            await self._insert_once(session, ReporterMessage, [
+                dict(report_id=r, notice_key=notice_key, text=text, sent_at=now) for r in report_ids])
+            session.add(CaseNotice(case_id=case_id, notice_key=notice_key, text=text, real_name_only=real_name_only,
+                                   notified=len(report_ids), sent_at=now))
+        return len(report_ids)

@@ -11,12 +11,13 @@ in activities, so a rules or calendar change never alters a recorded history."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
@@ -84,6 +85,10 @@ class Decision:
 
 @workflow.defn(name=WORKFLOW_NAME)
 class CaseWorkflow:
+    # What an action may change, restored when it is refused half-way.
+    CASE_STATE = ("stage", "status", "outcome", "assignee", "periods", "timeline", "pending_extension",
+                  "proposal", "decision", "reviews", "statement_recorded", "hearing_requested")
+
     def __init__(self) -> None:
         self.case: CaseStart | None = None
         self.rules: Rules | None = None
@@ -105,6 +110,7 @@ class CaseWorkflow:
         self.last_effective_on = ""
         self.handled_requests: set[str] = set()
         self.lock = asyncio.Lock()
+        self.acting = False
         self.woken = False
         self.finished = False
 
@@ -216,7 +222,17 @@ class CaseWorkflow:
                 return self.view()
             self._check(action)  # again: another update may have moved the case meanwhile
             on = self._effective_on(action)
-            await getattr(self, f"_do_{action.action}")(action, on)
+            before = copy.deepcopy({name: getattr(self, name) for name in self.CASE_STATE})
+            self.acting = True
+            try:
+                await getattr(self, f"_do_{action.action}")(action, on)
+            except ApplicationError:
+                # A refusal found half-way (a date, the calendar) leaves the case as it was.
+                for name, value in before.items():
+                    setattr(self, name, value)
+                raise
+            finally:
+                self.acting = False
             self.handled_requests.add(action.request_id)
             self.last_effective_on = max(self.last_effective_on, on)
             await self._record()
@@ -653,8 +669,18 @@ class CaseWorkflow:
         return datetime.combine(day, time(0), tzinfo=CHINA)
 
     async def _statute(self, activity, question):
-        return await workflow.execute_local_activity_method(
-            activity, question, start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
+        """Calendar arithmetic. On its own clock the case waits for a missing year's schedule (retried
+        hourly); a handler's action is refused at once instead, saying what is missing."""
+        if not self.acting:
+            return await workflow.execute_local_activity_method(
+                activity, question, start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
+        try:
+            return await workflow.execute_local_activity_method(
+                activity, question, start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=1))
+        except ActivityError as failure:
+            cause = failure.cause
+            raise p.refuse(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
 
     async def _plan(self, period_id: str, start_on: str, extra: int = 0,
                     pauses: list[list[str]] | None = None) -> PeriodPlan:

@@ -106,12 +106,13 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
             request_id = metadata.get("x-request-id") or uuid.uuid4().hex
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            caller = auth.ANONYMOUS
             with structlog.contextvars.bound_contextvars(request_id=request_id, rpc=method):
                 try:
-                    principal = auth.principal_from_metadata(metadata, self._secret)
-                    _authorize(method, principal)
+                    caller = auth.principal_from_metadata(metadata, self._secret)
+                    _authorize(method, caller)
                     validation.check(request)
-                    auth.bind(principal)
+                    auth.bind(caller)
                     return await behaviour(request, context)
                 except DomainError as error:
                     code = error.code
@@ -130,7 +131,7 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
                                         f"internal error; quote request id {request_id}")
                 finally:
                     log.info("rpc", code=code.name, ms=round((time.perf_counter() - started) * 1000, 2),
-                             role=auth.current().role)
+                             role=caller.role)
         return guarded
 
 

@@ -462,3 +462,19 @@ def test_dockerignore() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", "var", ".git"} <= patterns
+
+
+def test_complaints_replicas_share_the_tracking_key() -> None:
+    env = env_map(main_container(get("Deployment", "complaints")))
+    assert secret_ref(env["IPSS_COMPLAINTS_TRACKING_KEY"]) == (AUTH_SECRET, "complaints-tracking-key")
+
+
+@pytest.mark.parametrize("name", ["complaints", WORKER])
+def test_operator_calendar_is_mounted_where_the_calendar_looks(name: str) -> None:
+    deploy = get("Deployment", name)
+    container = main_container(deploy)
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    directory = env_map(container)["IPSS_CALENDAR_DIR"]["value"]
+    assert mounts["calendar"]["mountPath"] == directory and mounts["calendar"]["readOnly"]
+    volume = next(v for v in pod_spec(deploy)["volumes"] if v["name"] == "calendar")
+    assert volume["configMap"] == {"name": "ipss-calendar", "optional": True}

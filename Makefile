@@ -9,7 +9,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := ipss/.generated
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: install gen run demo test lint-proto bench clean
+.PHONY: install gen run demo test lint-proto browser bench clean
 
 install: $(STAMP) $(GEN_STAMP)
 
@@ -40,7 +40,17 @@ $(BUF):
 lint-proto: $(BUF)
 	cd proto && ../$(BUF) lint
 
-test: install lint-proto
+# The console's browser test drives Debian's Chromium (Playwright cannot download its own here),
+# with a CJK font so that screenshots show the Chinese pages.
+CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -f $(CJK_FONT) ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; \
+		else echo "need $(CHROMIUM): run as root, or apt-get install chromium fonts-wqy-microhei"; exit 1; fi; fi
+
+test: install lint-proto browser
 	$(BIN)/pytest
 
 bench: install

@@ -1,6 +1,6 @@
 """`ipss up`: the whole suite on one machine — the Temporal dev server (with its Web UI), the
-migrations, the three services and the worker as separate processes — healthy or not at all,
-and stopped together on Ctrl-C."""
+migrations, the three services, the worker and the web console as separate processes — healthy
+or not at all, and stopped together on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from temporalio.client import Client
 
+from console import settings as console_settings
 from suite import config, migrate
 from workflows import search_attributes
 
@@ -47,7 +49,9 @@ def children() -> list[Child]:
     services = [Child(name, [sys.executable, "-m", f"services.{name}"], config.service_address(name))
                 for name in config.SERVICES]
     worker = Child("worker", [sys.executable, "-m", "workflows.worker"], "")
-    return [temporal, *services, worker]
+    # The development user picker is on: `ipss up` is the suite on a developer's machine.
+    console = Child("console", [sys.executable, "-m", "console", "--dev-signin"], console_settings.address())
+    return [temporal, *services, worker, console]
 
 
 async def healthy(address: str, service: str = "") -> bool:
@@ -58,6 +62,15 @@ async def healthy(address: str, service: str = "") -> bool:
         except grpc.aio.AioRpcError:
             return False
     return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def http_ready(address: str) -> bool:
+    """The console answers its health page."""
+    try:
+        async with httpx.AsyncClient(timeout=1) as client:
+            return (await client.get(f"http://{address}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def temporal_ready(address: str) -> bool:
@@ -81,7 +94,7 @@ class Suite:
 
     async def wait_ready(self, child: Child) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
-        check = temporal_ready if child.name == "temporal" else healthy
+        check = {"temporal": temporal_ready, "console": http_ready}.get(child.name, healthy)
         while time.monotonic() < deadline:
             if child.process.poll() is not None:
                 raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see "
@@ -136,7 +149,9 @@ def load_demo() -> str:
 def address_table(suite: Suite) -> str:
     _, ui_port = temporal_ports()
     rows = [("Temporal Web UI", f"http://127.0.0.1:{ui_port}")]
-    rows += [(c.name, c.address or "(polls task queue " + config.temporal().task_queue + ")") for c in suite.children]
+    rows += [(c.name, c.address or "(polls task queue " + config.temporal().task_queue + ")") for c in suite.children
+             if c.name != "console"]
+    rows.append(("console (web)", f"http://{console_settings.address()}"))
     rows.append(("logs", str(suite.log_dir)))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)
@@ -153,17 +168,17 @@ async def up(demo: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        temporal, *services, worker = suite.children
+        temporal, *services, worker, console = suite.children
         suite.start(temporal, env)
         for service in config.SERVICES:
             migrate.upgrade(service)
         if demo:
             print(load_demo(), flush=True)
-        for child in services:
+        for child in (*services, console):
             suite.start(child, env)
         await suite.wait_ready(temporal)
         suite.start(worker, env)
-        for child in (*services, worker):
+        for child in (*services, worker, console):
             await suite.wait_ready(child)
         print("ipss is up:\n" + address_table(suite) + "\nCtrl-C stops everything.", flush=True)
         while not stopping.is_set():

@@ -11,7 +11,7 @@ import grpc
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from services.complaints import domain, store
+from services.complaints import domain, statistics, store
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import RegistryDirectory
 from suite import auth, clock, codes, idempotency
@@ -121,7 +121,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             stages=tuple(enum_word(STAGE, s) for s in request.stages),
             categories=tuple(enum_word(CATEGORY, c) for c in request.categories),
             agency_credit_code=request.agency_credit_code, assignee=request.assignee,
-            overdue_only=request.overdue_only, include_closed=request.include_closed)
+            overdue_only=request.overdue_only, include_closed=request.include_closed,
+            awaiting_approval=request.awaiting_approval)
         today = self.legal.today()
         cases, next_token = await self.store.list_cases(where, today, request.page_size or DEFAULT_PAGE_SIZE,
                                                         store.decode_page_token(request.page_token))
@@ -134,6 +135,22 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         case_file = await self.store.case_file(case_id)
         auth.require_region(case_file.case.region_code, "the case")
         return case_message(case_file, domain.sees_reporters(auth.current().role), self.legal.today())
+
+    # -- statistics and exports, from the records --
+
+    async def GetCaseStatistics(self, request: pb.GetCaseStatisticsRequest, context
+                                ) -> pb.GetCaseStatisticsResponse:
+        scope = case_scope(request)
+        counted = statistics.tally(await self.store.statistics_rows(scope), scope.region_prefix)
+        return statistics_message(counted, scope.region_prefix)
+
+    async def ExportCases(self, request: pb.ExportCasesRequest, context) -> pb.ExportCasesResponse:
+        scope = case_scope(request)
+        today = self.legal.today()
+        page, token = await self.store.export_cases(scope, request.page_size or DEFAULT_PAGE_SIZE,
+                                                    store.decode_export_token(request.page_token))
+        return pb.ExportCasesResponse(cases=[exported_message(case, changes, today) for case, changes in page],
+                                      next_page_token=token)
 
     # -- handler and supervisor actions: updates of the case's workflow --
 
@@ -318,6 +335,13 @@ def scoped_region_prefix(requested: str) -> str:
     return auth.region_prefix(auth.current().region)
 
 
+def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> store.CaseScope:
+    received_from, received_to = parse_date(request.received_from), parse_date(request.received_to)
+    if received_from and received_to and received_from > received_to:
+        raise InvalidArgument(FieldViolation("received_to", "must not be before received_from"))
+    return store.CaseScope(scoped_region_prefix(request.region_code), received_from, received_to)
+
+
 def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> model.CaseStart:
     return model.CaseStart(
         case_id=case.id, region_code=case.region_code,
@@ -359,3 +383,30 @@ def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.C
                    for r in case_file.reporters] if with_reporters else [],
         rules_version=case.rules_version, workflow_id=case.id, fine_cny=case.fine_cny,
         surcharge_cny=case.surcharge_cny)
+
+
+def statistics_message(counted: statistics.CaseStatistics, region_prefix: str) -> pb.GetCaseStatisticsResponse:
+    return pb.GetCaseStatisticsResponse(
+        region_code=region_prefix.ljust(6, "0"), total_cases=counted.total,
+        by_stage=[pb.StageCount(stage=enum_value(STAGE, s), cases=n) for s, n in sorted(
+            counted.by_stage.items(), key=lambda item: enum_value(STAGE, item[0]))],
+        by_category=[pb.CategoryCount(category=enum_value(CATEGORY, c), cases=n)
+                     for c, n in counted.by_category.most_common()],
+        by_region=[pb.RegionCount(region_code=r, cases=n) for r, n in sorted(counted.by_region.items())],
+        by_outcome=[pb.OutcomeCount(outcome=enum_value(OUTCOME, o) if o else 0, cases=n)
+                    for o, n in counted.by_outcome.most_common()],
+        periods=[pb.PeriodCompliance(period_id=t.period_id, legal_source=t.legal_source, description=t.description,
+                                     met=t.met, missed=t.missed, lapsed=t.lapsed, running=t.running,
+                                     cancelled=t.cancelled, share_met=t.share_met)
+                 for t in counted.periods.values()],
+        closed_cases=counted.closed, closed_within_periods=counted.closed_within_periods)
+
+
+def exported_message(case: store.Case, changes: list[store.CaseStageChange], today) -> pb.ExportedCase:
+    """A case's stages from its record: received into verification, then each recorded change."""
+    history = [pb.StageChange(stage=enum_value(STAGE, domain.VERIFICATION), entered_at=timestamp(case.created_at),
+                              revision=0)]
+    history += [pb.StageChange(stage=enum_value(STAGE, c.stage), entered_at=timestamp(c.entered_at),
+                               revision=c.revision) for c in changes]
+    return pb.ExportedCase(summary=summary_message(case, today), stage_changes=history, fine_cny=case.fine_cny,
+                           surcharge_cny=case.surcharge_cny)

@@ -211,7 +211,10 @@ class IntakeRules:
 # ---- the record --------------------------------------------------------------------------------
 
 VERIFICATION = "verification"
+DECISION_APPROVAL = "decision_approval"
 CLOSED = "closed"
+# The action a supervisor takes on a requested extension; the record lists it while one waits.
+APPROVE_EXTENSION = "approve_extension"
 INITIAL_STATUS = "received"
 NO_DEADLINE = date(9999, 12, 31)  # sorts a case without a running deadline after every other
 

@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, or_, select, tuple_)
+                        UniqueConstraint, cast, or_, select, tuple_)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.complaints import domain
+from services.complaints import domain, statistics
 from suite import db
 from suite.errors import FieldViolation, InvalidArgument, NotFound
 from suite.idempotency import IdempotencyRecordMixin
@@ -153,6 +153,17 @@ class TimelineEntry(Base):
     internal: Mapped[bool] = mapped_column(Boolean)
 
 
+class CaseStageChange(Base):
+    """The moment a case entered a stage, written with the record revision that moved it there:
+    the stage history statistics and exports read without asking the workflow."""
+
+    __tablename__ = "case_stage_changes"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(30))
+    entered_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
 class CaseNotice(Base):
     """A notice the workflow sent to a case's reporters, once per key."""
 
@@ -219,6 +230,7 @@ class CaseFilter:
     assignee: str = ""
     overdue_only: bool = False
     include_closed: bool = False
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,31 @@ def decode_page_token(token: str) -> tuple[date, str] | None:
         return date.fromisoformat(due_sort), str(case_id)
     except (ValueError, TypeError):
         raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """The cases statistics and exports cover: a region and the days they were received."""
+
+    region_prefix: str = ""
+    received_from: date | None = None
+    received_to: date | None = None
+
+
+def encode_export_token(case_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["export", case_id]).encode()).decode()
+
+
+def decode_export_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        kind, case_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        kind = None
+    if kind != "export":
+        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued"))
+    return str(case_id)
 
 
 def region_range(prefix: str) -> tuple[str, str]:
@@ -424,6 +461,10 @@ class ComplaintsStore:
             conditions.append(Case.assignee == where.assignee)
         if where.overdue_only:
             conditions.append(or_(Case.overdue.is_(True), Case.due_sort < today))
+        if where.awaiting_approval:
+            # The record keeps the allowed actions as JSON text on both backends.
+            conditions.append(or_(Case.stage == domain.DECISION_APPROVAL, cast(Case.allowed_actions, Text).like(
+                f'%"{domain.APPROVE_EXTENSION}"%')))
         if after:
             conditions.append(tuple_(Case.due_sort, Case.id) > after)
         statement = select(Case).where(*conditions).order_by(Case.due_sort, Case.id).limit(page_size + 1)
@@ -455,6 +496,11 @@ class ComplaintsStore:
                 for i, entry in enumerate(progress.new_entries)])
             if progress.revision <= case.revision:
                 return False
+            if progress.summary["stage"] != case.stage:
+                entered_at = max((e["at"] for e in progress.new_entries), default=now)
+                await self._insert_once(session, CaseStageChange, dict(
+                    case_id=case_id, revision=progress.revision, stage=progress.summary["stage"],
+                    entered_at=entered_at))
             for name, value in progress.summary.items():
                 setattr(case, name, value)
             case.due_sort = domain.due_sort_key(case.next_deadline)
@@ -481,3 +527,43 @@ class ComplaintsStore:
             session.add(CaseNotice(case_id=case_id, notice_key=notice_key, text=text, real_name_only=real_name_only,
                                    notified=len(report_ids), sent_at=now))
         return len(report_ids)
+
+    # -- statistics and exports: read from the records, never from the workflows --
+
+    @staticmethod
+    def _scope_conditions(where: CaseScope) -> list:
+        conditions = []
+        if where.region_prefix:
+            conditions.append(Case.region_code.between(*region_range(where.region_prefix)))
+        if where.received_from:
+            conditions.append(Case.received_on >= where.received_from)
+        if where.received_to:
+            conditions.append(Case.received_on <= where.received_to)
+        return conditions
+
+    async def statistics_rows(self, where: CaseScope) -> list[statistics.CaseFacts]:
+        """What statistics count of each case in scope: one read of the records."""
+        statement = select(Case.stage, Case.category, Case.outcome, Case.region_code, Case.deadlines).where(
+            *self._scope_conditions(where))
+        async with self.sessions() as session:
+            return [statistics.CaseFacts(*row) for row in await session.execute(statement)]
+
+    async def export_cases(self, where: CaseScope, page_size: int, after: str
+                           ) -> tuple[list[tuple[Case, list[CaseStageChange]]], str]:
+        """A page of case records in id order, each with its stage changes in order."""
+        conditions = self._scope_conditions(where)
+        if after:
+            conditions.append(Case.id > after)
+        async with self.sessions() as session:
+            cases = list((await session.execute(select(Case).where(*conditions).order_by(Case.id)
+                                                .limit(page_size + 1))).scalars())
+            more = len(cases) > page_size
+            cases = cases[:page_size]
+            changes: dict[str, list[CaseStageChange]] = {}
+            if cases:
+                for change in (await session.execute(select(CaseStageChange).where(
+                        CaseStageChange.case_id.in_([c.id for c in cases]))
+                        .order_by(CaseStageChange.case_id, CaseStageChange.revision))).scalars():
+                    changes.setdefault(change.case_id, []).append(change)
+        token = encode_export_token(cases[-1].id) if more else ""
+        return [(c, changes.get(c.id, [])) for c in cases], token

@@ -1,0 +1,134 @@
+"""The console as an ASGI application (Starlette): routes, sign-in, the language switch and the
+pages every visitor sees; the officers' and the public's pages are in their own modules."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from console import i18n, officers, public
+from console.backend import Backend
+from console.settings import Settings
+from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
+from suite import auth, codes
+from suite.errors import Unauthenticated
+
+STATIC = Path(__file__).parent / "static"
+# Roles the development picker offers: the console's users.
+DEV_ROLES = ("handler", "supervisor", "citizen", "public")
+COOKIE_SECONDS = 8 * 3600
+
+
+def local_path(target: str, fallback: str = "/") -> str:
+    """Only a path on this site: a `next` that points elsewhere goes home instead."""
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not (parts.path or "").startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
+async def home(request: Request) -> Response:
+    return request.app.state.pages.render(request, "home.html")
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def switch_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    response = RedirectResponse(local_path(request.query_params.get("next", "/")), status_code=303)
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+async def signin_page(request: Request) -> Response:
+    return _signin(request)
+
+
+def _signin(request: Request, error: str = "", status_code: int = 200, **values) -> Response:
+    return request.app.state.pages.render(request, "signin.html", status_code=status_code, error=error,
+                                          dev_roles=DEV_ROLES, next=local_path(request.query_params.get("next", "")),
+                                          values=values)
+
+
+def _signed_in(token: str, next_path: str, default: str) -> Response:
+    response = RedirectResponse(local_path(next_path, default), status_code=303)
+    response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_SECONDS, httponly=True, samesite="lax")
+    return response
+
+
+def _landing(role: str) -> str:
+    return "/cases" if role in ("handler", "supervisor", "operator", "admin") else "/portal"
+
+
+async def signin(request: Request) -> Response:
+    """Sign in with a bearer token the suite issued."""
+    pages: Pages = request.app.state.pages
+    form = await request.form()
+    token = str(form.get("token", "")).strip().removeprefix("Bearer ").strip()
+    try:
+        principal = auth.verify(token, pages.settings.token_secret)
+    except Unauthenticated:
+        return _signin(request, i18n.text(language(request), "signin.bad_token"), 400)
+    return _signed_in(token, str(form.get("next", "")), _landing(principal.role))
+
+
+async def signin_dev(request: Request) -> Response:
+    """The development user picker: mints a token for the chosen role (off in production)."""
+    pages: Pages = request.app.state.pages
+    if not pages.settings.dev_signin:
+        return PlainTextResponse("the development sign-in is off", status_code=404)
+    form = await request.form()
+    role = str(form.get("role", ""))
+    subject = str(form.get("subject", "")).strip() or f"dev-{role}"
+    region = str(form.get("region", "")).strip() or auth.NATIONWIDE
+    problem = None if region == auth.NATIONWIDE else codes.region_code_problem(region)
+    if role not in DEV_ROLES or problem:
+        return _signin(request, i18n.violation(language(request), problem or "unknown role"), 400,
+                       role=role, subject=subject, region=region)
+    if role == "public":
+        response = RedirectResponse(local_path(str(form.get("next", "")), "/register"), status_code=303)
+        response.delete_cookie(TOKEN_COOKIE)
+        return response
+    token = auth.mint(role, subject, region=region, secret=pages.settings.token_secret)
+    return _signed_in(token, str(form.get("next", "")), _landing(role))
+
+
+async def signout(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE)
+    return response
+
+
+def build(settings: Settings, backend: Backend | None = None) -> Starlette:
+    backend = backend or Backend(settings.registry_address, settings.complaints_address)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await backend.close()
+
+    app = Starlette(routes=[
+        Route("/", home),
+        Route("/healthz", health),
+        Route("/lang/{lang}", switch_language),
+        Route("/signin", signin_page),
+        Route("/signin", signin, methods=["POST"]),
+        Route("/signin/dev", signin_dev, methods=["POST"]),
+        Route("/signout", signout, methods=["POST"]),
+        *officers.routes(),
+        *public.routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ], lifespan=lifespan)
+    app.state.pages = Pages(settings)
+    app.state.backend = backend
+    return app

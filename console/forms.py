@@ -1,0 +1,116 @@
+"""The forms of the handler's actions: which RPC each workflow action posts to, its fields, and
+how a posted form becomes the request. A field is named by its path in the request message
+(`penalty.fine_cny`), so a service's field violation lands on the field that caused it."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from ipss.complaints.v1 import complaints_pb2 as pb
+from rules import Rules
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str
+    kind: str = "text"  # text, textarea, date, number, select, checkbox, file
+    required: bool = False
+    # For a select: (value, vocabulary, word) — the value sent and the label's vocabulary and word.
+    options: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    rpc: str
+    fields: tuple[Field, ...]
+
+
+def _penalty_options(with_none: bool) -> tuple[tuple[str, str, str], ...]:
+    kinds = ("none", "warning", "fine", "suspension", "revocation")[0 if with_none else 1:]
+    return tuple((str(pb.PenaltyKind.Value(f"PENALTY_KIND_{k.upper()}")), "penalty_kind", k) for k in kinds)
+
+
+def _penalty(with_none: bool) -> tuple[Field, ...]:
+    return (Field("penalty.kind", "select", True, _penalty_options(with_none)),
+            Field("penalty.fine_cny", "number"), Field("penalty.suspension_months", "number"))
+
+
+@functools.cache
+def _causes() -> tuple[tuple[str, str, str], ...]:
+    """What may stop a clock, from the rules file (the workflow checks which stop the running period)."""
+    return tuple((cause, "cause", cause) for cause in Rules.load().suspending_events)
+
+
+REASON = Field("reason", "textarea", True)
+NOTE = Field("reason", "textarea")
+REVIEW_OPTIONS = tuple((str(pb.ReviewKind.Value(f"REVIEW_KIND_{k.upper()}")), "review_kind", k)
+                       for k in ("reconsideration", "litigation"))
+
+ACTION_FORMS: dict[str, ActionForm] = {
+    "assign": ActionForm("AssignCase", (Field("assignee", required=True),)),
+    "record_verification": ActionForm("RecordVerification", (REASON,)),
+    "add_evidence": ActionForm("AddEvidence", (Field("attachment", "file", True), NOTE)),
+    "open": ActionForm("OpenCase", (NOTE,)),
+    "decline": ActionForm("DeclineCase", (REASON,)),
+    "request_extension": ActionForm("RequestExtension", (REASON,)),
+    "approve_extension": ActionForm("ApproveExtension", (NOTE,)),
+    "refuse_extension": ActionForm("RefuseExtension", (REASON,)),
+    "suspend_clock": ActionForm("SuspendClock", (Field("cause", "select", True, ()), REASON)),
+    "resume_clock": ActionForm("ResumeClock", (NOTE,)),
+    "propose_penalty": ActionForm("ProposePenalty", (*_penalty(False), REASON)),
+    "record_statement": ActionForm("RecordStatement", (REASON,)),
+    "request_hearing": ActionForm("RequestHearing", (Field("hearing_on", "date", True),)),
+    "record_hearing": ActionForm("RecordHearing", (REASON,)),
+    "submit_decision": ActionForm("SubmitDecision", (*_penalty(True), REASON)),
+    "approve_decision": ActionForm("ApproveDecision", (NOTE,)),
+    "record_service": ActionForm("RecordService", (Field("party_present", "checkbox"),)),
+    "record_payment": ActionForm("RecordPayment", (Field("amount_cny", "number", True),)),
+    "record_review": ActionForm("RecordReview", (Field("kind", "select", True, REVIEW_OPTIONS),
+                                                 Field("pending", "checkbox"), Field("upheld", "checkbox"))),
+    "transfer": ActionForm("TransferCase", (Field("target_region_code"), Field("target_authority"), REASON)),
+    "refer_to_association": ActionForm("ReferToAssociation", (Field("association_id", required=True), REASON)),
+    "close": ActionForm("CloseCase", (NOTE,)),
+}
+EFFECTIVE_ON = Field("effective_on", "date")
+
+
+def options(field: Field) -> tuple[tuple[str, str, str], ...]:
+    return _causes() if field.path == "cause" else field.options
+
+
+class FormProblem(Exception):
+    """Input the console can tell is wrong before any service sees it, by field path."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
+def fill(request, form: ActionForm, values: dict[str, str], not_a_number: str) -> None:
+    """Set the request's fields from the posted values; numbers that are not whole numbers are
+    refused here, everything else is the service's to judge."""
+    problems = {}
+    for field in (*form.fields, EFFECTIVE_ON):
+        if field.kind == "file":
+            continue
+        raw = values.get(field.path, "")
+        if field.kind == "checkbox":
+            value: object = bool(raw)
+        elif field.kind in ("number", "select") and field.path != "cause":
+            if not raw.strip():
+                continue
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                problems[field.path] = not_a_number
+                continue
+        else:
+            value = raw
+        target, _, name = field.path.rpartition(".")
+        message = getattr(request, target) if target else request
+        setattr(message, name, value)
+    if problems:
+        raise FormProblem(problems)

@@ -1,0 +1,317 @@
+"""The officers' pages (办案控制台): the queues, the case page with the actions the workflow allows
+now, the supervisor's approval inbox, statistics and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from console import charts, forms, i18n
+from console.backend import Backend, ServiceError
+from console.web import Pages, Visitor, language
+from ipss.complaints.v1 import complaints_pb2 as pb
+from suite.clock import CHINA
+from suite.protos import enum_word
+from workflows.case import procedure
+
+QUEUE_PAGE_SIZE = 50
+EXPORT_PAGE_SIZE = 1000
+STAGE = pb.CaseStage.DESCRIPTOR
+CATEGORY = pb.ViolationCategory.DESCRIPTOR
+OUTCOME = pb.CaseOutcome.DESCRIPTOR
+SOURCE = pb.ReportSource.DESCRIPTOR
+STAGES = [v.name.removeprefix("CASE_STAGE_").lower() for v in STAGE.values[1:]]
+CATEGORIES = [v.name.removeprefix("VIOLATION_CATEGORY_").lower() for v in CATEGORY.values[1:]]
+STATUS_OF_CODE = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
+                  grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.UNAUTHENTICATED: 401,
+                  grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
+                  grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504}
+
+
+def word(descriptor, number: int) -> str:
+    return enum_word(descriptor, number) if number else ""
+
+
+def http_status(error: ServiceError) -> int:
+    return STATUS_OF_CODE.get(error.code, 500)
+
+
+def error_view(lang: str, error: ServiceError) -> dict:
+    """What a page shows of a refusal: a heading in the reader's words, the service's own message
+    (the workflow's reasons name dates and periods), and each field's violation."""
+    key = f"error.{error.code.name}"
+    heading = i18n.text(lang, key if key in i18n.TEXTS else "error.OTHER")
+    detail = "; ".join(error.preconditions) or (error.message if not error.fields else "")
+    return dict(heading=heading, detail=detail,
+                fields={path: i18n.violation(lang, text) for path, text in error.fields.items()})
+
+
+def officer(request: Request) -> tuple[Pages, Backend, Visitor, Response | None]:
+    """The page's tools and visitor; a response instead when the visitor is no signed-in officer."""
+    pages: Pages = request.app.state.pages
+    visitor = pages.visitor(request)
+    refusal = None
+    if not visitor.is_officer:
+        if visitor.token:
+            refusal = pages.render(request, "error.html", 403, error=dict(
+                heading=i18n.text(language(request), "error.PERMISSION_DENIED"), detail="", fields={}))
+        else:
+            refusal = RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+    return pages, request.app.state.backend, visitor, refusal
+
+
+def failed_page(request: Request, pages: Pages, error: ServiceError) -> Response:
+    return pages.render(request, "error.html", http_status(error), error=error_view(language(request), error))
+
+
+# ---- the queues ---------------------------------------------------------------------------------
+
+def queue_request(params, visitor: Visitor, view: str) -> pb.ListCasesRequest:
+    request = pb.ListCasesRequest(page_size=QUEUE_PAGE_SIZE, page_token=params.get("page", ""),
+                                  region_code=params.get("region", "").strip(),
+                                  agency_credit_code=params.get("agency", "").strip(),
+                                  overdue_only=bool(params.get("overdue")))
+    if params.get("stage") in STAGES:
+        request.stages.append(STAGE.values_by_name["CASE_STAGE_" + params["stage"].upper()].number)
+    if params.get("category") in CATEGORIES:
+        request.categories.append(CATEGORY.values_by_name["VIOLATION_CATEGORY_" + params["category"].upper()].number)
+    if view == "mine":
+        request.assignee = visitor.principal.subject
+    return request
+
+
+async def queue(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    params = request.query_params
+    view = "mine" if params.get("view") == "mine" else "office"
+    error = None
+    cases, next_token = [], ""
+    try:
+        answer = await backend.call(backend.complaints.ListCases, queue_request(params, visitor, view), visitor.token)
+        cases, next_token = list(answer.cases), answer.next_page_token
+    except ServiceError as refused:
+        if refused.code not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
+            return failed_page(request, pages, refused)
+        error = error_view(language(request), refused)
+    next_query = dict(params, page=next_token) if next_token else None
+    return pages.render(request, "queue.html", 400 if error else 200, view=view, cases=cases, filters=params,
+                        stages=STAGES, categories=CATEGORIES, error=error, next_query=next_query, word=word,
+                        STAGE=STAGE, CATEGORY=CATEGORY)
+
+
+async def inbox(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    try:
+        answer = await backend.call(backend.complaints.ListCases, pb.ListCasesRequest(
+            awaiting_approval=True, page_size=200), visitor.token)
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return pages.render(request, "inbox.html", cases=list(answer.cases), word=word, STAGE=STAGE, CATEGORY=CATEGORY)
+
+
+# ---- the case page and its actions ------------------------------------------------------------------
+
+def offered_actions(case: pb.Case, role: str) -> list[str]:
+    """The actions the workflow allows now, less those the procedure keeps from the visitor's role."""
+    return [a for a in case.allowed_actions
+            if a in forms.ACTION_FORMS and role in procedure.ACTIONS[a].roles]
+
+
+async def case_page(request: Request, failed_action: str = "", error: dict | None = None, posted=None,
+                    status_code: int = 200) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    case_id = request.path_params["case_id"]
+    try:
+        case = (await backend.call(backend.complaints.GetCase, pb.GetCaseRequest(case_id=case_id), visitor.token)).case
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    lang = language(request)
+    posted = posted or {}
+    actions = [dict(name=a, form=forms.ACTION_FORMS[a],
+                    key=posted.get("idempotency_key") if a == failed_action else uuid.uuid4().hex)
+               for a in offered_actions(case, visitor.principal.role)]
+    deadlines = [dict(d=d, description=pages.period_description(lang, d.period_id, d.description))
+                 for d in case.deadlines]
+    done = request.query_params.get("done", "")
+    return pages.render(
+        request, "case.html", status_code, case=case, s=case.summary, actions=actions, deadlines=deadlines,
+        failed_action=failed_action, error=error, posted=posted, options=forms.options,
+        effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=word,
+        STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE,
+        workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
+        timeline=sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision)))
+
+
+async def act(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    case_id, action = request.path_params["case_id"], request.path_params["action"]
+    form = forms.ACTION_FORMS.get(action)
+    if form is None:
+        return Response(status_code=404)
+    lang = language(request)
+    posted = await request.form()
+    values = {k: v for k, v in posted.items() if isinstance(v, str)}
+    if not pages.csrf_ok(visitor, values.get("csrf", "")):
+        return await case_page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
+                               values, 403)
+    message = getattr(pb, f"{form.rpc}Request")(idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
+                                                case_id=case_id)
+    try:
+        forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
+        if action == "add_evidence":
+            message.attachment_id = await upload_evidence(backend, visitor, posted.get("attachment"), lang)
+        await backend.call(getattr(backend.complaints, form.rpc), message, visitor.token)
+    except forms.FormProblem as problem:
+        error = dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields)
+        return await case_page(request, action, error, values, 400)
+    except ServiceError as refused:
+        return await case_page(request, action, error_view(lang, refused), values, http_status(refused))
+    return RedirectResponse(f"/cases/{case_id}?done={action}", status_code=303)
+
+
+async def upload_evidence(backend: Backend, visitor: Visitor, upload, lang: str) -> str:
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise forms.FormProblem({"attachment": i18n.violation(lang, "is required")})
+    content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
+    if len(content) > forms.MAX_ATTACHMENT_BYTES:
+        raise forms.FormProblem({"attachment": i18n.text(lang, "error.file_too_large")})
+    try:
+        answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
+            filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), visitor.token)
+    except ServiceError as refused:
+        if refused.fields:
+            raise forms.FormProblem({"attachment": "; ".join(i18n.violation(lang, v) for v in refused.fields.values())})
+        raise
+    return answer.attachment_id
+
+
+# ---- statistics and the export ---------------------------------------------------------------------
+
+def scope_fields(params) -> dict:
+    return dict(region_code=params.get("region", "").strip(), received_from=params.get("from", "").strip(),
+                received_to=params.get("to", "").strip())
+
+
+async def statistics(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    lang = language(request)
+    params = request.query_params
+    try:
+        figures = await backend.call(backend.complaints.GetCaseStatistics,
+                                     pb.GetCaseStatisticsRequest(**scope_fields(params)), visitor.token)
+    except ServiceError as refused:
+        if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
+            return failed_page(request, pages, refused)
+        return pages.render(request, "statistics.html", 400, figures=None, filters=params,
+                            error=error_view(lang, refused))
+    t = lambda key: i18n.text(lang, key)  # noqa: E731
+    stage_chart = charts.bar_chart(t("stats.chart_stage"), [
+        charts.Bar(pages.label(lang, "stage", word(STAGE, s.stage)), s.cases, str(s.cases)) for s in figures.by_stage])
+    category_chart = charts.bar_chart(t("stats.chart_category"), [
+        charts.Bar(pages.label(lang, "category", word(CATEGORY, c.category)), c.cases, str(c.cases))
+        for c in figures.by_category])
+    measured = [p for p in figures.periods if p.met + p.missed]
+    compliance_chart = charts.bar_chart(t("stats.chart_compliance"), [
+        charts.Bar(p.period_id, p.share_met, f"{p.share_met:.0%}") for p in measured], maximum=1.0)
+    periods = [dict(p=p, description=pages.period_description(lang, p.period_id, p.description))
+               for p in figures.periods]
+    return pages.render(request, "statistics.html", figures=figures, filters=params, error=None, periods=periods,
+                        stage_chart=stage_chart, category_chart=category_chart, compliance_chart=compliance_chart,
+                        word=word, STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME,
+                        export_query=request.url.query)
+
+
+EXPORT_COLUMNS = ["case_id", "region_code", "agency_name", "agency_credit_code", "category", "source", "stage",
+                  "status", "outcome", "assignee", "received_on", "next_deadline", "next_deadline_period", "overdue",
+                  "reporter_count", "fine_cny", "surcharge_cny",
+                  *(f"entered_{stage}" for stage in STAGES), "stage_history"]
+
+
+def export_row(case: pb.ExportedCase) -> list:
+    """One case: its record, the first moment it entered each stage, and every change in order."""
+    s = case.summary
+    changes = [(word(STAGE, c.stage), c.entered_at.ToDatetime(CHINA).isoformat())
+               for c in case.stage_changes]
+    first: dict[str, str] = {}
+    for stage, at in changes:
+        first.setdefault(stage, at)
+    return [s.case_id, s.region_code, s.agency_name, s.agency_credit_code, word(CATEGORY, s.category),
+            word(SOURCE, s.source), word(STAGE, s.stage), s.status, word(OUTCOME, s.outcome), s.assignee,
+            s.received_on, s.next_deadline, s.next_deadline_period, int(s.overdue), s.reporter_count, case.fine_cny,
+            case.surcharge_cny, *(first.get(stage, "") for stage in STAGES),
+            ";".join(f"{stage}@{at}" for stage, at in changes)]
+
+
+async def export_csv(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request)
+    if refusal:
+        return refusal
+    scope = scope_fields(request.query_params)
+    try:  # the first page before the response starts, so that a refusal is a page, not a broken file
+        first = await backend.call(backend.complaints.ExportCases, pb.ExportCasesRequest(
+            page_size=EXPORT_PAGE_SIZE, **scope), visitor.token)
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_COLUMNS)
+        page = first
+        while True:
+            for case in page.cases:
+                writer.writerow(export_row(case))
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if not page.next_page_token:
+                return
+            page = await backend.call(backend.complaints.ExportCases, pb.ExportCasesRequest(
+                page_size=EXPORT_PAGE_SIZE, page_token=page.next_page_token, **scope), visitor.token)
+
+    async def with_bom() -> AsyncIterator[bytes]:
+        # The byte-order mark makes spreadsheet programs read the Chinese names as UTF-8.
+        yield "\ufeff".encode()
+        async for chunk in rows():
+            yield chunk.encode()
+
+    region = scope["region_code"] or visitor.principal.region
+    return StreamingResponse(with_bom(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="cases-{region}.csv"'})
+
+
+async def inspections(request: Request) -> Response:
+    """A named gap: the inspections service's pages come when that service is in place."""
+    pages, _, _, refusal = officer(request)
+    if refusal:
+        return refusal
+    return pages.render(request, "inspections.html")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/cases", queue),
+        Route("/cases/{case_id}", case_page),
+        Route("/cases/{case_id}/actions/{action}", act, methods=["POST"]),
+        Route("/inbox", inbox),
+        Route("/statistics", statistics),
+        Route("/statistics/cases.csv", export_csv),
+        Route("/inspections", inspections),
+    ]

@@ -1,0 +1,200 @@
+"""The public's pages: the citizens' portal (举报) with its tracking page, and the public register
+(信息公示) of agencies and practitioners."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from console import forms, i18n
+from console.backend import Backend, ServiceError
+from console.officers import CATEGORIES, CATEGORY, STAGE, error_view, failed_page, http_status, word
+from console.web import Pages, language
+from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.registry.v1 import registry_pb2 as rpb
+from suite import codes
+
+REGISTER_PAGE_SIZE = 20
+MAX_ATTACHMENTS = 20
+REPORTER_FIELDS = ("name", "phone", "resident_id", "organisation", "email")
+NO_STORE = {"Cache-Control": "no-store"}
+LICENCE = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+
+
+def reported_agency(text: str) -> pb.ReportedAgency:
+    """What a citizen typed: a credit code, a licence number, or the agency's exact name."""
+    text = text.strip()
+    if text and codes.credit_code_problem(text.upper()) is None:
+        return pb.ReportedAgency(credit_code=text.upper())
+    if text and set(text) <= LICENCE and any(c.isdigit() for c in text):
+        return pb.ReportedAgency(licence_number=text)
+    return pb.ReportedAgency(name=text)
+
+
+def form_field(path: str) -> str:
+    """The portal field a service's violation is about."""
+    if path.startswith("agency"):
+        return "agency"
+    if path.startswith("attachment_ids") or path in ("content", "content_type", "filename"):
+        return "attachments"
+    if path == "reporter":
+        return "identity"
+    return path.removeprefix("reporter.")
+
+
+# ---- the portal --------------------------------------------------------------------------------
+
+def portal_form(request: Request, values: dict | None = None, errors: dict | None = None, uploaded=(),
+                status_code: int = 200, heading: str = "") -> Response:
+    pages: Pages = request.app.state.pages
+    lang = language(request)
+    values = values or {"identity": "real_name"}
+
+    def field_label(name: str) -> str:
+        key = "portal.privacy_ack" if name == "privacy" else f"portal.{name}"
+        return i18n.text(lang, key) if key in i18n.TEXTS else name
+
+    return pages.render(request, "portal.html", status_code, values=values, errors=errors or {},
+                        field_label=field_label,
+                        uploaded=list(uploaded), categories=CATEGORIES, heading=heading,
+                        key=values.get("idempotency_key") or uuid.uuid4().hex)
+
+
+async def portal(request: Request) -> Response:
+    return portal_form(request)
+
+
+async def file_report(request: Request) -> Response:
+    pages: Pages = request.app.state.pages
+    backend: Backend = request.app.state.backend
+    visitor = pages.visitor(request)
+    lang = language(request)
+    posted = await request.form()
+    values = {k: v for k, v in posted.items() if isinstance(v, str)}
+    uploaded = [tuple(u.split("|", 1)) for u in posted.getlist("uploaded") if isinstance(u, str) and "|" in u]
+    errors: dict[str, str] = {}
+    try:
+        uploaded += await upload_attachments(backend, visitor.token, posted.getlist("attachments"), lang)
+    except ServiceError as refused:
+        errors["attachments"] = "; ".join(i18n.violation(lang, v) for v in refused.fields.values()) or refused.message
+    if not values.get("privacy"):
+        errors["privacy"] = i18n.text(lang, "portal.privacy_needed")
+    if errors:
+        return portal_form(request, values, errors, uploaded, 400, i18n.text(lang, "error.fields"))
+    try:
+        filed = await backend.call(backend.complaints.FileReport, report_request(values, uploaded), visitor.token)
+    except ServiceError as refused:
+        if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
+            shown = error_view(lang, refused)
+            return portal_form(request, values, {}, uploaded, http_status(refused),
+                               f"{shown['heading']} {shown['detail']}")
+        for path, description in refused.fields.items():
+            field = form_field(path)
+            errors[field] = "; ".join(filter(None, (errors.get(field), i18n.violation(lang, description))))
+        return portal_form(request, values, errors, uploaded, 400, i18n.text(lang, "error.fields"))
+    # The secret is shown this once: the page must not be kept by a browser or a proxy.
+    return pages.render(request, "portal_filed.html", headers=NO_STORE, filed=filed)
+
+
+async def upload_attachments(backend: Backend, token: str, files, lang: str) -> list[tuple[str, str]]:
+    done = []
+    for upload in files:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
+        if len(content) > forms.MAX_ATTACHMENT_BYTES:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "",
+                               {"content": i18n.text(lang, "error.file_too_large")})
+        answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
+            filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), token)
+        done.append((answer.attachment_id, upload.filename))
+    return done[:MAX_ATTACHMENTS]
+
+
+def report_request(values: dict, uploaded: list[tuple[str, str]]) -> pb.FileReportRequest:
+    real_name = values.get("identity") != "anonymous"
+    reporter = pb.Reporter(real_name=real_name)
+    if real_name:
+        for name in REPORTER_FIELDS:
+            setattr(reporter, name, values.get(name, "").strip())
+    category = values.get("category", "")
+    return pb.FileReportRequest(
+        idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex, source=pb.REPORT_SOURCE_PUBLIC,
+        reporter=reporter, agency=reported_agency(values.get("agency", "")),
+        category=CATEGORY.values_by_name["VIOLATION_CATEGORY_" + category.upper()].number
+        if category in CATEGORIES else 0,
+        description=values.get("description", "").strip(), occurred_on=values.get("occurred_on", "").strip(),
+        attachment_ids=[attachment_id for attachment_id, _ in uploaded])
+
+
+async def track_form(request: Request) -> Response:
+    return request.app.state.pages.render(request, "portal_track.html", values={}, error="")
+
+
+async def track(request: Request) -> Response:
+    pages: Pages = request.app.state.pages
+    backend: Backend = request.app.state.backend
+    lang = language(request)
+    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        status = await backend.call(backend.complaints.GetReportStatus, pb.GetReportStatusRequest(
+            tracking_code=values.get("tracking_code", "").strip(),
+            tracking_secret=values.get("tracking_secret", "").strip()), pages.visitor(request).token)
+    except ServiceError as refused:
+        if refused.code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return failed_page(request, pages, refused)
+        message = (i18n.text(lang, "portal.track_unknown") if refused.code == grpc.StatusCode.NOT_FOUND else
+                   "; ".join(i18n.violation(lang, v) for v in refused.fields.values()))
+        return pages.render(request, "portal_track.html", 400, values=values, error=message)
+    return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, word=word, STAGE=STAGE,
+                        CATEGORY=CATEGORY)
+
+
+# ---- the public register ---------------------------------------------------------------------------
+
+async def register(request: Request) -> Response:
+    pages: Pages = request.app.state.pages
+    backend: Backend = request.app.state.backend
+    lang = language(request)
+    query = request.query_params.get("q", "").strip()
+    kind = "practitioner" if request.query_params.get("kind") == "practitioner" else "agency"
+    found, error = None, ""
+    if query:
+        try:
+            if kind == "agency":
+                found = list((await backend.call(backend.registry.LookupAgencyPublic, rpb.LookupAgencyPublicRequest(
+                    query=query, page_size=REGISTER_PAGE_SIZE))).agencies)
+            else:
+                found = list((await backend.call(backend.registry.LookupPractitionerPublic,
+                                                 rpb.LookupPractitionerPublicRequest(
+                                                     query=query, page_size=REGISTER_PAGE_SIZE))).practitioners)
+        except ServiceError as refused:
+            if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
+                return failed_page(request, pages, refused)
+            error = "; ".join(i18n.violation(lang, v) for v in refused.fields.values())
+    return pages.render(request, "register.html", 400 if error else 200, query=query, kind=kind, found=found,
+                        error=error, enum_word=register_word)
+
+
+def register_word(vocabulary: str, number: int) -> str:
+    enums = {"agency_kind": rpb.AgencyKind, "agency_status": rpb.AgencyStatus, "legal_form": rpb.LegalForm,
+             "credit_grade": rpb.CreditGrade, "credit_event": rpb.CreditEventKind,
+             "practitioner_kind": rpb.PractitionerKind}
+    descriptor = enums[vocabulary].DESCRIPTOR
+    return descriptor.values_by_number[number].name.removeprefix(descriptor.values[0].name.removesuffix(
+        "UNSPECIFIED")).lower()
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/portal", portal),
+        Route("/portal", file_report, methods=["POST"]),
+        Route("/portal/track", track_form),
+        Route("/portal/track", track, methods=["POST"]),
+        Route("/register", register),
+    ]

@@ -1,0 +1,42 @@
+"""Where the console listens and what it reaches, from the environment (IPSS_*)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from suite import config
+
+DEFAULT_PORT = 8080
+
+
+def listen_port() -> int:
+    return int(os.environ.get("IPSS_CONSOLE_PORT", DEFAULT_PORT))
+
+
+def address() -> str:
+    """Where a browser (and `ipss up`'s health check) reaches the console."""
+    return os.environ.get("IPSS_CONSOLE_ADDR", f"127.0.0.1:{listen_port()}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry_address: str
+    complaints_address: str
+    token_secret: str
+    # The development user picker mints tokens for any role: never on in production.
+    dev_signin: bool = False
+    temporal_ui: str = "http://127.0.0.1:8233"
+    temporal_namespace: str = "default"
+
+    @classmethod
+    def from_environment(cls, dev_signin: bool = False) -> Settings:
+        ui_port = int(os.environ.get("IPSS_TEMPORAL_UI_PORT", 8233))
+        return cls(registry_address=config.service_address("registry"),
+                   complaints_address=config.service_address("complaints"),
+                   token_secret=config.token_secret(), dev_signin=dev_signin,
+                   temporal_ui=os.environ.get("IPSS_TEMPORAL_UI_URL", f"http://127.0.0.1:{ui_port}"),
+                   temporal_namespace=config.temporal().namespace)
+
+    def workflow_url(self, workflow_id: str) -> str:
+        return f"{self.temporal_ui}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"

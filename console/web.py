@@ -1,0 +1,109 @@
+"""What every page shares: who is signed in (the suite's bearer token, kept in a cookie), the
+page's language, the CSRF token of signed-in forms, and rendering a template with them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from console import i18n
+from console.settings import Settings
+from rules import Rules
+from suite import auth, clock, codes
+from suite.errors import Unauthenticated
+
+TOKEN_COOKIE = "ipss_token"
+LANG_COOKIE = "ipss_lang"
+OFFICERS = frozenset({"handler", "supervisor", "operator", "admin"})
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is looking at a page: the token's holder, or the public (token empty)."""
+
+    principal: auth.Principal
+    token: str
+    # A token was presented but is no longer good (expired, or signed with another key).
+    token_refused: bool = False
+
+    @property
+    def is_officer(self) -> bool:
+        return self.principal.role in OFFICERS
+
+
+class Pages:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.rules = Rules.load()
+        self.environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
+                                       trim_blocks=True, lstrip_blocks=True)
+        self.environment.filters["china_time"] = china_time
+
+    def visitor(self, request: Request) -> Visitor:
+        token = request.cookies.get(TOKEN_COOKIE, "")
+        if not token:
+            return Visitor(auth.ANONYMOUS, "")
+        try:
+            return Visitor(auth.verify(token, self.settings.token_secret), token)
+        except Unauthenticated:
+            return Visitor(auth.ANONYMOUS, "", token_refused=True)
+
+    def csrf(self, visitor: Visitor) -> str:
+        """Ties a signed-in form to the session's token: another site cannot post it."""
+        if not visitor.token:
+            return ""
+        return hmac.new(self.settings.token_secret.encode(), b"csrf\x00" + visitor.token.encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    def csrf_ok(self, visitor: Visitor, posted: str) -> bool:
+        return bool(visitor.token) and hmac.compare_digest(self.csrf(visitor), posted or "")
+
+    def render(self, request: Request, template: str, status_code: int = 200, headers: dict | None = None,
+               **context) -> HTMLResponse:
+        lang = language(request)
+        visitor = self.visitor(request)
+        html = self.environment.get_template(template).render(
+            request=request, lang=lang, html_lang=i18n.HTML_LANG[lang], visitor=visitor, csrf=self.csrf(visitor),
+            t=lambda key: i18n.text(lang, key), label=lambda vocabulary, word: self.label(lang, vocabulary, word),
+            region_name=region_name, settings=self.settings, dev_signin=self.settings.dev_signin, **context)
+        return HTMLResponse(html, status_code=status_code, headers=headers)
+
+    def label(self, lang: str, vocabulary: str, word: str) -> str:
+        if vocabulary == "cause":
+            text = self.rules.suspending_events.get(word)
+            return (text.en if lang == "en" else text.zh) if text else word
+        return i18n.label(lang, vocabulary, word)
+
+    def period_description(self, lang: str, period_id: str, sent: str) -> str:
+        """The service sends the Chinese description; the rules file has the English one."""
+        period = self.rules.periods.get(period_id)
+        if lang == "en" and period is not None:
+            return period.description.en
+        return sent
+
+
+def language(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, i18n.DEFAULT)
+    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT
+
+
+def china_time(moment: Timestamp | datetime | None) -> str:
+    """A moment as a person in China reads it."""
+    if isinstance(moment, Timestamp):
+        moment = moment.ToDatetime(clock.CHINA)
+    return moment.astimezone(clock.CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def region_name(code: str) -> str:
+    """A division code with its province's name (the suite knows provinces, not every county)."""
+    province = codes.PROVINCES.get(code[:2], "")
+    return f"{province} {code}" if province else code

@@ -1,0 +1,341 @@
+"""The console in a real browser: the machine's Chromium driven by Playwright walks a citizen's
+report from the portal through the handler's console (open the case, serve the prior notice of a
+fine, decide) and the supervisor's approval to the fine published on the public register. Real
+services on loopback (registry and complaints on SQLite; the console has no database of its own,
+and both backends are tested with the services themselves), the case workflow on a real worker,
+on Temporal's time-skipping server so the statement period runs out in a moment. The legal
+calendar of 2026 is used as in tests/test_case_procedure.py. Screenshots of the main pages are
+kept in test-artifacts/; every page visited is checked for a label on every field, one form is
+used by keyboard alone, and the main colours' contrast is computed from the stylesheet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sys
+import uuid
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+import uvicorn
+from temporalio.testing import WorkflowEnvironment
+
+from console.app import build as build_console
+from console.settings import Settings
+from ipss.registry.v1 import registry_pb2 as rpb
+from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
+from suite import clock, codes, config, migrate
+from tests.conftest import fresh_database, metadata
+from workflows import search_attributes
+from workflows.worker import Activities, build_worker
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = config.REPO_ROOT / "test-artifacts"
+STYLESHEET = config.REPO_ROOT / "console" / "static" / "console.css"
+TASK_QUEUE = "ipss-console-browser"
+HANDLER, SUPERVISOR = "handler-wang", "supervisor-zhao"
+# The colour pairs text is set in: (text, background) custom properties of the stylesheet.
+TEXT_COLOURS = [("text", "background"), ("muted", "background"), ("link", "background"),
+                ("header-text", "header-background"), ("button-text", "button-background"),
+                ("overdue-text", "overdue-background"), ("due-soon-text", "due-soon-background"),
+                ("ok-text", "ok-background"), ("error-text", "error-background"), ("text", "panel"),
+                ("muted", "panel"), ("link", "panel")]
+
+
+# ---- contrast, from the stylesheet ----------------------------------------------------------------
+
+def custom_properties(css: str) -> dict[str, str]:
+    root = re.search(r":root\s*\{([^}]*)\}", css).group(1)
+    return dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})\s*;", root))
+
+
+def luminance(hex_colour: str) -> float:
+    """Relative luminance (WCAG 2)."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(foreground: str, background: str) -> float:
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_contrast_ratio_is_computed_by_the_wcag_formula():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)  # the known AA boundary grey
+
+
+def test_text_colours_have_enough_contrast():
+    colours = custom_properties(STYLESHEET.read_text())
+    weak = {f"{fg} on {bg}": round(contrast(colours[fg], colours[bg]), 2) for fg, bg in TEXT_COLOURS
+            if contrast(colours[fg], colours[bg]) < 4.5}
+    assert weak == {}
+
+
+# ---- the suite on loopback, on a legal calendar the test moves -----------------------------------
+
+class LegalClock(clock.LegalClock):
+    """The legal day the walk is at; the workflows' clock (the time-skipping server's) runs
+    `offset_days` ahead of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.day = date(2026, 1, 5)
+
+    def today(self) -> date:
+        return self.day
+
+
+class Suite:
+    def __init__(self, env: WorkflowEnvironment, legal: LegalClock, registry: rpb_grpc.RegistryServiceStub, url: str):
+        self.env, self.legal, self.registry, self.url = env, legal, registry, url
+
+    async def start_on(self, legal_day: str) -> None:
+        now = (await self.env.get_current_time()).astimezone(clock.CHINA)
+        six = datetime.combine(now.date() + timedelta(days=1), time(6), tzinfo=clock.CHINA)
+        await self.env.sleep(six - now)
+        self.legal.day = date.fromisoformat(legal_day)
+        self.legal.offset_days = (six.date() - self.legal.day).days
+
+    async def goto(self, legal_day: str) -> None:
+        target = date.fromisoformat(legal_day)
+        await self.env.sleep(timedelta(days=(target - self.legal.day).days))
+        self.legal.day = target
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture(scope="module")
+async def suite():
+    from services.complaints.server import build as build_complaints
+    from services.registry.server import build as build_registry
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"))
+    await search_attributes.register(env.client)
+    legal = LegalClock()
+    with fresh_database("sqlite") as registry_url, fresh_database("sqlite") as complaints_url:
+        migrate.upgrade("registry", database_url=registry_url)
+        migrate.upgrade("complaints", database_url=complaints_url)
+        registry_server, registry_store = build_registry(database_url=registry_url)
+        registry_address = f"127.0.0.1:{await registry_server.start('127.0.0.1:0')}"
+        complaints_server, complaints = build_complaints(
+            database_url=complaints_url, registry_address=registry_address, temporal_client=env.client,
+            temporal_settings=config.TemporalSettings(address="", namespace="default", task_queue=TASK_QUEUE),
+            legal_clock=legal)
+        complaints_address = f"127.0.0.1:{await complaints_server.start('127.0.0.1:0')}"
+        activities = Activities.connect(registry_address, complaints_address)
+        app = build_console(Settings(registry_address, complaints_address, os.environ["IPSS_TOKEN_SECRET"],
+                                     dev_signin=True))
+        sock = free_socket()
+        web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        serving = asyncio.create_task(web.serve(sockets=[sock]))
+        channel = grpc.aio.insecure_channel(registry_address)
+        try:
+            async with build_worker(env.client, activities, TASK_QUEUE):
+                while not web.started:
+                    await asyncio.sleep(0.05)
+                yield Suite(env, legal, rpb_grpc.RegistryServiceStub(channel),
+                            f"http://127.0.0.1:{sock.getsockname()[1]}")
+        finally:
+            web.should_exit = True
+            await serving
+            await channel.close()
+            await activities.close()
+            await complaints_server.stop(0)
+            await complaints.close()
+            await registry_server.stop(0)
+            await registry_store.engine.dispose()
+            await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (make browser)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+# ---- the walk ----------------------------------------------------------------------------------------
+
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(e => !['hidden', 'submit', 'button'].includes(e.type))
+    .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+    .map(e => e.name || e.id)"""
+
+
+class Visit:
+    """The browser's tab, checking each page it shows and keeping screenshots of the main ones."""
+
+    def __init__(self, page, base_url: str):
+        self.page, self.base_url = page, base_url
+        self.unlabelled: dict[str, list[str]] = {}
+
+    async def check(self) -> None:
+        missing = await self.page.evaluate(UNLABELLED_FIELDS)
+        if missing:
+            self.unlabelled[self.page.url] = missing
+
+    async def open(self, path: str) -> None:
+        await self.page.goto(self.base_url + path)
+        await self.check()
+
+    async def submit(self, selector: str) -> None:
+        async with self.page.expect_navigation():
+            await self.page.click(selector)
+        await self.check()
+
+    async def shot(self, name: str) -> None:
+        await self.page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+    async def sign_in(self, role: str, subject: str, region: str) -> None:
+        await self.open("/signin")
+        await self.page.select_option("#dev-role", role)
+        await self.page.fill("#dev-subject", subject)
+        await self.page.fill("#dev-region", region)
+        await self.submit("#dev-signin button[type=submit]")
+
+    async def act(self, case_id: str, action: str, **fields: str) -> None:
+        """Open the action's form on the case page, fill it and post it."""
+        await self.open(f"/cases/{case_id}")
+        form = f"#action-{action}"
+        await self.page.click(f"{form} summary")
+        for name, value in fields.items():
+            field = f"{form} [name='{name}']"
+            if await self.page.locator(field).evaluate("e => e.tagName") == "SELECT":
+                await self.page.select_option(field, value)
+            else:
+                await self.page.fill(field, value)
+        await self.submit(f"{form} button[type=submit]")
+
+    async def text(self, selector: str = "main") -> str:
+        return await self.page.inner_text(selector)
+
+
+async def new_agency(suite: Suite) -> rpb.Agency:
+    prefix = "91110108" + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
+    code = prefix + codes.credit_code_check_char(prefix)
+    return (await suite.registry.CreateAgency(rpb.CreateAgencyRequest(
+        idempotency_key=uuid.uuid4().hex, name=f"北京知远专利代理事务所{code[-6:]}", kind=rpb.AGENCY_KIND_PATENT,
+        credit_code=code, region_code="110108", legal_form=rpb.LEGAL_FORM_PARTNERSHIP, established_on="2015-06-01",
+        legal_representative="周合伙"), metadata=metadata("operator"))).agency
+
+
+async def test_a_report_walks_from_the_portal_to_a_published_fine(suite: Suite, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    await suite.start_on("2026-03-02")
+    agency = await new_agency(suite)
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    visit = Visit(await context.new_page(), suite.url)
+    visit.page.set_default_timeout(20_000)
+
+    # A citizen reports in their own name, with a piece of evidence.
+    await visit.open("/portal")
+    await visit.page.fill("#p-agency", agency.credit_code)
+    await visit.page.select_option("#p-category", "false_advertising")
+    await visit.page.fill("#p-description", "该机构在官网承诺专利授权率百分之百，收费后未能兑现。")
+    await visit.page.fill("#p-occurred_on", "2026-01-10")
+    await visit.page.set_input_files("#p-attachments", files=[dict(
+        name="网页截图说明.txt", mimeType="text/plain", buffer="官网首页宣称“百分百授权”。".encode())])
+    await visit.page.fill("#p-name", "张三")
+    await visit.page.fill("#p-phone", "13800138000")
+    await visit.shot("portal")
+    await visit.submit("#report-form button[type=submit]")
+    assert "请确认已阅读个人信息保护说明" in await visit.text()  # nothing is filed without it
+    await visit.page.check("#p-privacy")
+    await visit.submit("#report-form button[type=submit]")
+    code = await visit.text("#tracking-code")
+    secret = await visit.text("#tracking-secret")
+    await visit.shot("portal-filed")
+
+    # They follow it with the keyboard alone: Tab to the code, type, Tab, type, Enter.
+    await visit.open("/portal/track")
+    for _ in range(40):
+        if await visit.page.evaluate("document.activeElement.id") == "t-code":
+            break
+        await visit.page.keyboard.press("Tab")
+    assert await visit.page.evaluate("document.activeElement.id") == "t-code"
+    await visit.page.keyboard.type(code)
+    await visit.page.keyboard.press("Tab")
+    await visit.page.keyboard.type(secret)
+    async with visit.page.expect_navigation():
+        await visit.page.keyboard.press("Enter")
+    assert "核查中" in await visit.text("#report-stage")
+    await visit.shot("portal-status")
+
+    # The handler finds it in the office's queue and opens a case (立案) three days later.
+    await suite.goto("2026-03-05")
+    await visit.sign_in("handler", HANDLER, "110000")
+    await visit.open("/cases")
+    await visit.shot("queue")
+    async with visit.page.expect_navigation():
+        await visit.page.click(f"tr:has-text('{agency.name}') a")
+    case_id = visit.page.url.rsplit("/", 1)[1]
+    page = await visit.text()
+    assert "张三" in page and "13800138000" in page  # the handler sees the real-name reporter
+    assert "市场监督管理行政处罚程序规定 第十八条" in page and "2026-03-23" in page  # 15 working days
+    await visit.act(case_id, "open", reason="初步核实存在虚假宣传")
+    assert "已完成：立案" in await visit.text() and "立案调查" in await visit.text(".case-head")
+
+    # The prior notice of a fine of 50,000 CNY; the decision must wait for the statement period.
+    await suite.goto("2026-04-01")
+    await visit.act(case_id, "propose_penalty", **{"penalty.kind": "3", "penalty.fine_cny": "50000",
+                                                   "reason": "虚假宣传，证据确凿"})
+    page = await visit.text()
+    assert "告知与陈述申辩" in page and "2026-04-09" in page  # 5 working days (04-06 a holiday)
+    assert await visit.page.locator("#action-submit_decision").count() == 0
+    await visit.shot("case")
+
+    # After the period: a heavier decision than the notice is refused, with the reason shown.
+    await suite.goto("2026-04-15")
+    await visit.act(case_id, "submit_decision", **{"penalty.kind": "3", "penalty.fine_cny": "60000",
+                                                   "reason": "从重处罚"})
+    refusal = await visit.text("#action-submit_decision .notice.error")
+    assert "填写的内容有误" in refusal and "heavier than the penalty told to the party" in refusal
+    await visit.shot("case-refused")
+    await visit.act(case_id, "submit_decision", **{"penalty.kind": "3", "penalty.fine_cny": "50000",
+                                                   "reason": "维持告知内容"})
+    assert "决定待审批" in await visit.text(".case-head")
+    assert await visit.page.locator("#action-approve_decision").count() == 0  # not for a handler
+
+    # The supervisor approves from the inbox (four eyes).
+    await visit.sign_in("supervisor", SUPERVISOR, "110000")
+    await visit.open("/inbox")
+    assert case_id in await visit.text()
+    await visit.shot("inbox")
+    await visit.act(case_id, "approve_decision")
+    assert "已决定" in await visit.text(".case-head")
+    await visit.open("/statistics?region=110000")
+    await visit.shot("statistics")
+
+    # Anyone sees the fine on the public register, and no reporter.
+    await visit.sign_in("public", "", "000000")
+    await visit.open(f"/register?q={agency.credit_code}")
+    record = await visit.text(".record")
+    assert "罚款" in record and "50,000" in record and "2026-04-15" in record and "2029-04-15" in record
+    assert "张三" not in record and "13800138000" not in await visit.page.content()
+    await visit.shot("register")
+
+    await visit.open("/lang/en?next=/register")
+    assert "Public register" in await visit.text("h1")
+    await context.close()
+    assert visit.unlabelled == {}

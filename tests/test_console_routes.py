@@ -1,0 +1,258 @@
+"""The console's pages through its ASGI app (httpx, no browser) against the real registry and
+complaints services over loopback gRPC, on both databases: sign-in and the language switch, the
+queue's order and marks, the case page (deadlines with their legal sources, reporters only where
+the service gives them, the actions of the visitor's role), refusals shown from the gRPC status
+details, the portal's validation and filing, the public register and statistics with the CSV
+export. No worker runs: case records are written as the workflow writes them
+(RecordCaseProgress); the walk through a real workflow is the browser test's. Province 63 is
+this module's own."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from console.app import build
+from console.settings import Settings
+from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.registry.v1 import registry_pb2 as rpb
+from suite import auth, clock
+# api and registry_api are fixtures: imported, they serve this module too.
+from tests.test_complaints_intake import (OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
+                                          new_resident_id, real_name, registry_api, report, uid)
+from tests.test_complaints_statistics import inspection
+from workflows.case import procedure
+
+PROVINCE = "63"
+VERIFY_SOURCE = "市场监督管理行政处罚程序规定 第十八条"
+
+
+@pytest.fixture
+async def console(registry, complaints):
+    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True)
+    app = build(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+        yield client
+    await app.state.backend.close()
+
+
+async def sign_in(client: httpx.AsyncClient, role: str, region: str = "000000", subject: str = "") -> None:
+    """With the development picker for its roles, by pasting a token for the others."""
+    subject = subject or f"{role}-{uid()}"
+    if role in ("handler", "supervisor", "citizen"):
+        answer = await client.post("/signin/dev", data=dict(role=role, region=region, subject=subject))
+    else:
+        token = auth.mint(role, subject, region=region, secret=os.environ["IPSS_TOKEN_SECRET"])
+        answer = await client.post("/signin", data=dict(token=token))
+    assert answer.status_code == 303, answer.text
+
+
+async def record(api, case_id: str, region: str, revision: int, stage=pb.CASE_STAGE_VERIFICATION,
+                 next_deadline: str = "", due_soon: bool = False, actions=("assign", "open", "decline"),
+                 deadlines=None) -> None:
+    deadlines = deadlines if deadlines is not None else [pb.Deadline(
+        period_id="verify_and_open", due_on=next_deadline or day(20), warn_on=day(12), state="running",
+        legal_source=VERIFY_SOURCE, description="核查并决定是否立案")]
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
+        case_id=case_id, revision=revision, summary=pb.CaseSummary(
+            case_id=case_id, stage=stage, status="verifying", region_code=region, next_deadline=next_deadline,
+            next_deadline_period="verify_and_open" if next_deadline else "", due_soon=due_soon),
+        deadlines=deadlines, allowed_actions=list(actions), new_entries=[pb.TimelineEntry(
+            actor="handler-wang", action="verification_recorded", detail="已调取网页截图", internal=True)]),
+        metadata=OPERATOR)
+
+
+def hidden(html: str, name: str, form_action: str = "") -> str:
+    """A hidden field's value (of the form posting to `form_action`, when given)."""
+    if form_action:
+        html = html[html.index(f'action="{form_action}"'):]
+    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+
+# ---- sign-in, roles and the language ---------------------------------------------------------------
+
+async def test_officer_pages_need_an_officer_and_the_language_switches(console):
+    answer = await console.get("/cases")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/signin")
+    await sign_in(console, "citizen")
+    assert (await console.get("/cases")).status_code == 403
+    refused = await console.post("/signin", data=dict(token="not-a-token"))
+    assert refused.status_code == 400 and "令牌无效" in refused.text
+    good = auth.mint("handler", "handler-zhou", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+    answer = await console.post("/signin", data=dict(token=f"Bearer {good}", next="https://elsewhere.example/"))
+    assert answer.headers["location"] == "/cases"  # never off the site
+    page = await console.get("/cases")
+    assert page.status_code == 200 and "handler-zhou" in page.text and 'lang="zh-CN"' in page.text
+    await console.get("/lang/en?next=/cases")
+    page = await console.get("/cases")
+    assert 'lang="en"' in page.text and "Case console" in page.text and "办案控制台" not in page.text
+
+
+# ---- the queue and the case page -------------------------------------------------------------------
+
+async def test_the_queue_puts_the_nearest_deadline_first_and_marks_it(console, api, registry_api):
+    county = new_county(PROVINCE)
+    agency = await new_agency(registry_api, county)
+    later, overdue, soon = [await inspection(api, agency, c) for c in (
+        pb.VIOLATION_CATEGORY_FALSE_ADVERTISING, pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING,
+        pb.VIOLATION_CATEGORY_FALSE_MATERIAL)]
+    await record(api, later, county, 1, next_deadline=day(12))
+    await record(api, overdue, county, 1, next_deadline=day(-1))
+    await record(api, soon, county, 1, stage=pb.CASE_STAGE_INVESTIGATION, next_deadline=day(2), due_soon=True)
+    await sign_in(console, "handler", county)
+    page = (await console.get("/cases")).text
+    rows = re.findall(r'<tr class="([^"]*)">\s*<td><a href="/cases/([^"]+)"', page)
+    assert rows == [("overdue", overdue), ("due-soon", soon), ("", later)]
+    assert "已超期" in page and "临近期限" in page
+    filtered = (await console.get("/cases", params=dict(stage="investigation"))).text
+    assert soon in filtered and later not in filtered and overdue not in filtered
+    assert later not in (await console.get("/cases", params=dict(view="mine"))).text  # assigned to nobody
+    refused = await console.get("/cases", params=dict(region="110000"))
+    assert refused.status_code == 400 and "无权" in refused.text
+
+
+async def test_the_case_page_shows_deadlines_reporters_and_the_roles_actions(console, api, registry_api):
+    county = new_county(PROVINCE)
+    agency = await new_agency(registry_api, county)
+    reporter = real_name(name="李举报")
+    filed = await file(api, report(agency, reporter))
+    await record(api, filed.case_id, county, 1, actions=("assign", "open", "decline", "approve_extension"))
+    await sign_in(console, "handler", county)
+    page = (await console.get(f"/cases/{filed.case_id}")).text
+    assert VERIFY_SOURCE in page and "verify_and_open" in page and "已调取网页截图" in page
+    assert "李举报" in page and reporter.phone in page
+    assert "action-open" in page and "action-decline" in page and "action-approve_extension" not in page
+    assert f"http://127.0.0.1:8233/namespaces/default/workflows/{filed.case_id}" in page
+    await sign_in(console, "supervisor", county)
+    assert "action-approve_extension" in (await console.get(f"/cases/{filed.case_id}")).text
+    await sign_in(console, "operator", county)
+    page = (await console.get(f"/cases/{filed.case_id}")).text
+    assert "李举报" not in page and reporter.phone not in page and "仅向承办本案" in page
+    assert "action-open" not in page  # the procedure keeps actions from operators
+    missing = await console.get("/cases/case-2026-630000-999999")
+    assert missing.status_code == 404
+
+
+async def test_every_action_the_workflow_allows_has_its_form_in_both_languages(console, api, registry_api):
+    county = new_county(PROVINCE)
+    case_id = await inspection(api, await new_agency(registry_api, county))
+    await record(api, case_id, county, 1, actions=sorted(procedure.ACTIONS))
+    await sign_in(console, "supervisor", county)
+    for lang, heading in (("zh", "当前可执行的操作"), ("en", "Actions allowed now")):
+        await console.get(f"/lang/{lang}")
+        page = await console.get(f"/cases/{case_id}")
+        assert page.status_code == 200 and heading in page.text
+        offered = set(re.findall(r'<details class="action" id="action-([a-z_]+)"', page.text))
+        assert offered == set(procedure.ACTIONS)
+        assert (await console.get("/statistics", params=dict(region=county))).status_code == 200
+
+
+async def test_refusals_are_shown_from_the_status_details(console, api, registry_api):
+    county = new_county(PROVINCE)
+    case_id = await inspection(api, await new_agency(registry_api, county))
+    await record(api, case_id, county, 1)
+    await sign_in(console, "handler", county)
+    page = (await console.get(f"/cases/{case_id}")).text
+    path = f"/cases/{case_id}/actions/decline"
+    form = dict(csrf=hidden(page, "csrf", path), idempotency_key=hidden(page, "idempotency_key", path))
+    answer = await console.post(path, data=dict(form, reason=""))
+    assert answer.status_code == 400
+    assert 'id="a-decline-reason-error">必填' in answer.text  # BadRequest on `reason`, at its field
+    answer = await console.post(path, data=dict(form, csrf="forged", reason="不属实"))
+    assert answer.status_code == 403 and "表单已过期" in answer.text
+    answer = await console.post(f"/cases/{case_id}/actions/propose_penalty", data=dict(
+        form, reason="x", **{"penalty.kind": "3", "penalty.fine_cny": "五万"}))
+    assert answer.status_code == 400 and "请填写整数" in answer.text
+    # No worker runs: the workflow cannot answer, and the page says to retry with the same form.
+    path = f"/cases/{case_id}/actions/open"
+    answer = await console.post(path, data=dict(csrf=form["csrf"], idempotency_key=hidden(page, "idempotency_key",
+                                                                                          path)))
+    assert answer.status_code == 503 and "不会重复提交" in answer.text
+
+
+# ---- the portal --------------------------------------------------------------------------------------
+
+async def portal_errors(console, form: dict) -> dict[str, str]:
+    answer = await console.post("/portal", data=form)
+    assert answer.status_code == 400 and 'id="error-summary"' in answer.text
+    return dict(re.findall(r'id="p-([a-z_]+)-error">([^<]+)<', answer.text))
+
+
+async def test_the_portal_explains_what_to_correct_and_files_once(console, registry_api):
+    agency = await new_agency(registry_api, new_county(PROVINCE))
+    form = dict(idempotency_key=key(), agency="没有这家机构", category="false_advertising", description="太短",
+                identity="real_name", name="王五")
+    answer = await console.post("/portal", data=form)
+    assert answer.status_code == 400 and "请确认已阅读个人信息保护说明" in answer.text
+    # The service checks the field rules, then the reporter, then the agency: each answer names its fields.
+    errors = await portal_errors(console, dict(form, privacy="1"))
+    assert errors["description"].startswith("至少 10 个字符")
+    form.update(description="该机构在宣传中承诺专利百分之百授权。", privacy="1")
+    errors = await portal_errors(console, form)
+    assert errors == {"phone": "实名举报须填写电话或身份证号码之一", "resident_id": "实名举报须填写电话或身份证号码之一"}
+    errors = await portal_errors(console, dict(form, phone="12345"))
+    assert errors == {"phone": "电话号码格式不正确（手机 11 位，或区号-号码）"}
+    errors = await portal_errors(console, dict(form, phone="13912345678"))
+    assert errors.keys() == {"agency"} and "登记名录中没有该机构" in errors["agency"]
+
+    form.update(agency=agency.credit_code, identity="anonymous")
+    files = [("attachments", ("截图说明.txt", "网页截图的文字说明".encode(), "text/plain"))]
+    filed = await console.post("/portal", data=form, files=files)
+    assert filed.status_code == 200 and filed.headers["cache-control"] == "no-store"
+    code = re.search(r'id="tracking-code">([^<]+)<', filed.text).group(1)
+    secret = re.search(r'id="tracking-secret">([^<]+)<', filed.text).group(1)
+    again = await console.post("/portal", data=form, files=files)  # the same form twice files once
+    assert re.search(r'id="tracking-code">([^<]+)<', again.text).group(1) == code
+
+    wrong = await console.post("/portal/track", data=dict(tracking_code=code, tracking_secret="AAAA-BBBB-CCCC-DDDD"))
+    assert wrong.status_code == 400 and "查询码与密码不匹配" in wrong.text
+    status = await console.post("/portal/track", data=dict(tracking_code=code.lower(), tracking_secret=secret))
+    assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
+
+
+# ---- the register and statistics ----------------------------------------------------------------------
+
+async def test_the_register_shows_what_is_public_and_masks_identity_numbers(console, registry_api):
+    agency = await new_agency(registry_api, new_county(PROVINCE), legal_representative="赵法人")
+    page = await console.get("/register", params=dict(q=agency.name[:8]))
+    assert agency.name in page.text and "赵法人" in page.text and "正常" in page.text
+    assert "无公示中的行政处罚" in page.text
+    resident_id = new_resident_id()
+    person = (await registry_api.RegisterPractitioner(rpb.RegisterPractitionerRequest(
+        idempotency_key=key(), name=f"钱{uid()}", kind=rpb.PRACTITIONER_KIND_PATENT_ATTORNEY,
+        resident_id=resident_id, phone="13912345678"), metadata=OPERATOR)).practitioner
+    page = await console.get("/register", params=dict(q=person.name, kind="practitioner"))
+    assert person.name in page.text and resident_id not in page.text and "13912345678" not in page.text
+    assert resident_id[0] + "*" * 16 + resident_id[-1] in page.text
+    short = await console.get("/register", params=dict(q="钱"))
+    assert short.status_code == 400 and "至少 2 个字符" in short.text
+
+
+async def test_statistics_draw_the_figures_and_export_every_stage_change(console, api, registry_api):
+    county = new_county(PROVINCE)
+    agency = await new_agency(registry_api, county)
+    opened, waiting = await inspection(api, agency), await inspection(api, agency, pb.VIOLATION_CATEGORY_FALSE_MATERIAL)
+    await record(api, opened, county, 1, stage=pb.CASE_STAGE_INVESTIGATION, deadlines=[pb.Deadline(
+        period_id="verify_and_open", due_on=day(10), state="met", legal_source=VERIFY_SOURCE)])
+    await sign_in(console, "supervisor", county)
+    page = await console.get("/statistics", params=dict(region=county))
+    assert page.status_code == 200
+    assert re.search(r'id="total-cases">2<', page.text) and page.text.count("<svg") == 3
+    assert "立案调查 1" in page.text and "100%" in page.text  # the chart's text and the share met
+    export = await console.get("/statistics/cases.csv", params=dict(region=county))
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    by_id = {row["case_id"]: row for row in rows}
+    assert set(by_id) == {opened, waiting}
+    entered = clock.now() - timedelta(minutes=5)
+    assert by_id[opened]["stage"] == "investigation" and by_id[opened]["entered_investigation"] > entered.isoformat()
+    assert by_id[opened]["stage_history"].startswith("verification@")
+    assert by_id[waiting]["entered_investigation"] == ""
+    bad = await console.get("/statistics", params=dict(region=county, **{"from": "2026-12-31", "to": "2026-01-01"}))
+    assert bad.status_code == 400 and "received_to" in bad.text

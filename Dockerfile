@@ -54,7 +54,7 @@ COPY --from=build /app /app
 
 USER 10001:10001
 
-EXPOSE 50051 50052 50053
+EXPOSE 50051 50052 50053 8080
 
 # Default process; each Kubernetes Deployment overrides it.
 CMD ["python", "-m", "services.registry"]

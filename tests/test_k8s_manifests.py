@@ -28,8 +28,10 @@ SERVICES: dict[str, tuple[int, str]] = {
 }
 WORKER = "worker"
 WORKER_MODULE = "workflows.worker"
-DEPLOYMENTS = [*SERVICES, WORKER]
-REPLICAS = {"registry": 2, "complaints": 2, "inspections": 2, WORKER: 1}
+CONSOLE = "console"
+CONSOLE_PORT = 8080
+DEPLOYMENTS = [*SERVICES, WORKER, CONSOLE]
+REPLICAS = {"registry": 2, "complaints": 2, "inspections": 2, WORKER: 1, CONSOLE: 2}
 
 DB_SECRET = "ipss-database"
 AUTH_SECRET = "ipss-auth"
@@ -149,6 +151,7 @@ def test_expected_files_exist() -> None:
         "config.yaml",
         *(f"{s}.yaml" for s in SERVICES),
         "worker.yaml",
+        "console.yaml",
         "kustomization.yaml",
         "README.md",
     ]:
@@ -196,7 +199,7 @@ def test_only_expected_workloads() -> None:
     deployments = sorted(o["metadata"]["name"] for o in all_objects() if o["kind"] == "Deployment")
     services = sorted(o["metadata"]["name"] for o in all_objects() if o["kind"] == "Service")
     assert deployments == sorted(DEPLOYMENTS)
-    assert services == sorted(SERVICES)  # the worker has no Service
+    assert services == sorted([*SERVICES, CONSOLE])  # the worker has no Service
 
 
 # --------------------------------------------------------------------------- #
@@ -215,7 +218,7 @@ def test_deployment_basics(name: str) -> None:
     assert selector.items() <= template_labels.items(), "selector does not match pod labels"
     assert deploy["metadata"]["labels"]["app.kubernetes.io/name"] == name
 
-    module = SERVICES[name][1] if name in SERVICES else WORKER_MODULE
+    module = SERVICES[name][1] if name in SERVICES else {WORKER: WORKER_MODULE, CONSOLE: "console"}[name]
     assert main_container(deploy)["command"] == ["python", "-m", module]
 
 
@@ -325,8 +328,8 @@ def test_every_container_loads_configmap(name: str) -> None:
 def test_each_service_sees_only_its_own_database_url(name: str) -> None:
     for container in all_containers(get("Deployment", name)):
         seen = visible_env_names(container) & ALL_DB_ENV_NAMES
-        if name == WORKER:
-            assert seen == set(), f"worker must not get database URLs: {seen}"
+        if name in (WORKER, CONSOLE):
+            assert seen == set(), f"{name} must not get database URLs: {seen}"
             continue
         assert seen == {db_env_name(name)}, f"{name}/{container['name']} sees {seen}"
         assert secret_ref(env_map(container)[db_env_name(name)]) == (DB_SECRET, f"{name}-url")
@@ -478,3 +481,17 @@ def test_operator_calendar_is_mounted_where_the_calendar_looks(name: str) -> Non
     assert mounts["calendar"]["mountPath"] == directory and mounts["calendar"]["readOnly"]
     volume = next(v for v in pod_spec(deploy)["volumes"] if v["name"] == "calendar")
     assert volume["configMap"] == {"name": "ipss-calendar", "optional": True}
+
+
+def test_console_serves_http_behind_its_service() -> None:
+    deploy = get("Deployment", CONSOLE)
+    container = main_container(deploy)
+    assert not pod_spec(deploy).get("initContainers")
+    assert [p["containerPort"] for p in container["ports"]] == [CONSOLE_PORT]
+    assert container["args"] == ["--host", "0.0.0.0", "--port", str(CONSOLE_PORT)]
+    for probe_kind in ("readinessProbe", "livenessProbe"):
+        assert container[probe_kind]["httpGet"] == {"path": "/healthz", "port": CONSOLE_PORT}
+    svc = get("Service", CONSOLE)
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["ports"][0]["port"] == CONSOLE_PORT
+    assert "--dev-signin" not in container["args"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import MetaData, engine_from_config, pool, text
 
 from suite import config, db
 
-MIGRATED_SERVICES = ("registry", "complaints")
+MIGRATED_SERVICES = ("registry", "complaints", "inspections")
 
 
 def alembic_config(service: str, database_url: str | None = None) -> Config:
@@ -31,3 +32,27 @@ def downgrade(service: str, revision: str = "base", database_url: str | None = N
         return False
     command.downgrade(alembic_config(service, database_url), revision)
     return True
+
+
+def run_online(metadata: MetaData, lock_key: int) -> None:
+    """The body of every service's migrations/env.py: migrate the database Alembic was pointed at,
+    holding a PostgreSQL advisory lock (`lock_key`, one per service) so that replicas migrating at
+    once take turns."""
+    from alembic import context
+
+    alembic = context.config
+    engine = engine_from_config(alembic.get_section(alembic.config_ini_section), prefix="sqlalchemy.",
+                                poolclass=pool.NullPool)
+    if db.is_sqlite(str(engine.url)):
+        db.tune_sqlite_engine(engine)
+    with engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key})
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        if postgres:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
+            connection.commit()

@@ -8,6 +8,7 @@ days 05-09 (Sat), 09-20 (Sun), 10-10 (Sat)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from workflows.worker import Activities, build_worker
 
 HANDLER, SECOND_HANDLER, SUPERVISOR = "handler-wang", "handler-li", "supervisor-zhao"
 TASK_QUEUE = "ipss-cases-test"
+# The office the handlers and supervisors work at: Beijing (北京市知识产权局).
+OFFICE = "110000"
 
 
 class LegalClock(clock.LegalClock):
@@ -98,7 +101,7 @@ class Court:
     async def act(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> cpb.Case:
         role = "supervisor" if actor.startswith("supervisor") else "handler"
         request = getattr(cpb, f"{rpc}Request")(idempotency_key=uuid.uuid4().hex, case_id=case_id, **fields)
-        answer = await getattr(self.complaints, rpc)(request, metadata=metadata(role, subject=actor))
+        answer = await getattr(self.complaints, rpc)(request, metadata=metadata(role, OFFICE, subject=actor))
         return answer.case
 
     async def refused(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> grpc.aio.AioRpcError:
@@ -110,6 +113,16 @@ class Court:
         return await self.env.client.get_workflow_handle(case_id).query(CaseWorkflow.state)
 
     async def status(self, filed: cpb.FileReportResponse) -> cpb.GetReportStatusResponse:
+        """The reporter's page once the case's record has caught up with its workflow (the first
+        record is written by an activity just after the filing answers)."""
+        view = await self.state(filed.case_id)
+        for _ in range(100):
+            summary = (await self.complaints.GetCase(cpb.GetCaseRequest(case_id=filed.case_id),
+                                                     metadata=metadata("handler", OFFICE))).case.summary
+            if (summary.next_deadline, cpb.CaseStage.Name(summary.stage)) == (
+                    view.next_deadline, f"CASE_STAGE_{view.stage.upper()}"):
+                break
+            await asyncio.sleep(0.05)
         return await self.complaints.GetReportStatus(cpb.GetReportStatusRequest(
             tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
 
@@ -264,6 +277,13 @@ async def test_transfer_and_referral_end_the_case(court: Court):
                            reason="涉嫌犯罪，移送公安机关")
     assert case.summary.outcome == cpb.CASE_OUTCOME_TRANSFERRED
     assert deadline(case, "verify_and_open").state == "cancelled"
+
+    moved = await court.report(await court.agency())
+    case = await court.act("TransferCase", moved.case_id, target_region_code="310000", reason="机构实际经营地在上海")
+    assert case.summary.region_code == "310000" and case.summary.stage == cpb.CASE_STAGE_VERIFICATION
+    assert deadline(case, "verify_and_open").state == "running"  # the clock runs on at the new office
+    refusal = await court.refused("OpenCase", moved.case_id)  # a Beijing handler no longer reaches it
+    assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED
 
     referred = await court.report(await court.agency())
     case = await court.act("ReferToAssociation", referred.case_id, association_id="assoc-bj-patent",

@@ -156,9 +156,13 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
 
     async def _act(self, action: str, request, **arguments) -> pb.Case:
         """Send the action to the case's workflow (its region in the caller's scope); the answer is
-        the record the workflow wrote before the update returned."""
+        the record the workflow wrote before the update returned. A case the action moved to
+        another office's region is answered without its reporters: they are that office's now."""
         await self._send(action, request, **arguments)
-        return await self._case_in_scope(request.case_id)
+        case_file = await self.store.case_file(request.case_id)
+        still_ours = auth.current().covers_region(case_file.case.region_code)
+        return case_message(case_file, still_ours and domain.sees_reporters(auth.current().role),
+                            self.legal.today())
 
     async def _scoped_case(self, case_id: str) -> store.Case:
         case = await self.store.get_case(case_id)

@@ -86,7 +86,7 @@ class Decision:
 @workflow.defn(name=WORKFLOW_NAME)
 class CaseWorkflow:
     # What an action may change, restored when it is refused half-way.
-    CASE_STATE = ("stage", "status", "outcome", "assignee", "periods", "timeline", "pending_extension",
+    CASE_STATE = ("stage", "status", "outcome", "assignee", "region_code", "periods", "timeline", "pending_extension",
                   "proposal", "decision", "reviews", "statement_recorded", "hearing_requested")
 
     def __init__(self) -> None:
@@ -96,6 +96,7 @@ class CaseWorkflow:
         self.status = "received"
         self.outcome = ""
         self.assignee = ""
+        self.region_code = ""
         self.periods: dict[str, RunningPeriod] = {}
         self.timeline: list[TimelineItem] = []
         self.recorded_entries = 0
@@ -119,6 +120,7 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         self.case = start
+        self.region_code = start.region_code
         self.reporters = list(start.reporters)
         self.last_effective_on = start.received_on
         async with self.lock:
@@ -639,14 +641,23 @@ class CaseWorkflow:
     def _check_transfer(self, action: CaseAction) -> None:
         if not (action.target_region_code or action.target_authority):
             raise p.refuse("a transfer names the office or the authority", "target_authority")
+        if action.target_region_code == self.region_code and not action.target_authority:
+            raise p.refuse("the case is already with that office", "target_region_code")
         if not action.reason:
             raise p.refuse("a transfer needs its reason", "reason")
 
     async def _do_transfer(self, action: CaseAction, on: str) -> None:
-        target = action.target_authority or f"the office of region {action.target_region_code}"
-        self._cancel_running()
-        self._close("transferred", "transferred")
-        self._note(action.actor, "transferred", f"transferred (移送) to {target}: {action.reason}", internal=False)
+        """Another office of the suite takes the case over, its clock running on (管辖移送); an
+        authority outside the suite ends it here (移送)."""
+        if action.target_authority:
+            self._cancel_running()
+            self._close("transferred", "transferred")
+            self._note(action.actor, "transferred", f"transferred (移送) to {action.target_authority}: "
+                                                    f"{action.reason}", internal=False)
+            return
+        previous, self.region_code, self.assignee = self.region_code, action.target_region_code, ""
+        self._note(action.actor, "transferred", f"jurisdiction moved from {previous} to the office of region "
+                                                f"{self.region_code}: {action.reason}", internal=False)
 
     def _check_refer_to_association(self, action: CaseAction) -> None:
         if not action.association_id:
@@ -742,7 +753,7 @@ class CaseWorkflow:
         overdue = any(x.state == "missed" for x in self.periods.values()) and self.stage != p.CLOSED
         return CaseView(
             case_id=case.case_id, revision=self.revision, stage=self.stage, status=self.status,
-            outcome=self.outcome, region_code=case.region_code, agency=case.agency, category=case.category,
+            outcome=self.outcome, region_code=self.region_code, agency=case.agency, category=case.category,
             source=case.source, received_on=case.received_on, rules_version=case.rules_version,
             assignee=self.assignee, deadlines=[x.view() for x in self.periods.values()],
             timeline=list(self.timeline), allowed_actions=self._allowed_now(),
@@ -809,7 +820,7 @@ class CaseWorkflow:
         upcoming = self._next_deadline()
         workflow.upsert_search_attributes([
             sa.CASE_STAGE.value_set(self.stage), sa.CASE_STATUS.value_set(self.status),
-            sa.REGION_CODE.value_set(self.case.region_code),
+            sa.REGION_CODE.value_set(self.region_code),
             sa.AGENCY_CREDIT_CODE.value_set(self.case.agency.credit_code),
             sa.VIOLATION_CATEGORY.value_set(self.case.category), sa.OVERDUE.value_set(view.overdue),
             sa.NEXT_DEADLINE.value_set(self._instant(upcoming.plan.due_on) + timedelta(days=1)) if upcoming

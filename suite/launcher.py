@@ -25,6 +25,9 @@ from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 60
+# Write-ahead logging, synced at checkpoints: the dev server's file survives a crash of the suite
+# and takes workflow starts about twice as fast as with its default rollback journal.
+TEMPORAL_SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 
 
 @dataclass
@@ -44,7 +47,7 @@ def children() -> list[Child]:
     temporal = Child("temporal", [
         str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(grpc_port),
         "--ui-port", str(ui_port), "--db-filename", str(config.var_dir() / "temporal.db"),
-        "--namespace", config.temporal().namespace, "--log-level", "warn",
+        "--namespace", config.temporal().namespace, "--log-level", "warn", *TEMPORAL_SQLITE_PRAGMAS,
         *search_attributes.dev_server_flags()], f"127.0.0.1:{grpc_port}")
     services = [Child(name, [sys.executable, "-m", f"services.{name}"], config.service_address(name))
                 for name in config.SERVICES]

@@ -87,7 +87,7 @@ class Decision:
 class CaseWorkflow:
     # What an action may change, restored when it is refused half-way.
     CASE_STATE = ("stage", "status", "outcome", "assignee", "region_code", "periods", "timeline", "pending_extension",
-                  "proposal", "decision", "reviews", "statement_recorded", "hearing_requested")
+                  "proposal", "decision", "reviews", "statement_recorded")
 
     def __init__(self) -> None:
         self.case: CaseStart | None = None
@@ -107,7 +107,6 @@ class CaseWorkflow:
         self.decision: Decision | None = None
         self.reviews: list[p.ReviewSpan] = []
         self.statement_recorded = False
-        self.hearing_requested = False
         self.last_effective_on = ""
         self.handled_requests: set[str] = set()
         self.lock = asyncio.Lock()
@@ -126,8 +125,7 @@ class CaseWorkflow:
         async with self.lock:
             self.rules = Rules.from_data(await self._statute(StatuteActivities.rules, start.rules_version))
             await self._start_period("verify_and_open", start.received_on)
-            self._note("system", "received", f"{start.source} report on {start.agency.name} ({start.category})",
-                       internal=False)
+            self._note("system", "received", f"{start.received_on} 收到举报 report received", internal=False)
             await self._record()
         while not self.finished:
             wake_at = self._next_wake()
@@ -183,9 +181,9 @@ class CaseWorkflow:
         elif period_id == "pay_fine" and self.decision and not self.decision.paid_on:
             self._note("system", "payment_overdue", "the fine is unpaid; the late surcharge accrues (加处罚款)")
         elif period_id.startswith("publicity"):
-            self._note("system", "publicity_ended", "the penalty's publicity period ended", internal=False)
+            self._note("system", "publicity_ended", "处罚信息公示期届满 the publicity period ended", internal=False)
         elif period_id == "credit_repair_after" and self._credit_repair_open():
-            self._note("system", "credit_repair_open", "the agency may apply for credit repair (信用修复)",
+            self._note("system", "credit_repair_open", "可申请信用修复 the agency may apply for credit repair",
                        internal=False)
 
     def _credit_repair_open(self) -> bool:
@@ -293,7 +291,9 @@ class CaseWorkflow:
         self._meet("verify_and_open")
         self.stage, self.status = p.INVESTIGATION, "opened"
         await self._start_period("decide_ordinary_case", on)
-        self._note(action.actor, "opened", f"case opened (立案) on {on}. {action.reason}".strip(), internal=False)
+        self._note(action.actor, "opened", f"{on} 立案调查 case opened", internal=False)
+        if action.reason:
+            self._note(action.actor, "opening_grounds", action.reason)
         await self._tell_reporters_about_opening(on, "立案调查 a case was opened")
 
     def _check_decline(self, action: CaseAction) -> None:
@@ -303,7 +303,7 @@ class CaseWorkflow:
     async def _do_decline(self, action: CaseAction, on: str) -> None:
         self._meet("verify_and_open")
         self._close("not_opened", "not opened")
-        self._note(action.actor, "declined", f"not opened (不予立案): {action.reason}", internal=False)
+        self._note(action.actor, "declined", f"{on} 不予立案 not opened: {action.reason}", internal=False)
         await self._tell_reporters_about_opening(on, f"不予立案 no case was opened: {action.reason}")
 
     async def _tell_reporters_about_opening(self, decided_on: str, text: str) -> None:
@@ -402,7 +402,7 @@ class CaseWorkflow:
     async def _do_propose_penalty(self, action: CaseAction, on: str) -> None:
         self.proposal = Decision(self._penalty(action), action.actor)
         self.stage, self.status = p.PRIOR_NOTICE, "prior_notice_served"
-        self.statement_recorded = self.hearing_requested = False
+        self.statement_recorded = False
         await self._start_period("statement_and_defence", on)
         hearing = ("; the party may ask for a hearing" if self._hearing_available(self.proposal.penalty) else "")
         self._note(action.actor, "prior_notice_served",
@@ -432,7 +432,6 @@ class CaseWorkflow:
         decide = self.periods["decide_ordinary_case"]
         if decide.state == "running":
             decide.state, decide.paused_on = "paused", on  # a hearing is not counted (处罚程序规定 art. 64)
-        self.hearing_requested = True
         self.stage, self.status = p.HEARING, "hearing_scheduled"
         self._note(action.actor, "hearing_requested", f"hearing on {action.hearing_on}, notified on {on}")
 
@@ -485,7 +484,7 @@ class CaseWorkflow:
         self._meet("decide_ordinary_case")
         penalty = decision.penalty
         self.outcome = p.OUTCOME_OF_PENALTY[penalty.kind]
-        self._note(action.actor, "decided", f"decided on {on}: {self._describe(penalty)}", internal=False)
+        self._note(action.actor, "decided", f"{on} 作出处理决定 decided: {self._describe(penalty)}", internal=False)
         if penalty.kind == "none":
             self._close("no_penalty", "closed without penalty")
             return
@@ -519,7 +518,8 @@ class CaseWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
         if published:
             self._meet("publish_penalty")
-            self._note("system", "published", f"published until {publicity.due_on}", internal=False)
+            self._note("system", "published", f"处罚信息公示至 {publicity.due_on} published until then",
+                       internal=False)
         if published and self.rules.credit_repair.allowed_after(p.measures(penalty)):
             await self._start_period("credit_repair_after", decision.decided_on)
 
@@ -533,7 +533,8 @@ class CaseWorkflow:
         await workflow.start_child_workflow(
             AgencySuspensionWorkflow.run, order, id=suspension_workflow_id(order),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON)
-        self._note("system", "agency_suspended", f"no new business until {until}", internal=False)
+        self._note("system", "agency_suspended", f"停止承接新业务至 {until} no new business until then",
+                   internal=False)
 
     async def _revoke_agency(self, decision: Decision) -> None:
         await workflow.execute_activity_method(
@@ -634,7 +635,7 @@ class CaseWorkflow:
                 raise p.refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}")
         self._meet("withdraw_publication")
         self._close(self.outcome, "closed")
-        self._note(action.actor, "closed", f"closed (结案) on {on}. {action.reason}".strip(), internal=False)
+        self._note(action.actor, "closed", f"{on} 结案 closed", internal=False)
 
     # ---- endings outside the penalty procedure -----------------------------------------------
 
@@ -652,12 +653,14 @@ class CaseWorkflow:
         if action.target_authority:
             self._cancel_running()
             self._close("transferred", "transferred")
-            self._note(action.actor, "transferred", f"transferred (移送) to {action.target_authority}: "
-                                                    f"{action.reason}", internal=False)
+            self._note(action.actor, "transferred", f"{on} 移送{action.target_authority} transferred",
+                       internal=False)
+            self._note(action.actor, "transfer_grounds", action.reason)
             return
         previous, self.region_code, self.assignee = self.region_code, action.target_region_code, ""
-        self._note(action.actor, "transferred", f"jurisdiction moved from {previous} to the office of region "
-                                                f"{self.region_code}: {action.reason}", internal=False)
+        self._note(action.actor, "transferred", f"{on} 移送有管辖权的机关 ({self.region_code}) transferred to the "
+                                                "competent office", internal=False)
+        self._note(action.actor, "transfer_grounds", f"from {previous}: {action.reason}")
 
     def _check_refer_to_association(self, action: CaseAction) -> None:
         if not action.association_id:
@@ -666,8 +669,9 @@ class CaseWorkflow:
     async def _do_refer_to_association(self, action: CaseAction, on: str) -> None:
         self._cancel_running()
         self._close("referred_to_association", "referred")
-        self._note(action.actor, "referred", f"referred to association {action.association_id} for "
-                                             f"self-regulation (行业自律): {action.reason}", internal=False)
+        self._note(action.actor, "referred", f"{on} 转行业协会自律处理 referred to the industry association",
+                   internal=False)
+        self._note(action.actor, "referral_grounds", f"{action.association_id}: {action.reason}")
 
     # ---- helpers -----------------------------------------------------------------------------
 

@@ -169,11 +169,13 @@ def plan_calls(count: int, agencies: list, people: list, secret: str, rng: rando
     for kind in kinds:
         agency, person = rng.choice(agencies), rng.choice(people)
         if kind == "agency_by_name":
-            call = Call(kind, "LookupAgencyPublic", pb.LookupAgencyPublicRequest(query=agency.name[:rng.choice((2, 4, 4, 5))]))
+            prefix = agency.name[:rng.choice((2, 4, 4, 5))]
+            call = Call(kind, "LookupAgencyPublic", pb.LookupAgencyPublicRequest(query=prefix))
         elif kind == "agency_by_credit_code":
             call = Call(kind, "LookupAgencyPublic", pb.LookupAgencyPublicRequest(query=agency.credit_code))
         elif kind == "agency_by_licence":
-            call = Call(kind, "LookupAgencyPublic", pb.LookupAgencyPublicRequest(query=rng.choice(licensed).licence_number))
+            call = Call(kind, "LookupAgencyPublic",
+                        pb.LookupAgencyPublicRequest(query=rng.choice(licensed).licence_number))
         elif kind == "practitioner_by_name":
             call = Call(kind, "LookupPractitionerPublic", pb.LookupPractitionerPublicRequest(query=person.name))
         elif kind == "practitioner_by_certificate":
@@ -299,13 +301,15 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         calls = plan_calls(total, agencies, people, secret, random.Random(args.rng_seed))
         with registry_process(url, workdir, secret) as (process, address):
             asyncio.run(wait_serving(process, address))
-            cpu_before = cpu_seconds(process.pid)
+            cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))
-            server_cpu = cpu_seconds(process.pid) - cpu_before
+            server_cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - wall_before)
     result = {"bench": BENCH, "db": backend, "agencies": args.agencies, "practitioners": args.practitioners,
               "target_qps": args.qps, "seconds": args.seconds, "clients": args.clients,
               "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),
-              "server_cpu_percent": round(100 * server_cpu / (args.warmup + args.seconds), 1)}
+              "server_cpu_percent": round(100 * server_cpu, 1),
+              # Other work on the machine competes for its cores: the load tells how much there was.
+              "load_average_1m": round(os.getloadavg()[0], 2)}
     print(describe(result), flush=True)
     return result
 
@@ -317,7 +321,8 @@ def describe(result: dict) -> str:
             f"over {result['seconds']} s by {result['clients']} clients: p50 {result['p50_ms']} ms, "
             f"p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
             f"max {result['max_ms']} ms, {result['errors']} errors; slowest kind {slowest[0]} "
-            f"(p99 {slowest[1]['p99_ms']} ms); registry server CPU {result['server_cpu_percent']} %")
+            f"(p99 {slowest[1]['p99_ms']} ms); registry server CPU {result['server_cpu_percent']} %, "
+            f"machine load {result['load_average_1m']}")
 
 
 def combined(results: list[dict]) -> dict:

@@ -56,6 +56,12 @@ def _calendar(args) -> int:
     return 0
 
 
+def _draw(args) -> int:
+    from services.inspections import verification
+
+    return verification.run(args.record, args.address)
+
+
 def _iso_date(text: str):
     from datetime import datetime
 
@@ -102,6 +108,14 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("start", type=_iso_date, help="YYYY-MM-DD")
         command.add_argument("n", type=int)
         command.set_defaults(run=_calendar)
+
+    draw = commands.add_parser("draw", help="double-random draws (双随机抽取)")
+    draws = draw.add_subparsers(dest="draw", required=True)
+    verify = draws.add_parser("verify", help="recompute a published draw record from its public data and say "
+                                             "whether it matches (exit 0 if it does, 1 if not)")
+    verify.add_argument("record", help="an exported record file, or a plan id to fetch its record")
+    verify.add_argument("--address", help="the inspections service to fetch from (default $IPSS_INSPECTIONS_ADDR)")
+    verify.set_defaults(run=_draw)
     return root
 
 

@@ -3,10 +3,13 @@ for the services and sync for Alembic."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+import sqlalchemy
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -75,8 +78,56 @@ def create_engine(url: str, hide_parameters: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=8, max_overflow=0, hide_parameters=hide_parameters)
         tune_sqlite_engine(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                               hide_parameters=hide_parameters)
+    # No pre-ping: it costs a round trip on every checkout, as much as a lookup's query. A
+    # connection that died (a database restart) fails its statement once, and SQLAlchemy then
+    # discards every pooled connection older than the failure.
+    # Custom plans only: asyncpg prepares every statement, and after five runs PostgreSQL may
+    # keep a generic plan made without the values, which on skewed data (a province's agencies
+    # under a name prefix) sorts thousands of rows where the values' own plan reads twenty.
+    return create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=hide_parameters,
+                               connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
+
+
+class InlineConnection:
+    """A synchronous connection behind the awaitable `execute` of an AsyncConnection."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    async def execute(self, statement, parameters=None):
+        return self._connection.execute(statement, parameters)
+
+
+class InlineReader:
+    """Reads of a SQLite database run on the event loop's own thread. The async driver runs
+    every call (cursor, execute, fetch, close, reset) on a thread of its own, and each of those
+    trips waits for the GIL behind the busy loop: a lookup cost more in trips than in SQLite. A
+    read in WAL mode never waits for a writer, so it runs here at once; its connection is
+    query-only, so nothing can write without the driver's thread and its busy timeout."""
+
+    def __init__(self, url: str):
+        # Reads never interleave (execute does not yield), so one connection serves them all.
+        self._engine = sqlalchemy.create_engine(sync_url(url), pool_size=1, max_overflow=1)
+        tune_sqlite_engine(self._engine)
+        event.listen(self._engine, "connect", _query_only)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[InlineConnection]:
+        with self._engine.connect() as connection:
+            yield InlineConnection(connection)
+
+
+def _query_only(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine | InlineReader:
+    """What reads that need no transaction of their own connect through. On PostgreSQL the same
+    engine in autocommit, sparing the BEGIN and ROLLBACK round trips around the SELECTs (at READ
+    COMMITTED each statement sees its own snapshot either way); on SQLite an InlineReader."""
+    if engine.dialect.name == "sqlite":
+        return InlineReader(engine.url.render_as_string(hide_password=False))
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

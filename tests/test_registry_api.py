@@ -771,6 +771,7 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
         "ListAnnualReports": lambda: pb.ListAnnualReportsRequest(agency_id=agency.id),
         "RecordCreditEvent": lambda: credit_event(day(-1), day(90), agency_id=agency.id),
         "GetCreditProfile": lambda: pb.GetCreditProfileRequest(agency_id=agency.id),
+        "ListAgencyCreditGrades": lambda: pb.ListAgencyCreditGradesRequest(page_size=10),
         "LookupAgencyPublic": lambda: pb.LookupAgencyPublicRequest(query=agency.credit_code),
         "LookupPractitionerPublic": lambda: pb.LookupPractitionerPublicRequest(query=person.certificate_number),
     }[rpc]()

@@ -121,7 +121,8 @@ def test_each_practitioner_practises_at_one_live_agency_at_most(seeded):
     current = dict(rows(url, "SELECT id, current_agency_id FROM practitioners"))
     filings = defaultdict(list)
     for practitioner, agency, started, ended, reason in rows(
-            url, "SELECT practitioner_id, agency_id, started_on, ended_on, end_reason FROM practice_filings ORDER BY id"):
+            url, "SELECT practitioner_id, agency_id, started_on, ended_on, end_reason FROM practice_filings "
+                 "ORDER BY id"):
         filings[practitioner].append((agency, as_date(started), as_date(ended), reason))
     moved = 0
     for practitioner, agency_id in current.items():
@@ -178,7 +179,8 @@ def test_reports_and_credit_events_follow_the_rules(seeded):
         assert as_date(filed) >= opens
     kinds = set()
     for kind, occurred, ends, fine, agency, practitioner in rows(
-            url, "SELECT kind, occurred_on, publicity_ends_on, fine_cny, agency_id, practitioner_id FROM credit_events"):
+            url, "SELECT kind, occurred_on, publicity_ends_on, fine_cny, agency_id, practitioner_id "
+                 "FROM credit_events"):
         occurred, ends = as_date(occurred), as_date(ends)
         try:
             domain.check_credit_event(occurred, ends, TODAY)

@@ -13,12 +13,15 @@ from temporalio.worker import Worker
 from suite import config
 from suite import logging as suite_logging
 from workflows.activities.complaints import ComplaintsActivities
+from workflows.activities.inspections import InspectionActivities
 from workflows.activities.registry import RegistryActivities
 from workflows.activities.statutes import StatuteActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
 from workflows.case.workflow import CaseWorkflow
+from workflows.inspections.campaign import CampaignWorkflow
+from workflows.inspections.task import InspectionTaskWorkflow
 
-WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow]
+WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, CampaignWorkflow]
 
 
 @dataclass
@@ -26,21 +29,24 @@ class Activities:
     registry: RegistryActivities
     complaints: ComplaintsActivities
     statutes: StatuteActivities
+    inspections: InspectionActivities
 
     @classmethod
     def connect(cls, registry_address: str | None = None, complaints_address: str | None = None,
-                token: str | None = None) -> Activities:
+                token: str | None = None, inspections_address: str | None = None) -> Activities:
         return cls(RegistryActivities(registry_address, token), ComplaintsActivities(complaints_address, token),
-                   StatuteActivities())
+                   StatuteActivities(), InspectionActivities(inspections_address, complaints_address, token))
 
     def all(self) -> list:
         return [self.registry.change_agency_status, self.registry.record_credit_event,
                 self.complaints.record_progress, self.complaints.notify_reporters,
-                self.statutes.rules, self.statutes.plan_period, self.statutes.last_day_of_months]
+                self.statutes.rules, self.statutes.plan_period, self.statutes.last_day_of_months,
+                *self.inspections.all()]
 
     async def close(self) -> None:
         await self.registry.close()
         await self.complaints.close()
+        await self.inspections.close()
 
 
 def build_worker(client: Client, activities: Activities, task_queue: str) -> Worker:

@@ -171,6 +171,22 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
                                      counts_until=format_date(r.counts_until), explanation=r.explanation)
                      for r in profile.reasons]))
 
+    async def ListAgencyCreditGrades(self, request: pb.ListAgencyCreditGradesRequest, context
+                                     ) -> pb.ListAgencyCreditGradesResponse:
+        as_of = parse_date(request.as_of) or clock.today()
+        where = store.AgencyFilter(kinds=tuple(enum_word(KIND, k) for k in request.kinds),
+                                   region_prefix=scoped_region_prefix(request.region_code),
+                                   statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
+        page, events, next_token = await self.store.agencies_for_grading(
+            where, as_of, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token))
+        return pb.ListAgencyCreditGradesResponse(
+            agencies=[pb.AgencyCreditGrade(
+                agency_id=a.id, credit_code=a.credit_code, name=a.name, kind=enum_value(KIND, a.kind),
+                region_code=a.region_code, status=enum_value(STATUS, a.status),
+                grade=enum_value(GRADE, domain.grade([e.view() for e in events[a.id]], as_of, self.grading).grade))
+                for a in page],
+            next_page_token=next_token, as_of=format_date(as_of), rules_version=self.grading.version)
+
     # -- the public register --
 
     async def LookupAgencyPublic(self, request: pb.LookupAgencyPublicRequest, context

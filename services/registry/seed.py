@@ -139,6 +139,11 @@ DEREGISTRATION_REASONS = ("股东会决议解散，申请注销", "合伙人决�
 FINE_SUMMARIES = ("代理非正常专利申请，给予警告并处罚款", "虚假宣传授权率，处以罚款", "以不正当手段招揽业务，处以罚款",
                   "泄露委托人商业秘密，处以罚款", "违法代理恶意商标注册申请，处以罚款")
 
+MISCONDUCT_SUMMARIES = {"warning": "违规执业，给予警告", "abnormal_patent_filing": "代理非正常专利申请",
+                        "bad_faith_trademark_filing": "代理恶意商标注册申请",
+                        "association_discipline": "违反行业自律规范，予以通报批评",
+                        "false_material": "年度报告提交虚假材料"}
+
 RECORDED_BY = "ipss-seed"
 # The credit event a status decision puts on the record.
 SANCTIONS = {"suspended": "suspension", "revoked": "revocation"}
@@ -387,7 +392,8 @@ class Generator:
             return
         draw = rng.random()
         if draw < 0.03:
-            self.change(agency, "deregistered", rng.randrange(first, self.today), reason=rng.choice(DEREGISTRATION_REASONS))
+            self.change(agency, "deregistered", rng.randrange(first, self.today),
+                        reason=rng.choice(DEREGISTRATION_REASONS))
         elif draw < 0.045 and agency.kind == "patent":
             self.revoke(agency, first)
         elif draw < 0.085:
@@ -478,7 +484,8 @@ class Generator:
         source = {"association_discipline": "association", "false_material": "annual_report",
                   "abnormal_patent_filing": "other_department"}.get(kind, "case")
         self.event(rows, agency.id, None, kind, source, self.decision_reference(on, agency.region), on,
-                   self.publicity_end(kind, on, fine), rng.choice(FINE_SUMMARIES) if fine else f"{agency.name}：{kind}", fine)
+                   self.publicity_end(kind, on, fine),
+                   rng.choice(FINE_SUMMARIES) if fine else MISCONDUCT_SUMMARIES[kind], fine)
 
     def event(self, rows: Rows, agency_id: str | None, practitioner_id: str | None, kind: str, source: str,
               reference: str, on: int, publicity_ends: int, summary: str, fine: int = 0) -> None:
@@ -628,7 +635,8 @@ class Pools:
         for kind, part in PRACTITIONER_KINDS.items():
             members, weights = self.pools[(kind, True)]
             for agency in members:
-                share[agency.id] = share.get(agency.id, 0.0) + part * agency.weight * EMPLOYERS[kind][agency.kind] / weights[-1]
+                drawn = part * agency.weight * EMPLOYERS[kind][agency.kind] / weights[-1]
+                share[agency.id] = share.get(agency.id, 0.0) + drawn
         return share
 
 

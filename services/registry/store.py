@@ -8,6 +8,8 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text,
                         and_, bindparam, cast, func, literal_column, or_, select, tuple_)
@@ -53,7 +55,7 @@ class Agency(Base):
     __table_args__ = (
         Index("ix_agencies_name_id", "name", "id"),
         Index("ix_agencies_region_name_id", "region_code", "name", "id"),
-        # A province's or a city's agencies in name order (migration 0002): see region_condition.
+        # A province's or a city's agencies in name order (migration 0002): see region_column.
         Index("ix_agencies_province_name_id", func.substr(region_code, literal_column("1"), literal_column("2")),
               "name", "id"),
         Index("ix_agencies_city_name_id", func.substr(region_code, literal_column("1"), literal_column("4")),
@@ -161,23 +163,46 @@ def decode_page_token(token: str) -> tuple[str, str] | None:
         raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
 
 
-def region_condition(prefix: str):
-    """Agencies within a division: a province (2 significant digits), a city (4) or one code. Each
-    form is an equality on its own index in (name, id) order, so a page is read in order straight
-    from the index: a range of codes would have to gather and sort every agency in the region."""
-    if len(prefix) in (2, 4):
-        return func.substr(Agency.region_code, literal_column("1"), literal_column(str(len(prefix)))) == prefix
-    return Agency.region_code == prefix
+def region_range(prefix: str) -> tuple[str, str]:
+    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
+
+
+def region_column(digits: int):
+    """What a division's significant digits are compared with to find the agencies within it: the
+    province (2) or city (4) digits of their region code, or the code itself. Each has its own
+    index in (name, id) order, so a page is read in order straight from the index, where a range
+    of codes would have to gather and sort every agency in the region."""
+    if digits == 6:
+        return Agency.region_code
+    return func.substr(Agency.region_code, literal_column("1"), literal_column(str(digits)))
+
+
+class ShareholderRecord(NamedTuple):
+    position: int
+    name: str
+    holds_attorney_certificate: bool
+
+
+class StatusChangeRecord(NamedTuple):
+    id: int
+    from_status: str
+    to_status: str
+    effective_on: date
+    suspended_until: date | None
+    reason: str
+    decision_reference: str
+    recorded_by: str
+    recorded_at: datetime
 
 
 class AgencyRecord:
     """An agency read for a list without the ORM's bookkeeping: its columns as attributes, with
     its shareholders and status history."""
 
-    def __init__(self, row):
-        self.__dict__.update(row._mapping)
-        self.shareholders: list = []
-        self.status_history: list = []
+    def __init__(self, columns: dict):
+        self.__dict__.update(columns)
+        self.shareholders: list[ShareholderRecord] = []
+        self.status_history: list[StatusChangeRecord] = []
 
 
 @dataclass(frozen=True)
@@ -205,7 +230,8 @@ def _public_agencies(condition):
     practitioners = select(func.count()).where(Practitioner.current_agency_id == Agency.id).scalar_subquery()
     live_events = select(func.count()).where(CreditEvent.agency_id == Agency.id,
                                              CreditEvent.publicity_ends_on >= TODAY).scalar_subquery()
-    report_years = (select(func.aggregate_strings(cast(AnnualReport.year, String), ","))
+    # The separator inline (not a bound value), so running the statement needs no rewriting.
+    report_years = (select(func.aggregate_strings(cast(AnnualReport.year, String), literal_column("','")))
                     .where(AnnualReport.agency_id == Agency.id).scalar_subquery())
     return (select(*Agency.__table__.c, practitioners.label("practitioner_count"), live_events.label("live_events"),
                    report_years.label("report_years"))
@@ -223,18 +249,74 @@ def _public_practitioners(condition):
 
 
 # By what domain.classify_query makes of the query (as _query_condition answers it).
-PUBLIC_AGENCIES = {"credit_code": _public_agencies(Agency.credit_code == bindparam("query", type_=String)),
-                   "number": _public_agencies(Agency.licence_number == bindparam("query", type_=String)),
-                   "name": _public_agencies(_name_prefix(Agency.name))}
+AGENCY_QUERY = {"credit_code": Agency.credit_code == bindparam("query", type_=String),
+                "number": Agency.licence_number == bindparam("query", type_=String),
+                "name": _name_prefix(Agency.name)}
+PUBLIC_AGENCIES = {kind: _public_agencies(condition) for kind, condition in AGENCY_QUERY.items()}
 _BY_CERTIFICATE = _public_practitioners(Practitioner.certificate_number == bindparam("query", type_=String))
 PUBLIC_PRACTITIONERS = {"credit_code": _BY_CERTIFICATE, "number": _BY_CERTIFICATE,
                         "name": _public_practitioners(_name_prefix(Practitioner.name))}
-SHAREHOLDERS_OF = (select(Shareholder.agency_id, Shareholder.name, Shareholder.holds_attorney_certificate)
-                   .where(Shareholder.agency_id.in_(bindparam("ids", expanding=True)))
-                   .order_by(Shareholder.agency_id, Shareholder.position))
-STATUS_HISTORY_OF = (select(AgencyStatusChange.__table__)
-                     .where(AgencyStatusChange.agency_id.in_(bindparam("ids", expanding=True)))
-                     .order_by(AgencyStatusChange.id))
+AGENCY_COLUMNS = tuple(column.key for column in Agency.__table__.c)
+SHAREHOLDER_COLUMNS = [getattr(Shareholder, name) for name in ShareholderRecord._fields]
+STATUS_CHANGE_COLUMNS = [getattr(AgencyStatusChange, name) for name in StatusChangeRecord._fields]
+
+
+def with_details(page):
+    """A page of agencies with their shareholders and status changes in one statement (one round
+    trip): an agency's row repeats for each shareholder and status change (outer joins), and
+    fold_details folds them back."""
+    agencies = page.subquery()
+    return (select(agencies, *[c.label(f"shareholder_{c.key}") for c in SHAREHOLDER_COLUMNS],
+                   *[c.label(f"change_{c.key}") for c in STATUS_CHANGE_COLUMNS])
+            .outerjoin(Shareholder, Shareholder.agency_id == agencies.c.id)
+            .outerjoin(AgencyStatusChange, AgencyStatusChange.agency_id == agencies.c.id)
+            .order_by(agencies.c.name, agencies.c.id, Shareholder.position, AgencyStatusChange.id))
+
+
+def fold_details(rows) -> list[AgencyRecord]:
+    """The agencies of with_details' rows, in order. A row holds the agency's columns, then a
+    shareholder's, then a status change's; within an agency the rows come by shareholder
+    position, then status change id, so each shareholder and change is taken the first time."""
+    agency_end = len(AGENCY_COLUMNS)
+    shareholder_end = agency_end + len(SHAREHOLDER_COLUMNS)
+    id_at = AGENCY_COLUMNS.index("id")
+    agencies: dict[str, AgencyRecord] = {}
+    for row in rows:
+        agency = agencies.get(row[id_at])
+        if agency is None:
+            agency = agencies[row[id_at]] = AgencyRecord(dict(zip(AGENCY_COLUMNS, row[:agency_end])))
+        shareholder, change = row[agency_end:shareholder_end], row[shareholder_end:]
+        if shareholder[0] is not None and (not agency.shareholders
+                                           or agency.shareholders[-1].position != shareholder[0]):
+            agency.shareholders.append(ShareholderRecord(*shareholder))
+        if change[0] is not None and (not agency.status_history or agency.status_history[-1].id < change[0]):
+            agency.status_history.append(StatusChangeRecord(*change))
+    return list(agencies.values())
+
+
+@lru_cache(maxsize=None)
+def search_statement(query_kind: str, kinds: bool, region_digits: int, statuses: bool, after: bool):
+    """SearchAgencies' statement for one combination of filters, built once: a call binds its
+    values (search_parameters)."""
+    conditions = [AGENCY_QUERY[query_kind]] if query_kind else []
+    if kinds:
+        conditions.append(Agency.kind.in_(bindparam("kinds", expanding=True)))
+    if region_digits:
+        conditions.append(region_column(region_digits) == bindparam("region", type_=String))
+    if statuses:
+        conditions.append(Agency.status.in_(bindparam("statuses", expanding=True)))
+    if after:
+        conditions.append(tuple_(Agency.name, Agency.id) > tuple_(bindparam("after_name", type_=String),
+                                                                  bindparam("after_id", type_=String)))
+    page = (select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id)
+            .limit(bindparam("limit", type_=Integer)))
+    return with_details(page)
+
+
+def search_parameters(where: AgencyFilter, limit: int, after: tuple[str, str] | None) -> dict:
+    return {**_lookup_parameters(where.query, limit), "kinds": list(where.kinds), "region": where.region_prefix,
+            "statuses": list(where.statuses), "after_name": after[0] if after else None,
+            "after_id": after[1] if after else None}
 
 
 def _lookup_parameters(query: str, limit: int) -> dict:
@@ -266,6 +348,7 @@ class RegistryStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.sessions = db.sessionmaker(engine)
+        self.reads = db.reader(engine)
 
     # -- agencies --
 
@@ -317,28 +400,39 @@ class RegistryStore:
 
     async def search_agencies(self, where: AgencyFilter, page_size: int, after: tuple[str, str] | None
                               ) -> tuple[list[AgencyRecord], str]:
+        statement = search_statement(domain.classify_query(where.query) if where.query else "", bool(where.kinds),
+                                     len(where.region_prefix), bool(where.statuses), after is not None)
+        async with self.reads.connect() as connection:
+            agencies = fold_details(await connection.execute(statement, search_parameters(where, page_size + 1, after)))
+        return _page(agencies, page_size)
+
+    async def agencies_for_grading(self, where: AgencyFilter, as_of: date, page_size: int,
+                                   after: tuple[str, str] | None) -> tuple[list, dict[str, list[CreditEvent]], str]:
+        """Agencies in credit-code order with the credit events that count on `as_of`: what
+        grading a page of the registry needs, without the rows an agency's page shows."""
         conditions = []
-        if where.query:
-            conditions.append(_query_condition(where.query, Agency.name, [Agency.licence_number],
-                                               Agency.credit_code))
         if where.kinds:
             conditions.append(Agency.kind.in_(where.kinds))
         if where.region_prefix:
-            conditions.append(region_condition(where.region_prefix))
+            low, high = region_range(where.region_prefix)
+            conditions.append(Agency.region_code.between(low, high))
         if where.statuses:
             conditions.append(Agency.status.in_(where.statuses))
         if after:
-            conditions.append(tuple_(Agency.name, Agency.id) > after)
-        statement = select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id).limit(page_size + 1)
-        async with self.engine.connect() as connection:
-            agencies = [AgencyRecord(row) for row in await connection.execute(statement)]
-            by_id = {a.id: a for a in agencies[:page_size]}
-            if by_id:
-                for row in await connection.execute(SHAREHOLDERS_OF, {"ids": list(by_id)}):
-                    by_id[row.agency_id].shareholders.append(row)
-                for row in await connection.execute(STATUS_HISTORY_OF, {"ids": list(by_id)}):
-                    by_id[row.agency_id].status_history.append(row)
-        return _page(agencies, page_size)
+            conditions.append(Agency.credit_code > after[0])
+        statement = (select(Agency.id, Agency.credit_code, Agency.name, Agency.kind, Agency.region_code, Agency.status)
+                     .where(*conditions).order_by(Agency.credit_code).limit(page_size + 1))
+        async with self.sessions() as session:
+            rows = list(await session.execute(statement))
+            page, more = rows[:page_size], len(rows) > page_size
+            events: dict[str, list[CreditEvent]] = {row.id: [] for row in page}
+            if page:
+                for event in (await session.execute(select(CreditEvent).where(
+                        CreditEvent.agency_id.in_(list(events)), CreditEvent.occurred_on <= as_of,
+                        CreditEvent.publicity_ends_on >= as_of))).scalars():
+                    events[event.agency_id].append(event)
+        next_token = encode_page_token(page[-1].credit_code, page[-1].id) if more else ""
+        return page, events, next_token
 
     # -- practitioners --
 
@@ -474,7 +568,7 @@ class RegistryStore:
 
     async def public_agencies(self, query: str, limit: int
                               ) -> list[tuple[AgencyRecord, list[int], list[CreditEvent], int]]:
-        async with self.engine.connect() as connection:
+        async with self.reads.connect() as connection:
             agencies = list(await connection.execute(PUBLIC_AGENCIES[domain.classify_query(query)],
                                                      _lookup_parameters(query, limit)))
             events = await self._live_events(connection, CreditEvent.agency_id,
@@ -484,7 +578,7 @@ class RegistryStore:
 
     async def public_practitioners(self, query: str, limit: int
                                    ) -> list[tuple[object, Employer | None, list[CreditEvent]]]:
-        async with self.engine.connect() as connection:
+        async with self.reads.connect() as connection:
             people = list(await connection.execute(PUBLIC_PRACTITIONERS[domain.classify_query(query)],
                                                    _lookup_parameters(query, limit)))
             events = await self._live_events(connection, CreditEvent.practitioner_id,
@@ -492,14 +586,14 @@ class RegistryStore:
         return [(p, Employer(p.agency_name, p.agency_credit_code) if p.agency_name else None, events.get(p.id, []))
                 for p in people]
 
-    async def _live_events(self, connection, subject_column, subject_ids: list[str]) -> dict[str, list[CreditEvent]]:
+    @staticmethod
+    async def _live_events(connection, subject_column, subject_ids: list[str]) -> dict[str, list[CreditEvent]]:
         """The credit events of these subjects still in their publicity period, by subject."""
         events: dict[str, list[CreditEvent]] = {}
         if subject_ids:
-            async with self.sessions(bind=connection) as session:
-                for event in (await session.execute(select(CreditEvent).where(
-                        subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today()))).scalars():
-                    events.setdefault(getattr(event, subject_column.key), []).append(event)
+            for row in await connection.execute(select(CreditEvent.__table__).where(
+                    subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today())):
+                events.setdefault(row._mapping[subject_column.key], []).append(CreditEvent(**row._mapping))
         return events
 
 

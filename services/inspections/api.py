@@ -1,0 +1,514 @@
+"""gRPC servicer of ipss.inspections.v1.InspectionsService: messages in, domain, store, registry
+and workflow calls, messages out. Authorization, validation and error statuses happen before and
+after, in the suite's interceptor; here only what depends on the data (region scope, an
+inspector's own tasks)."""
+
+from __future__ import annotations
+
+import json
+
+from ipss.complaints.v1 import complaints_pb2 as cpb
+from ipss.inspections.v1 import inspections_pb2 as pb
+from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
+from ipss.registry.v1 import registry_pb2 as rpb
+from rules import Rules
+from services.inspections import store
+from services.inspections.domain import directory, draw, plans
+from services.inspections.registry_client import RegistryDirectory
+from services.inspections.workflow_client import InspectionWorkflows
+from suite import auth, clock, idempotency
+from suite import logging as suite_logging
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from workflows.inspections import model as m
+
+KIND = rpb.AgencyKind.DESCRIPTOR
+CATEGORY = cpb.ViolationCategory.DESCRIPTOR
+REASON = pb.ExclusionReason.DESCRIPTOR
+RISK = pb.RiskClass.DESCRIPTOR
+PLAN_STATUS = pb.PlanStatus.DESCRIPTOR
+CAMPAIGN_KIND = pb.CampaignKind.DESCRIPTOR
+CAMPAIGN_STATUS = pb.CampaignStatus.DESCRIPTOR
+STAGE = pb.TaskStage.DESCRIPTOR
+OUTCOME = pb.CheckOutcome.DESCRIPTOR
+DEFAULT_PAGE_SIZE = 50
+
+log = suite_logging.get("inspections")
+
+
+class InspectionsApi(pb_grpc.InspectionsServiceServicer):
+    def __init__(self, inspections: store.InspectionsStore, registry: RegistryDirectory,
+                 workflows: InspectionWorkflows, legal: clock.LegalClock, batch_size: int = 200,
+                 progress_interval_seconds: int = 30, history_limit: int = 3000):
+        self.store = inspections
+        # Campaigns (and their tasks) keep the rules version they were created under.
+        self.rules_version = Rules.load().version
+        self.registry = registry
+        self.workflows = workflows
+        self.legal = legal
+        self.batch_size = batch_size
+        self.progress_interval_seconds = progress_interval_seconds
+        self.history_limit = history_limit
+
+    async def _once(self, method: str, request, response_type, write):
+        return await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, method, request,
+                                          response_type, write)
+
+    # -- the inspector directory --
+
+    async def RegisterInspector(self, request: pb.RegisterInspectorRequest, context) -> pb.RegisterInspectorResponse:
+        auth.require_region(request.region_code, "an inspector's office")
+        fields = dict(id=request.id, name=request.name, office=request.office, region_code=request.region_code)
+
+        async def write(session):
+            inspector = await self.store.register_inspector(session, fields, auth.current().subject)
+            return pb.RegisterInspectorResponse(inspector=inspector_message(inspector))
+        return await self._once("RegisterInspector", request, pb.RegisterInspectorResponse, write)
+
+    async def GetInspector(self, request: pb.GetInspectorRequest, context) -> pb.GetInspectorResponse:
+        principal = auth.current()
+        if principal.role == "inspector" and principal.subject != request.id:
+            raise PermissionDenied("an inspector reads only their own entry")
+        inspector = await self.store.get_inspector(request.id)
+        auth.require_region(inspector.region_code, "the inspector")
+        return pb.GetInspectorResponse(inspector=inspector_message(inspector))
+
+    async def ListInspectors(self, request: pb.ListInspectorsRequest, context) -> pb.ListInspectorsResponse:
+        found, next_token = await self.store.list_inspectors(
+            scoped_region_prefix(request.region_code), request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_page_token(request.page_token))
+        return pb.ListInspectorsResponse(inspectors=[inspector_message(i) for i in found], next_page_token=next_token)
+
+    async def AddExclusion(self, request: pb.AddExclusionRequest, context) -> pb.AddExclusionResponse:
+        reason = enum_word(REASON, request.reason)
+        directory.check_exclusion(reason, request.agency_credit_code, request.region_code)
+        fields = dict(reason=reason, agency_credit_code=request.agency_credit_code or None,
+                      region_code=request.region_code or None, note=request.note)
+
+        async def write(session):
+            inspector = await self.store.add_exclusion(session, request.inspector_id, fields, auth.current().subject,
+                                                       lambda region: auth.require_region(region, "the inspector"))
+            return pb.AddExclusionResponse(inspector=inspector_message(inspector))
+        return await self._once("AddExclusion", request, pb.AddExclusionResponse, write)
+
+    async def RemoveExclusion(self, request: pb.RemoveExclusionRequest, context) -> pb.RemoveExclusionResponse:
+        async def write(session):
+            inspector = await self.store.remove_exclusion(
+                session, request.inspector_id, request.exclusion_id, request.reason, auth.current().subject,
+                lambda region: auth.require_region(region, "the inspector"))
+            return pb.RemoveExclusionResponse(inspector=inspector_message(inspector))
+        return await self._once("RemoveExclusion", request, pb.RemoveExclusionResponse, write)
+
+    # -- plans, snapshots and draws --
+
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context) -> pb.CreatePlanResponse:
+        ratios = [draw.Ratio(risk=enum_word(RISK, r.risk_class), kind=enum_word(KIND, r.kind) if r.kind else "",
+                             region_code=r.region_code, basis_points=r.basis_points) for r in request.ratios]
+        kinds = [enum_word(KIND, k) for k in request.kinds]
+        spec = plans.check_plan(list(request.region_codes), kinds, request.all_in_scope, ratios,
+                                request.inspectors_per_target)
+        require_regions(spec.regions, "a plan")
+        fields = dict(name=request.name, regions=list(spec.regions), kinds=list(spec.kinds),
+                      all_in_scope=spec.all_in_scope, ratios=[r.to_data() for r in spec.ratios],
+                      inspectors_per_target=spec.inspectors_per_target)
+
+        async def write(session):
+            plan = await self.store.create_plan(session, fields, auth.current().subject, self.legal.today().year)
+            return pb.CreatePlanResponse(plan=plan_message(plan))
+        return await self._once("CreatePlan", request, pb.CreatePlanResponse, write)
+
+    async def GetPlan(self, request: pb.GetPlanRequest, context) -> pb.GetPlanResponse:
+        plan = await self.store.get_plan(request.plan_id)
+        require_regions(plan.regions, "the plan")
+        return pb.GetPlanResponse(plan=plan_message(plan))
+
+    async def TakeSnapshot(self, request: pb.TakeSnapshotRequest, context) -> pb.TakeSnapshotResponse:
+        plan = await self.store.get_plan(request.plan_id)
+        require_regions(plan.regions, "the plan")
+        as_of = self.legal.today()
+        # Read the registry before the write transaction, which then holds the lock only briefly.
+        entries = None
+        if plan.status == plans.DRAFT:
+            entries = draw.snapshot_entries(await self.registry.graded_agencies(plan.regions, plan.kinds,
+                                                                                as_of.isoformat()))
+
+        async def write(session):
+            locked = await self.store.lock_plan(session, request.plan_id)
+            if locked.status != plans.DRAFT or entries is None:
+                raise FailedPrecondition(f"plan {locked.id} already has its snapshot "
+                                         f"({locked.snapshot_hash or locked.status})", subject="plan.status")
+            saved = await self.store.save_snapshot(session, locked, entries, draw.sha256_hex(entries), as_of,
+                                                   auth.current().subject)
+            return pb.TakeSnapshotResponse(plan=plan_message(saved))
+        response = await self._once("TakeSnapshot", request, pb.TakeSnapshotResponse, write)
+        log.info("snapshot taken", plan_id=request.plan_id, agencies=response.plan.snapshot.agency_count,
+                 content_hash=response.plan.snapshot.content_hash)
+        return response
+
+    async def Draw(self, request: pb.DrawRequest, context) -> pb.DrawResponse:
+        plans.check_seed(request.seed_value)
+
+        async def write(session):
+            plan = await self.store.lock_plan(session, request.plan_id, with_snapshot=True)
+            require_regions(plan.regions, "the plan")
+            if plan.status != plans.SNAPSHOT_TAKEN:
+                raise FailedPrecondition(
+                    f"plan {plan.id} is {plan.status}: a draw needs the plan's snapshot taken and not drawn yet",
+                    subject="plan.status")
+            spec = draw.PlanSpec.from_data(dict(plan_id=plan.id, regions=plan.regions, kinds=plan.kinds,
+                                                all_in_scope=plan.all_in_scope, ratios=plan.ratios,
+                                                inspectors_per_target=plan.inspectors_per_target))
+            entries = store.decompress(plan.snapshot_content)
+            pool = draw.pool_entries(directory.pool_rows(
+                await self.store.directory(session, [draw.significant_prefix(r) for r in plan.regions]), plan.regions))
+            pool_hash = draw.sha256_hex(pool)
+            outcome = draw.draw(spec, request.seed_value, entries, plan.snapshot_hash, pool, pool_hash)
+            drawn_at = clock.now()
+            names = {entry[0]: entry[1] for entry in entries}
+            document = draw.record_document(spec, request.seed_value, request.seed_source, entries,
+                                            plan.snapshot_hash, format_date(plan.snapshot_as_of), pool, pool_hash,
+                                            outcome, drawn_at.isoformat())
+            record = await self.store.save_draw(session, plan, dict(
+                algorithm_version=draw.ALGORITHM_VERSION, seed_value=request.seed_value,
+                seed_source=request.seed_source, snapshot_hash=plan.snapshot_hash, pool_hash=pool_hash,
+                result_hash=outcome.result_hash, population=len(entries), inspector_count=len(pool),
+                target_count=len(outcome.targets), drawn_by=auth.current().subject, drawn_at=drawn_at,
+                result=outcome.canonical_bytes, target_names=[names[t[0]] for t in outcome.targets]), document)
+            return pb.DrawResponse(record=draw_record_message(record))
+        response = await self._once("Draw", request, pb.DrawResponse, write)
+        log.info("drawn", plan_id=request.plan_id, targets=len(response.record.targets),
+                 result_hash=response.record.result_hash)
+        return response
+
+    async def GetDrawRecord(self, request: pb.GetDrawRecordRequest, context) -> pb.GetDrawRecordResponse:
+        return pb.GetDrawRecordResponse(record=draw_record_message(await self.store.get_draw(request.plan_id)))
+
+    async def ExportDrawRecord(self, request: pb.ExportDrawRecordRequest, context) -> pb.ExportDrawRecordResponse:
+        record = await self.store.get_draw(request.plan_id, with_document=True)
+        return pb.ExportDrawRecordResponse(document=record.document, document_sha256=record.document_sha256)
+
+    # -- campaigns --
+
+    async def CreateCampaign(self, request: pb.CreateCampaignRequest, context) -> pb.CreateCampaignResponse:
+        kind = enum_word(CAMPAIGN_KIND, request.kind)
+        theme = [enum_word(CATEGORY, c) for c in request.theme]
+        starts_on, ends_on = parse_date(request.starts_on), parse_date(request.ends_on)
+        plans.check_campaign(kind, theme, starts_on, ends_on, self.legal.today())
+        fields = dict(name=request.name, kind=kind, theme=theme, starts_on=starts_on, ends_on=ends_on,
+                      rules_version=self.rules_version)
+
+        async def write(session):
+            plan = await self.store.lock_plan(session, request.plan_id)
+            require_regions(plan.regions, "the plan")
+            if plan.status != plans.DRAWN:
+                raise FailedPrecondition(f"plan {plan.id} is {plan.status}; a campaign runs a drawn plan",
+                                         subject="plan.status")
+            if plan.campaign_id:
+                raise FailedPrecondition(f"plan {plan.id} already runs as {plan.campaign_id}", subject="plan.campaign")
+            record = await self.store.get_draw(plan.id)
+            campaign = await self.store.create_campaign(session, fields, plan, record, auth.current().subject,
+                                                        self.legal.today().year)
+            return pb.CreateCampaignResponse(campaign=campaign_message(campaign))
+        response = await self._once("CreateCampaign", request, pb.CreateCampaignResponse, write)
+        await self._set_in_motion(response.campaign.id)
+        log.info("campaign created", campaign_id=response.campaign.id, targets=response.campaign.progress.targets)
+        return response
+
+    async def _set_in_motion(self, campaign_id: str) -> None:
+        """After the commit, and again on every replay, so that a crash in between heals when the
+        caller retries: the campaign's workflow runs."""
+        campaign = await self.store.get_campaign(campaign_id)
+        await self.workflows.start_campaign(m.CampaignState(
+            start=m.CampaignStart(
+                campaign_id=campaign.id, kind=campaign.kind, theme=list(campaign.theme),
+                starts_on=campaign.starts_on.isoformat(), ends_on=campaign.ends_on.isoformat(),
+                target_count=campaign.target_count, rules_version=campaign.rules_version,
+                calendar_offset_days=self.legal.offset_days, batch_size=self.batch_size,
+                progress_interval_seconds=self.progress_interval_seconds, history_limit=self.history_limit),
+            figures=m.Figures(targets=campaign.target_count)))
+
+    async def GetCampaign(self, request: pb.GetCampaignRequest, context) -> pb.GetCampaignResponse:
+        return pb.GetCampaignResponse(campaign=campaign_message(await self._campaign_in_scope(request.campaign_id)))
+
+    async def _campaign_in_scope(self, campaign_id: str) -> store.Campaign:
+        campaign = await self.store.get_campaign(campaign_id)
+        require_regions(campaign.regions, "the campaign")
+        return campaign
+
+    async def ListCampaigns(self, request: pb.ListCampaignsRequest, context) -> pb.ListCampaignsResponse:
+        principal = auth.current()
+        found, next_token = await self.store.list_campaigns(
+            tuple(enum_word(CAMPAIGN_STATUS, s) for s in request.statuses), request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_page_token(request.page_token))
+        return pb.ListCampaignsResponse(
+            campaigns=[campaign_message(c) for c in found if all(principal.covers_region(r) for r in c.regions)],
+            next_page_token=next_token)
+
+    async def AddCampaignTargets(self, request: pb.AddCampaignTargetsRequest, context
+                                 ) -> pb.AddCampaignTargetsResponse:
+        codes = [a.credit_code for a in request.agencies]
+        repeated = [FieldViolation(f"agencies[{i}].credit_code", "is named twice")
+                    for i, code in enumerate(codes) if code in codes[:i]]
+        if repeated:
+            raise InvalidArgument(repeated)
+        campaign = await self._campaign_in_scope(request.campaign_id)
+        plans.check_running(campaign.status, "adding targets")
+        found = await self.registry.agencies(codes, "agencies")
+        outside = [FieldViolation(f"agencies[{i}].credit_code", f"the agency is in region {a.region_code}, "
+                                                                "outside the campaign's regions")
+                   for i, a in enumerate(found) if not directory.in_regions(a.region_code, campaign.regions)]
+        outside += [FieldViolation(f"agencies[{i}].credit_code", f"the agency is {a.status}; it cannot be inspected")
+                    for i, a in enumerate(found) if a.status not in ("active", "suspended")]
+        if outside:
+            raise InvalidArgument(outside)
+
+        async def write(session):
+            locked = await self.store.lock_campaign(session, request.campaign_id)
+            plans.check_running(locked.status, "adding targets")
+            pool = draw.pool_entries(directory.pool_rows(
+                await self.store.directory(session, [draw.significant_prefix(r) for r in locked.regions]),
+                locked.regions))
+            teams = draw.assign([(a.credit_code, a.region_code) for a in found], pool,
+                                f"{locked.id}/{locked.additions + 1}", locked.inspectors_per_target)
+            added = await self.store.add_targets(session, locked, [
+                store.NewTask(a.credit_code, a.name, a.region_code, a.kind, team) for a, team in zip(found, teams)])
+            await self.workflows.add_targets(locked.id, m.AddTargetsOrder(
+                request_id=f"{auth.current().subject}:{request.idempotency_key}", target_count=locked.target_count))
+            return pb.AddCampaignTargetsResponse(campaign=campaign_message(locked),
+                                                 added=[task_message(t, locked) for t in added])
+        return await self._once("AddCampaignTargets", request, pb.AddCampaignTargetsResponse, write)
+
+    async def ExtendCampaign(self, request: pb.ExtendCampaignRequest, context) -> pb.ExtendCampaignResponse:
+        ends_on = parse_date(request.ends_on)
+        await self._campaign_in_scope(request.campaign_id)
+
+        async def write(session):
+            locked = await self.store.lock_campaign(session, request.campaign_id)
+            plans.check_extension(locked.status, locked.ends_on, ends_on)
+            await self.workflows.extend(locked.id, m.ExtendOrder(
+                actor=auth.current().subject, request_id=f"{auth.current().subject}:{request.idempotency_key}",
+                ends_on=request.ends_on))
+            locked.ends_on = ends_on
+            await session.flush()
+            return pb.ExtendCampaignResponse(campaign=campaign_message(locked))
+        return await self._once("ExtendCampaign", request, pb.ExtendCampaignResponse, write)
+
+    async def CloseCampaign(self, request: pb.CloseCampaignRequest, context) -> pb.CloseCampaignResponse:
+        """No transaction is held while the workflow closes: it writes its report to the same record."""
+        campaign = await self._campaign_in_scope(request.campaign_id)
+        subject = auth.current().subject
+        try:
+            plans.check_running(campaign.status, "closing")
+            await self.workflows.close(campaign.id, m.CloseOrder(actor=subject, request_id=f"{subject}:"
+                                                                 f"{request.idempotency_key}", reason=request.reason))
+        except FailedPrecondition:
+            # A retry after the close went through finds the campaign closed early: the same answer.
+            closed = await self.store.get_campaign(campaign.id)
+            if closed.status != plans.CLOSED_EARLY or (closed.report or {}).get("reason") != request.reason:
+                raise
+        log.info("campaign closed early", campaign_id=campaign.id)
+        return pb.CloseCampaignResponse(campaign=campaign_message(await self.store.get_campaign(campaign.id)))
+
+    # -- tasks --
+
+    async def ListTasks(self, request: pb.ListTasksRequest, context) -> pb.ListTasksResponse:
+        principal = auth.current()
+        inspector_id = request.inspector_id
+        region_prefix = auth.region_prefix(principal.region)
+        if principal.role == "inspector":
+            if inspector_id and inspector_id != principal.subject:
+                raise PermissionDenied("an inspector sees only their own tasks")
+            inspector_id, region_prefix = principal.subject, ""
+        where = store.TaskFilter(campaign_id=request.campaign_id, stages=tuple(enum_word(STAGE, s)
+                                                                              for s in request.stages),
+                                 inspector_id=inspector_id, region_prefix=region_prefix,
+                                 overdue_only=request.overdue_only)
+        rows, next_token = await self.store.list_tasks(where, request.page_size or DEFAULT_PAGE_SIZE,
+                                                       store.decode_page_token(request.page_token))
+        return pb.ListTasksResponse(tasks=[task_message(t, c) for t, c in rows], next_page_token=next_token)
+
+    async def GetTask(self, request: pb.GetTaskRequest, context) -> pb.GetTaskResponse:
+        task, campaign = await self._task_for_caller(request.task_id)
+        return pb.GetTaskResponse(task=task_message(task, campaign))
+
+    async def _task_for_caller(self, task_id: str) -> tuple[store.Task, store.Campaign]:
+        """Inspectors reach only the tasks they are assigned to; staff the tasks in their scope."""
+        task, campaign = await self.store.get_task(task_id)
+        principal = auth.current()
+        if principal.role == "inspector":
+            if principal.subject not in task.inspector_ids:
+                raise PermissionDenied("an inspector reaches only the tasks they are assigned to")
+        else:
+            auth.require_region(task.agency_region_code, "the task")
+        return task, campaign
+
+    async def _act(self, request, action: m.TaskAction):
+        await self._task_for_caller(request.task_id)
+        await self.workflows.act(request.task_id, action)
+        task, campaign = await self.store.get_task(request.task_id)
+        return task_message(task, campaign)
+
+    def _action(self, name: str, request, **arguments) -> m.TaskAction:
+        principal = auth.current()
+        return m.TaskAction(action=name, actor=principal.subject, actor_role=principal.role,
+                            request_id=f"{principal.subject}:{request.idempotency_key}",
+                            effective_on=request.effective_on, **arguments)
+
+    async def RecordCheck(self, request: pb.RecordCheckRequest, context) -> pb.RecordCheckResponse:
+        outcome = enum_word(OUTCOME, request.outcome)
+        category = enum_word(CATEGORY, request.category) if request.category else ""
+        if outcome != m.NO_PROBLEM and not category:
+            raise InvalidArgument(FieldViolation("category", "is required for a problem or a violation"))
+        action = self._action("check", request, outcome=outcome, category=category, findings=request.findings)
+        return pb.RecordCheckResponse(task=await self._act(request, action))
+
+    async def RecordRecheck(self, request: pb.RecordRecheckRequest, context) -> pb.RecordRecheckResponse:
+        action = self._action("recheck", request, rectified=request.rectified, findings=request.findings)
+        return pb.RecordRecheckResponse(task=await self._act(request, action))
+
+    async def PublishResult(self, request: pb.PublishResultRequest, context) -> pb.PublishResultResponse:
+        return pb.PublishResultResponse(task=await self._act(request, self._action("publish", request)))
+
+    async def ListPublishedResults(self, request: pb.ListPublishedResultsRequest, context
+                                   ) -> pb.ListPublishedResultsResponse:
+        rows, next_token = await self.store.published_results(
+            request.campaign_id, request.credit_code, request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_page_token(request.page_token))
+        return pb.ListPublishedResultsResponse(results=[published_message(t, c) for t, c in rows],
+                                               next_page_token=next_token)
+
+    # -- written and read by the workflows --
+
+    async def GetCampaignTargets(self, request: pb.GetCampaignTargetsRequest, context
+                                 ) -> pb.GetCampaignTargetsResponse:
+        tasks, campaign = await self.store.campaign_targets(request.campaign_id, request.from_position,
+                                                            request.limit)
+        return pb.GetCampaignTargetsResponse(targets=[task_message(t, campaign) for t in tasks],
+                                             target_count=campaign.target_count)
+
+    async def RecordCampaignProgress(self, request: pb.RecordCampaignProgressRequest, context
+                                     ) -> pb.RecordCampaignProgressResponse:
+        progress = {name: getattr(request.progress, name) for name in PROGRESS_FIELDS if name != "targets"}
+        report = None
+        if request.HasField("report"):
+            report = dict(ending=enum_word(CAMPAIGN_STATUS, request.report.ending), closed_on=request.report.closed_on,
+                          reason=request.report.reason,
+                          figures={name: getattr(request.report.figures, name) for name in PROGRESS_FIELDS})
+        applied = await self.store.record_campaign_progress(
+            request.campaign_id, request.revision, progress, enum_word(CAMPAIGN_STATUS, request.status), report)
+        return pb.RecordCampaignProgressResponse(applied=applied)
+
+    async def RecordTaskProgress(self, request: pb.RecordTaskProgressRequest, context
+                                 ) -> pb.RecordTaskProgressResponse:
+        fields = dict(
+            stage=enum_word(STAGE, request.stage), outcome=enum_word(OUTCOME, request.outcome) if request.outcome else "",
+            category=enum_word(CATEGORY, request.category) if request.category else "", findings=request.findings,
+            checked_on=parse_date(request.checked_on), rectify_due_on=parse_date(request.rectify_due_on),
+            rechecked_on=parse_date(request.rechecked_on), rectified=request.rectified, case_id=request.case_id,
+            publish_due_on=parse_date(request.publish_due_on), published_on=parse_date(request.published_on),
+            overdue=request.overdue)
+        return pb.RecordTaskProgressResponse(
+            applied=await self.store.record_task_progress(request.task_id, request.revision, fields))
+
+
+# ---- scope ----------------------------------------------------------------------------------------
+
+def scoped_region_prefix(requested: str) -> str:
+    """The region a listing covers: the requested one, which must lie in the caller's scope, or the scope."""
+    if requested:
+        auth.require_region(requested, "a listing")
+        return auth.region_prefix(requested)
+    return auth.region_prefix(auth.current().region)
+
+
+def require_regions(regions, what: str) -> None:
+    for region in regions:
+        auth.require_region(region, what)
+
+
+# ---- messages -------------------------------------------------------------------------------------
+
+def inspector_message(inspector: store.Inspector) -> pb.Inspector:
+    return pb.Inspector(
+        id=inspector.id, name=inspector.name, office=inspector.office, region_code=inspector.region_code,
+        exclusions=[pb.Exclusion(id=e.id, reason=enum_value(REASON, e.reason),
+                                 agency_credit_code=e.agency_credit_code or "", region_code=e.region_code or "",
+                                 note=e.note, recorded_by=e.recorded_by, recorded_at=timestamp(e.recorded_at))
+                    for e in inspector.exclusions],
+        created_at=timestamp(inspector.created_at))
+
+
+def plan_message(plan: store.Plan) -> pb.Plan:
+    message = pb.Plan(
+        id=plan.id, name=plan.name, region_codes=plan.regions, kinds=[enum_value(KIND, k) for k in plan.kinds],
+        all_in_scope=plan.all_in_scope,
+        ratios=[pb.SamplingRatio(risk_class=enum_value(RISK, r["risk"]),
+                                 kind=enum_value(KIND, r["kind"]) if r["kind"] else 0, region_code=r["region_code"],
+                                 basis_points=r["basis_points"]) for r in plan.ratios],
+        inspectors_per_target=plan.inspectors_per_target, status=enum_value(PLAN_STATUS, plan.status),
+        campaign_id=plan.campaign_id or "", created_by=plan.created_by, created_at=timestamp(plan.created_at))
+    if plan.snapshot_hash:
+        message.snapshot.CopyFrom(pb.Snapshot(
+            content_hash=plan.snapshot_hash, agency_count=plan.snapshot_count, as_of=format_date(plan.snapshot_as_of),
+            taken_by=plan.snapshot_taken_by, taken_at=timestamp(plan.snapshot_taken_at)))
+    return message
+
+
+def draw_record_message(record: store.Draw) -> pb.DrawRecord:
+    result = json.loads(record.result)
+    return pb.DrawRecord(
+        plan_id=record.plan_id, algorithm_version=record.algorithm_version, seed_value=record.seed_value,
+        seed_source=record.seed_source, snapshot_hash=record.snapshot_hash, pool_hash=record.pool_hash,
+        result_hash=record.result_hash, population=record.population, inspector_count=record.inspector_count,
+        strata=[pb.StratumResult(region_code=region, kind=enum_value(KIND, kind), risk_class=enum_value(RISK, risk),
+                                 population=population, basis_points=ratio, drawn=drawn)
+                for region, kind, risk, population, ratio, drawn in result["strata"]],
+        targets=[pb.DrawnTarget(credit_code=code, agency_name=name, region_code=region, kind=enum_value(KIND, kind),
+                                risk_class=enum_value(RISK, risk), inspector_ids=inspectors)
+                 for (code, region, kind, risk, inspectors), name in zip(result["targets"], record.target_names)],
+        drawn_at=timestamp(record.drawn_at))
+
+
+PROGRESS_FIELDS = [f.name for f in pb.CampaignProgress.DESCRIPTOR.fields]
+
+
+def campaign_message(campaign: store.Campaign) -> pb.Campaign:
+    progress = pb.CampaignProgress(targets=campaign.target_count,
+                                   **{name: getattr(campaign, name) for name in PROGRESS_FIELDS if name != "targets"})
+    message = pb.Campaign(
+        id=campaign.id, name=campaign.name, kind=enum_value(CAMPAIGN_KIND, campaign.kind),
+        theme=[enum_value(CATEGORY, c) for c in campaign.theme], plan_id=campaign.plan_id,
+        region_codes=campaign.regions, starts_on=format_date(campaign.starts_on), ends_on=format_date(campaign.ends_on),
+        status=enum_value(CAMPAIGN_STATUS, campaign.status), progress=progress, created_by=campaign.created_by,
+        created_at=timestamp(campaign.created_at), workflow_id=campaign.id)
+    if campaign.report:
+        report = campaign.report
+        message.report.CopyFrom(pb.CampaignReport(ending=enum_value(CAMPAIGN_STATUS, report["ending"]),
+                                                  closed_on=report["closed_on"], reason=report["reason"],
+                                                  figures=pb.CampaignProgress(**report["figures"])))
+    return message
+
+
+def task_message(task: store.Task, campaign: store.Campaign) -> pb.Task:
+    return pb.Task(
+        id=task.id, campaign_id=task.campaign_id, position=task.position,
+        agency=pb.TaskAgency(credit_code=task.agency_credit_code, name=task.agency_name,
+                             region_code=task.agency_region_code, kind=enum_value(KIND, task.agency_kind)),
+        inspector_ids=task.inspector_ids, stage=enum_value(STAGE, task.stage),
+        outcome=enum_value(OUTCOME, task.outcome) if task.outcome else 0,
+        category=enum_value(CATEGORY, task.category) if task.category else 0, findings=task.findings,
+        checked_on=format_date(task.checked_on), rectify_due_on=format_date(task.rectify_due_on),
+        rechecked_on=format_date(task.rechecked_on), rectified=task.rectified, case_id=task.case_id,
+        publish_due_on=format_date(task.publish_due_on), published_on=format_date(task.published_on),
+        overdue=task.overdue, due_on=format_date(campaign.ends_on), added=task.added,
+        updated_at=timestamp(task.updated_at))
+
+
+def published_message(task: store.Task, campaign: store.Campaign) -> pb.PublishedResult:
+    rectification = "" if task.rechecked_on is None else ("rectified" if task.rectified else "not_rectified")
+    return pb.PublishedResult(
+        campaign_id=campaign.id, campaign_name=campaign.name, agency_name=task.agency_name,
+        credit_code=task.agency_credit_code, region_code=task.agency_region_code,
+        outcome=enum_value(OUTCOME, task.outcome), category=enum_value(CATEGORY, task.category) if task.category else 0,
+        checked_on=format_date(task.checked_on), rectification=rectification,
+        published_on=format_date(task.published_on))

@@ -1,0 +1,327 @@
+"""The double-random draw (双随机抽取), algorithm version `ipss-draw/1`: a pure, deterministic
+function of public data. The same plan, seed, snapshot and inspector pool give the same targets
+and pairings byte for byte, on any machine, so anyone can recompute a published draw
+(`ipss draw verify`).
+
+Specification of ipss-draw/1
+============================
+
+Inputs, all published in the draw record:
+
+- plan: regions, agency kinds, `all_in_scope`, sampling ratios, k = inspectors per target (k >= 2);
+- seed: the seed value exactly as entered (UTF-8), taken from a public source after the
+  snapshot hash was published;
+- snapshot: one entry per agency in scope, ``[credit_code, name, region_code, kind, grade]``,
+  sorted by credit code; its hash Hs;
+- pool: one entry per inspector whose office lies in the plan's regions,
+  ``[inspector_id, region_code, [excluded credit codes], [excluded region codes]]``, sorted by
+  id, each list sorted (the reasons of exclusions are not published); its hash Hp.
+
+Canonical form of a value: JSON in UTF-8 with object keys sorted, no whitespace (separators
+``,`` and ``:``) and non-ASCII characters written as themselves. A hash is the SHA-256 of the
+canonical form, in lower-case hex. `US` below is the byte 0x1F.
+
+1. Risk class (信用风险分类) of an agency from its credit grade: A low, B general, C elevated,
+   D high.
+2. Stratum of an agency: (region_code, kind, risk class).
+3. Ratio of a stratum, in basis points: 10000 when the plan is `all_in_scope`; otherwise the
+   most specific sampling ratio of its risk class that matches it (a ratio matches when its kind
+   is unspecified or equal, and its region is empty or contains the stratum's region): the
+   longest significant region prefix wins, then a named kind over any kind.
+4. Sample size of a stratum of N agencies at r basis points: n = ceil(N * r / 10000), computed
+   in integers as (N * r + 9999) // 10000. The rounding rule is upward: a non-empty stratum with
+   a positive ratio always yields at least one target.
+5. Key of an agency: SHA-256("ipss-draw/1" US "target" US seed US Hs US credit_code), the raw
+   32 bytes. Within each stratum the agencies are ordered by ascending key and the first n drawn.
+6. The drawn targets, across strata, are ordered by ascending key.
+7. Inspectors: cycle c (c = 0, 1, 2, ...) orders the whole pool by ascending
+   SHA-256("ipss-draw/1" US "inspectors" US seed US Hs US Hp US c US inspector_id), c written in
+   decimal; the cycles one after another form a sequence S, and a cursor starts at position 0.
+   For each target in order, S is walked from the cursor and the first k inspectors who may
+   inspect it (none of their exclusions names its credit code or a region containing its
+   region) and are not yet chosen for it are assigned, in the order met; the cursor moves to
+   the position after the last one chosen. Inspectors thus take turns, and the pairs change
+   from one cycle to the next. If 2 * |pool| positions from the cursor do not yield k
+   inspectors, the target cannot be staffed and the whole draw fails, naming it: any 2 * |pool|
+   consecutive positions contain a complete cycle, so this happens exactly when fewer than k
+   inspectors of the pool may inspect the target.
+8. Result: ``{"algorithm_version", "strata": [[region_code, kind, risk, population,
+   basis_points, drawn], ...] sorted, "targets": [[credit_code, region_code, kind, risk,
+   [inspector ids]], ...] in the order of step 6}``; its hash Hr.
+
+A change of any of these steps is a new algorithm version; records keep the version they were
+drawn with, and verification refuses a version it does not implement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from suite.errors import FailedPrecondition
+
+ALGORITHM_VERSION = "ipss-draw/1"
+RECORD_FORMAT = "ipss-draw-record/1"
+FULL_RATIO = 10000
+US = b"\x1f"
+
+RISK_CLASSES = ("low", "general", "elevated", "high")
+RISK_OF_GRADE = {"A": "low", "B": "general", "C": "elevated", "D": "high"}
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical form every hash of the draw is taken over."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sha256_hex(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def significant_prefix(region_code: str) -> str:
+    """The digits of a division code that name it: 110000 → 11, 110100 → 1101, 110108 → 110108."""
+    if region_code.endswith("0000"):
+        return region_code[:2]
+    if region_code.endswith("00"):
+        return region_code[:4]
+    return region_code
+
+
+@dataclass(frozen=True)
+class Ratio:
+    risk: str  # one of RISK_CLASSES
+    kind: str  # an agency kind word, or "" for any kind
+    region_code: str  # "" for any region of the plan
+    basis_points: int
+
+    def to_data(self) -> dict[str, Any]:
+        return {"risk": self.risk, "kind": self.kind, "region_code": self.region_code,
+                "basis_points": self.basis_points}
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    plan_id: str
+    regions: tuple[str, ...]
+    kinds: tuple[str, ...]
+    all_in_scope: bool
+    ratios: tuple[Ratio, ...]
+    inspectors_per_target: int
+
+    def to_data(self) -> dict[str, Any]:
+        return {"plan_id": self.plan_id, "regions": list(self.regions), "kinds": list(self.kinds),
+                "all_in_scope": self.all_in_scope, "ratios": [r.to_data() for r in self.ratios],
+                "inspectors_per_target": self.inspectors_per_target}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PlanSpec:
+        return cls(plan_id=data["plan_id"], regions=tuple(data["regions"]), kinds=tuple(data["kinds"]),
+                   all_in_scope=bool(data["all_in_scope"]),
+                   ratios=tuple(Ratio(r["risk"], r["kind"], r["region_code"], int(r["basis_points"]))
+                                for r in data["ratios"]),
+                   inspectors_per_target=int(data["inspectors_per_target"]))
+
+
+# An agency as the snapshot holds it: [credit_code, name, region_code, kind, grade].
+SnapshotEntry = Sequence[str]
+# An inspector as the pool holds them: [inspector_id, region_code, [credit codes], [region codes]].
+PoolEntry = Sequence[Any]
+
+
+def snapshot_entries(rows: Iterable[SnapshotEntry]) -> list[list[str]]:
+    """Snapshot rows in their canonical order (by credit code)."""
+    return sorted(([str(v) for v in row] for row in rows), key=lambda row: row[0])
+
+
+def pool_entries(rows: Iterable[PoolEntry]) -> list[list[Any]]:
+    """Pool rows in their canonical order (by id), exclusion lists sorted and without repeats."""
+    return sorted(([str(i), str(region), sorted(set(codes)), sorted(set(regions))] for i, region, codes, regions in rows),
+                  key=lambda row: row[0])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A draw's result, its canonical bytes and their hash."""
+
+    result: dict[str, Any]
+    canonical_bytes: bytes
+    result_hash: str
+
+    @property
+    def targets(self) -> list[list[Any]]:
+        return self.result["targets"]
+
+
+class Unstaffable(FailedPrecondition):
+    def __init__(self, credit_code: str, eligible: int, needed: int):
+        super().__init__(f"target {credit_code} cannot be staffed: {eligible} inspector(s) of the pool may inspect it, "
+                         f"{needed} are needed; nothing was drawn", subject=credit_code, violation_type="CONFLICT")
+        self.credit_code = credit_code
+
+
+def stratum_ratio(plan: PlanSpec, region_code: str, kind: str, risk: str) -> int:
+    if plan.all_in_scope:
+        return FULL_RATIO
+    best: tuple[int, int] | None = None
+    ratio = 0
+    for rule in plan.ratios:
+        if rule.risk != risk or rule.kind not in ("", kind):
+            continue
+        prefix = significant_prefix(rule.region_code) if rule.region_code else ""
+        if not region_code.startswith(prefix):
+            continue
+        rank = (len(prefix), 1 if rule.kind else 0)
+        if best is None or rank > best:
+            best, ratio = rank, rule.basis_points
+    return ratio
+
+
+def sample_size(population: int, basis_points: int) -> int:
+    return (population * basis_points + FULL_RATIO - 1) // FULL_RATIO
+
+
+def draw(plan: PlanSpec, seed: str, snapshot: Sequence[SnapshotEntry], snapshot_hash: str,
+         pool: Sequence[PoolEntry], pool_hash: str) -> Outcome:
+    """Steps 1–8 of the specification. `snapshot` and `pool` are in canonical order."""
+    target_base = hashlib.sha256(US.join([ALGORITHM_VERSION.encode(), b"target", seed.encode(),
+                                          snapshot_hash.encode(), b""]))
+    strata: dict[tuple[str, str, str], list[tuple[bytes, str, str, str, str]]] = {}
+    for code, _name, region, kind, grade in snapshot:
+        key = target_base.copy()
+        key.update(code.encode())
+        risk = RISK_OF_GRADE[grade]
+        strata.setdefault((region, kind, risk), []).append((key.digest(), code, region, kind, risk))
+    drawn: list[tuple[bytes, str, str, str, str]] = []
+    strata_rows = []
+    for stratum in sorted(strata):
+        members = strata[stratum]
+        ratio = stratum_ratio(plan, *stratum)
+        n = sample_size(len(members), ratio)
+        if n:
+            members.sort()
+            drawn.extend(members[:n])
+        strata_rows.append([*stratum, len(members), ratio, n])
+    drawn.sort()
+    pairing = Pairing(pool, US.join([ALGORITHM_VERSION.encode(), b"inspectors", seed.encode(), snapshot_hash.encode(),
+                                     pool_hash.encode()]), plan.inspectors_per_target)
+    targets = [[code, region, kind, risk, pairing.staff(code, region)] for _key, code, region, kind, risk in drawn]
+    result = {"algorithm_version": ALGORITHM_VERSION, "strata": strata_rows, "targets": targets}
+    data = canonical(result)
+    return Outcome(result, data, hashlib.sha256(data).hexdigest())
+
+
+class Pairing:
+    """Step 7: inspectors taking turns along keyed shuffles of the pool, skipping exclusions."""
+
+    def __init__(self, pool: Sequence[PoolEntry], key_material: bytes, per_target: int):
+        self.ids = [str(entry[0]) for entry in pool]
+        self.excluded_codes = {str(e[0]): frozenset(e[2]) for e in pool if e[2]}
+        self.excluded_prefixes = {str(e[0]): tuple(significant_prefix(r) for r in e[3]) for e in pool if e[3]}
+        self.key_material = key_material
+        self.per_target = per_target
+        self.cycles: list[list[str]] = []
+        self.cursor = 0
+
+    def _cycle(self, number: int) -> list[str]:
+        while len(self.cycles) <= number:
+            base = hashlib.sha256(self.key_material + US + str(len(self.cycles)).encode() + US)
+
+            def key(inspector_id: str, base=base) -> bytes:
+                digest = base.copy()
+                digest.update(inspector_id.encode())
+                return digest.digest()
+            self.cycles.append(sorted(self.ids, key=key))
+        return self.cycles[number]
+
+    def may_inspect(self, inspector_id: str, credit_code: str, region_code: str) -> bool:
+        if credit_code in self.excluded_codes.get(inspector_id, ()):
+            return False
+        return not any(region_code.startswith(p) for p in self.excluded_prefixes.get(inspector_id, ()))
+
+    def staff(self, credit_code: str, region_code: str) -> list[str]:
+        size = len(self.ids)
+        chosen: list[str] = []
+        position = self.cursor
+        for position in range(self.cursor, self.cursor + 2 * size):
+            inspector = self._cycle(position // size)[position % size]
+            if inspector not in chosen and self.may_inspect(inspector, credit_code, region_code):
+                chosen.append(inspector)
+                if len(chosen) == self.per_target:
+                    self.cursor = position + 1
+                    return chosen
+        eligible = sum(self.may_inspect(i, credit_code, region_code) for i in self.ids)
+        raise Unstaffable(credit_code, eligible, self.per_target)
+
+
+def assign(targets: Sequence[tuple[str, str]], pool: Sequence[PoolEntry], key_material: str,
+           per_target: int) -> list[list[str]]:
+    """Inspectors for targets added after a draw ((credit_code, region_code) pairs), by step 7
+    with its own key material; fails as a draw does when a target cannot be staffed."""
+    pairing = Pairing(pool, US.join([ALGORITHM_VERSION.encode(), b"addition", key_material.encode()]), per_target)
+    return [pairing.staff(code, region) for code, region in targets]
+
+
+# ---- the published record and its verification ------------------------------------------------
+
+def record_document(plan: PlanSpec, seed_value: str, seed_source: str, snapshot: Sequence[SnapshotEntry],
+                    snapshot_hash: str, as_of: str, pool: Sequence[PoolEntry], pool_hash: str,
+                    outcome: Outcome, drawn_at: str) -> dict[str, Any]:
+    return {"format": RECORD_FORMAT, "plan": plan.to_data(), "seed": {"value": seed_value, "source": seed_source},
+            "snapshot": {"hash": snapshot_hash, "as_of": as_of, "entries": [list(e) for e in snapshot]},
+            "pool": {"hash": pool_hash, "entries": [list(e) for e in pool]},
+            "algorithm_version": ALGORITHM_VERSION, "result": outcome.result, "result_hash": outcome.result_hash,
+            "drawn_at": drawn_at}
+
+
+@dataclass(frozen=True)
+class Verification:
+    matches: bool
+    problems: list[str]
+    targets: int
+
+
+def verify(document: dict[str, Any]) -> Verification:
+    """Recompute a published record from its public data: the snapshot and pool hashes from their
+    entries, then the draw from plan, seed and hashes; say what does not match."""
+    problems: list[str] = []
+    try:
+        if document.get("format") != RECORD_FORMAT:
+            return Verification(False, [f"not a draw record of format {RECORD_FORMAT}"], 0)
+        if document["algorithm_version"] != ALGORITHM_VERSION:
+            return Verification(False, [f"algorithm {document['algorithm_version']!r} is not implemented here "
+                                        f"(this is {ALGORITHM_VERSION})"], 0)
+        snapshot, pool = document["snapshot"], document["pool"]
+        if sha256_hex(snapshot["entries"]) != snapshot["hash"]:
+            problems.append("the snapshot's entries do not hash to the published snapshot hash")
+        if sha256_hex(pool["entries"]) != pool["hash"]:
+            problems.append("the inspector pool's entries do not hash to the published pool hash")
+        plan = PlanSpec.from_data(document["plan"])
+        try:
+            outcome = draw(plan, document["seed"]["value"], snapshot["entries"], snapshot["hash"], pool["entries"],
+                           pool["hash"])
+        except Unstaffable as error:
+            problems.append(f"the recomputed draw fails: {error.message}")
+            return Verification(False, problems, 0)
+    except (KeyError, TypeError, ValueError) as error:
+        return Verification(False, [f"the record is malformed: {error!r}"], 0)
+    if outcome.result_hash != document.get("result_hash"):
+        problems.append(f"the recomputed result hashes to {outcome.result_hash}, the record says "
+                        f"{document.get('result_hash')}")
+    if sha256_hex(document.get("result")) != document.get("result_hash"):
+        problems.append("the published result does not hash to the published result hash")
+    if outcome.result != document.get("result"):
+        problems.append(first_difference(outcome.result, document.get("result") or {}))
+    return Verification(not problems, problems, len(outcome.targets))
+
+
+def first_difference(recomputed: dict[str, Any], published: dict[str, Any]) -> str:
+    mine, theirs = recomputed["targets"], published.get("targets", [])
+    for index, (a, b) in enumerate(zip(mine, theirs)):
+        if a != b:
+            return f"target {index + 1} differs: recomputed {a}, published {b}"
+    if len(mine) != len(theirs):
+        return f"{len(mine)} targets recomputed, {len(theirs)} published"
+    return "the strata differ: recomputed " + json.dumps(recomputed["strata"], ensure_ascii=False)

@@ -1,0 +1,96 @@
+"""The registry (名录库) as the inspections service reads it, over gRPC: the agencies in a plan's
+scope with their credit grades (the inspection-target directory's snapshot), and single agencies
+named by credit code. The service calls as an operator of its own (subject `ipss-inspections`)
+with a short-lived token minted per call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+import structlog
+
+from ipss.registry.v1 import registry_pb2 as pb
+from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+from suite import auth, config
+from suite.errors import FieldViolation, InvalidArgument, Unavailable
+from suite.protos import enum_value, enum_word
+
+SUBJECT = "ipss-inspections"
+TOKEN_SECONDS = 300
+CALL_SECONDS = 30
+PAGE_SIZE = 5000
+# Agencies that can be inspected: those that still practise, suspended ones included.
+INSPECTABLE = (pb.AGENCY_STATUS_ACTIVE, pb.AGENCY_STATUS_SUSPENDED)
+LOOKUPS_AT_ONCE = 16
+
+
+@dataclass(frozen=True)
+class RegisteredAgency:
+    credit_code: str
+    name: str
+    region_code: str
+    kind: str
+    status: str
+
+
+class RegistryDirectory:
+    def __init__(self, address: str | None = None, token_secret: str | None = None):
+        self._channel = grpc.aio.insecure_channel(address or config.service_address("registry"))
+        self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        self._secret = token_secret
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    def _metadata(self) -> tuple:
+        token = auth.mint("operator", SUBJECT, ttl_seconds=TOKEN_SECONDS, secret=self._secret)
+        metadata = [("authorization", f"Bearer {token}")]
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            metadata.append(("x-request-id", request_id))
+        return tuple(metadata)
+
+    async def _ask(self, rpc, request):
+        try:
+            return await rpc(request, metadata=self._metadata(), timeout=CALL_SECONDS)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable("the registry did not answer; retry with the same idempotency key") from None
+            raise
+
+    async def graded_agencies(self, regions: Sequence[str], kinds: Sequence[str], as_of: str) -> list[list[str]]:
+        """[credit_code, name, region_code, kind, grade] for every inspectable agency of the regions."""
+        kind_values = [enum_value(pb.AgencyKind.DESCRIPTOR, k) for k in kinds]
+        entries = []
+        for region in regions:
+            token = ""
+            while True:
+                page = await self._ask(self._stub.ListAgencyCreditGrades, pb.ListAgencyCreditGradesRequest(
+                    region_code=region, kinds=kind_values, statuses=INSPECTABLE, as_of=as_of, page_size=PAGE_SIZE,
+                    page_token=token))
+                entries.extend([a.credit_code, a.name, a.region_code, enum_word(pb.AgencyKind.DESCRIPTOR, a.kind),
+                                pb.CreditGrade.Name(a.grade).removeprefix("CREDIT_GRADE_")] for a in page.agencies)
+                token = page.next_page_token
+                if not token:
+                    break
+        return entries
+
+    async def agencies(self, credit_codes: Sequence[str], field: str) -> list[RegisteredAgency]:
+        """The registered agencies with these credit codes, in order; an unknown one is bad input
+        on `field`[i]."""
+        gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+        async def one(code: str) -> pb.Agency | None:
+            async with gate:
+                found = await self._ask(self._stub.SearchAgencies, pb.SearchAgenciesRequest(query=code, page_size=1))
+            return next((a for a in found.agencies if a.credit_code == code), None)
+        found = await asyncio.gather(*(one(code) for code in credit_codes))
+        unknown = [FieldViolation(f"{field}[{i}].credit_code", "names no agency in the registry")
+                   for i, agency in enumerate(found) if agency is None]
+        if unknown:
+            raise InvalidArgument(unknown)
+        return [RegisteredAgency(a.credit_code, a.name, a.region_code, enum_word(pb.AgencyKind.DESCRIPTOR, a.kind),
+                                 enum_word(pb.AgencyStatus.DESCRIPTOR, a.status)) for a in found]

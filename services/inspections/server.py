@@ -1,0 +1,51 @@
+"""Wires the inspections service: its database, the registry and Temporal clients, the servicer
+and the suite's gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from ipss.inspections.v1 import inspections_pb2, inspections_pb2_grpc
+from services.inspections import store
+from services.inspections.api import InspectionsApi
+from services.inspections.registry_client import RegistryDirectory
+from services.inspections.workflow_client import UPDATE_WAIT_SECONDS, InspectionWorkflows
+from suite import clock, config, db
+from suite.grpc_server import ServiceBinding, SuiteServer
+
+SERVICE_NAME = inspections_pb2.DESCRIPTOR.services_by_name["InspectionsService"].full_name
+# A published draw record carries the whole snapshot (100,000 agencies: a few MB compressed).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Inspections:
+    """What the running service holds, to reach in tests and to close on stop."""
+
+    store: store.InspectionsStore
+    registry: RegistryDirectory
+    workflows: InspectionWorkflows
+
+    async def close(self) -> None:
+        await self.registry.close()
+        await self.store.engine.dispose()
+
+
+def build(database_url: str | None = None, token_secret: str | None = None, registry_address: str | None = None,
+          temporal_client: Client | None = None, temporal_settings: config.TemporalSettings | None = None,
+          update_wait_seconds: float = UPDATE_WAIT_SECONDS, legal_clock: clock.LegalClock | None = None,
+          batch_size: int = 200, progress_interval_seconds: int = 30, history_limit: int = 3000
+          ) -> tuple[SuiteServer, Inspections]:
+    """The server and what it holds. Tests and benchmarks replace the clients, the legal clock
+    (see suite.clock.LegalClock) and the campaigns' batch size, progress interval and history limit."""
+    engine = db.create_engine(database_url or config.database_url("inspections"))
+    inspections = Inspections(store.InspectionsStore(engine), RegistryDirectory(registry_address, token_secret),
+                              InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds))
+    api = InspectionsApi(inspections.store, inspections.registry, inspections.workflows,
+                         legal_clock or clock.LegalClock(), batch_size, progress_interval_seconds, history_limit)
+    server = SuiteServer("inspections", [ServiceBinding(
+        SERVICE_NAME, inspections_pb2_grpc.add_InspectionsServiceServicer_to_server, api)], token_secret,
+        options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+    return server, inspections

@@ -1,0 +1,137 @@
+"""Activities of the inspection workflows, as the suite's worker: read a campaign's next targets
+and write campaign and task records in the inspections service, and open a case for a violation
+through the complaints intake (source `inspection`), all over gRPC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import activity
+
+from ipss.complaints.v1 import complaints_pb2 as cpb
+from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
+from ipss.inspections.v1 import inspections_pb2 as pb
+from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
+from ipss.registry.v1 import registry_pb2 as rpb
+from workflows.activities.service_client import ServiceClient
+from workflows.inspections.model import CampaignReport, Figures, TargetAgency, TaskView
+
+
+@dataclass
+class TargetsQuestion:
+    campaign_id: str
+    from_position: int
+    limit: int
+
+
+@dataclass
+class TaskTarget:
+    task_id: str
+    position: int
+    agency: TargetAgency
+    inspectors: list[str]
+
+
+@dataclass
+class TargetBatch:
+    targets: list[TaskTarget]
+    # How many targets the campaign holds now, those added by supervisors included.
+    target_count: int
+
+
+@dataclass
+class CampaignRecord:
+    campaign_id: str
+    revision: int
+    status: str  # running, ended, closed_early
+    figures: Figures
+    report: CampaignReport | None = None
+
+
+@dataclass
+class CaseOrder:
+    """A finding that opens a case (检查发现 → 立案): the task files it once."""
+
+    task_id: str
+    credit_code: str
+    category: str
+    findings: str
+    occurred_on: str
+
+
+def _enum(enum, word: str) -> int:
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return enum.Value(prefix + word.upper()) if word else 0
+
+
+def _word(enum, value: int) -> str:
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return enum.Name(value).removeprefix(prefix).lower()
+
+
+def figures_message(figures: Figures) -> pb.CampaignProgress:
+    return pb.CampaignProgress(**vars(figures))
+
+
+class CaseIntake(ServiceClient):
+    service = "complaints"
+    stub_type = cpb_grpc.ComplaintsServiceStub
+
+    async def file(self, order: CaseOrder) -> str:
+        response = await self._call(self._stub.FileReport, cpb.FileReportRequest(
+            idempotency_key=f"{order.task_id}:case", source=cpb.REPORT_SOURCE_INSPECTION,
+            agency=cpb.ReportedAgency(credit_code=order.credit_code), category=_enum(cpb.ViolationCategory,
+                                                                                    order.category),
+            description=order.findings, occurred_on=order.occurred_on, source_reference=order.task_id))
+        return response.case_id
+
+
+class InspectionActivities(ServiceClient):
+    service = "inspections"
+    stub_type = pb_grpc.InspectionsServiceStub
+
+    def __init__(self, address: str | None = None, complaints_address: str | None = None, token: str | None = None):
+        super().__init__(address, token)
+        self._intake = CaseIntake(complaints_address, token)
+
+    def all(self) -> list:
+        return [self.campaign_targets, self.record_campaign_progress, self.record_task_progress, self.open_case]
+
+    async def close(self) -> None:
+        await super().close()
+        await self._intake.close()
+
+    @activity.defn(name="inspections.campaign_targets")
+    async def campaign_targets(self, question: TargetsQuestion) -> TargetBatch:
+        response = await self._call(self._stub.GetCampaignTargets, pb.GetCampaignTargetsRequest(
+            campaign_id=question.campaign_id, from_position=question.from_position, limit=question.limit))
+        return TargetBatch(targets=[TaskTarget(
+            task_id=t.id, position=t.position, inspectors=list(t.inspector_ids),
+            agency=TargetAgency(credit_code=t.agency.credit_code, name=t.agency.name, region_code=t.agency.region_code,
+                                kind=_word(rpb.AgencyKind, t.agency.kind))) for t in response.targets],
+            target_count=response.target_count)
+
+    @activity.defn(name="inspections.record_campaign_progress")
+    async def record_campaign_progress(self, record: CampaignRecord) -> bool:
+        request = pb.RecordCampaignProgressRequest(
+            campaign_id=record.campaign_id, revision=record.revision, progress=figures_message(record.figures),
+            status=_enum(pb.CampaignStatus, record.status))
+        if record.report is not None:
+            request.report.CopyFrom(pb.CampaignReport(
+                ending=_enum(pb.CampaignStatus, record.report.ending), closed_on=record.report.closed_on,
+                reason=record.report.reason, figures=figures_message(record.report.figures)))
+        return (await self._call(self._stub.RecordCampaignProgress, request)).applied
+
+    @activity.defn(name="inspections.record_task_progress")
+    async def record_task_progress(self, view: TaskView) -> bool:
+        response = await self._call(self._stub.RecordTaskProgress, pb.RecordTaskProgressRequest(
+            task_id=view.task_id, revision=view.revision, stage=_enum(pb.TaskStage, view.stage),
+            outcome=_enum(pb.CheckOutcome, view.outcome), category=_enum(cpb.ViolationCategory, view.category),
+            findings=view.findings, checked_on=view.checked_on, rectify_due_on=view.rectify_due_on,
+            rechecked_on=view.rechecked_on, rectified=view.rectified, case_id=view.case_id,
+            publish_due_on=view.publish_due_on, published_on=view.published_on, overdue=view.overdue))
+        return response.applied
+
+    @activity.defn(name="inspections.open_case")
+    async def open_case(self, order: CaseOrder) -> str:
+        return await self._intake.file(order)

@@ -1,0 +1,185 @@
+"""What crosses the inspection workflows' boundaries: how a task and a campaign start, the
+actions inspectors and supervisors take (Temporal updates), what a task tells its campaign
+(signals), and the views of their state. Plain dataclasses, carried by Temporal's JSON converter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TASK_WORKFLOW = "InspectionTask"
+CAMPAIGN_WORKFLOW = "InspectionCampaign"
+ACT_UPDATE = "act"
+STATE_QUERY = "state"
+TASK_EVENT_SIGNAL = "task_event"
+CLOSE_UPDATE = "close"
+EXTEND_UPDATE = "extend"
+ADD_TARGETS_UPDATE = "add_targets"
+PROGRESS_QUERY = "progress"
+
+# Task stages (TaskStage in the proto, lower case).
+ASSIGNED, RECTIFYING, CONCLUDED, CLOSED = "assigned", "rectifying", "concluded", "closed"
+# Check outcomes.
+NO_PROBLEM, PROBLEM, VIOLATION = "no_problem", "problem", "violation"
+OUTCOMES = (NO_PROBLEM, PROBLEM, VIOLATION)
+
+
+@dataclass
+class TargetAgency:
+    credit_code: str
+    name: str
+    region_code: str
+    kind: str
+
+
+@dataclass
+class TaskStart:
+    task_id: str
+    campaign_id: str
+    agency: TargetAgency
+    inspectors: list[str]
+    theme: list[str]
+    rules_version: str
+    # Days between the legal calendar and the workflow clock: zero in production (see
+    # workflows.case.model.CaseStart).
+    calendar_offset_days: int = 0
+
+
+@dataclass
+class TaskAction:
+    """An inspector's check or re-check, or a supervisor's publication. `action` names it."""
+
+    action: str  # check, recheck, publish
+    actor: str
+    actor_role: str
+    request_id: str
+    effective_on: str = ""
+    outcome: str = ""  # for a check: no_problem, problem, violation
+    category: str = ""  # a violation category word, for a problem or a violation
+    findings: str = ""
+    rectified: bool = False  # for a re-check
+
+
+@dataclass
+class TaskView:
+    task_id: str
+    revision: int
+    stage: str
+    outcome: str = ""
+    category: str = ""
+    findings: str = ""
+    checked_on: str = ""
+    rectify_due_on: str = ""
+    rechecked_on: str = ""
+    rectified: bool = False
+    case_id: str = ""
+    publish_due_on: str = ""
+    published_on: str = ""
+    overdue: bool = False
+    allowed_actions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskEvent:
+    """What a task tells its campaign, once each: checked_no_problem, checked_problem,
+    checked_violation, rectified, not_rectified, case_opened, published, overdue."""
+
+    task_id: str
+    kind: str
+
+
+@dataclass
+class Figures:
+    targets: int = 0
+    started: int = 0
+    checked: int = 0
+    no_problem: int = 0
+    problems: int = 0
+    rectified: int = 0
+    violations: int = 0
+    cases_opened: int = 0
+    overdue: int = 0
+    published: int = 0
+    not_started: int = 0
+
+    def count(self, kind: str) -> None:
+        if kind.startswith("checked_"):
+            self.checked += 1
+        if kind == "checked_no_problem":
+            self.no_problem += 1
+        elif kind == "checked_problem":
+            self.problems += 1
+        elif kind in ("checked_violation", "not_rectified"):
+            self.violations += 1
+        elif kind == "rectified":
+            self.rectified += 1
+        elif kind == "case_opened":
+            self.cases_opened += 1
+        elif kind == "published":
+            self.published += 1
+        elif kind == "overdue":
+            self.overdue += 1
+
+
+@dataclass
+class CampaignReport:
+    ending: str  # ended, closed_early
+    closed_on: str
+    reason: str
+    figures: Figures
+
+
+@dataclass
+class CampaignStart:
+    campaign_id: str
+    kind: str
+    theme: list[str]
+    starts_on: str
+    ends_on: str
+    target_count: int
+    rules_version: str
+    calendar_offset_days: int = 0
+    # Children started at once, the least time between two writes of the progress record, and
+    # the history length past which the campaign continues as new.
+    batch_size: int = 200
+    progress_interval_seconds: int = 30
+    history_limit: int = 3000
+
+
+@dataclass
+class CloseOrder:
+    actor: str
+    request_id: str
+    reason: str
+
+
+@dataclass
+class ExtendOrder:
+    actor: str
+    request_id: str
+    ends_on: str
+
+
+@dataclass
+class AddTargetsOrder:
+    request_id: str
+    target_count: int
+
+
+@dataclass
+class CampaignState:
+    """A campaign's run state: its input, and what each continue-as-new hands on."""
+
+    start: CampaignStart
+    figures: Figures
+    revision: int = 0
+    runs: int = 1
+
+
+@dataclass
+class CampaignProgressView:
+    campaign_id: str
+    status: str  # scheduled, running, ended, closed_early
+    ends_on: str
+    figures: Figures
+    runs: int
+    history_length: int

@@ -1,0 +1,217 @@
+"""One inspection task (检查任务): an agency, its inspectors, the check and its result.
+
+The inspectors record the check as the `act` update: no problem; a problem, which orders a
+rectification (责令整改) whose deadline comes from the rules file, then a re-check; or a
+violation, which opens a case through the complaints intake with source `inspection`. Not
+rectified at the re-check is a violation too. The result is to be published (公示) within the
+rules' period after it was reached; a supervisor publishes it, and a missed day makes the task
+overdue. Every step writes the task's record in the inspections service and tells the campaign
+(a signal, once per event), so that neither lists nor statistics ask workflows one by one."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from suite.clock import CHINA
+    from workflows.activities.inspections import CaseOrder, InspectionActivities
+    from workflows.activities.statutes import PeriodPlan, PeriodQuestion, StatuteActivities
+    from workflows.inspections import model as m
+
+CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
+                             maximum_interval=timedelta(hours=1))
+SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+PUBLISH_PERIOD = "publish_inspection_result"
+RECTIFY_PERIOD = "rectify_inspection_finding"
+
+# Who may take each action, and in which stages.
+ACTIONS = {
+    "check": (frozenset({"inspector"}), (m.ASSIGNED,)),
+    "recheck": (frozenset({"inspector"}), (m.RECTIFYING,)),
+    "publish": (frozenset({"supervisor"}), (m.RECTIFYING, m.CONCLUDED)),
+}
+
+
+def refuse(message: str, field: str = "") -> ApplicationError:
+    """A refusal the service turns into FAILED_PRECONDITION, or INVALID_ARGUMENT on `field`."""
+    if field:
+        return ApplicationError(message, field, type="INVALID_ARGUMENT", non_retryable=True)
+    return ApplicationError(message, type="FAILED_PRECONDITION", non_retryable=True)
+
+
+@workflow.defn(name=m.TASK_WORKFLOW, sandboxed=False)
+class InspectionTaskWorkflow:
+    @workflow.init
+    def __init__(self, task: m.TaskStart) -> None:
+        self.task = task
+        self.view_state = m.TaskView(task_id=task.task_id, revision=0, stage=m.ASSIGNED)
+        self.last_effective_on = ""
+        self.handled: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.woken = False
+
+    @workflow.run
+    async def run(self, task: m.TaskStart) -> m.TaskView:
+        while not self._finished():
+            wake_at = self._next_wake()
+            self.woken = False
+            try:
+                await workflow.wait_condition(lambda: self.woken, timeout=None if wake_at is None else
+                                              max(timedelta(0), wake_at - workflow.now()))
+            except asyncio.TimeoutError:
+                async with self.lock:
+                    await self._on_dates_passed()
+        return self.view()
+
+    def _finished(self) -> bool:
+        return self.view_state.stage == m.CLOSED
+
+    def _next_wake(self) -> datetime | None:
+        """The day after the publication deadline, while the result is unpublished."""
+        state = self.view_state
+        if state.publish_due_on and not state.published_on and not state.overdue:
+            return self._instant(state.publish_due_on) + timedelta(days=1)
+        return None
+
+    async def _on_dates_passed(self) -> None:
+        state = self.view_state
+        if state.publish_due_on and not state.published_on and state.publish_due_on < self.today().isoformat():
+            state.overdue = True
+            await self._record(["overdue"])
+
+    # ---- the actions --------------------------------------------------------------------------
+
+    @workflow.query(name=m.STATE_QUERY)
+    def state(self) -> m.TaskView:
+        return self.view()
+
+    @workflow.update(name=m.ACT_UPDATE)
+    async def act(self, action: m.TaskAction) -> m.TaskView:
+        async with self.lock:
+            if action.request_id in self.handled:
+                return self.view()
+            self._check(action)
+            on = self._effective_on(action)
+            events = await getattr(self, f"_do_{action.action}")(action, on)
+            self.handled.add(action.request_id)
+            self.last_effective_on = max(self.last_effective_on, on)
+            await self._record(events)
+            self.woken = True
+        return self.view()
+
+    @act.validator
+    def _validate_act(self, action: m.TaskAction) -> None:
+        if action.request_id not in self.handled:
+            self._check(action)
+
+    def _check(self, action: m.TaskAction) -> None:
+        if action.action not in ACTIONS:
+            raise refuse(f"unknown action {action.action!r}", "action")
+        roles, stages = ACTIONS[action.action]
+        if action.actor_role not in roles:
+            raise ApplicationError(f"{action.action} is for {', '.join(sorted(roles))}", type="PERMISSION_DENIED",
+                                   non_retryable=True)
+        if action.actor_role == "inspector" and action.actor not in self.task.inspectors:
+            raise ApplicationError(f"{action.actor} is not an inspector of this task", type="PERMISSION_DENIED",
+                                   non_retryable=True)
+        state = self.view_state
+        if action.action == "publish" and state.published_on:
+            raise refuse(f"the result was already published on {state.published_on}")
+        if state.stage not in stages:
+            raise refuse(f"{action.action} is not possible while the task is {state.stage}")
+        if action.action == "check":
+            if action.outcome not in m.OUTCOMES:
+                raise refuse(f"unknown outcome {action.outcome!r}", "outcome")
+            if action.outcome != m.NO_PROBLEM and not action.category:
+                raise refuse("a problem or a violation names its category", "category")
+        self._effective_on(action)
+
+    def _effective_on(self, action: m.TaskAction) -> str:
+        today = self.today().isoformat()
+        on = action.effective_on or today
+        if on > today:
+            raise refuse("effective_on must not be in the future", "effective_on")
+        if on < self.last_effective_on:
+            raise refuse(f"effective_on must not be before the task's last step ({self.last_effective_on})",
+                         "effective_on")
+        return on
+
+    async def _do_check(self, action: m.TaskAction, on: str) -> list[str]:
+        state = self.view_state
+        state.outcome, state.category, state.findings, state.checked_on = (
+            action.outcome, action.category, action.findings, on)
+        state.publish_due_on = (await self._plan(PUBLISH_PERIOD, on)).due_on
+        events = [f"checked_{action.outcome}"]
+        if action.outcome == m.PROBLEM:
+            state.rectify_due_on = (await self._plan(RECTIFY_PERIOD, on)).due_on
+            state.stage = m.RECTIFYING
+        else:
+            state.stage = m.CONCLUDED
+        if action.outcome == m.VIOLATION:
+            events.append(await self._open_case(on, action.findings))
+        return events
+
+    async def _do_recheck(self, action: m.TaskAction, on: str) -> list[str]:
+        state = self.view_state
+        state.rechecked_on, state.rectified = on, action.rectified
+        state.findings = f"{state.findings}\n复查 re-check {on}: {action.findings}"
+        state.stage = m.CLOSED if state.published_on else m.CONCLUDED
+        if action.rectified:
+            return ["rectified"]
+        return ["not_rectified", await self._open_case(on, f"逾期未整改 not rectified by {state.rectify_due_on}: "
+                                                           f"{action.findings}")]
+
+    async def _do_publish(self, action: m.TaskAction, on: str) -> list[str]:
+        state = self.view_state
+        state.published_on = on
+        if state.stage == m.CONCLUDED:
+            state.stage = m.CLOSED
+        return ["published"]
+
+    async def _open_case(self, on: str, findings: str) -> str:
+        task = self.task
+        self.view_state.case_id = await workflow.execute_activity_method(
+            InspectionActivities.open_case,
+            CaseOrder(task_id=task.task_id, credit_code=task.agency.credit_code, category=self.view_state.category,
+                      findings=f"检查发现 inspection finding of {task.task_id}: {findings}", occurred_on=on),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        return "case_opened"
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return (workflow.now().astimezone(CHINA) - timedelta(days=self.task.calendar_offset_days)).date()
+
+    def _instant(self, legal_day: str) -> datetime:
+        day = date.fromisoformat(legal_day) + timedelta(days=self.task.calendar_offset_days)
+        return datetime.combine(day, time(0), tzinfo=CHINA)
+
+    async def _plan(self, period_id: str, start_on: str) -> PeriodPlan:
+        return await workflow.execute_local_activity_method(
+            StatuteActivities.plan_period, PeriodQuestion(self.task.rules_version, period_id, start_on),
+            start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
+
+    def view(self) -> m.TaskView:
+        state = self.view_state
+        allowed = [name for name, (_, stages) in ACTIONS.items() if state.stage in stages
+                   and not (name == "publish" and state.published_on)]
+        return m.TaskView(**{**vars(state), "allowed_actions": allowed})
+
+    async def _record(self, events: list[str]) -> None:
+        """Write the task's record, then tell the campaign what happened. A campaign that has
+        closed keeps its report as it was: the task's record alone goes on."""
+        self.view_state.revision += 1
+        await workflow.execute_activity_method(InspectionActivities.record_task_progress, self.view(),
+                                               start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        campaign = workflow.get_external_workflow_handle(self.task.campaign_id)
+        for kind in events:
+            try:
+                await campaign.signal(m.TASK_EVENT_SIGNAL, m.TaskEvent(self.task.task_id, kind))
+            except FailureError:
+                workflow.logger.info("campaign %s no longer runs; %s not counted", self.task.campaign_id, kind)

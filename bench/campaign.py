@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -308,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = seed_practising(registry_url, args.targets, args.rng_seed)
         print(f"{BENCH}: seeded {loaded} practising agencies", flush=True)
         result = asyncio.run(run(args, registry_url, inspections_url, workdir))
+        # gRPC's asyncio channels that are only freed by the cycle collector would otherwise be
+        # freed while the interpreter exits, which gRPC does not survive.
+        gc.collect()
     print(describe(result), flush=True)
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0

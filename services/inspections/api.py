@@ -220,8 +220,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         campaign = await self.store.get_campaign(campaign_id)
         await self.workflows.start_campaign(m.CampaignState(
             start=m.CampaignStart(
-                campaign_id=campaign.id, kind=campaign.kind, theme=list(campaign.theme),
-                starts_on=campaign.starts_on.isoformat(), ends_on=campaign.ends_on.isoformat(),
+                campaign_id=campaign.id, starts_on=campaign.starts_on.isoformat(), ends_on=campaign.ends_on.isoformat(),
                 target_count=campaign.target_count, rules_version=campaign.rules_version,
                 calendar_offset_days=self.legal.offset_days, batch_size=self.batch_size,
                 progress_interval_seconds=self.progress_interval_seconds, history_limit=self.history_limit),

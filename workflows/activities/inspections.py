@@ -12,9 +12,8 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
-from ipss.registry.v1 import registry_pb2 as rpb
 from workflows.activities.service_client import ServiceClient
-from workflows.inspections.model import CampaignReport, Figures, TargetAgency, TaskView
+from workflows.inspections.model import CampaignReport, Figures, TaskView
 
 
 @dataclass
@@ -27,8 +26,7 @@ class TargetsQuestion:
 @dataclass
 class TaskTarget:
     task_id: str
-    position: int
-    agency: TargetAgency
+    credit_code: str
     inspectors: list[str]
 
 
@@ -62,11 +60,6 @@ class CaseOrder:
 def _enum(enum, word: str) -> int:
     prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
     return enum.Value(prefix + word.upper()) if word else 0
-
-
-def _word(enum, value: int) -> str:
-    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
-    return enum.Name(value).removeprefix(prefix).lower()
 
 
 def figures_message(figures: Figures) -> pb.CampaignProgress:
@@ -105,11 +98,9 @@ class InspectionActivities(ServiceClient):
     async def campaign_targets(self, question: TargetsQuestion) -> TargetBatch:
         response = await self._call(self._stub.GetCampaignTargets, pb.GetCampaignTargetsRequest(
             campaign_id=question.campaign_id, from_position=question.from_position, limit=question.limit))
-        return TargetBatch(targets=[TaskTarget(
-            task_id=t.id, position=t.position, inspectors=list(t.inspector_ids),
-            agency=TargetAgency(credit_code=t.agency.credit_code, name=t.agency.name, region_code=t.agency.region_code,
-                                kind=_word(rpb.AgencyKind, t.agency.kind))) for t in response.targets],
-            target_count=response.target_count)
+        return TargetBatch(targets=[TaskTarget(task_id=t.id, credit_code=t.agency.credit_code,
+                                               inspectors=list(t.inspector_ids)) for t in response.targets],
+                           target_count=response.target_count)
 
     @activity.defn(name="inspections.record_campaign_progress")
     async def record_campaign_progress(self, record: CampaignRecord) -> bool:

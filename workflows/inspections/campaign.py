@@ -98,8 +98,8 @@ class CampaignWorkflow:
         start = self.s.start
         await workflow.start_child_workflow(
             InspectionTaskWorkflow.run,
-            m.TaskStart(task_id=target.task_id, campaign_id=start.campaign_id, agency=target.agency,
-                        inspectors=target.inspectors, theme=start.theme, rules_version=start.rules_version,
+            m.TaskStart(task_id=target.task_id, campaign_id=start.campaign_id, credit_code=target.credit_code,
+                        inspectors=target.inspectors, rules_version=start.rules_version,
                         calendar_offset_days=start.calendar_offset_days),
             id=target.task_id, parent_close_policy=ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)

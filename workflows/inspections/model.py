@@ -24,20 +24,14 @@ OUTCOMES = (NO_PROBLEM, PROBLEM, VIOLATION)
 
 
 @dataclass
-class TargetAgency:
-    credit_code: str
-    name: str
-    region_code: str
-    kind: str
-
-
-@dataclass
 class TaskStart:
+    """What a task needs to run, and no more: a campaign starts thousands of them, each input
+    stored in two histories. Everything else about the target is in the service's record."""
+
     task_id: str
     campaign_id: str
-    agency: TargetAgency
+    credit_code: str
     inspectors: list[str]
-    theme: list[str]
     rules_version: str
     # Days between the legal calendar and the workflow clock: zero in production (see
     # workflows.case.model.CaseStart).
@@ -131,8 +125,6 @@ class CampaignReport:
 @dataclass
 class CampaignStart:
     campaign_id: str
-    kind: str
-    theme: list[str]
     starts_on: str
     ends_on: str
     target_count: int

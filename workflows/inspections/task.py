@@ -178,7 +178,7 @@ class InspectionTaskWorkflow:
         task = self.task
         self.view_state.case_id = await workflow.execute_activity_method(
             InspectionActivities.open_case,
-            CaseOrder(task_id=task.task_id, credit_code=task.agency.credit_code, category=self.view_state.category,
+            CaseOrder(task_id=task.task_id, credit_code=task.credit_code, category=self.view_state.category,
                       findings=f"检查发现 inspection finding of {task.task_id}: {findings}", occurred_on=on),
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
         return "case_opened"

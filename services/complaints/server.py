@@ -14,10 +14,11 @@ from ipss.complaints.v1 import complaints_pb2, complaints_pb2_grpc
 from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.complaints.api import ComplaintsApi
-from services.complaints.cases import UPDATE_WAIT_SECONDS, CaseWorkflows
+from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import RegistryDirectory
 from suite import clock, config, db
 from suite.grpc_server import ServiceBinding, SuiteServer
+from suite.workflow_client import UPDATE_WAIT_SECONDS
 
 SERVICE_NAME = complaints_pb2.DESCRIPTOR.services_by_name["ComplaintsService"].full_name
 TRACKING_KEY_ENV = "IPSS_COMPLAINTS_TRACKING_KEY"

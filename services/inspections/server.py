@@ -11,9 +11,10 @@ from ipss.inspections.v1 import inspections_pb2, inspections_pb2_grpc
 from services.inspections import store
 from services.inspections.api import InspectionsApi
 from services.inspections.registry_client import RegistryDirectory
-from services.inspections.workflow_client import UPDATE_WAIT_SECONDS, InspectionWorkflows
+from services.inspections.workflow_client import InspectionWorkflows
 from suite import clock, config, db
 from suite.grpc_server import ServiceBinding, SuiteServer
+from suite.workflow_client import UPDATE_WAIT_SECONDS
 
 SERVICE_NAME = inspections_pb2.DESCRIPTOR.services_by_name["InspectionsService"].full_name
 # A published draw record carries the whole snapshot (100,000 agencies: a few MB compressed).

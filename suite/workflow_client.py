@@ -1,0 +1,80 @@
+"""A service's side of its Temporal workflows: a client that connects on first use (so the
+service serves, and heals, while Temporal starts), updates that wait a while for a worker and
+attach to the first run on a retry, and Temporal's answers turned into the suite's errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from suite import config
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, Unavailable
+
+RETRY_LATER = "the workflow did not answer in time; retry with the same idempotency key"
+# An update needs a worker to run it; without one it would wait for ever.
+UPDATE_WAIT_SECONDS = 30.0
+
+
+class WorkflowClient:
+    def __init__(self, client: Client | None = None, settings: config.TemporalSettings | None = None,
+                 update_wait_seconds: float = UPDATE_WAIT_SECONDS):
+        self._client = client
+        self._settings = settings or config.temporal()
+        self._update_wait = update_wait_seconds
+        self._connecting = asyncio.Lock()
+
+    async def client(self) -> Client:
+        async with self._connecting:
+            if self._client is None:
+                try:
+                    self._client = await Client.connect(self._settings.address, namespace=self._settings.namespace)
+                except RuntimeError:
+                    raise Unavailable(RETRY_LATER) from None
+        return self._client
+
+    async def update(self, workflow_id: str, update: str, argument, update_id: str, result_type):
+        """Run the update and wait, for a while, for its answer. A retry with the same update id
+        attaches to the first one rather than running it again."""
+        handle = (await self.client()).get_workflow_handle(workflow_id)
+        try:
+            return await asyncio.wait_for(answered(lambda: handle.execute_update(
+                update, argument, id=update_id, result_type=result_type), workflow_id), self._update_wait)
+        except TimeoutError:
+            raise Unavailable(RETRY_LATER) from None
+
+
+async def answered(call: Callable[[], Awaitable], workflow_id: str):
+    """The call's answer; a refusal by the workflow as the status it names, a missing or finished
+    workflow as FAILED_PRECONDITION, an unreachable Temporal as UNAVAILABLE."""
+    try:
+        return await call()
+    except WorkflowUpdateFailedError as error:
+        raise refusal(error.cause, workflow_id) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unavailable(RETRY_LATER) from None
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise FailedPrecondition(f"{workflow_id} has no running workflow: {error.message}",
+                                     subject=workflow_id) from None
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                            RPCStatusCode.RESOURCE_EXHAUSTED):
+            raise Unavailable(RETRY_LATER) from None
+        raise
+
+
+def refusal(cause: BaseException, workflow_id: str) -> Exception:
+    """A validator refuses with an ApplicationError typed like the status it means; an
+    INVALID_ARGUMENT carries the offending field as its first detail."""
+    if isinstance(cause, ApplicationError):
+        if cause.type == "FAILED_PRECONDITION":
+            return FailedPrecondition(cause.message, subject=workflow_id)
+        if cause.type == "PERMISSION_DENIED":
+            return PermissionDenied(cause.message)
+        if cause.type == "INVALID_ARGUMENT":
+            field = str(cause.details[0]) if cause.details else "request"
+            return InvalidArgument(FieldViolation(field, cause.message))
+    return cause

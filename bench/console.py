@@ -41,8 +41,9 @@ import httpx
 import sqlalchemy
 from sqlalchemy import text
 
+from bench.load import percentile
+from bench.registry_lookup import free_port
 from bench.registry_lookup import fresh_database as registry_database
-from bench.registry_lookup import free_port, percentile
 from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.registry import seed

@@ -42,16 +42,22 @@ def credit_code(region: str) -> str:
     return first17 + codes.credit_code_check_char(first17)
 
 
-async def register_agencies(count: int) -> list[str]:
+async def register_agencies(count: int, concurrency: int = 64) -> list[str]:
     operator = (("authorization", f"Bearer {auth.mint('operator', 'bench-intake')}"),)
+    # Bounded: a burst of thousands of concurrent streams on one channel gets them cancelled.
+    gate = asyncio.Semaphore(concurrency)
     async with grpc.aio.insecure_channel(config.service_address("registry")) as channel:
         stub = rpb_grpc.RegistryServiceStub(channel)
-        created = await asyncio.gather(*(stub.CreateAgency(rpb.CreateAgencyRequest(
-            idempotency_key=uuid.uuid4().hex, name=f"北京测评知识产权代理有限公司{index:05d}{uuid.uuid4().hex[:4]}",
-            kind=rpb.AGENCY_KIND_TRADEMARK, credit_code=credit_code("110105"), region_code="110105",
-            legal_form=rpb.LEGAL_FORM_LIMITED_COMPANY, established_on="2018-03-01"), metadata=operator)
-            for index in range(count)))
-    return [answer.agency.credit_code for answer in created]
+
+        async def create(index: int) -> str:
+            async with gate:
+                answer = await stub.CreateAgency(rpb.CreateAgencyRequest(
+                    idempotency_key=uuid.uuid4().hex,
+                    name=f"北京测评知识产权代理有限公司{index:05d}{uuid.uuid4().hex[:4]}",
+                    kind=rpb.AGENCY_KIND_TRADEMARK, credit_code=credit_code("110105"), region_code="110105",
+                    legal_form=rpb.LEGAL_FORM_LIMITED_COMPANY, established_on="2018-03-01"), metadata=operator)
+            return answer.agency.credit_code
+        return await asyncio.gather(*(create(index) for index in range(count)))
 
 
 def reports(agency_codes: list[str]):

@@ -41,6 +41,7 @@ import sqlalchemy
 from google.protobuf.message import Message
 from sqlalchemy import text
 
+from bench.load import freeze_prepared, percentile
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import seed
@@ -106,11 +107,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def registry_process(url: str, workdir: Path, secret: str) -> Iterator[tuple[subprocess.Popen, str]]:
+def registry_process(url: str, workdir: Path, secret: str, processes: int) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python -m services.registry` on a free loopback port; its log goes to the work directory."""
     port = free_port()
     env = dict(os.environ, IPSS_REGISTRY_DATABASE_URL=url, IPSS_REGISTRY_PORT=str(port), IPSS_BIND="127.0.0.1",
-               IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir))
+               IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_REGISTRY_PROCESSES=str(processes))
     with open(workdir / "registry.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "services.registry"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=config.REPO_ROOT)
@@ -137,9 +138,13 @@ async def wait_serving(process: subprocess.Popen, address: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time a process and its serving children have used so far (Linux /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # ---- the request mix -------------------------------------------------------------------------
@@ -211,6 +216,7 @@ def search_call(agency, secret: str, tokens: dict[str, tuple], rng: random.Rando
 async def drive(address: str, calls: list[Call], qps: float, clients: int) -> tuple[list[Outcome], float]:
     """Send call i when it is due (start + i/qps) through whichever client is free; returns the
     outcomes and the start."""
+    freeze_prepared()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     pages: dict[bytes, str] = {}
@@ -257,12 +263,6 @@ async def send(stub, call: Call, due: float, pages: dict[bytes, str], loop) -> O
 
 # ---- figures ---------------------------------------------------------------------------------
 
-def percentile(sorted_values: list[float], share: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
-
-
 def figures(outcomes: list[Outcome], measured_from: float, seconds: float) -> dict:
     measured = [o for o in outcomes if o.due >= measured_from]
     latencies = sorted(o.latency * 1000 for o in measured)
@@ -299,13 +299,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         secret = secrets.token_urlsafe(32)
         total = int(args.qps * (args.warmup + args.seconds))
         calls = plan_calls(total, agencies, people, secret, random.Random(args.rng_seed))
-        with registry_process(url, workdir, secret) as (process, address):
+        with registry_process(url, workdir, secret, args.server_processes) as (process, address):
             asyncio.run(wait_serving(process, address))
             cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))
             server_cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - wall_before)
     result = {"bench": BENCH, "db": backend, "agencies": args.agencies, "practitioners": args.practitioners,
-              "target_qps": args.qps, "seconds": args.seconds, "clients": args.clients,
+              "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds, "clients": args.clients,
               "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),
               "server_cpu_percent": round(100 * server_cpu, 1),
               # Other work on the machine competes for its cores: the load tells how much there was.
@@ -340,6 +340,8 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--seconds", type=float, default=20, help="measured period")
     options.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured period")
     options.add_argument("--clients", type=int, default=32, help="concurrent clients, each with its connection")
+    options.add_argument("--server-processes", type=int, default=2,
+                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES), one a core")
     options.add_argument("--rng-seed", type=int, default=2026, help="seed of the data and of the request mix")
     return options
 

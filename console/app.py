@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from console import i18n, officers, public
+from console import i18n, inspections, officers, public
 from console.backend import Backend
 from console.settings import Settings
 from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
@@ -22,7 +22,7 @@ from suite.errors import Unauthenticated
 
 STATIC = Path(__file__).parent / "static"
 # Roles the development picker offers: the console's users.
-DEV_ROLES = ("handler", "supervisor", "citizen", "public")
+DEV_ROLES = ("handler", "supervisor", "inspector", "citizen", "public")
 COOKIE_SECONDS = 8 * 3600
 
 
@@ -67,6 +67,8 @@ def _signed_in(token: str, next_path: str, default: str) -> Response:
 
 
 def _landing(role: str) -> str:
+    if role == "inspector":
+        return "/inspections"
     return "/cases" if role in ("handler", "supervisor", "operator", "admin") else "/portal"
 
 
@@ -110,7 +112,7 @@ async def signout(request: Request) -> Response:
 
 
 def build(settings: Settings, backend: Backend | None = None) -> Starlette:
-    backend = backend or Backend(settings.registry_address, settings.complaints_address)
+    backend = backend or Backend(settings.registry_address, settings.complaints_address, settings.inspections_address)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -126,6 +128,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         Route("/signin/dev", signin_dev, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),
         *officers.routes(),
+        *inspections.routes(),
         *public.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan)

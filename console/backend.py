@@ -11,11 +11,14 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ipss.complaints.v1 import complaints_pb2_grpc
+from ipss.inspections.v1 import inspections_pb2_grpc
 from ipss.registry.v1 import registry_pb2_grpc
 
 CALL_SECONDS = 20.0
 # Attachments go through the console to UploadAttachment (10 MiB and the request around them).
 MAX_MESSAGE_BYTES = 11 * 1024 * 1024
+# A published draw record carries its whole snapshot: the inspections service sends up to this.
+MAX_DRAW_RECORD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -48,15 +51,17 @@ def refusal(error: grpc.aio.AioRpcError) -> ServiceError:
 
 
 class Backend:
-    def __init__(self, registry_address: str, complaints_address: str):
-        self._addresses = {"registry": registry_address, "complaints": complaints_address}
+    def __init__(self, registry_address: str, complaints_address: str, inspections_address: str):
+        self._addresses = {"registry": registry_address, "complaints": complaints_address,
+                           "inspections": inspections_address}
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def _channel(self, service: str) -> grpc.aio.Channel:
         if service not in self._channels:
+            receive = MAX_DRAW_RECORD_BYTES if service == "inspections" else MAX_MESSAGE_BYTES
             self._channels[service] = grpc.aio.insecure_channel(self._addresses[service], options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+                ("grpc.max_receive_message_length", receive)])
         return self._channels[service]
 
     @property
@@ -66,6 +71,10 @@ class Backend:
     @property
     def complaints(self) -> complaints_pb2_grpc.ComplaintsServiceStub:
         return complaints_pb2_grpc.ComplaintsServiceStub(self._channel("complaints"))
+
+    @property
+    def inspections(self) -> inspections_pb2_grpc.InspectionsServiceStub:
+        return inspections_pb2_grpc.InspectionsServiceStub(self._channel("inspections"))
 
     async def call(self, method, request, token: str = "", request_id: str = ""):
         """Call an RPC as the token's holder (the public without one); a refusal as ServiceError."""

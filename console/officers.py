@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from console import charts, forms, i18n
 from console.backend import Backend, ServiceError
-from console.web import Pages, Visitor, language
+from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from suite.clock import CHINA
 from suite.protos import enum_word
@@ -53,12 +53,13 @@ def error_view(lang: str, error: ServiceError) -> dict:
                 fields={path: i18n.violation(lang, text) for path, text in error.fields.items()})
 
 
-def officer(request: Request) -> tuple[Pages, Backend, Visitor, Response | None]:
-    """The page's tools and visitor; a response instead when the visitor is no signed-in officer."""
+def officer(request: Request, roles: frozenset[str] = OFFICERS) -> tuple[Pages, Backend, Visitor, Response | None]:
+    """The page's tools and visitor; a response instead when the visitor is not signed in with one
+    of `roles` (the officers unless a page names others)."""
     pages: Pages = request.app.state.pages
     visitor = pages.visitor(request)
     refusal = None
-    if not visitor.is_officer:
+    if visitor.principal.role not in roles:
         if visitor.token:
             refusal = pages.render(request, "error.html", 403, error=dict(
                 heading=i18n.text(language(request), "error.PERMISSION_DENIED"), detail="", fields={}))
@@ -297,14 +298,6 @@ async def export_csv(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="cases-{region}.csv"'})
 
 
-async def inspections(request: Request) -> Response:
-    """A named gap: the inspections service's pages come when that service is in place."""
-    pages, _, _, refusal = officer(request)
-    if refusal:
-        return refusal
-    return pages.render(request, "inspections.html")
-
-
 def routes() -> list[Route]:
     return [
         Route("/cases", queue),
@@ -313,5 +306,4 @@ def routes() -> list[Route]:
         Route("/inbox", inbox),
         Route("/statistics", statistics),
         Route("/statistics/cases.csv", export_csv),
-        Route("/inspections", inspections),
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from suite import config
 
@@ -28,12 +28,15 @@ class Settings:
     dev_signin: bool = False
     temporal_ui: str = "http://127.0.0.1:8233"
     temporal_namespace: str = "default"
+    # Where the suite's configuration puts the inspections service unless a caller names it.
+    inspections_address: str = field(default_factory=lambda: config.service_address("inspections"))
 
     @classmethod
     def from_environment(cls, dev_signin: bool = False) -> Settings:
         ui_port = int(os.environ.get("IPSS_TEMPORAL_UI_PORT", 8233))
         return cls(registry_address=config.service_address("registry"),
                    complaints_address=config.service_address("complaints"),
+                   inspections_address=config.service_address("inspections"),
                    token_secret=config.token_secret(), dev_signin=dev_signin,
                    temporal_ui=os.environ.get("IPSS_TEMPORAL_UI_URL", f"http://127.0.0.1:{ui_port}"),
                    temporal_namespace=config.temporal().namespace)

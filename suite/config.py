@@ -28,6 +28,12 @@ def listen_port(service: str) -> int:
     return int(os.environ.get(f"IPSS_{service.upper()}_PORT", DEFAULT_PORTS[service]))
 
 
+def server_processes(service: str) -> int:
+    """How many processes serve a service on its one port (the kernel spreads connections over
+    them); more than one only for a service whose work is mostly reads, such as the registry."""
+    return max(1, int(os.environ.get(f"IPSS_{service.upper()}_PROCESSES", "1")))
+
+
 def bind_host() -> str:
     return os.environ.get("IPSS_BIND", "127.0.0.1")
 

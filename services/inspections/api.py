@@ -205,7 +205,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                                          subject="plan.status")
             if plan.campaign_id:
                 raise FailedPrecondition(f"plan {plan.id} already runs as {plan.campaign_id}", subject="plan.campaign")
-            record = await self.store.get_draw(plan.id)
+            record = await self.store.get_draw(plan.id, session=session)
             campaign = await self.store.create_campaign(session, fields, plan, record, auth.current().subject,
                                                         self.legal.today().year)
             return pb.CreateCampaignResponse(campaign=campaign_message(campaign))

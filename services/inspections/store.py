@@ -376,12 +376,17 @@ class InspectionsStore:
         await session.flush()
         return draw
 
-    async def get_draw(self, plan_id: str, with_document: bool = False) -> Draw:
+    async def get_draw(self, plan_id: str, with_document: bool = False, session: AsyncSession | None = None) -> Draw:
+        """The plan's draw record; inside `session` when a write depends on it (on SQLite a
+        process has one connection, which that write holds)."""
         statement = select(Draw).where(Draw.plan_id == plan_id)
         if with_document:
             statement = statement.options(undefer(Draw.document))
-        async with self.sessions() as session:
+        if session is not None:
             found = (await session.execute(statement)).scalar_one_or_none()
+        else:
+            async with self.sessions() as own:
+                found = (await own.execute(statement)).scalar_one_or_none()
         if found is None:
             raise NotFound("draw record", plan_id)
         return found

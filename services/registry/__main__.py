@@ -1,19 +1,19 @@
-"""python -m services.registry: serve the registry until SIGINT/SIGTERM."""
-
-import asyncio
+"""python -m services.registry: serve the registry until SIGINT/SIGTERM, from
+$IPSS_REGISTRY_PROCESSES processes (default 1) sharing its port."""
 
 from services.registry.server import build
 from suite import config
 from suite import logging as suite_logging
-from suite.grpc_server import run_until_signalled
+from suite.grpc_server import run_until_signalled, serve_in_processes
+
+ADDRESS = f"{config.bind_host()}:{config.listen_port('registry')}"
 
 
-async def main() -> None:
+async def serve(shared_port: bool) -> None:
     suite_logging.configure("registry")
-    server, registry = build()
-    await run_until_signalled(server, f"{config.bind_host()}:{config.listen_port('registry')}",
-                              on_stop=registry.engine.dispose)
+    server, registry = build(shared_port=shared_port)
+    await run_until_signalled(server, ADDRESS, on_stop=registry.engine.dispose)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_in_processes(serve, config.server_processes("registry"), ADDRESS)

@@ -11,10 +11,12 @@ from suite.grpc_server import ServiceBinding, SuiteServer
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
 
 
-def build(database_url: str | None = None, token_secret: str | None = None) -> tuple[SuiteServer, store.RegistryStore]:
+def build(database_url: str | None = None, token_secret: str | None = None,
+          shared_port: bool = False) -> tuple[SuiteServer, store.RegistryStore]:
     engine = db.create_engine(database_url or config.database_url("registry"))
     registry = store.RegistryStore(engine)
     api = RegistryApi(registry, domain.GradingRules.load())
     server = SuiteServer("registry", [ServiceBinding(SERVICE_NAME, registry_pb2_grpc.add_RegistryServiceServicer_to_server,
-                                                     api)], token_secret)
+                                                     api)], token_secret,
+                         shared_port=shared_port)
     return server, registry

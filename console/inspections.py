@@ -1,0 +1,183 @@
+"""The inspections pages (双随机一公开 and 专项整治): the campaigns with their progress, a campaign
+with its tasks, a plan with its published draw record and how anyone checks it, and a task with
+its result. An inspector (执法检查人员) signs in to their own tasks; what each role may read beyond
+that is the inspections service's decision, by the roles its RPCs declare, shown as a refusal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from console.backend import Backend, ServiceError
+from console.officers import failed_page, officer, word
+from console.web import OFFICERS, Pages, Visitor, language
+from ipss.complaints.v1 import complaints_pb2 as cpb
+from ipss.inspections.v1 import inspections_pb2 as pb
+from ipss.registry.v1 import registry_pb2 as rpb
+from suite.protos import enum_value, enum_word
+
+INSPECTOR = "inspector"
+# Who reaches these pages at all; the service then refuses an inspector the campaigns and plans.
+STAFF = OFFICERS | {INSPECTOR}
+PAGE_SIZE = 50
+CAMPAIGN_STATUS = pb.CampaignStatus.DESCRIPTOR
+TASK_STAGE = pb.TaskStage.DESCRIPTOR
+# The enums the pages name, by the i18n vocabulary that labels them.
+VOCABULARIES = {
+    "campaign_kind": pb.CampaignKind.DESCRIPTOR, "campaign_status": CAMPAIGN_STATUS,
+    "plan_status": pb.PlanStatus.DESCRIPTOR, "task_stage": TASK_STAGE, "check_outcome": pb.CheckOutcome.DESCRIPTOR,
+    "risk_class": pb.RiskClass.DESCRIPTOR, "agency_kind": rpb.AgencyKind.DESCRIPTOR,
+    "category": cpb.ViolationCategory.DESCRIPTOR}
+PROGRESS_FIELDS = [f.name for f in pb.CampaignProgress.DESCRIPTOR.fields]
+
+
+def words(descriptor) -> list[str]:
+    return [enum_word(descriptor, value.number) for value in descriptor.values[1:]]
+
+
+CAMPAIGN_STATUSES = words(CAMPAIGN_STATUS)
+TASK_STAGES = words(TASK_STAGE)
+
+
+def staff(request: Request) -> tuple[Pages, Backend, Visitor, Response | None]:
+    return officer(request, STAFF)
+
+
+def render(request: Request, pages: Pages, template: str, **context) -> Response:
+    """A page with `term(vocabulary, number)`: an enum value in the reader's words."""
+    lang = language(request)
+    return pages.render(request, template, term=lambda vocabulary, number: pages.label(
+        lang, vocabulary, word(VOCABULARIES[vocabulary], number)), **context)
+
+
+def pager(params, next_token: str) -> dict:
+    """The links to the first page (when not on it) and the next one, keeping the filters."""
+    filters = {k: v for k, v in params.items() if k != "page"}
+    return dict(first_query=filters if params.get("page") else None,
+                next_query=dict(filters, page=next_token) if next_token else None)
+
+
+def task_listing(params, campaign_id: str = "") -> pb.ListTasksRequest:
+    listing = pb.ListTasksRequest(campaign_id=campaign_id, page_size=PAGE_SIZE, page_token=params.get("page", ""),
+                                  overdue_only=bool(params.get("overdue")))
+    if params.get("stage") in TASK_STAGES:
+        listing.stages.append(enum_value(TASK_STAGE, params["stage"]))
+    return listing
+
+
+def figures(progress: pb.CampaignProgress) -> list[dict]:
+    """Each figure with its share of the targets, so that progress reads at a glance."""
+    return [dict(name=name, count=getattr(progress, name),
+                 share=getattr(progress, name) / progress.targets if progress.targets and name != "targets" else None)
+            for name in PROGRESS_FIELDS]
+
+
+def record_filename(plan_id: str) -> str:
+    return f"draw-record-{plan_id}.json.gz"
+
+
+# ---- the first page: campaigns, or an inspector's own tasks ---------------------------------------
+
+async def overview(request: Request) -> Response:
+    """What a supervisor sees first, the campaigns in their scope; an inspector, their own tasks."""
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    params = request.query_params
+    try:
+        if visitor.principal.role == INSPECTOR:
+            tasks = await backend.call(backend.inspections.ListTasks, task_listing(params), visitor.token)
+            return render(request, pages, "inspections_mine.html", tasks=list(tasks.tasks), filters=params,
+                          stages=TASK_STAGES, **pager(params, tasks.next_page_token))
+        listing = pb.ListCampaignsRequest(page_size=PAGE_SIZE, page_token=params.get("page", ""))
+        if params.get("status") in CAMPAIGN_STATUSES:
+            listing.statuses.append(enum_value(CAMPAIGN_STATUS, params["status"]))
+        campaigns = await backend.call(backend.inspections.ListCampaigns, listing, visitor.token)
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return render(request, pages, "inspections.html", campaigns=list(campaigns.campaigns), filters=params,
+                  statuses=CAMPAIGN_STATUSES, **pager(params, campaigns.next_page_token))
+
+
+# ---- a campaign, a plan with its draw record, a task -----------------------------------------------
+
+async def campaign_page(request: Request) -> Response:
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    campaign_id = request.path_params["campaign_id"]
+    params = request.query_params
+    try:
+        found, tasks = await asyncio.gather(
+            backend.call(backend.inspections.GetCampaign, pb.GetCampaignRequest(campaign_id=campaign_id),
+                         visitor.token),
+            backend.call(backend.inspections.ListTasks, task_listing(params, campaign_id), visitor.token))
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    campaign = found.campaign
+    report = figures(campaign.report.figures) if campaign.HasField("report") else None
+    return render(request, pages, "campaign.html", campaign=campaign, progress=figures(campaign.progress),
+                  report=report, tasks=list(tasks.tasks), filters=params, stages=TASK_STAGES,
+                  workflow_url=pages.settings.workflow_url(campaign.workflow_id),
+                  **pager(params, tasks.next_page_token))
+
+
+async def plan_page(request: Request) -> Response:
+    """The plan, and once drawn its published record: the draw record exists only then."""
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    plan_id = request.path_params["plan_id"]
+    try:
+        plan = (await backend.call(backend.inspections.GetPlan, pb.GetPlanRequest(plan_id=plan_id),
+                                   visitor.token)).plan
+        record = None
+        if plan.status == pb.PLAN_STATUS_DRAWN:
+            record = (await backend.call(backend.inspections.GetDrawRecord, pb.GetDrawRecordRequest(plan_id=plan_id),
+                                         visitor.token)).record
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return render(request, pages, "plan.html", plan=plan, record=record, record_filename=record_filename(plan.id))
+
+
+async def draw_record_file(request: Request) -> Response:
+    """The complete published record (snapshot and inspector pool included), as the service gives
+    it: gzip-compressed canonical JSON, which `ipss draw verify` reads as it is."""
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    plan_id = request.path_params["plan_id"]
+    try:
+        exported = await backend.call(backend.inspections.ExportDrawRecord,
+                                      pb.ExportDrawRecordRequest(plan_id=plan_id), visitor.token)
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return Response(exported.document, media_type="application/gzip", headers={
+        "Content-Disposition": f'attachment; filename="{record_filename(plan_id)}"'})
+
+
+async def task_page(request: Request) -> Response:
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    try:
+        task = (await backend.call(backend.inspections.GetTask,
+                                   pb.GetTaskRequest(task_id=request.path_params["task_id"]), visitor.token)).task
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    # A task's workflow id is its id.
+    return render(request, pages, "inspection_task.html", task=task,
+                  workflow_url=pages.settings.workflow_url(task.id))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/inspections", overview),
+        Route("/inspections/campaigns/{campaign_id}", campaign_page),
+        Route("/inspections/plans/{plan_id}", plan_page),
+        Route("/inspections/plans/{plan_id}/draw-record.json.gz", draw_record_file),
+        Route("/inspections/tasks/{task_id}", task_page),
+    ]

@@ -340,8 +340,8 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--seconds", type=float, default=20, help="measured period")
     options.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured period")
     options.add_argument("--clients", type=int, default=32, help="concurrent clients, each with its connection")
-    options.add_argument("--server-processes", type=int, default=2,
-                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES), one a core")
+    options.add_argument("--server-processes", type=int, default=1,
+                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES); on two cores one does best")
     options.add_argument("--rng-seed", type=int, default=2026, help="seed of the data and of the request mix")
     return options
 

@@ -25,7 +25,7 @@ from services.inspections import verification
 from services.inspections.domain import draw as d
 from tests.conftest import BACKENDS, metadata
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
-                                     register_inspectors, world)
+                                     province_codes, register_inspectors, world)
 
 Code = grpc.StatusCode
 PUBLIC = metadata("public")
@@ -312,6 +312,30 @@ async def test_inspectors_see_only_their_own_tasks(w):
     elsewhere = (await w.inspections.ListCampaigns(pb.ListCampaignsRequest(),
                                                    metadata=metadata("supervisor", region="110000"))).campaigns
     assert campaign.id not in [c.id for c in elsewhere]
+
+
+async def test_a_regional_supervisor_pages_through_only_their_campaigns(w):
+    """Campaigns of other provinces in between do not leave short pages behind them."""
+    here, elsewhere = province_codes(w.registry_url)[:2]
+    for province in (here, elsewhere, elsewhere, here, elsewhere):
+        await register_inspectors(w.inspections, province, 6, f"PG{province[:2]}-{key()[:6]}-")
+        record = await drawn_plan(w.inspections, [province], all_in_scope=True)
+        await campaign_of(w.inspections, record, "2026-03-02", "2026-06-30")
+    everyone = (await w.inspections.ListCampaigns(pb.ListCampaignsRequest(page_size=200),
+                                                  metadata=SUPERVISOR_MD)).campaigns
+    theirs = [c.id for c in everyone if all(r.startswith(here[:2]) for r in c.region_codes)]
+    assert len(theirs) >= 2
+
+    regional, token, pages = metadata("supervisor", region=here), "", []
+    while True:
+        page = await w.inspections.ListCampaigns(pb.ListCampaignsRequest(page_size=1, page_token=token),
+                                                 metadata=regional)
+        pages.append([c.id for c in page.campaigns])
+        token = page.next_page_token
+        if not token:
+            break
+    assert all(len(ids) == 1 for ids in pages)
+    assert [i for ids in pages for i in ids] == theirs
 
 
 async def test_unknown_things_are_not_found(w):

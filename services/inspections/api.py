@@ -238,10 +238,9 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         principal = auth.current()
         found, next_token = await self.store.list_campaigns(
             tuple(enum_word(CAMPAIGN_STATUS, s) for s in request.statuses), request.page_size or DEFAULT_PAGE_SIZE,
-            store.decode_page_token(request.page_token))
-        return pb.ListCampaignsResponse(
-            campaigns=[campaign_message(c) for c in found if all(principal.covers_region(r) for r in c.regions)],
-            next_page_token=next_token)
+            store.decode_page_token(request.page_token),
+            visible=lambda campaign: all(principal.covers_region(r) for r in campaign.regions))
+        return pb.ListCampaignsResponse(campaigns=[campaign_message(c) for c in found], next_page_token=next_token)
 
     async def AddCampaignTargets(self, request: pb.AddCampaignTargetsRequest, context
                                  ) -> pb.AddCampaignTargetsResponse:

@@ -8,6 +8,7 @@ import base64
 import gzip
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -442,16 +443,26 @@ class InspectionsStore:
     async def lock_campaign(self, session: AsyncSession, campaign_id: str) -> Campaign:
         return await self._campaign(session, campaign_id, for_update=True)
 
-    async def list_campaigns(self, statuses: tuple[str, ...], page_size: int, after: str | None
-                             ) -> tuple[list[Campaign], str]:
-        conditions = []
-        if statuses:
-            conditions.append(Campaign.status.in_(statuses))
-        if after:
-            conditions.append(Campaign.id > after)
-        statement = select(Campaign).where(*conditions).order_by(Campaign.id).limit(page_size + 1)
+    async def list_campaigns(self, statuses: tuple[str, ...], page_size: int, after: str | None,
+                             visible: Callable[[Campaign], bool]) -> tuple[list[Campaign], str]:
+        """A page of the campaigns `visible` keeps (the caller's regions): read on in id order
+        until the page is full, so that a page is short only at the end."""
+        conditions = [Campaign.status.in_(statuses)] if statuses else []
+        kept: list[Campaign] = []
         async with self.sessions() as session:
-            return _page(list((await session.execute(statement)).scalars()), page_size)
+            while True:
+                cursor = [Campaign.id > after] if after else []
+                rows = list((await session.execute(select(Campaign).where(*conditions, *cursor)
+                                                   .order_by(Campaign.id).limit(page_size + 1))).scalars())
+                for campaign in rows:
+                    if not visible(campaign):
+                        continue
+                    if len(kept) == page_size:
+                        return kept, encode_page_token(kept[-1].id)
+                    kept.append(campaign)
+                if len(rows) <= page_size:
+                    return kept, ""
+                after = rows[-1].id
 
     async def add_targets(self, session: AsyncSession, campaign: Campaign, tasks: list[NewTask]) -> list[Task]:
         present = set((await session.execute(select(Task.agency_credit_code).where(

@@ -3,19 +3,74 @@ for the services and sync for Alembic."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
 from datetime import datetime, timezone
 
 import sqlalchemy
-from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import DateTime, event, pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
-_SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "postgresql+asyncpg": "postgresql+psycopg"}
+_SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "sqlite+ipss_inline": "sqlite+pysqlite",
+                 "postgresql+asyncpg": "postgresql+psycopg"}
 # Execution option of a transaction that will write (see _begin_sqlite).
 WRITE = {"ipss_write": True}
+
+
+class InlineSQLiteDialect(SQLiteDialect_pysqlite):
+    """SQLite for the asyncio engine, its statements run on the event loop's own thread. The
+    aiosqlite driver hands every call (execute, fetch, commit...) to a thread of its own and back,
+    about half a millisecond a trip: a filing of ten statements cost more in trips than in SQLite.
+    Here a statement takes microseconds and the loop waits for nothing else, since a process has
+    one connection (see create_engine) and only another process can hold the write lock, for at
+    most the busy timeout. Waiting for the connection itself stays asynchronous (the pool)."""
+
+    driver = "ipss_inline"
+    is_async = True
+    supports_statement_cache = True
+
+    @classmethod
+    def get_pool_class(cls, url):
+        return pool.AsyncAdaptedQueuePool
+
+    def connect(self, *args, **kwargs):
+        return super().connect(*args, factory=_InlineConnection, **kwargs)
+
+    # The asyncio Connection requires a statement to have awaited its driver; this one passes
+    # through the event loop's task once (no wait) to say so.
+    def do_execute(self, cursor, statement, parameters, context=None):
+        await_(_at_once())
+        super().do_execute(cursor, statement, parameters, context)
+
+    def do_execute_no_params(self, cursor, statement, context=None):
+        await_(_at_once())
+        super().do_execute_no_params(cursor, statement, context)
+
+    def do_executemany(self, cursor, statement, parameters, context=None):
+        await_(_at_once())
+        super().do_executemany(cursor, statement, parameters, context)
+
+
+async def _at_once() -> None:
+    return None
+
+
+class _InlineCursor(sqlite3.Cursor):
+    async def _async_soft_close(self) -> None:
+        """The asyncio result's hook for a driver that buffers rows; these are read as they are
+        fetched, on this thread."""
+
+
+class _InlineConnection(sqlite3.Connection):
+    def cursor(self, factory=_InlineCursor):
+        return super().cursor(factory)
+
+
+registry.register("sqlite.ipss_inline", __name__, "InlineSQLiteDialect")
 
 
 class Instant(TypeDecorator):
@@ -84,7 +139,8 @@ def create_engine(url: str, hide_parameters: bool = False) -> AsyncEngine:
         # when a deferred transaction's snapshot went stale, fail at once. Queued at the pool, the
         # next transaction starts the moment the last one ends. Reads that need no transaction
         # go through `reader` beside it.
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, hide_parameters=hide_parameters)
+        engine = create_async_engine(make_url(url).set(drivername="sqlite+ipss_inline"), pool_size=1, max_overflow=0,
+                                     hide_parameters=hide_parameters)
         tune_sqlite_engine(engine.sync_engine)
         return engine
     # No pre-ping: it costs a round trip on every checkout, as much as a lookup's query. A
@@ -97,45 +153,20 @@ def create_engine(url: str, hide_parameters: bool = False) -> AsyncEngine:
                                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
 
 
-class InlineConnection:
-    """A synchronous connection behind the awaitable `execute` of an AsyncConnection."""
-
-    def __init__(self, connection: Connection):
-        self._connection = connection
-
-    async def execute(self, statement, parameters=None):
-        return self._connection.execute(statement, parameters)
-
-
-class InlineReader:
-    """Reads of a SQLite database run on the event loop's own thread. The async driver runs
-    every call (cursor, execute, fetch, close, reset) on a thread of its own, and each of those
-    trips waits for the GIL behind the busy loop: a lookup cost more in trips than in SQLite. A
-    read in WAL mode never waits for a writer, so it runs here at once; its connection is
-    query-only, so nothing can write without the driver's thread and its busy timeout."""
-
-    def __init__(self, url: str):
-        # Reads never interleave (execute does not yield), so one connection serves them all.
-        self._engine = sqlalchemy.create_engine(sync_url(url), pool_size=1, max_overflow=1)
-        tune_sqlite_engine(self._engine)
-        event.listen(self._engine, "connect", _query_only)
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[InlineConnection]:
-        with self._engine.connect() as connection:
-            yield InlineConnection(connection)
-
-
 def _query_only(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA query_only=ON")
 
 
-def reader(engine: AsyncEngine) -> AsyncEngine | InlineReader:
+def reader(engine: AsyncEngine) -> AsyncEngine:
     """What reads that need no transaction of their own connect through. On PostgreSQL the same
     engine in autocommit, sparing the BEGIN and ROLLBACK round trips around the SELECTs (at READ
-    COMMITTED each statement sees its own snapshot either way); on SQLite an InlineReader."""
+    COMMITTED each statement sees its own snapshot either way); on SQLite connections of their own
+    beside the writer's, query-only (in WAL mode a read never waits for a writer)."""
     if engine.dialect.name == "sqlite":
-        return InlineReader(engine.url.render_as_string(hide_password=False))
+        reads = create_async_engine(engine.url, pool_size=2, max_overflow=0)
+        tune_sqlite_engine(reads.sync_engine)
+        event.listen(reads.sync_engine, "connect", _query_only)
+        return reads
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 

@@ -109,7 +109,7 @@ async def registry(request) -> AsyncIterator[RunningService]:
         finally:
             await channel.close()
             await server.stop(0)
-            await store.engine.dispose()
+            await store.close()
 
 
 @pytest.fixture(scope="session")

@@ -115,7 +115,7 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
 
             registry_server, registry_store = build_registry(database_url=registry_url)
             registry_address = f"127.0.0.1:{await registry_server.start('127.0.0.1:0')}"
-            servers.append((registry_server, registry_store.engine.dispose))
+            servers.append((registry_server, registry_store.close))
             complaints_server, complaints = build_complaints(
                 database_url=complaints_url, registry_address=registry_address, temporal_client=env.client,
                 temporal_settings=settings, legal_clock=legal)

@@ -159,7 +159,7 @@ async def suite():
             await complaints_server.stop(0)
             await complaints.close()
             await registry_server.stop(0)
-            await registry_store.engine.dispose()
+            await registry_store.close()
             await env.shutdown()
 
 

@@ -272,4 +272,4 @@ async def test_seeded_registry_serves_the_public_register_and_search(seeded):
             assert any(a.shareholders for a in seen)
     finally:
         await server.stop(0)
-        await store.engine.dispose()
+        await store.close()

@@ -12,7 +12,7 @@ ADDRESS = f"{config.bind_host()}:{config.listen_port('registry')}"
 async def serve(shared_port: bool) -> None:
     suite_logging.configure("registry")
     server, registry = build(shared_port=shared_port)
-    await run_until_signalled(server, ADDRESS, on_stop=registry.engine.dispose)
+    await run_until_signalled(server, ADDRESS, on_stop=registry.close)
 
 
 if __name__ == "__main__":

@@ -350,6 +350,11 @@ class RegistryStore:
         self.sessions = db.sessionmaker(engine)
         self.reads = db.reader(engine)
 
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.reads is not self.engine:
+            await self.reads.dispose()
+
     # -- agencies --
 
     async def create_agency(self, session: AsyncSession, fields: dict, shareholders: list[tuple[str, bool]],

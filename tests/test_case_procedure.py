@@ -20,6 +20,7 @@ import pytest
 from grpc_status import rpc_status
 from google.rpc import error_details_pb2
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
@@ -30,7 +31,7 @@ from tests.conftest import fresh_database, metadata
 from workflows import search_attributes
 from workflows.case.model import CaseView
 from workflows.case.workflow import CaseWorkflow
-from workflows.worker import Activities, build_worker
+from workflows.worker import WORKFLOWS, Activities, build_worker
 
 HANDLER, SECOND_HANDLER, SUPERVISOR = "handler-wang", "handler-li", "supervisor-zhao"
 TASK_QUEUE = "ipss-cases-test"
@@ -371,6 +372,9 @@ async def test_fine_paid_on_time_is_published_for_three_years(court: Court):
     assert case.summary.stage == cpb.CASE_STAGE_CLOSED and case.summary.outcome == cpb.CASE_OUTCOME_FINE
     # Credit repair may be applied for after six months of publicity, complied with.
     assert any(t.action == "credit_repair_open" for t in (await court.state(case_id)).timeline)
+    # The workflow runs outside the sandbox: its code must replay this history command for command.
+    history = await court.env.client.get_workflow_handle(case_id).fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
 
 
 async def test_fine_paid_late_carries_the_surcharge_and_review_pauses_it(court: Court):

@@ -703,7 +703,13 @@ def bulk_writer(url: str) -> Iterator[BulkWriter]:
         # Fresh statistics, so the planner knows the tables are large (and on PostgreSQL the
         # visibility map that index-only counts need).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE" if connection.dialect.name == "postgresql" else "ANALYZE")
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("VACUUM ANALYZE")
+                # The load's write-ahead log goes to disk now, not as a checkpoint during the
+                # first minutes of service.
+                connection.exec_driver_sql("CHECKPOINT")
+            else:
+                connection.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
 

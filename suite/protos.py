@@ -1,25 +1,35 @@
-"""Small conversions between proto values and domain values, shared by every api.py."""
+"""Small conversions between proto values and domain values, shared by every api.py. They run
+for every field of every answer, so the enum tables are built once per enum."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from functools import cache
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@cache
+def _words(enum: EnumDescriptor) -> dict[int, str]:
+    """AGENCY_KIND_PATENT → 'patent': the enum's prefix taken off, lower case."""
+    prefix = enum.values[0].name.removesuffix("UNSPECIFIED")
+    return {value.number: value.name.removeprefix(prefix).lower() for value in enum.values}
+
+
+@cache
+def _numbers(enum: EnumDescriptor) -> dict[str, int]:
+    return {word: number for number, word in _words(enum).items()}
+
 
 def enum_word(enum: EnumDescriptor, value: int) -> str:
-    """AGENCY_KIND_PATENT → 'patent': the enum's prefix taken off, lower case."""
-    prefix = _prefix(enum)
-    return enum.values_by_number[value].name.removeprefix(prefix).lower()
+    return _words(enum)[value]
 
 
 def enum_value(enum: EnumDescriptor, word: str) -> int:
-    return enum.values_by_name[_prefix(enum) + word.upper()].number
-
-
-def _prefix(enum: EnumDescriptor) -> str:
-    return enum.values[0].name.removesuffix("UNSPECIFIED")
+    return _numbers(enum)[word.lower()]
 
 
 def parse_date(text: str) -> date | None:
@@ -32,6 +42,6 @@ def format_date(value: date | None) -> str:
 
 
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    """As Timestamp.FromDatetime (a naive value is UTC), without its general-purpose detour."""
+    since = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)) - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)

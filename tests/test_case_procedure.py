@@ -393,6 +393,28 @@ async def test_fine_paid_late_carries_the_surcharge_and_review_pauses_it(court: 
     assert case.summary.status == "paid" and case.surcharge_cny == 4800
 
 
+async def test_a_penalty_revoked_on_review_is_withdrawn_from_the_register(court: Court):
+    case_id, agency = await _to_decision(court, cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=30000))
+    assert len(await _public_penalties(court, agency)) == 1
+    await court.goto("2026-04-16")
+    await court.act("RecordService", case_id, party_present=True)
+    await court.goto("2026-05-11")
+    await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=True)
+    await court.goto("2026-06-01")
+    case = await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=False,
+                           upheld=False)
+    # Withdrawn the day the revocation is recorded, well inside its 3 working days.
+    assert case.summary.status == "revoked_on_review"
+    assert deadline(case, "withdraw_publication").state == "met"
+    assert await _public_penalties(court, agency) == []
+    profile = await court.registry.GetCreditProfile(rpb.GetCreditProfileRequest(
+        agency_id=agency.id, as_of="2026-06-01"), metadata=metadata("handler"))
+    assert list(profile.profile.reasons) == []
+    assert any(t.action == "publication_withdrawn" for t in (await court.state(case_id)).timeline)
+    case = await court.act("CloseCase", case_id)  # nothing is owed on a revoked decision
+    assert case.summary.stage == cpb.CASE_STAGE_CLOSED
+
+
 async def test_surcharge_never_exceeds_the_fine(court: Court):
     case_id, _ = await _to_decision(court, cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=20000))
     await court.goto("2026-04-16")

@@ -677,6 +677,55 @@ async def test_record_credit_event_refusals(api, registry):
                   Code.NOT_FOUND)
 
 
+def withdrawal(event_id: str, on: str, idempotency_key: str = "", reason: str = "复议决定撤销原处罚决定"
+               ) -> pb.WithdrawCreditEventRequest:
+    return pb.WithdrawCreditEventRequest(idempotency_key=idempotency_key or key(), event_id=event_id,
+                                         withdrawn_on=on, reason=reason)
+
+
+async def test_a_withdrawn_penalty_is_neither_shown_nor_counted(api, registry):
+    agency = await create_agency(api, region_code="310104")
+    fine = (await api.RecordCreditEvent(credit_event(day(-10), day(300), agency_id=agency.id, fine_cny=20_000,
+                                                     summary="罚款 later revoked"), metadata=OPERATOR)).event
+    public = (await api.LookupAgencyPublic(pb.LookupAgencyPublicRequest(query=agency.credit_code))).agencies[0]
+    assert [p.summary for p in public.penalties] == ["罚款 later revoked"]
+    assert (await profile(api, agency.id)).reasons
+
+    async with nothing_stored_changes(registry):
+        await invalid(api.WithdrawCreditEvent(pb.WithdrawCreditEventRequest(), metadata=OPERATOR),
+                      "idempotency_key", "event_id", "withdrawn_on", "reason")
+        await invalid(api.WithdrawCreditEvent(withdrawal(fine.id, "2026-02-30", reason="r" * 501), metadata=OPERATOR),
+                      "withdrawn_on", "reason")
+        await invalid(api.WithdrawCreditEvent(withdrawal(fine.id, day(1)), metadata=OPERATOR), "withdrawn_on")
+        await invalid(api.WithdrawCreditEvent(withdrawal(fine.id, day(-11)), metadata=OPERATOR), "withdrawn_on")
+        await refused(api.WithdrawCreditEvent(withdrawal("ce-nosuchevent", day(0)), metadata=OPERATOR),
+                      Code.NOT_FOUND)
+        await refused(api.WithdrawCreditEvent(withdrawal(fine.id, day(0)), metadata=metadata(
+            "supervisor", region="110000")), Code.PERMISSION_DENIED)
+
+    request = withdrawal(fine.id, day(-1))
+    withdrawn = (await api.WithdrawCreditEvent(request, metadata=OPERATOR)).event
+    assert (withdrawn.id, withdrawn.withdrawn_on, withdrawn.withdrawal_reason) == (
+        fine.id, day(-1), "复议决定撤销原处罚决定")
+    assert (await api.WithdrawCreditEvent(request, metadata=OPERATOR)).event == withdrawn
+    async with nothing_stored_changes(registry):
+        await refused(api.WithdrawCreditEvent(withdrawal(fine.id, day(0)), metadata=OPERATOR),
+                      Code.FAILED_PRECONDITION)
+
+    public = (await api.LookupAgencyPublic(pb.LookupAgencyPublicRequest(query=agency.credit_code))).agencies[0]
+    assert list(public.penalties) == []
+    cleared = await profile(api, agency.id)
+    assert (cleared.score, cleared.grade, list(cleared.reasons)) == (*expected_grade([]), [])
+    graded, token = [], ""
+    while not graded:
+        page = await api.ListAgencyCreditGrades(pb.ListAgencyCreditGradesRequest(
+            region_code="310104", page_size=500, page_token=token), metadata=OPERATOR)
+        graded = [g.grade for g in page.agencies if g.agency_id == agency.id]
+        token = page.next_page_token
+        assert graded or token, "the agency is listed"
+    assert graded == [expected_grade([])[1]]
+
+
 # ---- the public register ----------------------------------------------------------------------
 
 async def test_the_public_sees_an_agency_without_private_details(api):
@@ -770,6 +819,8 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
         "FileAnnualReport": lambda: annual_report(agency.id, 2024),
         "ListAnnualReports": lambda: pb.ListAnnualReportsRequest(agency_id=agency.id),
         "RecordCreditEvent": lambda: credit_event(day(-1), day(90), agency_id=agency.id),
+        "WithdrawCreditEvent": lambda: pb.WithdrawCreditEventRequest(
+            idempotency_key=key(), event_id="ce-nosuchevent", withdrawn_on=day(0), reason="复议决定撤销原处罚决定"),
         "GetCreditProfile": lambda: pb.GetCreditProfileRequest(agency_id=agency.id),
         "ListAgencyCreditGrades": lambda: pb.ListAgencyCreditGradesRequest(page_size=10),
         "LookupAgencyPublic": lambda: pb.LookupAgencyPublicRequest(query=agency.credit_code),

@@ -160,6 +160,15 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
             return pb.RecordCreditEventResponse(event=credit_event_message(event))
         return await self._once("RecordCreditEvent", request, pb.RecordCreditEventResponse, write)
 
+    async def WithdrawCreditEvent(self, request: pb.WithdrawCreditEventRequest, context
+                                  ) -> pb.WithdrawCreditEventResponse:
+        async def write(session):
+            event = await self.store.withdraw_credit_event(
+                session, request.event_id, parse_date(request.withdrawn_on), request.reason,
+                lambda region: auth.require_region(region, "the subject"))
+            return pb.WithdrawCreditEventResponse(event=credit_event_message(event))
+        return await self._once("WithdrawCreditEvent", request, pb.WithdrawCreditEventResponse, write)
+
     async def GetCreditProfile(self, request: pb.GetCreditProfileRequest, context) -> pb.GetCreditProfileResponse:
         agency, events = await self.store.credit_events(request.agency_id)
         auth.require_region(agency.region_code, "the agency")
@@ -268,7 +277,8 @@ def credit_event_message(event: store.CreditEvent) -> pb.CreditEvent:
         id=event.id, agency_id=event.agency_id or "", practitioner_id=event.practitioner_id or "",
         kind=enum_value(EVENT_KIND, event.kind), source=enum_value(EVENT_SOURCE, event.source),
         source_reference=event.source_reference, occurred_on=format_date(event.occurred_on),
-        publicity_ends_on=format_date(event.publicity_ends_on), summary=event.summary, fine_cny=event.fine_cny)
+        publicity_ends_on=format_date(event.publicity_ends_on), summary=event.summary, fine_cny=event.fine_cny,
+        withdrawn_on=format_date(event.withdrawn_on), withdrawal_reason=event.withdrawal_reason or "")
 
 
 def public_penalties(events: list[store.CreditEvent], today) -> list[pb.PublicPenalty]:

@@ -123,6 +123,16 @@ def check_credit_event(occurred_on: date, publicity_ends_on: date, today: date) 
         raise InvalidArgument(FieldViolation("publicity_ends_on", "must not be before occurred_on"))
 
 
+def check_withdrawal(occurred_on: date, already_withdrawn_on: date | None, withdrawn_on: date, today: date) -> None:
+    if already_withdrawn_on is not None:
+        raise FailedPrecondition(f"the credit event was already withdrawn on {already_withdrawn_on.isoformat()}",
+                                 subject="event.withdrawn_on")
+    if withdrawn_on > today:
+        raise InvalidArgument(FieldViolation("withdrawn_on", "must not be in the future"))
+    if withdrawn_on < occurred_on:
+        raise InvalidArgument(FieldViolation("withdrawn_on", "must not be before the event occurred"))
+
+
 # ---- credit grading (信用分级分类) ------------------------------------------------------------
 
 GRADES = ("A", "B", "C", "D")

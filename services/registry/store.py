@@ -138,6 +138,10 @@ class CreditEvent(Base):
     summary: Mapped[str] = mapped_column(Text)
     fine_cny: Mapped[int] = mapped_column(BigInteger, default=0)
     recorded_at: Mapped[datetime] = mapped_column(db.Instant)
+    # Set when the decision behind the event is revoked or changed on review (撤回): the record
+    # stays, but the event is no longer shown or counted.
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    withdrawal_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     def view(self) -> domain.CreditEventView:
         return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
@@ -220,6 +224,8 @@ class Employer:
 # entries that have any.
 
 TODAY = bindparam("today", type_=Date)
+# A credit event counts and is shown until it is withdrawn.
+IN_FORCE = CreditEvent.withdrawn_on.is_(None)
 
 
 def _name_prefix(column):
@@ -229,7 +235,7 @@ def _name_prefix(column):
 def _public_agencies(condition):
     practitioners = select(func.count()).where(Practitioner.current_agency_id == Agency.id).scalar_subquery()
     live_events = select(func.count()).where(CreditEvent.agency_id == Agency.id,
-                                             CreditEvent.publicity_ends_on >= TODAY).scalar_subquery()
+                                             CreditEvent.publicity_ends_on >= TODAY, IN_FORCE).scalar_subquery()
     # The separator inline (not a bound value), so running the statement needs no rewriting.
     report_years = (select(func.aggregate_strings(cast(AnnualReport.year, String), literal_column("','")))
                     .where(AnnualReport.agency_id == Agency.id).scalar_subquery())
@@ -240,7 +246,7 @@ def _public_agencies(condition):
 
 def _public_practitioners(condition):
     live_events = select(func.count()).where(CreditEvent.practitioner_id == Practitioner.id,
-                                             CreditEvent.publicity_ends_on >= TODAY).scalar_subquery()
+                                             CreditEvent.publicity_ends_on >= TODAY, IN_FORCE).scalar_subquery()
     return (select(Practitioner.id, Practitioner.name, Practitioner.kind, Practitioner.certificate_number,
                    Practitioner.resident_id, Agency.name.label("agency_name"),
                    Agency.credit_code.label("agency_credit_code"), live_events.label("live_events"))
@@ -434,7 +440,7 @@ class RegistryStore:
             if page:
                 for event in (await session.execute(select(CreditEvent).where(
                         CreditEvent.agency_id.in_(list(events)), CreditEvent.occurred_on <= as_of,
-                        CreditEvent.publicity_ends_on >= as_of))).scalars():
+                        CreditEvent.publicity_ends_on >= as_of, IN_FORCE))).scalars():
                     events[event.agency_id].append(event)
         next_token = encode_page_token(page[-1].credit_code, page[-1].id) if more else ""
         return page, events, next_token
@@ -563,10 +569,29 @@ class RegistryStore:
         await session.flush()
         return event
 
+    async def withdraw_credit_event(self, session: AsyncSession, event_id: str, withdrawn_on: date, reason: str,
+                                    scope_check) -> CreditEvent:
+        event = (await session.execute(select(CreditEvent).where(CreditEvent.id == event_id).with_for_update())
+                 ).scalar_one_or_none()
+        if event is None:
+            raise NotFound("credit event", event_id)
+        subject = (await self._agency(session, event.agency_id) if event.agency_id else
+                   await self._employer_of(session, event.practitioner_id))
+        if subject is not None:
+            scope_check(subject.region_code)
+        domain.check_withdrawal(event.occurred_on, event.withdrawn_on, withdrawn_on, clock.today())
+        event.withdrawn_on, event.withdrawal_reason = withdrawn_on, reason
+        await session.flush()
+        return event
+
+    async def _employer_of(self, session: AsyncSession, practitioner_id: str) -> Agency | None:
+        practitioner = await self._practitioner(session, practitioner_id)
+        return await self._agency(session, practitioner.current_agency_id) if practitioner.current_agency_id else None
+
     async def credit_events(self, agency_id: str) -> tuple[Agency, list[CreditEvent]]:
         async with self.sessions() as session:
             agency = await self._agency(session, agency_id)
-            rows = await session.execute(select(CreditEvent).where(CreditEvent.agency_id == agency_id))
+            rows = await session.execute(select(CreditEvent).where(CreditEvent.agency_id == agency_id, IN_FORCE))
             return agency, list(rows.scalars())
 
     # -- the public register --
@@ -597,7 +622,7 @@ class RegistryStore:
         events: dict[str, list[CreditEvent]] = {}
         if subject_ids:
             for row in await connection.execute(select(CreditEvent.__table__).where(
-                    subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today())):
+                    subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today(), IN_FORCE)):
                 events.setdefault(row._mapping[subject_column.key], []).append(CreditEvent(**row._mapping))
         return events
 

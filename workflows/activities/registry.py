@@ -38,6 +38,16 @@ class CreditEventOrder:
 
 
 @dataclass
+class WithdrawalOrder:
+    """Take a credit event off the public register and out of the grade (撤回公示)."""
+
+    idempotency_key: str
+    event_id: str
+    withdrawn_on: str
+    reason: str
+
+
+@dataclass
 class AgencySnapshot:
     agency_id: str
     name: str
@@ -69,6 +79,13 @@ class RegistryActivities(ServiceClient):
             source_reference=order.source_reference, occurred_on=order.occurred_on,
             publicity_ends_on=order.publicity_ends_on, summary=order.summary, fine_cny=order.fine_cny))
         return response.event.id
+
+    @activity.defn(name="registry.withdraw_credit_event")
+    async def withdraw_credit_event(self, order: WithdrawalOrder) -> str:
+        response = await self._call(self._stub.WithdrawCreditEvent, pb.WithdrawCreditEventRequest(
+            idempotency_key=order.idempotency_key, event_id=order.event_id, withdrawn_on=order.withdrawn_on,
+            reason=order.reason))
+        return response.event.withdrawn_on
 
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:

@@ -29,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activities.complaints import ComplaintsActivities, Notice, ProgressRecord
     from rules.statutes import ExtensionRefused, Rules
-    from workflows.activities.registry import CreditEventOrder, RegistryActivities, StatusChangeOrder
+    from workflows.activities.registry import (CreditEventOrder, RegistryActivities, StatusChangeOrder,
+                                               WithdrawalOrder)
     from workflows.activities.statutes import MonthsQuestion, PeriodPlan, PeriodQuestion, StatuteActivities
     from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
     from workflows.agency_suspension import workflow_id as suspension_workflow_id
@@ -87,6 +88,8 @@ class Decision:
     served_on: str = ""
     paid_on: str = ""
     publicity_period: str = ""
+    # The registry's record of the penalty, to withdraw should a review revoke the decision.
+    credit_event_id: str = ""
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
@@ -515,7 +518,7 @@ class CaseWorkflow:
         else:
             # Not public, yet it counts on the credit grade for as long as a short publicity would.
             publicity = await self._plan(self.rules.publicity.short_period, decision.decided_on)
-        await workflow.execute_activity_method(
+        decision.credit_event_id = await workflow.execute_activity_method(
             RegistryActivities.record_credit_event,
             CreditEventOrder(idempotency_key=f"{self.case.case_id}:decision", agency_id=self.case.agency.agency_id,
                              kind=p.CREDIT_EVENT_OF_PENALTY[penalty.kind], source_reference=self.case.case_id,
@@ -623,9 +626,20 @@ class CaseWorkflow:
         for period in self.periods.values():
             if period.state == "running":
                 period.state = "cancelled"
-        await self._start_period("withdraw_publication", on)
-        self._note(action.actor, "review_concluded", f"{action.review_kind}: the decision is revoked; "
-                                                     "its publication is to be withdrawn", internal=False)
+        self._note(action.actor, "review_concluded", f"{action.review_kind}: the decision is revoked",
+                   internal=False)
+        if self.decision.credit_event_id:
+            await self._start_period("withdraw_publication", on)
+            await workflow.execute_activity_method(
+                RegistryActivities.withdraw_credit_event,
+                WithdrawalOrder(idempotency_key=f"{self.case.case_id}:withdrawal",
+                                event_id=self.decision.credit_event_id, withdrawn_on=on,
+                                reason=f"{action.review_kind} revoked the decision of {self.decision.decided_on} "
+                                       f"({self.case.case_id})"),
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+            self._meet("withdraw_publication")
+            self._note("system", "publication_withdrawn", "处罚信息已撤回 the penalty is off the public register "
+                                                          "and no longer counts in the credit grade", internal=False)
 
     def _check_close(self, action: CaseAction) -> None:
         decision = self.decision

@@ -18,12 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('credit_events') as batch:
-        batch.add_column(sa.Column('withdrawn_on', sa.Date(), nullable=True))
-        batch.add_column(sa.Column('withdrawal_reason', sa.Text(), nullable=False, server_default=''))
+    op.add_column('credit_events', sa.Column('withdrawn_on', sa.Date(), nullable=True))
+    op.add_column('credit_events', sa.Column('withdrawal_reason', sa.Text(), nullable=False, server_default=''))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('credit_events') as batch:
-        batch.drop_column('withdrawal_reason')
-        batch.drop_column('withdrawn_on')
+    # SQLite drops a column in place since 3.35.
+    op.drop_column('credit_events', 'withdrawal_reason')
+    op.drop_column('credit_events', 'withdrawn_on')

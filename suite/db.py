@@ -40,8 +40,8 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def connect(self, *args, **kwargs):
         return super().connect(*args, factory=_InlineConnection, **kwargs)
 
-    # The asyncio Connection requires a statement to have awaited its driver; this one passes
-    # through the event loop's task once (no wait) to say so.
+    # The asyncio Connection insists that a statement awaited its driver: each statement awaits,
+    # once, a coroutine that is done at once (a switch of greenlets, no turn of the event loop).
     def do_execute(self, cursor, statement, parameters, context=None):
         await_(_at_once())
         super().do_execute(cursor, statement, parameters, context)

@@ -470,6 +470,30 @@ async def test_suspension_from_new_business_lands_in_the_registry(court: Court):
     assert answer.agency.suspended_until == "2026-10-14"  # six months from 04-15, its last day
 
 
+async def test_a_suspension_revoked_on_review_ends_early(court: Court):
+    penalty = cpb.Penalty(kind=cpb.PENALTY_KIND_SUSPENSION, suspension_months=6)
+    case_id, agency = await _to_decision(court, penalty)
+    await court.goto("2026-04-16")
+    await court.act("RecordService", case_id, party_present=True)
+    await court.goto("2026-05-11")
+    await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=True)
+    await court.goto("2026-06-01")
+    await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=False, upheld=False)
+
+    async def lifted():
+        found = (await court.registry.GetAgency(rpb.GetAgencyRequest(id=agency.id),
+                                                metadata=metadata("handler"))).agency
+        return found if found.status == rpb.AGENCY_STATUS_ACTIVE else None
+    for _ in range(200):
+        if (agency_now := await lifted()) is not None:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the suspension was not lifted")
+    assert (agency_now.status_history[-1].effective_on, agency_now.suspended_until) == ("2026-06-01", "")
+    assert await _public_penalties(court, agency) == []
+
+
 async def test_action_in_the_wrong_stage_changes_nothing(court: Court):
     await court.start_on("2026-03-02")
     filed = await court.report(await court.agency())

@@ -1,11 +1,13 @@
 """Suspension from new business (停止承接新业务) for a period, lifted by a durable timer.
 
 The decision names the last day of the suspension; the agency may take new business again
-from the next day, 00:00 China time. If the agency was revoked or deregistered meanwhile, the
-suspension is not lifted and the workflow says so."""
+from the next day, 00:00 China time. A decision revoked on review ends it early (the `end_early`
+signal, from the case). If the agency was revoked or deregistered meanwhile, the suspension is
+not lifted and the workflow says so."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -33,6 +35,14 @@ class SuspensionDecision:
 
 
 @dataclass
+class EarlyEnd:
+    """The decision was revoked (or changed) on review: the agency may take new business from `on`."""
+
+    on: str
+    reason: str
+
+
+@dataclass
 class SuspensionState:
     stage: str  # suspending, suspended, lifted, not_lifted
     lifts_at: str
@@ -48,6 +58,11 @@ def lift_moment(suspended_until: str, calendar_offset_days: int = 0) -> datetime
 class AgencySuspensionWorkflow:
     def __init__(self) -> None:
         self.state = SuspensionState(stage="suspending", lifts_at="")
+        self.early_end: EarlyEnd | None = None
+
+    @workflow.signal
+    def end_early(self, end: EarlyEnd) -> None:
+        self.early_end = end
 
     @workflow.query
     def status(self) -> SuspensionState:
@@ -63,11 +78,15 @@ class AgencySuspensionWorkflow:
             sa.AGENCY_CREDIT_CODE.value_set(agency.credit_code), sa.REGION_CODE.value_set(agency.region_code),
             sa.NEXT_DEADLINE.value_set(lifts_at), sa.CASE_STATUS.value_set("suspended")])
         self.state.stage = "suspended"
-        await workflow.sleep(max(timedelta(0), lifts_at - workflow.now()))
         try:
-            lifted_on = date.fromisoformat(decision.suspended_until) + timedelta(days=1)
-            await self._change(decision, "active", lifted_on.isoformat(), "",
-                               "停止承接新业务期满 suspension period ended")
+            await workflow.wait_condition(lambda: self.early_end is not None,
+                                          timeout=max(timedelta(0), lifts_at - workflow.now()))
+            lifted_on, why = self.early_end.on, self.early_end.reason
+        except asyncio.TimeoutError:
+            lifted_on = (date.fromisoformat(decision.suspended_until) + timedelta(days=1)).isoformat()
+            why = "停止承接新业务期满 suspension period ended"
+        try:
+            await self._change(decision, "active", lifted_on, "", why)
         except ActivityError as error:
             cause = error.cause
             if not (isinstance(cause, ApplicationError) and cause.type == "FAILED_PRECONDITION"):

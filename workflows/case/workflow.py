@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activities.registry import (CreditEventOrder, RegistryActivities, StatusChangeOrder,
                                                WithdrawalOrder)
     from workflows.activities.statutes import MonthsQuestion, PeriodPlan, PeriodQuestion, StatuteActivities
-    from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
+    from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd, SuspensionDecision
     from workflows.agency_suspension import workflow_id as suspension_workflow_id
     from workflows.case import procedure as p
     from workflows.case.model import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart,
@@ -88,8 +88,11 @@ class Decision:
     served_on: str = ""
     paid_on: str = ""
     publicity_period: str = ""
-    # The registry's record of the penalty, to withdraw should a review revoke the decision.
+    # The registry's record of the penalty and the suspension's workflow, to undo should a review
+    # revoke the decision.
     credit_event_id: str = ""
+    suspension_workflow_id: str = ""
+    suspended_until: str = ""
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
@@ -539,8 +542,9 @@ class CaseWorkflow:
                                    suspended_until=until, reason=self.case.category,
                                    decision_reference=self.case.case_id,
                                    calendar_offset_days=self.case.calendar_offset_days)
+        decision.suspension_workflow_id, decision.suspended_until = suspension_workflow_id(order), until
         await workflow.start_child_workflow(
-            AgencySuspensionWorkflow.run, order, id=suspension_workflow_id(order),
+            AgencySuspensionWorkflow.run, order, id=decision.suspension_workflow_id,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         self._note("system", "agency_suspended", f"停止承接新业务至 {until} no new business until then",
                    internal=False)
@@ -640,6 +644,12 @@ class CaseWorkflow:
             self._meet("withdraw_publication")
             self._note("system", "publication_withdrawn", "处罚信息已撤回 the penalty is off the public register "
                                                           "and no longer counts in the credit grade", internal=False)
+        if self.decision.suspension_workflow_id and on <= self.decision.suspended_until:
+            await workflow.get_external_workflow_handle(self.decision.suspension_workflow_id).signal(
+                AgencySuspensionWorkflow.end_early,
+                EarlyEnd(on=on, reason=f"{action.review_kind} revoked the decision ({self.case.case_id})"))
+            self._note("system", "suspension_lifted", f"停止承接新业务自 {on} 解除 the suspension ends on review",
+                       internal=False)
 
     def _check_close(self, action: CaseAction) -> None:
         decision = self.decision

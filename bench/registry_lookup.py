@@ -286,6 +286,17 @@ def figures(outcomes: list[Outcome], measured_from: float, seconds: float) -> di
 
 # ---- one database ----------------------------------------------------------------------------
 
+def postgres_shared_buffers() -> str:
+    """The server's page cache: what the public lookups touch in a registry of a million
+    practitioners outgrows PostgreSQL's default 128MB, and the tail shows it."""
+    admin = sqlalchemy.create_engine(ADMIN_URL)
+    try:
+        with admin.connect() as connection:
+            return connection.execute(text("SHOW shared_buffers")).scalar_one()
+    finally:
+        admin.dispose()
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"ipss-bench-{backend}-") as work, \
             fresh_database(backend, Path(work)) as url:
@@ -308,6 +319,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
               "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds, "clients": args.clients,
               "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),
               "server_cpu_percent": round(100 * server_cpu, 1),
+              **({"postgres_shared_buffers": postgres_shared_buffers()} if backend == "postgresql" else {}),
               # Other work on the machine competes for its cores: the load tells how much there was.
               "load_average_1m": round(os.getloadavg()[0], 2)}
     print(describe(result), flush=True)
@@ -322,7 +334,9 @@ def describe(result: dict) -> str:
             f"p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
             f"max {result['max_ms']} ms, {result['errors']} errors; slowest kind {slowest[0]} "
             f"(p99 {slowest[1]['p99_ms']} ms); registry server CPU {result['server_cpu_percent']} %, "
-            f"machine load {result['load_average_1m']}")
+            f"machine load {result['load_average_1m']}"
+            + (f"; PostgreSQL shared_buffers {result['postgres_shared_buffers']}"
+               if "postgres_shared_buffers" in result else ""))
 
 
 def combined(results: list[dict]) -> dict:

@@ -393,16 +393,21 @@ async def test_fine_paid_late_carries_the_surcharge_and_review_pauses_it(court: 
     assert case.summary.status == "paid" and case.surcharge_cny == 4800
 
 
-async def test_a_penalty_revoked_on_review_is_withdrawn_from_the_register(court: Court):
-    case_id, agency = await _to_decision(court, cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=30000))
-    assert len(await _public_penalties(court, agency)) == 1
+async def _revoked_on_review(court: Court, case_id: str, revoked_on: str) -> cpb.Case:
+    """The decision of 04-15 served on 04-16; reconsideration filed on 05-11 revokes it on `revoked_on`."""
     await court.goto("2026-04-16")
     await court.act("RecordService", case_id, party_present=True)
     await court.goto("2026-05-11")
     await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=True)
-    await court.goto("2026-06-01")
-    case = await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=False,
+    await court.goto(revoked_on)
+    return await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=False,
                            upheld=False)
+
+
+async def test_a_penalty_revoked_on_review_is_withdrawn_from_the_register(court: Court):
+    case_id, agency = await _to_decision(court, cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=30000))
+    assert len(await _public_penalties(court, agency)) == 1
+    case = await _revoked_on_review(court, case_id, "2026-06-01")
     # Withdrawn the day the revocation is recorded, well inside its 3 working days.
     assert case.summary.status == "revoked_on_review"
     assert deadline(case, "withdraw_publication").state == "met"
@@ -473,12 +478,7 @@ async def test_suspension_from_new_business_lands_in_the_registry(court: Court):
 async def test_a_suspension_revoked_on_review_ends_early(court: Court):
     penalty = cpb.Penalty(kind=cpb.PENALTY_KIND_SUSPENSION, suspension_months=6)
     case_id, agency = await _to_decision(court, penalty)
-    await court.goto("2026-04-16")
-    await court.act("RecordService", case_id, party_present=True)
-    await court.goto("2026-05-11")
-    await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=True)
-    await court.goto("2026-06-01")
-    await court.act("RecordReview", case_id, kind=cpb.REVIEW_KIND_RECONSIDERATION, pending=False, upheld=False)
+    await _revoked_on_review(court, case_id, "2026-06-01")
 
     async def lifted():
         found = (await court.registry.GetAgency(rpb.GetAgencyRequest(id=agency.id),

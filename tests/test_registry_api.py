@@ -892,6 +892,7 @@ async def test_a_caller_touches_nothing_outside_its_region(api, registry):
     refusals = [
         lambda: api.CreateAgency(agency_request(region_code="310104"), metadata=in_beijing("operator")),
         lambda: api.GetAgency(pb.GetAgencyRequest(id=shanghai.id), metadata=in_beijing("handler")),
+        lambda: api.GetPractitioner(pb.GetPractitionerRequest(id=practising_there.id), metadata=in_beijing("handler")),
         lambda: api.SearchAgencies(pb.SearchAgenciesRequest(region_code="310104"), metadata=in_beijing("inspector")),
         lambda: api.ChangeAgencyStatus(suspension(shanghai.id, day(0), day(90)), metadata=in_beijing("supervisor")),
         lambda: file_practice_as(api, in_beijing("operator"), other.id, shanghai.id, day(0)),
@@ -919,6 +920,16 @@ async def test_a_caller_touches_nothing_outside_its_region(api, registry):
     assert (await api.GetAgency(pb.GetAgencyRequest(id=shanghai.id), metadata=in_shanghai)).agency.id == shanghai.id
     assert (await api.GetCreditProfile(pb.GetCreditProfileRequest(agency_id=shanghai.id),
                                        metadata=in_shanghai)).profile.agency_id == shanghai.id
+    # Personal data of those practising in Shanghai is Shanghai's: a search in Beijing leaves them out.
+    for caller, finds in ((in_beijing("handler"), False), (in_shanghai, True), (metadata("handler"), True)):
+        found = await api.SearchPractitioners(pb.SearchPractitionersRequest(query=practising_there.name),
+                                              metadata=caller)
+        assert (practising_there.id in [p.id for p in found.practitioners]) is finds
+    assert (await api.GetPractitioner(pb.GetPractitionerRequest(id=practising_there.id),
+                                      metadata=in_shanghai)).practitioner.id == practising_there.id
+    # Someone practising nowhere belongs to no office's region.
+    assert (await api.GetPractitioner(pb.GetPractitionerRequest(id=other.id),
+                                      metadata=in_beijing("handler"))).practitioner.id == other.id
     moved = await file_practice_as(api, metadata("operator", region=SHANGHAI), other.id, shanghai.id, day(0))
     assert moved.practitioner.current_agency_id == shanghai.id
 

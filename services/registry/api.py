@@ -95,12 +95,14 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def GetPractitioner(self, request: pb.GetPractitionerRequest, context) -> pb.GetPractitionerResponse:
         practitioner = await self.store.get_practitioner(request.id)
         agencies = await self.store.agency_names({f.agency_id for f in practitioner.filings})
+        if practitioner.current_agency_id:
+            auth.require_region(agencies[practitioner.current_agency_id].region_code, "the practitioner's agency")
         return pb.GetPractitionerResponse(practitioner=practitioner_message(practitioner, agencies))
 
     async def SearchPractitioners(self, request: pb.SearchPractitionersRequest, context
                                   ) -> pb.SearchPractitionersResponse:
         people, next_token = await self.store.search_practitioners(
-            request.query, request.agency_id, request.page_size or DEFAULT_PAGE_SIZE,
+            request.query, request.agency_id, scoped_region_prefix(""), request.page_size or DEFAULT_PAGE_SIZE,
             store.decode_page_token(request.page_token))
         agencies = await self.store.agency_names({f.agency_id for p in people for f in p.filings})
         return pb.SearchPractitionersResponse(

@@ -511,9 +511,15 @@ class RegistryStore:
         await session.flush()
         return await self._practitioner(session, practitioner.id)
 
-    async def search_practitioners(self, query: str, agency_id: str, page_size: int,
+    async def search_practitioners(self, query: str, agency_id: str, region_prefix: str, page_size: int,
                                    after: tuple[str, str] | None) -> tuple[list[Practitioner], str]:
+        """Practitioners by name or certificate, within a region: those practising at an agency of
+        the region, and those practising nowhere (whom no office's region holds)."""
         conditions = []
+        if region_prefix:
+            low, high = region_range(region_prefix)
+            conditions.append(or_(Practitioner.current_agency_id.is_(None), Practitioner.current_agency_id.in_(
+                select(Agency.id).where(Agency.region_code.between(low, high)))))
         if query:
             conditions.append(_query_condition(query, Practitioner.name, [Practitioner.certificate_number]))
         if agency_id:

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_status import rpc_status
-from google.rpc import error_details_pb2
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -519,13 +517,3 @@ async def test_retried_action_applies_once(court: Court):
     assert first.case.summary.assignee == again.case.summary.assignee == SECOND_HANDLER
     view = await court.state(filed.case_id)
     assert [t.action for t in view.timeline].count("assigned") == 1
-
-
-def _bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    fields = set()
-    for detail in status.details:
-        request = error_details_pb2.BadRequest()
-        if detail.Unpack(request):
-            fields |= {v.field for v in request.field_violations}
-    return fields

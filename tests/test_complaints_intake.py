@@ -22,8 +22,6 @@ from datetime import timedelta
 import grpc
 import pytest
 import structlog
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -35,7 +33,9 @@ from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.complaints import domain, store
 from services.complaints.server import build
 from suite import clock, codes
+from tests import grpc_checks as checks
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
+from tests.grpc_checks import invalid, refused
 from workflows import search_attributes as sa
 
 Code = grpc.StatusCode
@@ -140,43 +140,8 @@ async def file(api, request: pb.FileReportRequest, caller=CITIZEN) -> pb.FileRep
     return await api.FileReport(request, metadata=caller)
 
 
-async def refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, f"{caught.value.code()}: {caught.value.details()}"
-    return caught.value
-
-
-def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "INVALID_ARGUMENT without google.rpc.Status details"
-    named = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            named |= {v.field for v in bad.field_violations if v.description}
-    return named
-
-
-async def invalid(call, *fields: str) -> None:
-    error = await refused(call, Code.INVALID_ARGUMENT)
-    assert bad_fields(error) == set(fields), error.details()
-
-
-async def stored(complaints) -> dict[str, list[tuple]]:
-    """Every row of every complaints table."""
-    async with complaints.store.engine.connect() as connection:
-        return {table.name: [tuple(row) for row in await connection.execute(
-                    select(table).order_by(*table.primary_key.columns))]
-                for table in store.Base.metadata.sorted_tables}
-
-
-@asynccontextmanager
-async def nothing_stored_changes(complaints):
-    before = await stored(complaints)
-    yield
-    assert await stored(complaints) == before
+def nothing_stored_changes(complaints):
+    return checks.nothing_stored_changes(complaints.store.engine, store.Base.metadata)
 
 
 async def rows(complaints, model, *conditions) -> list:
@@ -292,7 +257,7 @@ async def test_an_anonymous_public_report_opens_a_case_and_starts_its_workflow(a
     assert not reporter.real_name and (reporter.name, reporter.phone, reporter.resident_id) == ("", "", "")
     [kept] = await rows(complaints, store.Report, store.Report.case_id == case.id)
     assert kept.secret_sha256 == hashlib.sha256(answer.tracking_secret.encode()).hexdigest()
-    assert answer.tracking_secret not in str(await stored(complaints))
+    assert answer.tracking_secret not in str(await checks.stored(complaints.store.engine, store.Base.metadata))
 
     described = await describe(complaints, answer.case_id)
     assert described.status == WorkflowExecutionStatus.RUNNING

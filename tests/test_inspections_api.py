@@ -16,14 +16,14 @@ import json
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from sqlalchemy import func, select
 
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
-from services.inspections import verification
+from services.inspections import store, verification
 from services.inspections.domain import draw as d
 from tests.conftest import BACKENDS, metadata
+from tests.grpc_checks import bad_fields, precondition_subjects, refused
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
                                      province_codes, register_inspectors, world)
 
@@ -38,36 +38,6 @@ async def w(request):
     async with world(request.param, agencies=400) as running:
         await running.start_on("2026-03-02")
         yield running
-
-
-async def refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, f"{caught.value.code()}: {caught.value.details()}"
-    return caught.value
-
-
-def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "INVALID_ARGUMENT without google.rpc.Status details"
-    named = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            named |= {v.field for v in bad.field_violations}
-    return named
-
-
-def precondition_subjects(error: grpc.aio.AioRpcError) -> set[str]:
-    status = rpc_status.from_call(error)
-    found = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-            failure = error_details_pb2.PreconditionFailure()
-            detail.Unpack(failure)
-            found |= {v.subject for v in failure.violations}
-    return found
 
 
 def inspector(subject: str):
@@ -404,18 +374,15 @@ def test_the_table_covers_every_rpc():
 
 @pytest.mark.parametrize("rpc, request_message, caller, fields", BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
 async def test_bad_input_is_refused_naming_the_fields(w, rpc, request_message, caller, fields):
-    before = await stored(w)
+    before = await row_counts(w)
     error = await refused(getattr(w.inspections, rpc)(request_message, metadata=caller), Code.INVALID_ARGUMENT)
     assert bad_fields(error) == fields, error.details()
-    assert await stored(w) == before
+    assert await row_counts(w) == before
 
 
-async def stored(w) -> dict:
-    """Row counts of every table of the inspections service."""
-    from sqlalchemy import func, select
-
-    from services.inspections import store
-
+async def row_counts(w) -> dict:
+    """Row counts of every table of the inspections service: the campaigns of earlier tests keep
+    writing their progress meanwhile, so the rows themselves may change, their number may not."""
     async with w.inspections_store.sessions() as session:
         return {table.name: await session.scalar(select(func.count()).select_from(table))
                 for table in store.Base.metadata.sorted_tables}

@@ -14,6 +14,7 @@ import pytest
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from tests.conftest import BACKENDS, metadata
+from tests.grpc_checks import refused
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, eventually, key,
                                      province_codes, register_inspectors, world)
 from workflows.inspections.campaign import CampaignWorkflow
@@ -32,13 +33,6 @@ async def w(request):
 
 def inspector(subject: str):
     return metadata("inspector", subject=subject)
-
-
-async def refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, f"{caught.value.code()}: {caught.value.details()}"
-    return caught.value
 
 
 async def all_started(w, campaign_id: str) -> pb.Campaign:

@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import random
 import uuid
-from contextlib import asynccontextmanager
 from datetime import date, timedelta, timezone
 
 import grpc
@@ -26,7 +25,9 @@ from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import domain, store
 from suite import auth, clock, codes, config
+from tests import grpc_checks as checks
 from tests.conftest import metadata
+from tests.grpc_checks import invalid, refused
 
 SERVICE = pb.DESCRIPTOR.services_by_name["RegistryService"]
 Code = grpc.StatusCode
@@ -141,44 +142,8 @@ async def file_practice(api, practitioner_id: str, agency_id: str, started_on: s
         started_on=started_on, transfer=transfer), metadata=OPERATOR)).practitioner
 
 
-async def refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert caught.value.code() == code, f"{caught.value.code()}: {caught.value.details()}"
-    return caught.value
-
-
-def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    """The fields google.rpc.BadRequest names in the error's rich status."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "INVALID_ARGUMENT without google.rpc.Status details"
-    named = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            named |= {v.field for v in bad.field_violations if v.description}
-    return named
-
-
-async def invalid(call, *fields: str) -> None:
-    error = await refused(call, Code.INVALID_ARGUMENT)
-    assert bad_fields(error) == set(fields), error.details()
-
-
-async def stored(registry) -> dict[str, list[tuple]]:
-    """Every row of every registry table."""
-    async with registry.store.engine.connect() as connection:
-        return {table.name: [tuple(row) for row in await connection.execute(
-                    select(table).order_by(*table.primary_key.columns))]
-                for table in store.Base.metadata.sorted_tables}
-
-
-@asynccontextmanager
-async def nothing_stored_changes(registry):
-    before = await stored(registry)
-    yield
-    assert await stored(registry) == before
+def nothing_stored_changes(registry):
+    return checks.nothing_stored_changes(registry.store.engine, store.Base.metadata)
 
 
 async def count(registry, statement) -> int:

@@ -25,8 +25,6 @@ import json
 import os
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,19 +38,19 @@ import grpc
 import sqlalchemy
 from temporalio.testing import WorkflowEnvironment
 
-from bench.registry_lookup import fresh_database, free_port
+from bench.processes import cpu_seconds, free_port, process, wait_ready
+from bench.registry_lookup import fresh_database
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from rules import Rules, WorkingDayCalendar
 from services.registry import seed
-from suite import auth, clock, config, db, migrate
+from suite import auth, clock, db, migrate
 from suite.launcher import healthy
 from workflows import search_attributes
 from workflows.inspections.campaign import CampaignWorkflow
 
 BENCH = "campaign"
 BIN = Path(sys.executable).parent
-STARTUP_SECONDS = 60
 TASK_QUEUE = "bench-campaign"
 # A share of the agencies the seed plans that still practise; more are planned to be sure.
 PLANNED_PER_TARGET = 1.15
@@ -89,28 +87,6 @@ def database(backend: str, workdir: Path, name: str) -> Iterator[str]:
 
 # ---- processes ----------------------------------------------------------------------------------
 
-@contextmanager
-def process(name: str, module: str, env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen]:
-    with open(workdir / f"{name}.log", "wb") as log:
-        child = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 cwd=config.REPO_ROOT)
-        try:
-            yield child
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def dev_server_pid() -> int:
     """The `temporal server start-dev` this process started."""
     for entry in Path("/proc").iterdir():
@@ -122,17 +98,6 @@ def dev_server_pid() -> int:
             except OSError:
                 continue
     raise RuntimeError("the Temporal dev server's process was not found")
-
-
-async def wait_serving(child: subprocess.Popen, address: str, service: str, name: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RuntimeError(f"{name} exited with {child.returncode} before serving")
-        if await healthy(address, service):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{name} did not become healthy in {STARTUP_SECONDS} s")
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -190,12 +155,14 @@ async def run(args: argparse.Namespace, registry_url: str, inspections_url: str,
                   IPSS_CAMPAIGN_BATCH_SIZE=str(args.batch_size), IPSS_LOG_LEVEL="warning")
     try:
         with ExitStack() as stack:
-            registry = stack.enter_context(process("registry", "services.registry", common, workdir))
-            inspections = stack.enter_context(process("inspections", "services.inspections", common, workdir))
-            worker = stack.enter_context(process("worker", "workflows.worker", common, workdir))
-            await wait_serving(registry, registry_address, "ipss.registry.v1.RegistryService", "the registry")
-            await wait_serving(inspections, inspections_address, "ipss.inspections.v1.InspectionsService",
-                               "the inspections service")
+            registry, inspections, worker = (
+                stack.enter_context(process(name, [sys.executable, "-m", module], common, workdir))
+                for name, module in (("registry", "services.registry"), ("inspections", "services.inspections"),
+                                     ("worker", "workflows.worker")))
+            await wait_ready("the registry", registry,
+                             lambda: healthy(registry_address, "ipss.registry.v1.RegistryService"))
+            await wait_ready("the inspections service", inspections,
+                             lambda: healthy(inspections_address, "ipss.inspections.v1.InspectionsService"))
             processes = {"temporal": dev_server_pid(), "worker": worker.pid, "inspections": inspections.pid}
             return await drive(args, env, inspections_address, registry_url, secret, processes)
     finally:

@@ -26,13 +26,11 @@ import json
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -42,17 +40,16 @@ import sqlalchemy
 from sqlalchemy import text
 
 from bench.load import percentile
-from bench.registry_lookup import free_port
+from bench.processes import free_port, process, wait_ready
 from bench.registry_lookup import fresh_database as registry_database
 from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.registry import seed
-from suite import auth, clock, config, db, migrate
+from suite import auth, clock, db, migrate
 from suite.launcher import healthy, http_ready
 
 BENCH = "console"
 PAGES = ("queue", "case", "register")
-STARTUP_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 10.0
 SAMPLE_AGENCIES = 2000
 BATCH = 2000
@@ -289,31 +286,10 @@ def case_ids(url: str) -> list[str]:
 
 # ---- the processes --------------------------------------------------------------------------------
 
-@contextmanager
-def process(name: str, argv: list[str], env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen]:
-    with open(workdir / f"{name}.log", "wb") as log:
-        child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=config.REPO_ROOT)
-        try:
-            yield child
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-async def wait_ready(children: dict[str, tuple[subprocess.Popen, str]]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+async def wait_all_ready(children: dict[str, tuple[subprocess.Popen, str]]) -> None:
     for name, (child, address) in children.items():
         check = http_ready if name == "console" else healthy
-        while not await check(address):
-            if child.poll() is not None:
-                raise RuntimeError(f"{name} exited with {child.returncode} before serving")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not become ready in {STARTUP_SECONDS} s")
-            await asyncio.sleep(0.2)
+        await wait_ready(name, child, lambda: check(address))
 
 
 # ---- the open loop ------------------------------------------------------------------------------
@@ -436,7 +412,7 @@ def run(args: argparse.Namespace) -> dict:
                 sys.executable, "-m", "console", "--port", str(ports["console"])], env, workdir)),
                 f"127.0.0.1:{ports['console']}"),
         }
-        asyncio.run(wait_ready(children))
+        asyncio.run(wait_all_ready(children))
         per_page = int(args.qps * (args.warmup + args.seconds))
         requests = plan_requests(per_page, case_ids(complaints_url), agencies, secret, rng)
         outcomes, start = asyncio.run(drive(f"http://127.0.0.1:{ports['console']}", requests,

@@ -24,8 +24,6 @@ import json
 import os
 import random
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,16 +40,16 @@ from google.protobuf.message import Message
 from sqlalchemy import text
 
 from bench.load import freeze_prepared, percentile
+from bench.processes import cpu_seconds, free_port, process, wait_ready
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import seed
-from suite import auth, config, db, migrate
+from suite import auth, db, migrate
 from suite.launcher import healthy
 
 BENCH = "registry_lookup"
 ADMIN_URL = os.environ.get("IPSS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CALL_TIMEOUT_SECONDS = 10.0
-STARTUP_SECONDS = 60
 SAMPLE = 2000
 SEARCH_PAGE_SIZE = 20
 # Share of each kind of request in the mix.
@@ -100,51 +98,14 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def registry_process(url: str, workdir: Path, secret: str, processes: int) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python -m services.registry` on a free loopback port; its log goes to the work directory."""
     port = free_port()
     env = dict(os.environ, IPSS_REGISTRY_DATABASE_URL=url, IPSS_REGISTRY_PORT=str(port), IPSS_BIND="127.0.0.1",
                IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_REGISTRY_PROCESSES=str(processes))
-    with open(workdir / "registry.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "services.registry"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, cwd=config.REPO_ROOT)
-        try:
-            yield process, f"127.0.0.1:{port}"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def wait_serving(process: subprocess.Popen, address: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the registry exited with {process.returncode} before serving")
-        if await healthy(address, SERVICE):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"the registry did not become healthy in {STARTUP_SECONDS} s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process and its serving children have used so far (Linux /proc)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    total = 0
-    for each in [pid, *map(int, children)]:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    with process("registry", [sys.executable, "-m", "services.registry"], env, workdir, stop_seconds=15) as child:
+        yield child, f"127.0.0.1:{port}"
 
 
 # ---- the request mix -------------------------------------------------------------------------
@@ -310,11 +271,11 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         secret = secrets.token_urlsafe(32)
         total = int(args.qps * (args.warmup + args.seconds))
         calls = plan_calls(total, agencies, people, secret, random.Random(args.rng_seed))
-        with registry_process(url, workdir, secret, args.server_processes) as (process, address):
-            asyncio.run(wait_serving(process, address))
-            cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
+        with registry_process(url, workdir, secret, args.server_processes) as (server, address):
+            asyncio.run(wait_ready("the registry", server, lambda: healthy(address, SERVICE)))
+            cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))
-            server_cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - wall_before)
+            server_cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
     result = {"bench": BENCH, "db": backend, "agencies": args.agencies, "practitioners": args.practitioners,
               "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds, "clients": args.clients,
               "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),

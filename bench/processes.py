@@ -1,0 +1,61 @@
+"""The suite's own processes as the benchmarks run them: each with its log in the work directory
+and stopped with SIGTERM, ready when its health check (or page) answers, and the CPU it used."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from suite import config
+
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def process(name: str, argv: list[str], env: dict[str, str], workdir: Path,
+            stop_seconds: float = 20) -> Iterator[subprocess.Popen]:
+    with open(workdir / f"{name}.log", "wb") as log:
+        child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=config.REPO_ROOT)
+        try:
+            yield child
+        finally:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=stop_seconds)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+async def wait_ready(name: str, child: subprocess.Popen, ready: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not await ready():
+        if child.poll() is not None:
+            raise RuntimeError(f"{name} exited with {child.returncode} before serving")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not become ready in {STARTUP_SECONDS} s")
+        await asyncio.sleep(0.2)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process and its children (serving processes) have used so far
+    (Linux /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")

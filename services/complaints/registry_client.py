@@ -1,36 +1,27 @@
 """The registry (名录库) as intake asks it, over gRPC: which registered agency a report names.
 
-The complaints service calls as an operator of its own (subject `ipss-complaints`), with a
-short-lived token minted per call, so that a citizen's report can name any agency in the country."""
+The complaints service calls as an operator of its own (subject `ipss-complaints`), so that a
+citizen's report can name any agency in the country."""
 
 from __future__ import annotations
-
-import grpc
-import structlog
 
 from ipss.complaints.v1 import complaints_pb2 as complaints_pb
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.complaints import domain
-from suite import auth, config
-from suite.errors import FieldViolation, InvalidArgument, Unavailable
+from suite.errors import FieldViolation, InvalidArgument
 from suite.protos import enum_word
+from suite.service_caller import ServiceCaller
 
 SUBJECT = "ipss-complaints"
-TOKEN_SECONDS = 300
 CALL_SECONDS = 10
 # An exact name is found among the agencies whose names start with it, which sort first.
 NAME_CANDIDATES = 20
 
 
-class RegistryDirectory:
+class RegistryDirectory(ServiceCaller):
     def __init__(self, address: str | None = None, token_secret: str | None = None):
-        self._channel = grpc.aio.insecure_channel(address or config.service_address("registry"))
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._secret = token_secret
-
-    async def close(self) -> None:
-        await self._channel.close()
+        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
 
     async def find_agency(self, reported: complaints_pb.ReportedAgency) -> domain.Agency:
         """The agency by credit code, else licence number, else exact name: the first of the
@@ -52,18 +43,8 @@ class RegistryDirectory:
                                                        "number or exact name)"))
 
     async def _search(self, query: str) -> list[pb.Agency]:
-        token = auth.mint("operator", SUBJECT, ttl_seconds=TOKEN_SECONDS, secret=self._secret)
-        metadata = [("authorization", f"Bearer {token}")]
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-        if request_id:
-            metadata.append(("x-request-id", request_id))
-        try:
-            answer = await self._stub.SearchAgencies(pb.SearchAgenciesRequest(query=query, page_size=NAME_CANDIDATES),
-                                                     metadata=tuple(metadata), timeout=CALL_SECONDS)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable("the registry did not answer; retry with the same idempotency key") from None
-            raise
+        answer = await self._ask(self._stub.SearchAgencies,
+                                 pb.SearchAgenciesRequest(query=query, page_size=NAME_CANDIDATES))
         return list(answer.agencies)
 
 

@@ -1,7 +1,6 @@
 """The registry (名录库) as the inspections service reads it, over gRPC: the agencies in a plan's
 scope with their credit grades (the inspection-target directory's snapshot), and single agencies
-named by credit code. The service calls as an operator of its own (subject `ipss-inspections`)
-with a short-lived token minted per call."""
+named by credit code. The service calls as an operator of its own (subject `ipss-inspections`)."""
 
 from __future__ import annotations
 
@@ -9,17 +8,13 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import grpc
-import structlog
-
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
-from suite import auth, config
-from suite.errors import FieldViolation, InvalidArgument, Unavailable
+from suite.errors import FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word
+from suite.service_caller import ServiceCaller
 
 SUBJECT = "ipss-inspections"
-TOKEN_SECONDS = 300
 CALL_SECONDS = 30
 PAGE_SIZE = 5000
 # Agencies that can be inspected: those that still practise, suspended ones included.
@@ -36,30 +31,9 @@ class RegisteredAgency:
     status: str
 
 
-class RegistryDirectory:
+class RegistryDirectory(ServiceCaller):
     def __init__(self, address: str | None = None, token_secret: str | None = None):
-        self._channel = grpc.aio.insecure_channel(address or config.service_address("registry"))
-        self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        self._secret = token_secret
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    def _metadata(self) -> tuple:
-        token = auth.mint("operator", SUBJECT, ttl_seconds=TOKEN_SECONDS, secret=self._secret)
-        metadata = [("authorization", f"Bearer {token}")]
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-        if request_id:
-            metadata.append(("x-request-id", request_id))
-        return tuple(metadata)
-
-    async def _ask(self, rpc, request):
-        try:
-            return await rpc(request, metadata=self._metadata(), timeout=CALL_SECONDS)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable("the registry did not answer; retry with the same idempotency key") from None
-            raise
+        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
 
     async def graded_agencies(self, regions: Sequence[str], kinds: Sequence[str], as_of: str) -> list[list[str]]:
         """[credit_code, name, region_code, kind, grade] for every inspectable agency of the regions."""

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -24,7 +24,8 @@ from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from services.registry import seed
-from suite import clock, config, db, migrate
+from suite import config, db, migrate
+from tests import legal_time
 from tests.conftest import fresh_database, metadata, token
 from workflows import search_attributes
 from workflows.worker import Activities, build_worker
@@ -33,22 +34,11 @@ TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 SUPERVISOR = "supervisor-zhou"
 
 
-class LegalClock(clock.LegalClock):
-    """The services' legal day, and how far the test server's clock runs ahead of it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.day = date(2026, 3, 2)
-
-    def today(self) -> date:
-        return self.day
-
-
 @dataclass
 class World:
     backend: str
     env: WorkflowEnvironment
-    legal: LegalClock
+    legal: legal_time.ScenarioClock
     registry_url: str
     registry: rpb_grpc.RegistryServiceStub
     inspections: pb_grpc.InspectionsServiceStub
@@ -58,18 +48,10 @@ class World:
     inspections_address: str
 
     async def start_on(self, legal_day: str) -> None:
-        """A scenario starts at 06:00 of a legal day, wherever the shared clock is."""
-        now = (await self.env.get_current_time()).astimezone(clock.CHINA)
-        six = datetime.combine(now.date() + timedelta(days=1), time(6), tzinfo=clock.CHINA)
-        await self.env.sleep(six - now)
-        self.legal.day = date.fromisoformat(legal_day)
-        self.legal.offset_days = (six.date() - self.legal.day).days
+        await legal_time.start_on(self.env, self.legal, legal_day)
 
     async def goto(self, legal_day: str) -> None:
-        target = date.fromisoformat(legal_day)
-        assert target >= self.legal.day, f"time runs forward: {legal_day} is before {self.legal.day}"
-        await self.env.sleep(timedelta(days=(target - self.legal.day).days))
-        self.legal.day = target
+        await legal_time.goto(self.env, self.legal, legal_day)
 
     def agencies_in(self, province: str, statuses=("active", "suspended")) -> list:
         """Agencies of the seeded registry in a province, straight from its database (to know
@@ -100,7 +82,7 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
 
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
     await search_attributes.register(env.client)
-    legal = LegalClock()
+    legal = legal_time.ScenarioClock(date(2026, 3, 2))
     queue = f"inspections-{uuid.uuid4().hex[:8]}"
     settings = config.TemporalSettings(address="", namespace="default", task_queue=queue)
     servers = []

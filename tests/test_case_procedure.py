@@ -12,7 +12,7 @@ import asyncio
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -24,7 +24,8 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import clock, codes, migrate
+from suite import codes, migrate
+from tests import legal_time
 from tests.conftest import fresh_database, metadata
 from workflows import search_attributes
 from workflows.case.model import CaseView
@@ -37,46 +38,20 @@ TASK_QUEUE = "ipss-cases-test"
 OFFICE = "110000"
 
 
-class LegalClock(clock.LegalClock):
-    """The complaints service's clock in these tests: the legal day the scenario is at, and how far
-    the workflow clock (the time-skipping server's) is ahead of it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.day = date(2026, 1, 5)
-
-    def today(self) -> date:
-        return self.day
-
-
 @dataclass
 class Court:
     """Everything a scenario drives: the time-skipping server, the services and their stubs."""
 
     env: WorkflowEnvironment
-    legal: LegalClock
+    legal: legal_time.ScenarioClock
     complaints: cpb_grpc.ComplaintsServiceStub
     registry: rpb_grpc.RegistryServiceStub
 
     async def goto(self, legal_day: str) -> None:
-        """Move the legal calendar (and the workflows' clock with it) to the morning of a day."""
-        target = date.fromisoformat(legal_day)
-        assert target >= self.legal.day, f"time runs forward: {legal_day} is before {self.legal.day}"
-        now = await self.env.get_current_time()
-        workflow_day = now.astimezone(clock.CHINA).date()
-        self.legal.offset_days = (workflow_day - self.legal.day).days
-        await self.env.sleep(timedelta(days=(target - self.legal.day).days))
-        self.legal.day = target
+        await legal_time.goto(self.env, self.legal, legal_day)
 
     async def start_on(self, legal_day: str) -> None:
-        """A fresh scenario starts at a legal day, wherever the shared clock is."""
-        now = (await self.env.get_current_time()).astimezone(clock.CHINA)
-        # Move on to 06:00 of the next day, so that no scenario straddles a midnight.
-        six = datetime.combine(now.date() + timedelta(days=1), time(6), tzinfo=clock.CHINA)
-        await self.env.sleep(six - now)
-        now = six
-        self.legal.day = date.fromisoformat(legal_day)
-        self.legal.offset_days = (now.date() - self.legal.day).days
+        await legal_time.start_on(self.env, self.legal, legal_day)
 
     async def agency(self, region: str = "110108") -> rpb.Agency:
         prefix = "91" + region + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
@@ -140,7 +115,7 @@ async def court(registry):
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server_binary))
     await search_attributes.register(env.client)
     backend = "sqlite" if registry.database_url.startswith("sqlite") else "postgresql"
-    legal = LegalClock()
+    legal = legal_time.ScenarioClock(date(2026, 1, 5))
     with fresh_database(backend) as url:
         migrate.upgrade("complaints", database_url=url)
         server, complaints = build(database_url=url, registry_address=registry.address, temporal_client=env.client,

@@ -16,7 +16,7 @@ import re
 import socket
 import sys
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -28,7 +28,8 @@ from console.app import build as build_console
 from console.settings import Settings
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import clock, codes, config, migrate
+from suite import codes, config, migrate
+from tests import legal_time
 from tests.conftest import fresh_database, metadata
 from workflows import search_attributes
 from workflows.worker import Activities, build_worker
@@ -83,33 +84,16 @@ def test_text_colours_have_enough_contrast():
 
 # ---- the suite on loopback, on a legal calendar the test moves -----------------------------------
 
-class LegalClock(clock.LegalClock):
-    """The legal day the walk is at; the workflows' clock (the time-skipping server's) runs
-    `offset_days` ahead of it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.day = date(2026, 1, 5)
-
-    def today(self) -> date:
-        return self.day
-
-
 class Suite:
-    def __init__(self, env: WorkflowEnvironment, legal: LegalClock, registry: rpb_grpc.RegistryServiceStub, url: str):
+    def __init__(self, env: WorkflowEnvironment, legal: legal_time.ScenarioClock,
+                 registry: rpb_grpc.RegistryServiceStub, url: str):
         self.env, self.legal, self.registry, self.url = env, legal, registry, url
 
     async def start_on(self, legal_day: str) -> None:
-        now = (await self.env.get_current_time()).astimezone(clock.CHINA)
-        six = datetime.combine(now.date() + timedelta(days=1), time(6), tzinfo=clock.CHINA)
-        await self.env.sleep(six - now)
-        self.legal.day = date.fromisoformat(legal_day)
-        self.legal.offset_days = (six.date() - self.legal.day).days
+        await legal_time.start_on(self.env, self.legal, legal_day)
 
     async def goto(self, legal_day: str) -> None:
-        target = date.fromisoformat(legal_day)
-        await self.env.sleep(timedelta(days=(target - self.legal.day).days))
-        self.legal.day = target
+        await legal_time.goto(self.env, self.legal, legal_day)
 
 
 def free_socket() -> socket.socket:
@@ -127,7 +111,7 @@ async def suite():
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"))
     await search_attributes.register(env.client)
-    legal = LegalClock()
+    legal = legal_time.ScenarioClock(date(2026, 1, 5))
     with fresh_database("sqlite") as registry_url, fresh_database("sqlite") as complaints_url:
         migrate.upgrade("registry", database_url=registry_url)
         migrate.upgrade("complaints", database_url=complaints_url)

@@ -277,7 +277,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))
             server_cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
     result = {"bench": BENCH, "db": backend, "agencies": args.agencies, "practitioners": args.practitioners,
-              "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds, "clients": args.clients,
+              "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds,
+              "clients": args.clients,
               "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),
               "server_cpu_percent": round(100 * server_cpu, 1),
               **({"postgres_shared_buffers": postgres_shared_buffers()} if backend == "postgresql" else {}),
@@ -316,7 +317,8 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured period")
     options.add_argument("--clients", type=int, default=32, help="concurrent clients, each with its connection")
     options.add_argument("--server-processes", type=int, default=1,
-                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES); on two cores one does best")
+                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES); "
+                              "on two cores one does best")
     options.add_argument("--rng-seed", type=int, default=2026, help="seed of the data and of the request mix")
     return options
 

@@ -16,7 +16,6 @@ def build(database_url: str | None = None, token_secret: str | None = None,
     engine = db.create_engine(database_url or config.database_url("registry"))
     registry = store.RegistryStore(engine)
     api = RegistryApi(registry, domain.GradingRules.load())
-    server = SuiteServer("registry", [ServiceBinding(SERVICE_NAME, registry_pb2_grpc.add_RegistryServiceServicer_to_server,
-                                                     api)], token_secret,
-                         shared_port=shared_port)
+    binding = ServiceBinding(SERVICE_NAME, registry_pb2_grpc.add_RegistryServiceServicer_to_server, api)
+    server = SuiteServer("registry", [binding], token_secret, shared_port=shared_port)
     return server, registry

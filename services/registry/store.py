@@ -355,11 +355,14 @@ class RegistryStore:
         self.engine = engine
         self.sessions = db.sessionmaker(engine)
         self.reads = db.reader(engine)
+        self.key_reads = db.key_reader(self.reads)
 
     async def close(self) -> None:
         await self.engine.dispose()
         if self.reads is not self.engine:
             await self.reads.dispose()
+        if self.key_reads is not self.reads:
+            await self.key_reads.dispose()
 
     # -- agencies --
 
@@ -604,7 +607,7 @@ class RegistryStore:
 
     async def public_agencies(self, query: str, limit: int
                               ) -> list[tuple[AgencyRecord, list[int], list[CreditEvent], int]]:
-        async with self.reads.connect() as connection:
+        async with self.key_reads.connect() as connection:
             agencies = list(await connection.execute(PUBLIC_AGENCIES[domain.classify_query(query)],
                                                      _lookup_parameters(query, limit)))
             events = await self._live_events(connection, CreditEvent.agency_id,
@@ -614,7 +617,7 @@ class RegistryStore:
 
     async def public_practitioners(self, query: str, limit: int
                                    ) -> list[tuple[object, Employer | None, list[CreditEvent]]]:
-        async with self.reads.connect() as connection:
+        async with self.key_reads.connect() as connection:
             people = list(await connection.execute(PUBLIC_PRACTITIONERS[domain.classify_query(query)],
                                                    _lookup_parameters(query, limit)))
             events = await self._live_events(connection, CreditEvent.practitioner_id,

@@ -38,7 +38,7 @@ import grpc
 import sqlalchemy
 from temporalio.testing import WorkflowEnvironment
 
-from bench.processes import cpu_seconds, free_port, process, wait_ready
+from bench.processes import cpu_seconds, dev_server_pid, free_port, process, wait_ready
 from bench.registry_lookup import fresh_database
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
@@ -83,21 +83,6 @@ def database(backend: str, workdir: Path, name: str) -> Iterator[str]:
         return
     with fresh_database(backend, workdir) as url:
         yield url
-
-
-# ---- processes ----------------------------------------------------------------------------------
-
-def dev_server_pid() -> int:
-    """The `temporal server start-dev` this process started."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"start-dev" in (entry / "cmdline").read_bytes() and \
-                        int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                    return int(entry.name)
-            except OSError:
-                continue
-    raise RuntimeError("the Temporal dev server's process was not found")
 
 
 # ---- the run ------------------------------------------------------------------------------------

@@ -59,3 +59,16 @@ def cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def dev_server_pid() -> int:
+    """The `temporal server start-dev` this process started."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"start-dev" in (entry / "cmdline").read_bytes() and \
+                        int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise RuntimeError("the Temporal dev server's process was not found")

@@ -467,6 +467,24 @@ async def test_a_suspension_revoked_on_review_ends_early(court: Court):
     assert await _public_penalties(court, agency) == []
 
 
+async def test_a_licence_revocation_revoked_on_review_reinstates_the_agency(court: Court):
+    case_id, agency = await _to_decision(court, cpb.Penalty(kind=cpb.PENALTY_KIND_REVOCATION))
+    registry_entry = (await court.registry.GetAgency(rpb.GetAgencyRequest(id=agency.id),
+                                                     metadata=metadata("handler"))).agency
+    assert registry_entry.status == rpb.AGENCY_STATUS_REVOKED
+    assert registry_entry.status_history[-1].decision_reference == case_id
+    case = await _revoked_on_review(court, case_id, "2026-06-01")
+    assert case.summary.status == "revoked_on_review"
+    registry_entry = (await court.registry.GetAgency(rpb.GetAgencyRequest(id=agency.id),
+                                                     metadata=metadata("handler"))).agency
+    assert (registry_entry.status, registry_entry.status_history[-1].effective_on) == (
+        rpb.AGENCY_STATUS_ACTIVE, "2026-06-01")
+    assert await _public_penalties(court, agency) == []
+    assert any(t.action == "licence_reinstated" for t in (await court.state(case_id)).timeline)
+    history = await court.env.client.get_workflow_handle(case_id).fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
 async def test_action_in_the_wrong_stage_changes_nothing(court: Court):
     await court.start_on("2026-03-02")
     filed = await court.report(await court.agency())

@@ -354,6 +354,54 @@ async def test_forbidden_status_moves_fail_their_precondition(api, registry):
                                              metadata=OPERATOR), Code.FAILED_PRECONDITION)
 
 
+def reinstatement(agency_id: str, effective_on: str, revocation_reference: str = "case-2026-310000-000042",
+                  idempotency_key: str = "") -> pb.ReinstateAgencyRequest:
+    return pb.ReinstateAgencyRequest(idempotency_key=idempotency_key or key(), agency_id=agency_id,
+                                     revocation_reference=revocation_reference, effective_on=effective_on,
+                                     reason="行政复议决定撤销原吊销决定 the reconsideration revoked the decision")
+
+
+async def test_a_revocation_revoked_on_review_returns_the_agency_to_its_earlier_status(api, registry):
+    revoked_while_active, revoked_while_suspended = await create_agency(api), await create_agency(api)
+    await api.ChangeAgencyStatus(suspension(revoked_while_suspended.id, day(-20), day(60)), metadata=OPERATOR)
+    for agency in (revoked_while_active, revoked_while_suspended):
+        await api.ChangeAgencyStatus(status_change(agency.id, pb.AGENCY_STATUS_REVOKED, day(-10),
+                                                   decision_reference="case-2026-310000-000042"), metadata=OPERATOR)
+    request = reinstatement(revoked_while_active.id, day(-1))
+    reinstated = (await api.ReinstateAgency(request, metadata=OPERATOR)).agency
+    assert (reinstated.status, reinstated.suspended_until) == (pb.AGENCY_STATUS_ACTIVE, "")
+    last = reinstated.status_history[-1]
+    assert (last.to_status, last.effective_on, last.decision_reference) == (
+        pb.AGENCY_STATUS_ACTIVE, day(-1), "case-2026-310000-000042")
+    # A retry with the same key answers the same and records nothing more.
+    assert (await api.ReinstateAgency(request, metadata=OPERATOR)).agency == reinstated
+    # The suspension it had before runs on to its own last day.
+    resumed = (await api.ReinstateAgency(reinstatement(revoked_while_suspended.id, day(0)), metadata=OPERATOR)).agency
+    assert (resumed.status, resumed.suspended_until) == (pb.AGENCY_STATUS_SUSPENDED, day(60))
+
+
+async def test_reinstate_agency_refusals(api, registry):
+    agency, active = await create_agency(api), await create_agency(api)
+    await api.ChangeAgencyStatus(status_change(agency.id, pb.AGENCY_STATUS_REVOKED, day(-10),
+                                               decision_reference="case-2026-310000-000042"), metadata=OPERATOR)
+    async with nothing_stored_changes(registry):
+        await invalid(api.ReinstateAgency(pb.ReinstateAgencyRequest(), metadata=OPERATOR),
+                      "idempotency_key", "agency_id", "revocation_reference", "effective_on", "reason")
+        await invalid(api.ReinstateAgency(reinstatement(agency.id, "2026-13-01", "r" * 101), metadata=OPERATOR),
+                      "effective_on", "revocation_reference")
+        await refused(api.ReinstateAgency(reinstatement("ag-nosuchagency", day(0)), metadata=OPERATOR),
+                      Code.NOT_FOUND)
+        # Only the decision that revoked the licence can be undone, not before it took effect.
+        await refused(api.ReinstateAgency(reinstatement(agency.id, day(0), "case-2026-310000-000999"),
+                                          metadata=OPERATOR), Code.FAILED_PRECONDITION)
+        await refused(api.ReinstateAgency(reinstatement(agency.id, day(-11)), metadata=OPERATOR),
+                      Code.FAILED_PRECONDITION)
+        await refused(api.ReinstateAgency(reinstatement(active.id, day(0)), metadata=OPERATOR),
+                      Code.FAILED_PRECONDITION)
+        await refused(api.ReinstateAgency(reinstatement(agency.id, day(0)), metadata=metadata(
+            "supervisor", region="310000")), Code.PERMISSION_DENIED)
+
+
 async def test_change_agency_status_refusals(api, registry):
     agency = await create_agency(api)
     async with nothing_stored_changes(registry):
@@ -774,6 +822,7 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
         "GetAgency": lambda: pb.GetAgencyRequest(id=agency.id),
         "SearchAgencies": lambda: pb.SearchAgenciesRequest(query=agency.name),
         "ChangeAgencyStatus": lambda: suspension(agency.id, day(0), day(90)),
+        "ReinstateAgency": lambda: reinstatement(agency.id, day(0)),
         "RegisterPractitioner": lambda: practitioner_request(),
         "GetPractitioner": lambda: pb.GetPractitionerRequest(id=person.id),
         "SearchPractitioners": lambda: pb.SearchPractitionersRequest(query=person.name),

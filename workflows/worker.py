@@ -40,7 +40,7 @@ class Activities:
                    StatuteActivities(), InspectionActivities(inspections_address, complaints_address, token))
 
     def all(self) -> list:
-        return [self.registry.change_agency_status, self.registry.record_credit_event,
+        return [self.registry.change_agency_status, self.registry.reinstate_agency, self.registry.record_credit_event,
                 self.registry.withdraw_credit_event,
                 self.complaints.record_progress, self.complaints.notify_reporters,
                 self.statutes.rules, self.statutes.plan_period, self.statutes.last_day_of_months,

@@ -78,6 +78,14 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
             return pb.ChangeAgencyStatusResponse(agency=agency_message(agency))
         return await self._once("ChangeAgencyStatus", request, pb.ChangeAgencyStatusResponse, write)
 
+    async def ReinstateAgency(self, request: pb.ReinstateAgencyRequest, context) -> pb.ReinstateAgencyResponse:
+        async def write(session):
+            agency = await self.store.reinstate_agency(
+                session, request.agency_id, request.revocation_reference, parse_date(request.effective_on),
+                request.reason, auth.current().subject, lambda region: auth.require_region(region, "the agency"))
+            return pb.ReinstateAgencyResponse(agency=agency_message(agency))
+        return await self._once("ReinstateAgency", request, pb.ReinstateAgencyResponse, write)
+
     # -- practitioners --
 
     async def RegisterPractitioner(self, request: pb.RegisterPractitionerRequest, context

@@ -5,9 +5,11 @@ may see. Pure functions over plain values; no I/O."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -48,10 +50,7 @@ def check_status_change(current: AgencyStatus, last_effective_on: date | None, c
     if change.to_status not in STATUS_MOVES[current]:
         raise FailedPrecondition(f"an agency that is {current} cannot become {change.to_status}",
                                  subject="agency.status")
-    if last_effective_on is not None and change.effective_on < last_effective_on:
-        raise FailedPrecondition(
-            f"effective_on {change.effective_on} is before the last status change ({last_effective_on})",
-            subject="agency.status_history")
+    _check_not_before(last_effective_on, change.effective_on)
     if change.to_status is AgencyStatus.SUSPENDED:
         if change.suspended_until is None:
             raise InvalidArgument(FieldViolation("suspended_until", "is required when suspending"))
@@ -59,6 +58,42 @@ def check_status_change(current: AgencyStatus, last_effective_on: date | None, c
             raise InvalidArgument(FieldViolation("suspended_until", "must be after effective_on"))
     elif change.suspended_until is not None:
         raise InvalidArgument(FieldViolation("suspended_until", "is only for a suspension"))
+
+
+def _check_not_before(last_effective_on: date | None, effective_on: date) -> None:
+    if last_effective_on is not None and effective_on < last_effective_on:
+        raise FailedPrecondition(
+            f"effective_on {effective_on} is before the last status change ({last_effective_on})",
+            subject="agency.status_history")
+
+
+class PastStatusChange(Protocol):
+    from_status: str
+    to_status: str
+    effective_on: date
+    suspended_until: date | None
+    decision_reference: str
+
+
+def reinstatement(history: Sequence[PastStatusChange], revocation_reference: str, effective_on: date,
+                  reason: str) -> StatusChange:
+    """The change that undoes a licence revocation a review has revoked (撤销吊销决定后恢复): the
+    revocation never had effect, so the agency returns to the status it had before it, as that
+    stands on `effective_on`; a suspension whose last day has passed by then is over. Only the
+    latest change can be undone this way, and only by naming the decision that made it."""
+    revocation = history[-1] if history else None
+    if revocation is None or revocation.to_status != AgencyStatus.REVOKED:
+        raise FailedPrecondition("only a revoked agency can be reinstated", subject="agency.status")
+    if revocation.decision_reference != revocation_reference:
+        revoked_by = revocation.decision_reference or "no named decision"
+        raise FailedPrecondition(f"the agency's licence was revoked by {revoked_by}, not by {revocation_reference}",
+                                 subject="agency.status_history")
+    _check_not_before(revocation.effective_on, effective_on)
+    before = history[-2] if len(history) > 1 else None
+    if (revocation.from_status == AgencyStatus.SUSPENDED and before is not None and before.suspended_until
+            and before.suspended_until >= effective_on):
+        return StatusChange(AgencyStatus.SUSPENDED, effective_on, before.suspended_until, reason, revocation_reference)
+    return StatusChange(AgencyStatus.ACTIVE, effective_on, None, reason, revocation_reference)
 
 
 def check_new_agency(established_on: date, today: date, parent_status: AgencyStatus | None,

@@ -403,6 +403,17 @@ class RegistryStore:
         scope_check(agency.region_code)
         last = agency.status_history[-1].effective_on if agency.status_history else None
         domain.check_status_change(domain.AgencyStatus(agency.status), last, change)
+        return await self._record_status_change(session, agency, change, recorded_by)
+
+    async def reinstate_agency(self, session: AsyncSession, agency_id: str, revocation_reference: str,
+                               effective_on: date, reason: str, recorded_by: str, scope_check) -> Agency:
+        agency = await self._agency(session, agency_id, for_update=True)
+        scope_check(agency.region_code)
+        change = domain.reinstatement(agency.status_history, revocation_reference, effective_on, reason)
+        return await self._record_status_change(session, agency, change, recorded_by)
+
+    async def _record_status_change(self, session: AsyncSession, agency: Agency, change: domain.StatusChange,
+                                    recorded_by: str) -> Agency:
         session.add(AgencyStatusChange(
             agency_id=agency.id, from_status=agency.status, to_status=change.to_status,
             effective_on=change.effective_on, suspended_until=change.suspended_until, reason=change.reason,

@@ -48,6 +48,16 @@ class WithdrawalOrder:
 
 
 @dataclass
+class ReinstatementOrder:
+    """Undo a licence revocation that a review revoked (撤销吊销决定后恢复)."""
+    idempotency_key: str
+    agency_id: str
+    revocation_reference: str
+    effective_on: str
+    reason: str
+
+
+@dataclass
 class AgencySnapshot:
     agency_id: str
     name: str
@@ -68,6 +78,13 @@ class RegistryActivities(ServiceClient):
             to_status=pb.AgencyStatus.Value(f"AGENCY_STATUS_{order.to_status.upper()}"),
             effective_on=order.effective_on, suspended_until=order.suspended_until, reason=order.reason,
             decision_reference=order.decision_reference))
+        return snapshot(response.agency)
+
+    @activity.defn(name="registry.reinstate_agency")
+    async def reinstate_agency(self, order: ReinstatementOrder) -> AgencySnapshot:
+        response = await self._call(self._stub.ReinstateAgency, pb.ReinstateAgencyRequest(
+            idempotency_key=order.idempotency_key, agency_id=order.agency_id,
+            revocation_reference=order.revocation_reference, effective_on=order.effective_on, reason=order.reason))
         return snapshot(response.agency)
 
     @activity.defn(name="registry.record_credit_event")

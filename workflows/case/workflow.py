@@ -29,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activities.complaints import ComplaintsActivities, Notice, ProgressRecord
     from rules.statutes import ExtensionRefused, Rules
-    from workflows.activities.registry import (CreditEventOrder, RegistryActivities, StatusChangeOrder,
-                                               WithdrawalOrder)
+    from workflows.activities.registry import (CreditEventOrder, RegistryActivities, ReinstatementOrder,
+                                               StatusChangeOrder, WithdrawalOrder)
     from workflows.activities.statutes import MonthsQuestion, PeriodPlan, PeriodQuestion, StatuteActivities
     from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd, SuspensionDecision
     from workflows.agency_suspension import workflow_id as suspension_workflow_id
@@ -45,6 +45,8 @@ CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coef
 SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RECORD_TIMEOUT = timedelta(seconds=10)
+# Cases decided before reinstatement on review existed replay without it.
+REINSTATEMENT_PATCH = "reinstate-agency-on-review"
 
 # Periods that bind the office (法定办案期限): missing one escalates to the supervisor. The
 # others bind the party (statement, payment, review windows) or only measure time (publicity).
@@ -558,6 +560,18 @@ class CaseWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
         self._note("system", "licence_revoked", "the agency's licence is revoked")
 
+    async def _reinstate_agency(self, review_kind: str, on: str) -> None:
+        """The revocation never had effect: the agency returns to the status it had before it."""
+        agency = await workflow.execute_activity_method(
+            RegistryActivities.reinstate_agency,
+            ReinstatementOrder(idempotency_key=f"{self.case.case_id}:reinstatement",
+                               agency_id=self.case.agency.agency_id, revocation_reference=self.case.case_id,
+                               effective_on=on, reason=f"{review_kind} revoked the decision of "
+                                                       f"{self.decision.decided_on} ({self.case.case_id})"),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        self._note("system", "licence_reinstated", f"吊销决定已撤销 the licence is restored; the agency is "
+                                                   f"{agency.status} from {on}", internal=False)
+
     # ---- after the decision: service (送达), payment, review ---------------------------------
 
     def _check_record_service(self, action: CaseAction) -> None:
@@ -644,6 +658,8 @@ class CaseWorkflow:
             self._meet("withdraw_publication")
             self._note("system", "publication_withdrawn", "处罚信息已撤回 the penalty is off the public register "
                                                           "and no longer counts in the credit grade", internal=False)
+        if self.decision.penalty.kind == "revocation" and workflow.patched(REINSTATEMENT_PATCH):
+            await self._reinstate_agency(action.review_kind, on)
         if self.decision.suspension_workflow_id and on <= self.decision.suspended_until:
             await workflow.get_external_workflow_handle(self.decision.suspension_workflow_id).signal(
                 AgencySuspensionWorkflow.end_early,

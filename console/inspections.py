@@ -1,16 +1,20 @@
 """The inspections pages (双随机一公开 and 专项整治): the campaigns with their progress, a campaign
 with its tasks, a plan with its published draw record and how anyone checks it, and a task with
 its result. An inspector (执法检查人员) signs in to their own tasks; what each role may read beyond
-that is the inspections service's decision, by the roles its RPCs declare, shown as a refusal."""
+that is the inspections service's decision, by the roles its RPCs declare, shown as a refusal.
+The public (the 一公开 of 双随机一公开) reads the published results and every draw record, asked
+for as the public whoever is signed in."""
 
 from __future__ import annotations
 
 import asyncio
 
+import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from console import i18n
 from console.backend import Backend, ServiceError
 from console.officers import failed_page, officer, word
 from console.web import OFFICERS, Pages, Visitor, language
@@ -46,10 +50,10 @@ def staff(request: Request) -> tuple[Pages, Backend, Visitor, Response | None]:
     return officer(request, STAFF)
 
 
-def render(request: Request, pages: Pages, template: str, **context) -> Response:
+def render(request: Request, pages: Pages, template: str, status_code: int = 200, **context) -> Response:
     """A page with `term(vocabulary, number)`: an enum value in the reader's words."""
     lang = language(request)
-    return pages.render(request, template, term=lambda vocabulary, number: pages.label(
+    return pages.render(request, template, status_code, term=lambda vocabulary, number: pages.label(
         lang, vocabulary, word(VOCABULARIES[vocabulary], number)), **context)
 
 
@@ -144,15 +148,19 @@ async def plan_page(request: Request) -> Response:
 
 
 async def draw_record_file(request: Request) -> Response:
-    """The complete published record (snapshot and inspector pool included), as the service gives
-    it: gzip-compressed canonical JSON, which `ipss draw verify` reads as it is."""
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
+    return await record_download(request, pages, backend, visitor.token)
+
+
+async def record_download(request: Request, pages: Pages, backend: Backend, token: str) -> Response:
+    """The complete published record (snapshot and inspector pool included), as the service gives
+    it: gzip-compressed canonical JSON, which `ipss draw verify` reads as it is."""
     plan_id = request.path_params["plan_id"]
     try:
         exported = await backend.call(backend.inspections.ExportDrawRecord,
-                                      pb.ExportDrawRecordRequest(plan_id=plan_id), visitor.token)
+                                      pb.ExportDrawRecordRequest(plan_id=plan_id), token)
     except ServiceError as refused:
         return failed_page(request, pages, refused)
     return Response(exported.document, media_type="application/gzip", headers={
@@ -173,6 +181,43 @@ async def task_page(request: Request) -> Response:
                   workflow_url=pages.settings.workflow_url(task.id))
 
 
+# ---- the public: published results (检查结果公示) and draw records ----------------------------------
+
+async def published_results(request: Request) -> Response:
+    """Every published result, newest campaigns' and all; narrowed to one agency by its credit code."""
+    pages: Pages = request.app.state.pages
+    backend: Backend = request.app.state.backend
+    params = request.query_params
+    credit_code = params.get("credit_code", "").strip().upper()
+    try:
+        found = await backend.call(backend.inspections.ListPublishedResults, pb.ListPublishedResultsRequest(
+            credit_code=credit_code, page_size=PAGE_SIZE, page_token=params.get("page", "")))
+    except ServiceError as refused:
+        if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
+            return failed_page(request, pages, refused)
+        error = "; ".join(i18n.violation(language(request), v) for v in refused.fields.values())
+        return render(request, pages, "public_results.html", 400, results=[], credit_code=credit_code, error=error,
+                      **pager(params, ""))
+    return render(request, pages, "public_results.html", results=list(found.results), credit_code=credit_code,
+                  error="", **pager(params, found.next_page_token))
+
+
+async def public_draw(request: Request) -> Response:
+    pages: Pages = request.app.state.pages
+    backend: Backend = request.app.state.backend
+    plan_id = request.path_params["plan_id"]
+    try:
+        record = (await backend.call(backend.inspections.GetDrawRecord,
+                                     pb.GetDrawRecordRequest(plan_id=plan_id))).record
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return render(request, pages, "public_draw.html", record=record, record_filename=record_filename(plan_id))
+
+
+async def public_draw_file(request: Request) -> Response:
+    return await record_download(request, request.app.state.pages, request.app.state.backend, "")
+
+
 def routes() -> list[Route]:
     return [
         Route("/inspections", overview),
@@ -180,4 +225,7 @@ def routes() -> list[Route]:
         Route("/inspections/plans/{plan_id}", plan_page),
         Route("/inspections/plans/{plan_id}/draw-record.json.gz", draw_record_file),
         Route("/inspections/tasks/{task_id}", task_page),
+        Route("/register/inspections", published_results),
+        Route("/register/draws/{plan_id}", public_draw),
+        Route("/register/draws/{plan_id}/draw-record.json.gz", public_draw_file),
     ]

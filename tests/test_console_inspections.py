@@ -183,6 +183,18 @@ async def test_the_campaign_page_shows_progress_theme_plan_and_tasks(console, fi
 
 # ---- the plan and its draw record --------------------------------------------------------------------
 
+async def downloaded_record_matches(download: httpx.Response, record: pb.DrawRecord, tmp_path) -> None:
+    """The download is the complete record, and `ipss draw verify` finds that it matches."""
+    assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
+    assert f'filename="draw-record-{record.plan_id}.json.gz"' in download.headers["content-disposition"]
+    assert json.loads(gzip.decompress(download.content))["result_hash"] == record.result_hash
+    path = tmp_path / f"draw-record-{record.plan_id}.json.gz"
+    path.write_bytes(download.content)
+    out = io.StringIO()
+    assert await asyncio.to_thread(verification.run, str(path), None, out) == 0
+    assert out.getvalue().startswith(f"MATCHES: plan {record.plan_id}, 6 targets")
+
+
 async def test_the_plan_page_shows_the_draw_record_that_its_download_verifies(console, field, tmp_path):
     record = field.record
     await sign_in(console, "supervisor", field.county)
@@ -199,15 +211,8 @@ async def test_the_plan_page_shows_the_draw_record_that_its_download_verifies(co
     assert f'href="/inspections/campaigns/{field.campaign.id}"' in html
     assert "范围内全部机构均为检查对象" in html
 
-    download = await console.get(f"/inspections/plans/{record.plan_id}/draw-record.json.gz")
-    assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
-    assert f'filename="draw-record-{record.plan_id}.json.gz"' in download.headers["content-disposition"]
-    assert json.loads(gzip.decompress(download.content))["result_hash"] == record.result_hash
-    path = tmp_path / f"draw-record-{record.plan_id}.json.gz"
-    path.write_bytes(download.content)
-    out = io.StringIO()
-    assert await asyncio.to_thread(verification.run, str(path), None, out) == 0
-    assert out.getvalue().startswith(f"MATCHES: plan {record.plan_id}, 6 targets")
+    await downloaded_record_matches(
+        await console.get(f"/inspections/plans/{record.plan_id}/draw-record.json.gz"), record, tmp_path)
 
     draft = (await console.get(f"/inspections/plans/{field.draft.id}")).text
     assert "尚未抽取" in draft and "尚未固定名录快照" in draft and "ipss draw verify" not in draft
@@ -275,6 +280,39 @@ async def test_unknown_ids_give_the_not_found_page(console, field):
         assert answer.status_code == 404 and "未找到" in answer.text, path
     # A plan with no draw yet has no record to download either.
     assert (await console.get(f"/inspections/plans/{field.draft.id}/draw-record.json.gz")).status_code == 404
+
+
+# ---- the public: published results and draw records ---------------------------------------------------
+
+async def test_the_public_reads_published_results_and_verifies_the_draw_behind_them(console, field, inspections,
+                                                                                   tmp_path):
+    violation, record = field.violation, field.record
+    await inspections.api.RecordTaskProgress(pb.RecordTaskProgressRequest(
+        task_id=violation.id, revision=2, stage=pb.TASK_STAGE_CONCLUDED, outcome=pb.CHECK_OUTCOME_VIOLATION,
+        category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, findings=FINDINGS, checked_on=day(0),
+        case_id=violation.case_id, publish_due_on=day(28), published_on=day(1)), metadata=OPERATOR)
+    # Nobody signed in.
+    page = await console.get("/register/inspections", params=dict(credit_code=violation.agency.credit_code.lower()))
+    assert page.status_code == 200
+    rows = re.findall(r"<tr>\s*<td>(.*?)</tr>", page.text, re.S)
+    assert len(rows) == 1 and violation.agency.credit_code in rows[0] and violation.agency.name in rows[0]
+    assert field.campaign.name in rows[0]
+    assert day(0) in rows[0] and day(1) in rows[0] and "虚假宣传" in rows[0]
+    assert links(page.text, "/register/draws/") == {record.plan_id}
+    assert FINDINGS not in page.text and violation.case_id not in page.text  # internal, not published
+    assert violation.agency.credit_code in (await console.get("/register/inspections")).text
+    refused = await console.get("/register/inspections", params=dict(credit_code="123"))
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+
+    draw = await console.get(f"/register/draws/{record.plan_id}")
+    assert draw.status_code == 200
+    assert f'id="seed-value">{record.seed_value}<' in draw.text and f'id="result-hash">{record.result_hash}<' in draw.text
+    assert all(t.credit_code in draw.text for t in record.targets)
+    assert f'href="/register/draws/{record.plan_id}/draw-record.json.gz"' in draw.text
+    await downloaded_record_matches(await console.get(f"/register/draws/{record.plan_id}/draw-record.json.gz"),
+                                    record, tmp_path)
+    for path in ("/register/draws/plan-2026-9999", "/register/draws/plan-2026-9999/draw-record.json.gz"):
+        assert (await console.get(path)).status_code == 404, path
 
 
 # ---- the words ----------------------------------------------------------------------------------------

@@ -112,8 +112,8 @@ async def test_a_problem_is_ordered_rectified_rechecked_and_turned_into_a_case(w
     assert published.published_on == "2026-04-20" and published.stage == pb.TASK_STAGE_RECTIFYING
     public = (await w.inspections.ListPublishedResults(pb.ListPublishedResultsRequest(
         credit_code=task.agency.credit_code))).results
-    assert [(r.outcome, r.rectification, r.published_on) for r in public] == [
-        (pb.CHECK_OUTCOME_PROBLEM, "", "2026-04-20")]
+    assert [(r.outcome, r.rectification, r.published_on, r.plan_id) for r in public] == [
+        (pb.CHECK_OUTCOME_PROBLEM, "", "2026-04-20", campaign.plan_id)]
 
     await w.goto("2026-05-07")
     rechecked = (await w.inspections.RecordRecheck(pb.RecordRecheckRequest(

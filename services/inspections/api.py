@@ -509,4 +509,4 @@ def published_message(task: store.Task, campaign: store.Campaign) -> pb.Publishe
         credit_code=task.agency_credit_code, region_code=task.agency_region_code,
         outcome=enum_value(OUTCOME, task.outcome), category=enum_value(CATEGORY, task.category) if task.category else 0,
         checked_on=format_date(task.checked_on), rectification=rectification,
-        published_on=format_date(task.published_on))
+        published_on=format_date(task.published_on), plan_id=campaign.plan_id)

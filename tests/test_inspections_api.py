@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -242,6 +243,43 @@ async def test_a_plan_that_cannot_be_staffed_draws_nothing(w):
     assert sorted(team) == ["CD-000", "SC-000"]
 
 
+async def test_an_inspector_who_left_is_not_drawn_again(w):
+    agencies = w.agencies_in("420000")
+    assert len(agencies) >= 2
+    ids = await register_inspectors(w.inspections, "420000", 4, "HB-")
+    today = w.legal.today()
+    leaving = pb.RecordInspectorDepartureRequest(idempotency_key=key(), inspector_id=ids[0], left_on=today.isoformat(),
+                                                 reason="调任省局办公室，不再从事执法检查")
+    left = (await w.inspections.RecordInspectorDeparture(leaving, metadata=SUPERVISOR_MD)).inspector
+    assert (left.left_on, left.leaving_reason) == (today.isoformat(), "调任省局办公室，不再从事执法检查")
+    assert (await w.inspections.RecordInspectorDeparture(leaving, metadata=SUPERVISOR_MD)).inspector == left
+    # Leaving tomorrow: still in today's draw.
+    await w.inspections.RecordInspectorDeparture(pb.RecordInspectorDepartureRequest(
+        idempotency_key=key(), inspector_id=ids[1], left_on=(today + timedelta(days=1)).isoformat(), reason="退休"),
+        metadata=SUPERVISOR_MD)
+    before = await row_counts(w)
+    await refused(w.inspections.RecordInspectorDeparture(pb.RecordInspectorDepartureRequest(
+        idempotency_key=key(), inspector_id=ids[0], left_on=today.isoformat(), reason="again"),
+        metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
+    await refused(w.inspections.RecordInspectorDeparture(pb.RecordInspectorDepartureRequest(
+        idempotency_key=key(), inspector_id="HB-999", left_on=today.isoformat(), reason="none"),
+        metadata=SUPERVISOR_MD), Code.NOT_FOUND)
+    await refused(w.inspections.RecordInspectorDeparture(pb.RecordInspectorDepartureRequest(
+        idempotency_key=key(), inspector_id=ids[2], left_on=today.isoformat(), reason="退休"),
+        metadata=metadata("supervisor", region="110000")), Code.PERMISSION_DENIED)
+    assert await row_counts(w) == before
+
+    record = await drawn_plan(w.inspections, ["420000"], all_in_scope=True)
+    assert record.inspector_count == 3
+    drawn = {inspector for target in record.targets for inspector in target.inspector_ids}
+    assert ids[0] not in drawn and drawn <= set(ids[1:])
+    listed = (await w.inspections.ListInspectors(pb.ListInspectorsRequest(region_code="420000"),
+                                                 metadata=SUPERVISOR_MD)).inspectors
+    assert [(i.id, i.left_on) for i in listed] == [(ids[0], today.isoformat()),
+                                                  (ids[1], (today + timedelta(days=1)).isoformat()),
+                                                  (ids[2], ""), (ids[3], "")]
+
+
 # ---- campaigns and tasks -----------------------------------------------------------------------------
 
 async def test_inspectors_see_only_their_own_tasks(w):
@@ -331,6 +369,9 @@ BAD_INPUT = [
      SUPERVISOR_MD, {"reason", "agency_credit_code"}),
     ("RemoveExclusion", pb.RemoveExclusionRequest(idempotency_key="short", inspector_id="x", reason="r"),
      SUPERVISOR_MD, {"idempotency_key", "exclusion_id"}),
+    ("RecordInspectorDeparture", pb.RecordInspectorDepartureRequest(idempotency_key=K, inspector_id="x",
+                                                                    left_on="2026-02-30"),
+     SUPERVISOR_MD, {"left_on", "reason"}),
     ("CreatePlan", pb.CreatePlanRequest(idempotency_key=K, name="p", region_codes=["110000"], inspectors_per_target=1,
                                         ratios=[pb.SamplingRatio(basis_points=20000)]), SUPERVISOR_MD,
      {"inspectors_per_target", "ratios[0].risk_class", "ratios[0].basis_points"}),

@@ -99,6 +99,15 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             return pb.RemoveExclusionResponse(inspector=inspector_message(inspector))
         return await self._once("RemoveExclusion", request, pb.RemoveExclusionResponse, write)
 
+    async def RecordInspectorDeparture(self, request: pb.RecordInspectorDepartureRequest, context
+                                       ) -> pb.RecordInspectorDepartureResponse:
+        async def write(session):
+            inspector = await self.store.record_departure(
+                session, request.inspector_id, parse_date(request.left_on), request.reason, auth.current().subject,
+                lambda region: auth.require_region(region, "the inspector"))
+            return pb.RecordInspectorDepartureResponse(inspector=inspector_message(inspector))
+        return await self._once("RecordInspectorDeparture", request, pb.RecordInspectorDepartureResponse, write)
+
     # -- plans, snapshots and draws --
 
     async def CreatePlan(self, request: pb.CreatePlanRequest, context) -> pb.CreatePlanResponse:
@@ -160,7 +169,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                                                 inspectors_per_target=plan.inspectors_per_target))
             entries = store.decompress(plan.snapshot_content)
             pool = draw.pool_entries(directory.pool_rows(
-                await self.store.directory(session, [draw.significant_prefix(r) for r in plan.regions]), plan.regions))
+                await self.store.directory(session, [draw.significant_prefix(r) for r in plan.regions],
+                                           self.legal.today()), plan.regions))
             pool_hash = draw.sha256_hex(pool)
             outcome = draw.draw(spec, request.seed_value, entries, plan.snapshot_hash, pool, pool_hash)
             drawn_at = clock.now()
@@ -264,8 +274,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             locked = await self.store.lock_campaign(session, request.campaign_id)
             plans.check_running(locked.status, "adding targets")
             pool = draw.pool_entries(directory.pool_rows(
-                await self.store.directory(session, [draw.significant_prefix(r) for r in locked.regions]),
-                locked.regions))
+                await self.store.directory(session, [draw.significant_prefix(r) for r in locked.regions],
+                                           self.legal.today()), locked.regions))
             teams = draw.assign([(a.credit_code, a.region_code) for a in found], pool,
                                 f"{locked.id}/{locked.additions + 1}", locked.inspectors_per_target)
             added = await self.store.add_targets(session, locked, [
@@ -433,7 +443,8 @@ def inspector_message(inspector: store.Inspector) -> pb.Inspector:
                                  agency_credit_code=e.agency_credit_code or "", region_code=e.region_code or "",
                                  note=e.note, recorded_by=e.recorded_by, recorded_at=timestamp(e.recorded_at))
                     for e in inspector.exclusions],
-        created_at=timestamp(inspector.created_at))
+        created_at=timestamp(inspector.created_at), left_on=format_date(inspector.left_on),
+        leaving_reason=inspector.leaving_reason)
 
 
 def plan_message(plan: store.Plan) -> pb.Plan:

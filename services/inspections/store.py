@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload, undefer
 
 from services.inspections.domain import plans
-from services.inspections.domain.directory import ExclusionEntry, InspectorEntry
+from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
 from suite import clock, db
 from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
@@ -47,6 +47,10 @@ class Inspector(Base):
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(db.Instant)
+    # Out of the directory from this day on (调离、退休、不再持有执法证): later draws leave them out.
+    left_on: Mapped[date | None] = mapped_column(Date)
+    leaving_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    departure_recorded_by: Mapped[str | None] = mapped_column(String(200))
 
     exclusions: Mapped[list[Exclusion]] = relationship(
         order_by="Exclusion.id", primaryjoin="and_(Inspector.id == Exclusion.inspector_id, "
@@ -324,11 +328,22 @@ class InspectionsStore:
         await session.flush()
         return await self._inspector(session, inspector_id)
 
-    async def directory(self, session: AsyncSession, region_prefixes: list[str]) -> list[InspectorEntry]:
-        """The inspectors whose office lies in one of the regions, with their exclusions in force."""
+    async def record_departure(self, session: AsyncSession, inspector_id: str, left_on: date, reason: str, by: str,
+                               scope_check) -> Inspector:
+        inspector = await self._inspector(session, inspector_id, for_update=True)
+        scope_check(inspector.region_code)
+        check_departure(inspector.left_on)
+        inspector.left_on, inspector.leaving_reason, inspector.departure_recorded_by = left_on, reason, by
+        await session.flush()
+        return await self._inspector(session, inspector_id)
+
+    async def directory(self, session: AsyncSession, region_prefixes: list[str], on: date) -> list[InspectorEntry]:
+        """The inspectors in the directory on `on` whose office lies in one of the regions, with
+        their exclusions in force."""
         ranges = [Inspector.region_code.between(*region_range(p)) for p in region_prefixes]
+        in_service = or_(Inspector.left_on.is_(None), Inspector.left_on > on)
         inspectors = (await session.execute(select(Inspector).options(selectinload(Inspector.exclusions))
-                                            .where(or_(*ranges)).order_by(Inspector.id))).scalars()
+                                            .where(or_(*ranges), in_service).order_by(Inspector.id))).scalars()
         return [InspectorEntry(i.id, i.region_code, tuple(ExclusionEntry(e.agency_credit_code, e.region_code)
                                                           for e in i.exclusions)) for i in inspectors]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.inspections.domain.draw import significant_prefix
-from suite.errors import FieldViolation, InvalidArgument
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument
 
 FORMER_EMPLOYER = "former_employer"  # 曾在该机构任职
 RELATIVE = "relative"  # 近亲属
@@ -30,6 +30,12 @@ def check_exclusion(reason: str, agency_credit_code: str, region_code: str) -> N
             problems.append(FieldViolation("region_code", "is only for a region-of-origin exclusion"))
     if problems:
         raise InvalidArgument(problems)
+
+
+def check_departure(already_left_on) -> None:
+    """An inspector leaves the directory once; the entry stays, for the draws they were in."""
+    if already_left_on is not None:
+        raise FailedPrecondition(f"the inspector left the directory on {already_left_on}", subject="inspector.left_on")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The forms of the handler's actions: which RPC each workflow action posts to, its fields, and
-how a posted form becomes the request. A field is named by its path in the request message
+"""The forms of the actions on a case (handlers, supervisors) and on an inspection task
+(inspectors, supervisors): which RPC each workflow action posts to, its fields, and how a posted
+form becomes the request. A field is named by its path in the request message
 (`penalty.fine_cny`), so a service's field violation lands on the field that caused it."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import functools
 from dataclasses import dataclass
 
 from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.inspections.v1 import inspections_pb2 as ipb
 from rules import Rules
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -73,6 +75,21 @@ ACTION_FORMS: dict[str, ActionForm] = {
     "transfer": ActionForm("TransferCase", (Field("target_region_code"), Field("target_authority"), REASON)),
     "refer_to_association": ActionForm("ReferToAssociation", (Field("association_id", required=True), REASON)),
     "close": ActionForm("CloseCase", (NOTE,)),
+}
+
+def _enum_options(enum, vocabulary: str) -> tuple[tuple[str, str, str], ...]:
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return tuple((str(v.number), vocabulary, v.name.removeprefix(prefix).lower()) for v in enum.DESCRIPTOR.values[1:])
+
+
+FINDINGS = Field("findings", "textarea", True)
+# By the action's name in the task workflow (workflows.inspections.model.TASK_ACTIONS).
+OUTCOME = Field("outcome", "select", True, _enum_options(ipb.CheckOutcome, "check_outcome"))
+CATEGORY = Field("category", "select", False, _enum_options(pb.ViolationCategory, "category"))
+TASK_ACTION_FORMS: dict[str, ActionForm] = {
+    "check": ActionForm("RecordCheck", (OUTCOME, CATEGORY, FINDINGS)),
+    "recheck": ActionForm("RecordRecheck", (Field("rectified", "checkbox"), FINDINGS)),
+    "publish": ActionForm("PublishResult", ()),
 }
 EFFECTIVE_ON = Field("effective_on", "date")
 

@@ -132,6 +132,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field.target_region_code": ("移送至本系统机关（区域代码）", "Transfer to the office of region"),
     "field.target_authority": ("或移送至其他机关（名称）", "or to another authority (name)"),
     "field.association_id": ("行业协会编号", "Association id"),
+    "field.outcome": ("检查结果", "Outcome"),
+    "field.category": ("发现的问题或违法类型", "Problem or violation found"),
+    "field.findings": ("检查情况（将写入记录）", "Findings (go on the record)"),
+    "field.rectified": ("已按要求整改", "Rectified as ordered"),
     "field.submit": ("提交", "Submit"),
     # errors
     "error.title": ("操作未完成", "Not done"),
@@ -420,7 +424,9 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "approve_decision": ("批准处理决定", "Approve the decision"),
         "record_service": ("记录决定书送达", "Record service"), "record_payment": ("记录罚款缴纳", "Record payment"),
         "record_review": ("记录复议/诉讼", "Record a review"), "transfer": ("移送", "Transfer"),
-        "refer_to_association": ("转行业协会自律处理", "Refer to an association"), "close": ("结案", "Close")},
+        "refer_to_association": ("转行业协会自律处理", "Refer to an association"), "close": ("结案", "Close"),
+        "check": ("记录检查结果", "Record the check"), "recheck": ("记录整改复查", "Record the re-check"),
+        "publish": ("公示检查结果", "Publish the result")},
     "agency_kind": {
         "patent": ("专利代理机构", "Patent agency"), "trademark": ("商标代理机构", "Trademark agency"),
         "copyright": ("版权服务机构", "Copyright"), "legal": ("法律服务机构", "Legal"),

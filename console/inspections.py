@@ -8,25 +8,28 @@ for as the public whoever is signed in."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from console import i18n
+from console import forms, i18n
 from console.backend import Backend, ServiceError
-from console.officers import failed_page, officer, word
+from console.officers import error_view, failed_page, http_status, officer, word
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
+from suite.grpc_server import allowed_roles
 from suite.protos import enum_value, enum_word
 
 INSPECTOR = "inspector"
 # Who reaches these pages at all; the service then refuses an inspector the campaigns and plans.
 STAFF = OFFICERS | {INSPECTOR}
 PAGE_SIZE = 50
+SERVICE = pb.DESCRIPTOR.services_by_name["InspectionsService"].full_name
 CAMPAIGN_STATUS = pb.CampaignStatus.DESCRIPTOR
 TASK_STAGE = pb.TaskStage.DESCRIPTOR
 # The enums the pages name, by the i18n vocabulary that labels them.
@@ -167,7 +170,8 @@ async def record_download(request: Request, pages: Pages, backend: Backend, toke
         "Content-Disposition": f'attachment; filename="{record_filename(plan_id)}"'})
 
 
-async def task_page(request: Request) -> Response:
+async def task_page(request: Request, failed_action: str = "", error: dict | None = None, posted: dict | None = None,
+                    status_code: int = 200) -> Response:
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
@@ -176,9 +180,50 @@ async def task_page(request: Request) -> Response:
                                    pb.GetTaskRequest(task_id=request.path_params["task_id"]), visitor.token)).task
     except ServiceError as refused:
         return failed_page(request, pages, refused)
+    actions = [dict(name=name, form=forms.TASK_ACTION_FORMS[name], key=uuid.uuid4().hex)
+               for name in offered_actions(task, visitor)]
+    done = request.query_params.get("done", "")
     # A task's workflow id is its id.
-    return render(request, pages, "inspection_task.html", task=task,
+    return render(request, pages, "inspection_task.html", status_code, task=task, actions=actions,
+                  failed_action=failed_action, error=error, posted=posted or {}, options=forms.options,
+                  effective_on=forms.EFFECTIVE_ON, done=done if done in forms.TASK_ACTION_FORMS else "",
                   workflow_url=pages.settings.workflow_url(task.id))
+
+
+def offered_actions(task: pb.Task, visitor: Visitor) -> list[str]:
+    """What the task's workflow allows now (its record says), that the visitor's role may ask
+    for (the RPC's declared roles); an inspector only on a task they are paired to."""
+    role = visitor.principal.role
+    if role == INSPECTOR and visitor.principal.subject not in task.inspector_ids:
+        return []
+    return [name for name in task.allowed_actions if name in forms.TASK_ACTION_FORMS
+            and role in (allowed_roles(f"/{SERVICE}/{forms.TASK_ACTION_FORMS[name].rpc}") or ())]
+
+
+async def act_on_task(request: Request) -> Response:
+    pages, backend, visitor, refusal = staff(request)
+    if refusal:
+        return refusal
+    task_id, action = request.path_params["task_id"], request.path_params["action"]
+    form = forms.TASK_ACTION_FORMS.get(action)
+    if form is None:
+        return Response(status_code=404)
+    lang = language(request)
+    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not pages.csrf_ok(visitor, values.get("csrf", "")):
+        return await task_page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
+                               values, 403)
+    message = getattr(pb, f"{form.rpc}Request")(idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
+                                                task_id=task_id)
+    try:
+        forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
+        await backend.call(getattr(backend.inspections, form.rpc), message, visitor.token)
+    except forms.FormProblem as problem:
+        error = dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields)
+        return await task_page(request, action, error, values, 400)
+    except ServiceError as refused:
+        return await task_page(request, action, error_view(lang, refused), values, http_status(refused))
+    return RedirectResponse(f"/inspections/tasks/{task_id}?done={action}", status_code=303)
 
 
 # ---- the public: published results (检查结果公示) and draw records ----------------------------------
@@ -225,6 +270,7 @@ def routes() -> list[Route]:
         Route("/inspections/plans/{plan_id}", plan_page),
         Route("/inspections/plans/{plan_id}/draw-record.json.gz", draw_record_file),
         Route("/inspections/tasks/{task_id}", task_page),
+        Route("/inspections/tasks/{task_id}/actions/{action}", act_on_task, methods=["POST"]),
         Route("/register/inspections", published_results),
         Route("/register/draws/{plan_id}", public_draw),
         Route("/register/draws/{plan_id}/draw-record.json.gz", public_draw_file),

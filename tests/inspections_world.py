@@ -46,6 +46,8 @@ class World:
     inspections_store: object
     task_queue: str
     inspections_address: str
+    registry_address: str
+    complaints_address: str
 
     async def start_on(self, legal_day: str) -> None:
         await legal_time.start_on(self.env, self.legal, legal_day)
@@ -118,7 +120,7 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
                     yield World(backend, env, legal, registry_url, rpb_grpc.RegistryServiceStub(channels[0]),
                                 pb_grpc.InspectionsServiceStub(channels[1]),
                                 cpb_grpc.ComplaintsServiceStub(channels[2]), inspections.store, queue,
-                                inspections_address)
+                                inspections_address, registry_address, complaints_address)
             finally:
                 for channel in channels:
                     await channel.close()

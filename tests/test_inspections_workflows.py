@@ -8,13 +8,20 @@ report."""
 
 from __future__ import annotations
 
+import os
+import re
+
 import grpc
+import httpx
 import pytest
 
+from console.app import build
+from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import refused
+from tests.test_console_routes import sign_in
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, eventually, key,
                                      province_codes, register_inspectors, world)
 from workflows.inspections.campaign import CampaignWorkflow
@@ -313,3 +320,55 @@ async def test_targets_added_extended_and_closed_early_keeping_tasks_under_way(w
     assert after.report == closed.report
     state = await w.env.client.get_workflow_handle(task.id).query(InspectionTaskWorkflow.state)
     assert state.case_id == rechecked.case_id and state.allowed_actions == ["publish"]
+
+
+# ---- at the console --------------------------------------------------------------------------
+
+def hidden(html: str, form_id: str, name: str) -> str:
+    form = html[html.index(f'id="{form_id}"'):]
+    return re.search(rf'name="{name}" value="([^"]*)"', form).group(1)
+
+
+async def test_an_inspector_records_the_check_and_a_supervisor_publishes_it_at_the_console(w):
+    await w.start_on("2026-04-01")
+    campaign, _ = await small_campaign(w, "350000", "FJ-", "2026-04-01", "2026-06-30")
+    await all_started(w, campaign.id)
+    task = (await tasks_of(w, campaign.id))[0]
+    assert list(task.allowed_actions) == ["check"]
+    settings = Settings(w.registry_address, w.complaints_address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
+                        inspections_address=w.inspections_address)
+    app = build(settings)
+    page_path = f"/inspections/tasks/{task.id}"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as console:
+            await sign_in(console, "inspector", "350000", subject=task.inspector_ids[0])
+            page = (await console.get(page_path)).text
+            assert 'id="action-check"' in page and 'id="action-publish"' not in page
+            posted = dict(csrf=hidden(page, "action-check", "csrf"), outcome=str(pb.CHECK_OUTCOME_PROBLEM),
+                          idempotency_key=hidden(page, "action-check", "idempotency_key"), findings="")
+            refusal = await console.post(f"{page_path}/actions/check", data=posted)
+            # Findings are required, and a problem names its category: the page says which, keeping the input.
+            assert refusal.status_code == 400 and 'aria-invalid="true"' in refusal.text
+            posted.update(category=str(cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING), findings="官网宣称授权率百分之百")
+            done = await console.post(f"{page_path}/actions/check", data=posted)
+            assert done.status_code == 303 and done.headers["location"] == f"{page_path}?done=check"
+            page = (await console.get(done.headers["location"])).text
+            assert "官网宣称授权率百分之百" in page and 'id="action-check"' not in page
+            assert 'id="action-recheck"' in page  # a problem is re-checked after its rectification
+
+            await sign_in(console, "inspector", "350000", subject="FJ-999")  # not paired to this task
+            assert 'id="action-recheck"' not in (await console.get(page_path)).text
+
+            await sign_in(console, "supervisor", "350000")
+            page = (await console.get(page_path)).text
+            assert 'id="action-publish"' in page and 'id="action-recheck"' not in page
+            published = await console.post(f"{page_path}/actions/publish", data=dict(
+                csrf=hidden(page, "action-publish", "csrf"),
+                idempotency_key=hidden(page, "action-publish", "idempotency_key")))
+            assert published.status_code == 303
+    finally:
+        await app.state.backend.close()
+    task = (await w.inspections.GetTask(pb.GetTaskRequest(task_id=task.id), metadata=SUPERVISOR_MD)).task
+    assert (task.stage, task.outcome, task.published_on) == (
+        pb.TASK_STAGE_RECTIFYING, pb.CHECK_OUTCOME_PROBLEM, "2026-04-01")
+    assert list(task.allowed_actions) == ["recheck"]

@@ -414,7 +414,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             checked_on=parse_date(request.checked_on), rectify_due_on=parse_date(request.rectify_due_on),
             rechecked_on=parse_date(request.rechecked_on), rectified=request.rectified, case_id=request.case_id,
             publish_due_on=parse_date(request.publish_due_on), published_on=parse_date(request.published_on),
-            overdue=request.overdue)
+            overdue=request.overdue, allowed_actions=list(request.allowed_actions))
         return pb.RecordTaskProgressResponse(
             applied=await self.store.record_task_progress(request.task_id, request.revision, fields))
 
@@ -510,7 +510,7 @@ def task_message(task: store.Task, campaign: store.Campaign) -> pb.Task:
         rechecked_on=format_date(task.rechecked_on), rectified=task.rectified, case_id=task.case_id,
         publish_due_on=format_date(task.publish_due_on), published_on=format_date(task.published_on),
         overdue=task.overdue, due_on=format_date(campaign.ends_on), added=task.added,
-        updated_at=timestamp(task.updated_at))
+        updated_at=timestamp(task.updated_at), allowed_actions=task.allowed_actions or [])
 
 
 def published_message(task: store.Task, campaign: store.Campaign) -> pb.PublishedResult:

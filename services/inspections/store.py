@@ -24,6 +24,7 @@ from services.inspections.domain.draw import canonical
 from suite import clock, db
 from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from suite.idempotency import IdempotencyRecordMixin
+from workflows.inspections import model as task_model
 
 
 class Base(DeclarativeBase):
@@ -182,6 +183,8 @@ class Task(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(db.Instant)
+    # What the workflow allows in the current stage, as it last recorded.
+    allowed_actions: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
 
     __table_args__ = (
         Index("ix_tasks_campaign_position", "campaign_id", "position", unique=True),
@@ -517,7 +520,7 @@ class InspectionsStore:
                 campaign.report = report
             await session.execute(update(Task).where(
                 Task.campaign_id == campaign_id, Task.stage == "pending", Task.position < progress["started"])
-                .values(stage="assigned"))
+                .values(stage=task_model.ASSIGNED, allowed_actions=task_model.allowed_actions(task_model.ASSIGNED, "")))
             if status in (plans.CLOSED_EARLY, plans.ENDED):
                 await session.execute(update(Task).where(Task.campaign_id == campaign_id, Task.stage == "pending")
                                       .values(stage="dropped"))

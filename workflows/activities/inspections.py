@@ -120,7 +120,8 @@ class InspectionActivities(ServiceClient):
             outcome=_enum(pb.CheckOutcome, view.outcome), category=_enum(cpb.ViolationCategory, view.category),
             findings=view.findings, checked_on=view.checked_on, rectify_due_on=view.rectify_due_on,
             rechecked_on=view.rechecked_on, rectified=view.rectified, case_id=view.case_id,
-            publish_due_on=view.publish_due_on, published_on=view.published_on, overdue=view.overdue))
+            publish_due_on=view.publish_due_on, published_on=view.published_on, overdue=view.overdue,
+            allowed_actions=view.allowed_actions))
         return response.applied
 
     @activity.defn(name="inspections.open_case")

@@ -18,6 +18,20 @@ PROGRESS_QUERY = "progress"
 
 # Task stages (TaskStage in the proto, lower case).
 ASSIGNED, RECTIFYING, CONCLUDED, CLOSED = "assigned", "rectifying", "concluded", "closed"
+# Who may take each action on a task, and in which stages (the task workflow enforces it).
+TASK_ACTIONS = {
+    "check": (frozenset({"inspector"}), (ASSIGNED,)),
+    "recheck": (frozenset({"inspector"}), (RECTIFYING,)),
+    "publish": (frozenset({"supervisor"}), (RECTIFYING, CONCLUDED)),
+}
+
+
+def allowed_actions(stage: str, published_on: str) -> list[str]:
+    """The actions a task allows in a stage: what its record keeps and the console offers."""
+    return [name for name, (_, stages) in TASK_ACTIONS.items()
+            if stage in stages and not (name == "publish" and published_on)]
+
+
 # Check outcomes.
 NO_PROBLEM, PROBLEM, VIOLATION = "no_problem", "problem", "violation"
 OUTCOMES = (NO_PROBLEM, PROBLEM, VIOLATION)

@@ -30,12 +30,6 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PUBLISH_PERIOD = "publish_inspection_result"
 RECTIFY_PERIOD = "rectify_inspection_finding"
 
-# Who may take each action, and in which stages.
-ACTIONS = {
-    "check": (frozenset({"inspector"}), (m.ASSIGNED,)),
-    "recheck": (frozenset({"inspector"}), (m.RECTIFYING,)),
-    "publish": (frozenset({"supervisor"}), (m.RECTIFYING, m.CONCLUDED)),
-}
 
 
 def refuse(message: str, field: str = "") -> ApplicationError:
@@ -111,9 +105,9 @@ class InspectionTaskWorkflow:
             self._check(action)
 
     def _check(self, action: m.TaskAction) -> None:
-        if action.action not in ACTIONS:
+        if action.action not in m.TASK_ACTIONS:
             raise refuse(f"unknown action {action.action!r}", "action")
-        roles, stages = ACTIONS[action.action]
+        roles, stages = m.TASK_ACTIONS[action.action]
         if action.actor_role not in roles:
             raise ApplicationError(f"{action.action} is for {', '.join(sorted(roles))}", type="PERMISSION_DENIED",
                                    non_retryable=True)
@@ -199,9 +193,7 @@ class InspectionTaskWorkflow:
 
     def view(self) -> m.TaskView:
         state = self.view_state
-        allowed = [name for name, (_, stages) in ACTIONS.items() if state.stage in stages
-                   and not (name == "publish" and state.published_on)]
-        return m.TaskView(**{**vars(state), "allowed_actions": allowed})
+        return m.TaskView(**{**vars(state), "allowed_actions": m.allowed_actions(state.stage, state.published_on)})
 
     async def _record(self, events: list[str]) -> None:
         """Write the task's record, then tell the campaign what happened. A campaign that has

@@ -18,7 +18,7 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 @dataclass(frozen=True)
 class Field:
     path: str
-    kind: str = "text"  # text, textarea, date, number, select, checkbox, file
+    kind: str = "text"  # text, textarea, date, number, select, checkbox, file, credit_codes (one a line)
     required: bool = False
     # For a select: (value, vocabulary, word) — the value sent and the label's vocabulary and word.
     options: tuple[tuple[str, str, str], ...] = ()
@@ -91,6 +91,12 @@ TASK_ACTION_FORMS: dict[str, ActionForm] = {
     "recheck": ActionForm("RecordRecheck", (Field("rectified", "checkbox"), FINDINGS)),
     "publish": ActionForm("PublishResult", ()),
 }
+# A supervisor's actions on a running campaign (专项整治), by name.
+CAMPAIGN_ACTION_FORMS: dict[str, ActionForm] = {
+    "add_targets": ActionForm("AddCampaignTargets", (Field("agencies", "credit_codes", True), REASON)),
+    "extend": ActionForm("ExtendCampaign", (Field("ends_on", "date", True), REASON)),
+    "close_campaign": ActionForm("CloseCampaign", (REASON,)),
+}
 EFFECTIVE_ON = Field("effective_on", "date")
 
 
@@ -110,10 +116,15 @@ def fill(request, form: ActionForm, values: dict[str, str], not_a_number: str) -
     """Set the request's fields from the posted values; numbers that are not whole numbers are
     refused here, everything else is the service's to judge."""
     problems = {}
-    for field in (*form.fields, EFFECTIVE_ON):
+    dated = "effective_on" in request.DESCRIPTOR.fields_by_name
+    for field in (*form.fields, EFFECTIVE_ON) if dated else form.fields:
         if field.kind == "file":
             continue
         raw = values.get(field.path, "")
+        if field.kind == "credit_codes":
+            for code in raw.split():
+                getattr(request, field.path).add(credit_code=code.upper())
+            continue
         if field.kind == "checkbox":
             value: object = bool(raw)
         elif field.kind in ("number", "select") and field.path != "cause":

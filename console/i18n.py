@@ -136,6 +136,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field.category": ("发现的问题或违法类型", "Problem or violation found"),
     "field.findings": ("检查情况（将写入记录）", "Findings (go on the record)"),
     "field.rectified": ("已按要求整改", "Rectified as ordered"),
+    "field.agencies": ("统一社会信用代码（每行一个）", "Credit codes (one a line)"),
+    "field.ends_on": ("新的结束日期", "New last day"),
     "field.submit": ("提交", "Submit"),
     # errors
     "error.title": ("操作未完成", "Not done"),
@@ -426,7 +428,9 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "record_review": ("记录复议/诉讼", "Record a review"), "transfer": ("移送", "Transfer"),
         "refer_to_association": ("转行业协会自律处理", "Refer to an association"), "close": ("结案", "Close"),
         "check": ("记录检查结果", "Record the check"), "recheck": ("记录整改复查", "Record the re-check"),
-        "publish": ("公示检查结果", "Publish the result")},
+        "publish": ("公示检查结果", "Publish the result"),
+        "add_targets": ("增列检查对象", "Add targets"), "extend": ("延长行动期限", "Extend the campaign"),
+        "close_campaign": ("提前结束行动", "Close the campaign early")},
     "agency_kind": {
         "patent": ("专利代理机构", "Patent agency"), "trademark": ("商标代理机构", "Trademark agency"),
         "copyright": ("版权服务机构", "Copyright"), "legal": ("法律服务机构", "Legal"),

@@ -111,7 +111,8 @@ async def overview(request: Request) -> Response:
 
 # ---- a campaign, a plan with its draw record, a task -----------------------------------------------
 
-async def campaign_page(request: Request) -> Response:
+async def campaign_page(request: Request, failed_action: str = "", error: dict | None = None,
+                        posted: dict | None = None, status_code: int = 200) -> Response:
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
@@ -126,10 +127,14 @@ async def campaign_page(request: Request) -> Response:
         return failed_page(request, pages, refused)
     campaign = found.campaign
     report = figures(campaign.report.figures) if campaign.HasField("report") else None
-    return render(request, pages, "campaign.html", campaign=campaign, progress=figures(campaign.progress),
+    actions = [dict(name=name, form=form, key=uuid.uuid4().hex) for name, form in forms.CAMPAIGN_ACTION_FORMS.items()
+               if campaign.status == pb.CAMPAIGN_STATUS_RUNNING and may_ask(visitor, form)]
+    done = params.get("done", "")
+    return render(request, pages, "campaign.html", status_code, campaign=campaign, progress=figures(campaign.progress),
                   report=report, tasks=list(tasks.tasks), filters=params, stages=TASK_STAGES,
-                  workflow_url=pages.settings.workflow_url(campaign.workflow_id),
-                  **pager(params, tasks.next_page_token))
+                  workflow_url=pages.settings.workflow_url(campaign.workflow_id), actions=actions,
+                  failed_action=failed_action, error=error, posted=posted or {}, options=forms.options,
+                  done=done if done in forms.CAMPAIGN_ACTION_FORMS else "", **pager(params, tasks.next_page_token))
 
 
 async def plan_page(request: Request) -> Response:
@@ -196,34 +201,49 @@ def offered_actions(task: pb.Task, visitor: Visitor) -> list[str]:
     role = visitor.principal.role
     if role == INSPECTOR and visitor.principal.subject not in task.inspector_ids:
         return []
-    return [name for name in task.allowed_actions if name in forms.TASK_ACTION_FORMS
-            and role in (allowed_roles(f"/{SERVICE}/{forms.TASK_ACTION_FORMS[name].rpc}") or ())]
+    return [name for name in task.allowed_actions
+            if name in forms.TASK_ACTION_FORMS and may_ask(visitor, forms.TASK_ACTION_FORMS[name])]
+
+
+def may_ask(visitor: Visitor, form: forms.ActionForm) -> bool:
+    """Whether the visitor's role is among those the form's RPC declares."""
+    return visitor.principal.role in (allowed_roles(f"/{SERVICE}/{form.rpc}") or ())
 
 
 async def act_on_task(request: Request) -> Response:
+    return await act(request, "task_id", forms.TASK_ACTION_FORMS, task_page, "/inspections/tasks/")
+
+
+async def act_on_campaign(request: Request) -> Response:
+    return await act(request, "campaign_id", forms.CAMPAIGN_ACTION_FORMS, campaign_page, "/inspections/campaigns/")
+
+
+async def act(request: Request, id_field: str, action_forms: dict, page, base_path: str) -> Response:
+    """Post an action's form to its RPC: back to the page on success, or the page again with the
+    refusal and the input kept."""
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
-    task_id, action = request.path_params["task_id"], request.path_params["action"]
-    form = forms.TASK_ACTION_FORMS.get(action)
+    subject_id, action = request.path_params[id_field], request.path_params["action"]
+    form = action_forms.get(action)
     if form is None:
         return Response(status_code=404)
     lang = language(request)
     values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if not pages.csrf_ok(visitor, values.get("csrf", "")):
-        return await task_page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
-                               values, 403)
+        return await page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
+                          values, 403)
     message = getattr(pb, f"{form.rpc}Request")(idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
-                                                task_id=task_id)
+                                                **{id_field: subject_id})
     try:
         forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
         await backend.call(getattr(backend.inspections, form.rpc), message, visitor.token)
     except forms.FormProblem as problem:
         error = dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields)
-        return await task_page(request, action, error, values, 400)
+        return await page(request, action, error, values, 400)
     except ServiceError as refused:
-        return await task_page(request, action, error_view(lang, refused), values, http_status(refused))
-    return RedirectResponse(f"/inspections/tasks/{task_id}?done={action}", status_code=303)
+        return await page(request, action, error_view(lang, refused), values, http_status(refused))
+    return RedirectResponse(f"{base_path}{subject_id}?done={action}", status_code=303)
 
 
 # ---- the public: published results (检查结果公示) and draw records ----------------------------------
@@ -267,6 +287,7 @@ def routes() -> list[Route]:
     return [
         Route("/inspections", overview),
         Route("/inspections/campaigns/{campaign_id}", campaign_page),
+        Route("/inspections/campaigns/{campaign_id}/actions/{action}", act_on_campaign, methods=["POST"]),
         Route("/inspections/plans/{plan_id}", plan_page),
         Route("/inspections/plans/{plan_id}/draw-record.json.gz", draw_record_file),
         Route("/inspections/tasks/{task_id}", task_page),

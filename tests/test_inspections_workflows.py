@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import asynccontextmanager
 
 import grpc
 import httpx
@@ -324,6 +325,18 @@ async def test_targets_added_extended_and_closed_early_keeping_tasks_under_way(w
 
 # ---- at the console --------------------------------------------------------------------------
 
+@asynccontextmanager
+async def console_of(w):
+    """The console on the world's services, as `ipss up` serves it (development sign-in on)."""
+    app = build(Settings(w.registry_address, w.complaints_address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
+                         inspections_address=w.inspections_address))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as console:
+            yield console
+    finally:
+        await app.state.backend.close()
+
+
 def hidden(html: str, form_id: str, name: str) -> str:
     form = html[html.index(f'id="{form_id}"'):]
     return re.search(rf'name="{name}" value="([^"]*)"', form).group(1)
@@ -335,40 +348,71 @@ async def test_an_inspector_records_the_check_and_a_supervisor_publishes_it_at_t
     await all_started(w, campaign.id)
     task = (await tasks_of(w, campaign.id))[0]
     assert list(task.allowed_actions) == ["check"]
-    settings = Settings(w.registry_address, w.complaints_address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
-                        inspections_address=w.inspections_address)
-    app = build(settings)
     page_path = f"/inspections/tasks/{task.id}"
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as console:
-            await sign_in(console, "inspector", "350000", subject=task.inspector_ids[0])
-            page = (await console.get(page_path)).text
-            assert 'id="action-check"' in page and 'id="action-publish"' not in page
-            posted = dict(csrf=hidden(page, "action-check", "csrf"), outcome=str(pb.CHECK_OUTCOME_PROBLEM),
-                          idempotency_key=hidden(page, "action-check", "idempotency_key"), findings="")
-            refusal = await console.post(f"{page_path}/actions/check", data=posted)
-            # Findings are required, and a problem names its category: the page says which, keeping the input.
-            assert refusal.status_code == 400 and 'aria-invalid="true"' in refusal.text
-            posted.update(category=str(cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING), findings="官网宣称授权率百分之百")
-            done = await console.post(f"{page_path}/actions/check", data=posted)
-            assert done.status_code == 303 and done.headers["location"] == f"{page_path}?done=check"
-            page = (await console.get(done.headers["location"])).text
-            assert "官网宣称授权率百分之百" in page and 'id="action-check"' not in page
-            assert 'id="action-recheck"' in page  # a problem is re-checked after its rectification
+    async with console_of(w) as console:
+        await sign_in(console, "inspector", "350000", subject=task.inspector_ids[0])
+        page = (await console.get(page_path)).text
+        assert 'id="action-check"' in page and 'id="action-publish"' not in page
+        posted = dict(csrf=hidden(page, "action-check", "csrf"), outcome=str(pb.CHECK_OUTCOME_PROBLEM),
+                      idempotency_key=hidden(page, "action-check", "idempotency_key"), findings="")
+        refusal = await console.post(f"{page_path}/actions/check", data=posted)
+        # Findings are required, and a problem names its category: the page says which, keeping the input.
+        assert refusal.status_code == 400 and 'aria-invalid="true"' in refusal.text
+        posted.update(category=str(cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING), findings="官网宣称授权率百分之百")
+        done = await console.post(f"{page_path}/actions/check", data=posted)
+        assert done.status_code == 303 and done.headers["location"] == f"{page_path}?done=check"
+        page = (await console.get(done.headers["location"])).text
+        assert "官网宣称授权率百分之百" in page and 'id="action-check"' not in page
+        assert 'id="action-recheck"' in page  # a problem is re-checked after its rectification
 
-            await sign_in(console, "inspector", "350000", subject="FJ-999")  # not paired to this task
-            assert 'id="action-recheck"' not in (await console.get(page_path)).text
+        await sign_in(console, "inspector", "350000", subject="FJ-999")  # not paired to this task
+        assert 'id="action-recheck"' not in (await console.get(page_path)).text
 
-            await sign_in(console, "supervisor", "350000")
-            page = (await console.get(page_path)).text
-            assert 'id="action-publish"' in page and 'id="action-recheck"' not in page
-            published = await console.post(f"{page_path}/actions/publish", data=dict(
-                csrf=hidden(page, "action-publish", "csrf"),
-                idempotency_key=hidden(page, "action-publish", "idempotency_key")))
-            assert published.status_code == 303
-    finally:
-        await app.state.backend.close()
+        await sign_in(console, "supervisor", "350000")
+        page = (await console.get(page_path)).text
+        assert 'id="action-publish"' in page and 'id="action-recheck"' not in page
+        published = await console.post(f"{page_path}/actions/publish", data=dict(
+            csrf=hidden(page, "action-publish", "csrf"),
+            idempotency_key=hidden(page, "action-publish", "idempotency_key")))
+        assert published.status_code == 303
     task = (await w.inspections.GetTask(pb.GetTaskRequest(task_id=task.id), metadata=SUPERVISOR_MD)).task
     assert (task.stage, task.outcome, task.published_on) == (
         pb.TASK_STAGE_RECTIFYING, pb.CHECK_OUTCOME_PROBLEM, "2026-04-01")
     assert list(task.allowed_actions) == ["recheck"]
+
+
+async def test_a_supervisor_adds_targets_extends_and_closes_a_campaign_at_the_console(w):
+    await w.start_on("2026-03-02")
+    campaign, record = await small_campaign(w, "330000", "ZJW-", "2026-03-02", "2026-03-31")
+    drawn = {t.credit_code for t in record.targets}
+    extra = next(a for a in w.agencies_in("330000") if a.credit_code not in drawn)
+    path = f"/inspections/campaigns/{campaign.id}"
+
+    async def post(console, action: str, **fields):
+        page = (await console.get(path)).text
+        return await console.post(f"{path}/actions/{action}", data=dict(
+            csrf=hidden(page, f"action-{action}", "csrf"),
+            idempotency_key=hidden(page, f"action-{action}", "idempotency_key"), **fields))
+
+    async with console_of(w) as console:
+        await sign_in(console, "handler", "330000")
+        page = await console.get(path)
+        assert page.status_code == 200 and 'id="action-extend"' not in page.text  # supervisors only
+        await sign_in(console, "supervisor", "330000")
+        page = (await console.get(path)).text
+        assert all(f'id="action-{a}"' in page for a in ("add_targets", "extend", "close_campaign"))
+        assert 'name="effective_on"' not in page
+
+        added = await post(console, "add_targets", agencies=f"{extra.credit_code.lower()}\n", reason="举报线索较多，增列检查")
+        assert added.status_code == 303 and added.headers["location"] == f"{path}?done=add_targets"
+        assert extra.credit_code in {t.agency.credit_code for t in await tasks_of(w, campaign.id)}
+        refused_page = await post(console, "extend", ends_on="2026-03-01", reason="缩短")
+        assert refused_page.status_code == 400 and 'aria-invalid="true"' in refused_page.text
+        assert (await post(console, "extend", ends_on="2026-04-30", reason="检查对象增加，延长一个月")).status_code == 303
+        closed = await post(console, "close_campaign", reason="阶段性任务完成")
+        assert closed.status_code == 303
+        page = (await console.get(path)).text
+        assert 'id="action-extend"' not in page and "阶段性任务完成" in page
+    final = (await w.inspections.GetCampaign(pb.GetCampaignRequest(campaign_id=campaign.id),
+                                             metadata=SUPERVISOR_MD)).campaign
+    assert (final.ends_on, final.status) == ("2026-04-30", pb.CAMPAIGN_STATUS_CLOSED_EARLY)

@@ -97,6 +97,13 @@ CAMPAIGN_ACTION_FORMS: dict[str, ActionForm] = {
     "extend": ActionForm("ExtendCampaign", (Field("ends_on", "date", True), REASON)),
     "close_campaign": ActionForm("CloseCampaign", (REASON,)),
 }
+# A supervisor's steps on a plan (抽查计划): fix the directory snapshot, then draw with a seed
+# taken from a public source; by the plan status (PlanStatus, lower case) each is for.
+PLAN_ACTION_FORMS: dict[str, ActionForm] = {
+    "take_snapshot": ActionForm("TakeSnapshot", ()),
+    "draw": ActionForm("Draw", (Field("seed_value", required=True), Field("seed_source", required=True))),
+}
+PLAN_ACTION_STATUS = {"take_snapshot": "draft", "draw": "snapshot_taken"}
 EFFECTIVE_ON = Field("effective_on", "date")
 
 

@@ -138,6 +138,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field.rectified": ("已按要求整改", "Rectified as ordered"),
     "field.agencies": ("统一社会信用代码（每行一个）", "Credit codes (one a line)"),
     "field.ends_on": ("新的结束日期", "New last day"),
+    "field.seed_value": ("随机种子（公开来源的数值）", "Seed (a value from a public source)"),
+    "field.seed_source": ("种子来源", "Where the seed comes from"),
     "field.submit": ("提交", "Submit"),
     # errors
     "error.title": ("操作未完成", "Not done"),
@@ -268,6 +270,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "inspections.download": ("下载完整抽取记录（JSON，gzip 压缩，含名录快照和检查人员库）",
                              "Download the complete draw record (JSON, gzip, with the snapshot and the "
                              "inspector pool)"),
+    "inspections.seed_help": ("随机种子须在抽取前取自事先公布的公开来源（如收盘指数、彩票开奖号码），并如实填写来源，以便复算。",
+                              "Take the seed, before the draw, from a public source announced beforehand (a "
+                              "stock index's close, a lottery's numbers) and say which, so anyone can recompute it."),
     "inspections.strata": ("分层抽取情况", "Strata"),
     "public_results.title": ("双随机抽查与专项整治检查结果公示", "Published results of inspections and campaigns"),
     "public_results.intro": ("检查结果自作出之日起依法在规定期限内公示；每项结果附有抽取检查对象的抽取记录，任何人均可核验。",
@@ -430,7 +435,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "check": ("记录检查结果", "Record the check"), "recheck": ("记录整改复查", "Record the re-check"),
         "publish": ("公示检查结果", "Publish the result"),
         "add_targets": ("增列检查对象", "Add targets"), "extend": ("延长行动期限", "Extend the campaign"),
-        "close_campaign": ("提前结束行动", "Close the campaign early")},
+        "close_campaign": ("提前结束行动", "Close the campaign early"),
+        "take_snapshot": ("固定检查对象名录快照", "Fix the directory snapshot"), "draw": ("随机抽取", "Draw")},
     "agency_kind": {
         "patent": ("专利代理机构", "Patent agency"), "trademark": ("商标代理机构", "Trademark agency"),
         "copyright": ("版权服务机构", "Copyright"), "legal": ("法律服务机构", "Legal"),

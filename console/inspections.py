@@ -137,7 +137,8 @@ async def campaign_page(request: Request, failed_action: str = "", error: dict |
                   done=done if done in forms.CAMPAIGN_ACTION_FORMS else "", **pager(params, tasks.next_page_token))
 
 
-async def plan_page(request: Request) -> Response:
+async def plan_page(request: Request, failed_action: str = "", error: dict | None = None, posted: dict | None = None,
+                    status_code: int = 200) -> Response:
     """The plan, and once drawn its published record: the draw record exists only then."""
     pages, backend, visitor, refusal = staff(request)
     if refusal:
@@ -152,7 +153,14 @@ async def plan_page(request: Request) -> Response:
                                          visitor.token)).record
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    return render(request, pages, "plan.html", plan=plan, record=record, record_filename=record_filename(plan.id))
+    status = enum_word(pb.PlanStatus.DESCRIPTOR, plan.status)
+    actions = [dict(name=name, form=form, key=uuid.uuid4().hex) for name, form in forms.PLAN_ACTION_FORMS.items()
+               if forms.PLAN_ACTION_STATUS[name] == status and may_ask(visitor, form)]
+    done = request.query_params.get("done", "")
+    return render(request, pages, "plan.html", status_code, plan=plan, record=record,
+                  record_filename=record_filename(plan.id), actions=actions, failed_action=failed_action, error=error,
+                  posted=posted or {}, options=forms.options,
+                  done=done if done in forms.PLAN_ACTION_FORMS else "")
 
 
 async def draw_record_file(request: Request) -> Response:
@@ -216,6 +224,10 @@ async def act_on_task(request: Request) -> Response:
 
 async def act_on_campaign(request: Request) -> Response:
     return await act(request, "campaign_id", forms.CAMPAIGN_ACTION_FORMS, campaign_page, "/inspections/campaigns/")
+
+
+async def act_on_plan(request: Request) -> Response:
+    return await act(request, "plan_id", forms.PLAN_ACTION_FORMS, plan_page, "/inspections/plans/")
 
 
 async def act(request: Request, id_field: str, action_forms: dict, page, base_path: str) -> Response:
@@ -289,6 +301,7 @@ def routes() -> list[Route]:
         Route("/inspections/campaigns/{campaign_id}", campaign_page),
         Route("/inspections/campaigns/{campaign_id}/actions/{action}", act_on_campaign, methods=["POST"]),
         Route("/inspections/plans/{plan_id}", plan_page),
+        Route("/inspections/plans/{plan_id}/actions/{action}", act_on_plan, methods=["POST"]),
         Route("/inspections/plans/{plan_id}/draw-record.json.gz", draw_record_file),
         Route("/inspections/tasks/{task_id}", task_page),
         Route("/inspections/tasks/{task_id}/actions/{action}", act_on_task, methods=["POST"]),

@@ -35,7 +35,7 @@ from suite import config, migrate
 from tests.conftest import fresh_database
 from tests.inspections_world import SUPERVISOR_MD, campaign_of, drawn_plan, key, register_inspectors
 from tests.test_complaints_intake import OPERATOR, day, new_agency, new_county
-from tests.test_console_routes import sign_in
+from tests.test_console_routes import hidden, sign_in
 
 PROVINCE = "65"
 FINDINGS = "该机构在官网宣传“包授权、不授权全额退款”，已截图取证。"
@@ -282,6 +282,37 @@ async def test_unknown_ids_give_the_not_found_page(console, field):
     assert (await console.get(f"/inspections/plans/{field.draft.id}/draw-record.json.gz")).status_code == 404
 
 
+async def test_a_supervisor_fixes_the_snapshot_and_draws_with_a_public_seed_at_the_console(console, field, inspections,
+                                                                                            tmp_path):
+    plan = (await inspections.api.CreatePlan(pb.CreatePlanRequest(
+        idempotency_key=key(), name="新疆2026年第四季度抽查", region_codes=[field.county], all_in_scope=True,
+        inspectors_per_target=2), metadata=SUPERVISOR_MD)).plan
+    path = f"/inspections/plans/{plan.id}"
+    await sign_in(console, "handler", field.county)
+    assert 'id="action-take_snapshot"' not in (await console.get(path)).text  # supervisors only
+
+    async def post(action: str, **fields):
+        page = (await console.get(path)).text
+        return await console.post(f"{path}/actions/{action}", data=dict(
+            csrf=hidden(page, "csrf", f"{path}/actions/{action}"),
+            idempotency_key=hidden(page, "idempotency_key", f"{path}/actions/{action}"), **fields))
+
+    await sign_in(console, "supervisor", field.county)
+    page = (await console.get(path)).text
+    assert 'id="action-take_snapshot"' in page and 'id="action-draw"' not in page
+    assert (await post("take_snapshot")).headers["location"] == f"{path}?done=take_snapshot"
+    page = (await console.get(path)).text
+    assert 'id="action-take_snapshot"' not in page and 'id="action-draw"' in page
+    refused = await post("draw", seed_value="", seed_source="上海证券交易所")
+    assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
+    assert (await post("draw", seed_value="上证综合指数 2026-10-09 收盘 3302.15",
+                       seed_source="上海证券交易所 收盘行情")).status_code == 303
+    page = (await console.get(path)).text
+    assert 'id="h-actions"' not in page and 'id="seed-value">上证综合指数 2026-10-09 收盘 3302.15<' in page
+    record = (await inspections.api.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id))).record
+    await downloaded_record_matches(await console.get(f"{path}/draw-record.json.gz"), record, tmp_path)
+
+
 # ---- the public: published results and draw records ---------------------------------------------------
 
 async def test_the_public_reads_published_results_and_verifies_the_draw_behind_them(console, field, inspections,
@@ -306,7 +337,8 @@ async def test_the_public_reads_published_results_and_verifies_the_draw_behind_t
 
     draw = await console.get(f"/register/draws/{record.plan_id}")
     assert draw.status_code == 200
-    assert f'id="seed-value">{record.seed_value}<' in draw.text and f'id="result-hash">{record.result_hash}<' in draw.text
+    assert f'id="seed-value">{record.seed_value}<' in draw.text
+    assert f'id="result-hash">{record.result_hash}<' in draw.text
     assert all(t.credit_code in draw.text for t in record.targets)
     assert f'href="/register/draws/{record.plan_id}/draw-record.json.gz"' in draw.text
     await downloaded_record_matches(await console.get(f"/register/draws/{record.plan_id}/draw-record.json.gz"),

@@ -9,7 +9,6 @@ report."""
 from __future__ import annotations
 
 import os
-import re
 from contextlib import asynccontextmanager
 
 import grpc
@@ -22,7 +21,7 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import refused
-from tests.test_console_routes import sign_in
+from tests.test_console_routes import hidden, sign_in
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, eventually, key,
                                      province_codes, register_inspectors, world)
 from workflows.inspections.campaign import CampaignWorkflow
@@ -337,11 +336,6 @@ async def console_of(w):
         await app.state.backend.close()
 
 
-def hidden(html: str, form_id: str, name: str) -> str:
-    form = html[html.index(f'id="{form_id}"'):]
-    return re.search(rf'name="{name}" value="([^"]*)"', form).group(1)
-
-
 async def test_an_inspector_records_the_check_and_a_supervisor_publishes_it_at_the_console(w):
     await w.start_on("2026-04-01")
     campaign, _ = await small_campaign(w, "350000", "FJ-", "2026-04-01", "2026-06-30")
@@ -353,8 +347,8 @@ async def test_an_inspector_records_the_check_and_a_supervisor_publishes_it_at_t
         await sign_in(console, "inspector", "350000", subject=task.inspector_ids[0])
         page = (await console.get(page_path)).text
         assert 'id="action-check"' in page and 'id="action-publish"' not in page
-        posted = dict(csrf=hidden(page, "action-check", "csrf"), outcome=str(pb.CHECK_OUTCOME_PROBLEM),
-                      idempotency_key=hidden(page, "action-check", "idempotency_key"), findings="")
+        posted = dict(csrf=hidden(page, "csrf", f"{page_path}/actions/check"), outcome=str(pb.CHECK_OUTCOME_PROBLEM),
+                      idempotency_key=hidden(page, "idempotency_key", f"{page_path}/actions/check"), findings="")
         refusal = await console.post(f"{page_path}/actions/check", data=posted)
         # Findings are required, and a problem names its category: the page says which, keeping the input.
         assert refusal.status_code == 400 and 'aria-invalid="true"' in refusal.text
@@ -372,8 +366,8 @@ async def test_an_inspector_records_the_check_and_a_supervisor_publishes_it_at_t
         page = (await console.get(page_path)).text
         assert 'id="action-publish"' in page and 'id="action-recheck"' not in page
         published = await console.post(f"{page_path}/actions/publish", data=dict(
-            csrf=hidden(page, "action-publish", "csrf"),
-            idempotency_key=hidden(page, "action-publish", "idempotency_key")))
+            csrf=hidden(page, "csrf", f"{page_path}/actions/publish"),
+            idempotency_key=hidden(page, "idempotency_key", f"{page_path}/actions/publish")))
         assert published.status_code == 303
     task = (await w.inspections.GetTask(pb.GetTaskRequest(task_id=task.id), metadata=SUPERVISOR_MD)).task
     assert (task.stage, task.outcome, task.published_on) == (
@@ -391,8 +385,8 @@ async def test_a_supervisor_adds_targets_extends_and_closes_a_campaign_at_the_co
     async def post(console, action: str, **fields):
         page = (await console.get(path)).text
         return await console.post(f"{path}/actions/{action}", data=dict(
-            csrf=hidden(page, f"action-{action}", "csrf"),
-            idempotency_key=hidden(page, f"action-{action}", "idempotency_key"), **fields))
+            csrf=hidden(page, "csrf", f"{path}/actions/{action}"),
+            idempotency_key=hidden(page, "idempotency_key", f"{path}/actions/{action}"), **fields))
 
     async with console_of(w) as console:
         await sign_in(console, "handler", "330000")

@@ -12,12 +12,12 @@ import uuid
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from console import forms, i18n
 from console.backend import Backend, ServiceError
-from console.officers import error_view, failed_page, http_status, officer, word
+from console.officers import failed_page, officer, post_action, word
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
@@ -231,8 +231,6 @@ async def act_on_plan(request: Request) -> Response:
 
 
 async def act(request: Request, id_field: str, action_forms: dict, page, base_path: str) -> Response:
-    """Post an action's form to its RPC: back to the page on success, or the page again with the
-    refusal and the input kept."""
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
@@ -240,22 +238,11 @@ async def act(request: Request, id_field: str, action_forms: dict, page, base_pa
     form = action_forms.get(action)
     if form is None:
         return Response(status_code=404)
-    lang = language(request)
-    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    if not pages.csrf_ok(visitor, values.get("csrf", "")):
-        return await page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
-                          values, 403)
-    message = getattr(pb, f"{form.rpc}Request")(idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
-                                                **{id_field: subject_id})
-    try:
-        forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
-        await backend.call(getattr(backend.inspections, form.rpc), message, visitor.token)
-    except forms.FormProblem as problem:
-        error = dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields)
-        return await page(request, action, error, values, 400)
-    except ServiceError as refused:
-        return await page(request, action, error_view(lang, refused), values, http_status(refused))
-    return RedirectResponse(f"{base_path}{subject_id}?done={action}", status_code=303)
+    return await post_action(
+        request, form, lambda key: getattr(pb, f"{form.rpc}Request")(idempotency_key=key, **{id_field: subject_id}),
+        lambda message: backend.call(getattr(backend.inspections, form.rpc), message, visitor.token),
+        lambda error, values, status: page(request, action, error, values, status),
+        f"{base_path}{subject_id}?done={action}")
 
 
 # ---- the public: published results (检查结果公示) and draw records ----------------------------------

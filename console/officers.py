@@ -164,25 +164,41 @@ async def act(request: Request) -> Response:
     form = forms.ACTION_FORMS.get(action)
     if form is None:
         return Response(status_code=404)
+
+    async def with_evidence(message, posted, lang: str) -> None:
+        if action == "add_evidence":
+            message.attachment_id = await upload_evidence(backend, visitor, posted.get("attachment"), lang)
+    return await post_action(
+        request, form, lambda key: getattr(pb, f"{form.rpc}Request")(idempotency_key=key, case_id=case_id),
+        lambda message: backend.call(getattr(backend.complaints, form.rpc), message, visitor.token),
+        lambda error, values, status: case_page(request, action, error, values, status),
+        f"/cases/{case_id}?done={action}", with_evidence)
+
+
+async def post_action(request: Request, form: forms.ActionForm, new_request, send, again, done_url: str,
+                      before_sending=None) -> Response:
+    """Post an action's form (a case's, an inspection task's, a campaign's or a plan's) to its
+    RPC: on to `done_url` when it is taken, or the page `again` with the refusal by field and the
+    input kept. `new_request(idempotency_key)` makes the request the form fills; `send` calls the
+    RPC as the visitor."""
+    pages: Pages = request.app.state.pages
     lang = language(request)
     posted = await request.form()
     values = {k: v for k, v in posted.items() if isinstance(v, str)}
-    if not pages.csrf_ok(visitor, values.get("csrf", "")):
-        return await case_page(request, action, dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}),
-                               values, 403)
-    message = getattr(pb, f"{form.rpc}Request")(idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
-                                                case_id=case_id)
+    if not pages.csrf_ok(pages.visitor(request), values.get("csrf", "")):
+        return await again(dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}), values, 403)
+    message = new_request(values.get("idempotency_key") or uuid.uuid4().hex)
     try:
         forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
-        if action == "add_evidence":
-            message.attachment_id = await upload_evidence(backend, visitor, posted.get("attachment"), lang)
-        await backend.call(getattr(backend.complaints, form.rpc), message, visitor.token)
+        if before_sending is not None:
+            await before_sending(message, posted, lang)
+        await send(message)
     except forms.FormProblem as problem:
-        error = dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields)
-        return await case_page(request, action, error, values, 400)
+        return await again(dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields),
+                           values, 400)
     except ServiceError as refused:
-        return await case_page(request, action, error_view(lang, refused), values, http_status(refused))
-    return RedirectResponse(f"/cases/{case_id}?done={action}", status_code=303)
+        return await again(error_view(lang, refused), values, http_status(refused))
+    return RedirectResponse(done_url, status_code=303)
 
 
 async def upload_evidence(backend: Backend, visitor: Visitor, upload, lang: str) -> str:

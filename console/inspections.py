@@ -127,14 +127,13 @@ async def campaign_page(request: Request, failed_action: str = "", error: dict |
         return failed_page(request, pages, refused)
     campaign = found.campaign
     report = figures(campaign.report.figures) if campaign.HasField("report") else None
-    actions = [dict(name=name, form=form, key=uuid.uuid4().hex) for name, form in forms.CAMPAIGN_ACTION_FORMS.items()
+    offered = [name for name, form in forms.CAMPAIGN_ACTION_FORMS.items()
                if campaign.status == pb.CAMPAIGN_STATUS_RUNNING and may_ask(visitor, form)]
-    done = params.get("done", "")
     return render(request, pages, "campaign.html", status_code, campaign=campaign, progress=figures(campaign.progress),
                   report=report, tasks=list(tasks.tasks), filters=params, stages=TASK_STAGES,
-                  workflow_url=pages.settings.workflow_url(campaign.workflow_id), actions=actions,
-                  failed_action=failed_action, error=error, posted=posted or {}, options=forms.options,
-                  done=done if done in forms.CAMPAIGN_ACTION_FORMS else "", **pager(params, tasks.next_page_token))
+                  workflow_url=pages.settings.workflow_url(campaign.workflow_id),
+                  **action_context(request, forms.CAMPAIGN_ACTION_FORMS, offered, failed_action, error, posted),
+                  **pager(params, tasks.next_page_token))
 
 
 async def plan_page(request: Request, failed_action: str = "", error: dict | None = None, posted: dict | None = None,
@@ -154,13 +153,11 @@ async def plan_page(request: Request, failed_action: str = "", error: dict | Non
     except ServiceError as refused:
         return failed_page(request, pages, refused)
     status = enum_word(pb.PlanStatus.DESCRIPTOR, plan.status)
-    actions = [dict(name=name, form=form, key=uuid.uuid4().hex) for name, form in forms.PLAN_ACTION_FORMS.items()
+    offered = [name for name, form in forms.PLAN_ACTION_FORMS.items()
                if forms.PLAN_ACTION_STATUS[name] == status and may_ask(visitor, form)]
-    done = request.query_params.get("done", "")
     return render(request, pages, "plan.html", status_code, plan=plan, record=record,
-                  record_filename=record_filename(plan.id), actions=actions, failed_action=failed_action, error=error,
-                  posted=posted or {}, options=forms.options,
-                  done=done if done in forms.PLAN_ACTION_FORMS else "")
+                  record_filename=record_filename(plan.id),
+                  **action_context(request, forms.PLAN_ACTION_FORMS, offered, failed_action, error, posted))
 
 
 async def draw_record_file(request: Request) -> Response:
@@ -193,14 +190,21 @@ async def task_page(request: Request, failed_action: str = "", error: dict | Non
                                    pb.GetTaskRequest(task_id=request.path_params["task_id"]), visitor.token)).task
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    actions = [dict(name=name, form=forms.TASK_ACTION_FORMS[name], key=uuid.uuid4().hex)
-               for name in offered_actions(task, visitor)]
-    done = request.query_params.get("done", "")
     # A task's workflow id is its id.
-    return render(request, pages, "inspection_task.html", status_code, task=task, actions=actions,
-                  failed_action=failed_action, error=error, posted=posted or {}, options=forms.options,
-                  effective_on=forms.EFFECTIVE_ON, done=done if done in forms.TASK_ACTION_FORMS else "",
-                  workflow_url=pages.settings.workflow_url(task.id))
+    return render(request, pages, "inspection_task.html", status_code, task=task, effective_on=forms.EFFECTIVE_ON,
+                  workflow_url=pages.settings.workflow_url(task.id),
+                  **action_context(request, forms.TASK_ACTION_FORMS, offered_actions(task, visitor), failed_action,
+                                   error, posted))
+
+
+def action_context(request: Request, table: dict[str, forms.ActionForm], offered: list[str], failed_action: str,
+                   error: dict | None, posted: dict | None) -> dict:
+    """What a page's action forms need: each offered form with a fresh idempotency key, the last
+    attempt's refusal and input, and the action just taken (?done=)."""
+    done = request.query_params.get("done", "")
+    return dict(actions=[dict(name=name, form=table[name], key=uuid.uuid4().hex) for name in offered],
+                failed_action=failed_action, error=error, posted=posted or {}, options=forms.options,
+                done=done if done in table else "")
 
 
 def offered_actions(task: pb.Task, visitor: Visitor) -> list[str]:

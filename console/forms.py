@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2 as ipb
+from ipss.registry.v1 import registry_pb2 as rpb
 from rules import Rules
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -18,10 +19,15 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 @dataclass(frozen=True)
 class Field:
     path: str
-    kind: str = "text"  # text, textarea, date, number, select, checkbox, file, credit_codes (one a line)
+    # text, textarea, date, number, select, checkbox, file; for repeated fields: credit_codes (one a
+    # line), codes (separated by spaces or commas), choices (a multiple select); ratio (a percentage
+    # for the risk class its path names: ratios.high).
+    kind: str = "text"
     required: bool = False
     # For a select: (value, vocabulary, word) — the value sent and the label's vocabulary and word.
     options: tuple[tuple[str, str, str], ...] = ()
+    # The field's label (field.<label> in i18n) where its path alone would be ambiguous.
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,23 @@ CAMPAIGN_ACTION_FORMS: dict[str, ActionForm] = {
 PLAN_ACTION_FORMS: dict[str, ActionForm] = {
     "take_snapshot": ActionForm("TakeSnapshot", ()),
     "draw": ActionForm("Draw", (Field("seed_value", required=True), Field("seed_source", required=True))),
+    "create_campaign": ActionForm("CreateCampaign", (
+        Field("name", required=True),
+        Field("kind", "select", True, _enum_options(ipb.CampaignKind, "campaign_kind"), label="campaign_kind"),
+        Field("theme", "choices", False, _enum_options(pb.ViolationCategory, "category")),
+        Field("starts_on", "date", True), Field("ends_on", "date", True))),
 }
-PLAN_ACTION_STATUS = {"take_snapshot": "draft", "draw": "snapshot_taken"}
+# The plan status (PlanStatus, lower case) each step is for; a drawn plan serves one campaign.
+PLAN_ACTION_STATUS = {"take_snapshot": "draft", "draw": "snapshot_taken", "create_campaign": "drawn"}
+RISK_CLASSES = ("low", "general", "elevated", "high")
+# What a supervisor starts from, on the inspections page.
+NEW_PLAN_FORMS: dict[str, ActionForm] = {
+    "create_plan": ActionForm("CreatePlan", (
+        Field("name", required=True), Field("region_codes", "codes", True),
+        Field("kinds", "choices", False, _enum_options(rpb.AgencyKind, "agency_kind")),
+        Field("all_in_scope", "checkbox"), *(Field(f"ratios.{risk}", "ratio") for risk in RISK_CLASSES),
+        Field("inspectors_per_target", "number", True))),
+}
 EFFECTIVE_ON = Field("effective_on", "date")
 
 
@@ -119,6 +140,38 @@ class FormProblem(Exception):
         self.fields = fields
 
 
+def _credit_codes(request, path: str, items: list[str], problems: dict, not_a_number: str) -> None:
+    for code in items:
+        getattr(request, path).add(credit_code=code.upper())
+
+
+def _codes(request, path: str, items: list[str], problems: dict, not_a_number: str) -> None:
+    getattr(request, path).extend(items)
+
+
+def _choices(request, path: str, items: list[str], problems: dict, not_a_number: str) -> None:
+    try:
+        getattr(request, path).extend(int(item) for item in items)
+    except ValueError:
+        problems[path] = not_a_number
+
+
+def _ratio(request, path: str, items: list[str], problems: dict, not_a_number: str) -> None:
+    """A sampling ratio in percent for the risk class the path names, as basis points."""
+    if not items:
+        return
+    try:
+        basis_points = round(float(items[0]) * 100)
+    except ValueError:
+        problems[path] = not_a_number
+        return
+    risk = path.rpartition(".")[2]
+    request.ratios.add(risk_class=ipb.RiskClass.Value(f"RISK_CLASS_{risk.upper()}"), basis_points=basis_points)
+
+
+REPEATED = {"credit_codes": _credit_codes, "codes": _codes, "choices": _choices, "ratio": _ratio}
+
+
 def fill(request, form: ActionForm, values: dict[str, str], not_a_number: str) -> None:
     """Set the request's fields from the posted values; numbers that are not whole numbers are
     refused here, everything else is the service's to judge."""
@@ -128,9 +181,8 @@ def fill(request, form: ActionForm, values: dict[str, str], not_a_number: str) -
         if field.kind == "file":
             continue
         raw = values.get(field.path, "")
-        if field.kind == "credit_codes":
-            for code in raw.split():
-                getattr(request, field.path).add(credit_code=code.upper())
+        if field.kind in REPEATED:
+            REPEATED[field.kind](request, field.path, raw.replace(",", " ").split(), problems, not_a_number)
             continue
         if field.kind == "checkbox":
             value: object = bool(raw)

@@ -88,8 +88,10 @@ def record_filename(plan_id: str) -> str:
 
 # ---- the first page: campaigns, or an inspector's own tasks ---------------------------------------
 
-async def overview(request: Request) -> Response:
-    """What a supervisor sees first, the campaigns in their scope; an inspector, their own tasks."""
+async def overview(request: Request, failed_action: str = "", error: dict | None = None, posted: dict | None = None,
+                   status_code: int = 200) -> Response:
+    """What a supervisor sees first, the campaigns in their scope and a new plan's form; an
+    inspector, their own tasks."""
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
@@ -105,8 +107,10 @@ async def overview(request: Request) -> Response:
         campaigns = await backend.call(backend.inspections.ListCampaigns, listing, visitor.token)
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    return render(request, pages, "inspections.html", campaigns=list(campaigns.campaigns), filters=params,
-                  statuses=CAMPAIGN_STATUSES, **pager(params, campaigns.next_page_token))
+    offered = [name for name, form in forms.NEW_PLAN_FORMS.items() if may_ask(visitor, form)]
+    return render(request, pages, "inspections.html", status_code, campaigns=list(campaigns.campaigns),
+                  filters=params, statuses=CAMPAIGN_STATUSES, **pager(params, campaigns.next_page_token),
+                  **action_context(request, forms.NEW_PLAN_FORMS, offered, failed_action, error, posted))
 
 
 # ---- a campaign, a plan with its draw record, a task -----------------------------------------------
@@ -154,7 +158,8 @@ async def plan_page(request: Request, failed_action: str = "", error: dict | Non
         return failed_page(request, pages, refused)
     status = enum_word(pb.PlanStatus.DESCRIPTOR, plan.status)
     offered = [name for name, form in forms.PLAN_ACTION_FORMS.items()
-               if forms.PLAN_ACTION_STATUS[name] == status and may_ask(visitor, form)]
+               if forms.PLAN_ACTION_STATUS[name] == status and may_ask(visitor, form)
+               and not (name == "create_campaign" and plan.campaign_id)]
     return render(request, pages, "plan.html", status_code, plan=plan, record=record,
                   record_filename=record_filename(plan.id),
                   **action_context(request, forms.PLAN_ACTION_FORMS, offered, failed_action, error, posted))
@@ -223,30 +228,44 @@ def may_ask(visitor: Visitor, form: forms.ActionForm) -> bool:
 
 
 async def act_on_task(request: Request) -> Response:
-    return await act(request, "task_id", forms.TASK_ACTION_FORMS, task_page, "/inspections/tasks/")
+    return await act(request, "task_id", forms.TASK_ACTION_FORMS, task_page)
 
 
 async def act_on_campaign(request: Request) -> Response:
-    return await act(request, "campaign_id", forms.CAMPAIGN_ACTION_FORMS, campaign_page, "/inspections/campaigns/")
+    return await act(request, "campaign_id", forms.CAMPAIGN_ACTION_FORMS, campaign_page)
 
 
 async def act_on_plan(request: Request) -> Response:
-    return await act(request, "plan_id", forms.PLAN_ACTION_FORMS, plan_page, "/inspections/plans/")
+    return await act(request, "plan_id", forms.PLAN_ACTION_FORMS, plan_page)
 
 
-async def act(request: Request, id_field: str, action_forms: dict, page, base_path: str) -> Response:
+async def start_plan(request: Request) -> Response:
+    return await act(request, "", forms.NEW_PLAN_FORMS, overview)
+
+
+async def act(request: Request, id_field: str, action_forms: dict, page) -> Response:
     pages, backend, visitor, refusal = staff(request)
     if refusal:
         return refusal
-    subject_id, action = request.path_params[id_field], request.path_params["action"]
+    action = request.path_params["action"]
     form = action_forms.get(action)
     if form is None:
         return Response(status_code=404)
+    subject = {id_field: request.path_params[id_field]} if id_field else {}
     return await post_action(
-        request, form, lambda key: getattr(pb, f"{form.rpc}Request")(idempotency_key=key, **{id_field: subject_id}),
+        request, form, lambda key: getattr(pb, f"{form.rpc}Request")(idempotency_key=key, **subject),
         lambda message: backend.call(getattr(backend.inspections, form.rpc), message, visitor.token),
         lambda error, values, status: page(request, action, error, values, status),
-        f"{base_path}{subject_id}?done={action}")
+        lambda answer: f"{page_of(answer)}?done={action}")
+
+
+def page_of(answer) -> str:
+    """The page of what an action's answer carries: the task, campaign or plan it changed or made."""
+    for field, path in (("task", "/inspections/tasks/"), ("campaign", "/inspections/campaigns/"),
+                        ("plan", "/inspections/plans/")):
+        if field in answer.DESCRIPTOR.fields_by_name:
+            return path + getattr(answer, field).id
+    return f"/inspections/plans/{answer.record.plan_id}"
 
 
 # ---- the public: published results (检查结果公示) and draw records ----------------------------------
@@ -289,6 +308,7 @@ async def public_draw_file(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/inspections", overview),
+        Route("/inspections/actions/{action}", start_plan, methods=["POST"]),
         Route("/inspections/campaigns/{campaign_id}", campaign_page),
         Route("/inspections/campaigns/{campaign_id}/actions/{action}", act_on_campaign, methods=["POST"]),
         Route("/inspections/plans/{plan_id}", plan_page),

@@ -175,16 +175,17 @@ async def act(request: Request) -> Response:
         f"/cases/{case_id}?done={action}", with_evidence)
 
 
-async def post_action(request: Request, form: forms.ActionForm, new_request, send, again, done_url: str,
+async def post_action(request: Request, form: forms.ActionForm, new_request, send, again, done_url,
                       before_sending=None) -> Response:
     """Post an action's form (a case's, an inspection task's, a campaign's or a plan's) to its
-    RPC: on to `done_url` when it is taken, or the page `again` with the refusal by field and the
-    input kept. `new_request(idempotency_key)` makes the request the form fills; `send` calls the
-    RPC as the visitor."""
+    RPC: on to `done_url` when it is taken (a function of the answer where the action creates
+    something), or the page `again` with the refusal by field and the input kept.
+    `new_request(idempotency_key)` makes the request the form fills; `send` calls the RPC as the
+    visitor. A field sent more than once (a multiple choice) arrives comma-separated."""
     pages: Pages = request.app.state.pages
     lang = language(request)
     posted = await request.form()
-    values = {k: v for k, v in posted.items() if isinstance(v, str)}
+    values = {k: ",".join(v for v in posted.getlist(k) if isinstance(v, str)) for k in posted.keys()}
     if not pages.csrf_ok(pages.visitor(request), values.get("csrf", "")):
         return await again(dict(heading=i18n.text(lang, "error.csrf"), detail="", fields={}), values, 403)
     message = new_request(values.get("idempotency_key") or uuid.uuid4().hex)
@@ -192,13 +193,13 @@ async def post_action(request: Request, form: forms.ActionForm, new_request, sen
         forms.fill(message, form, values, i18n.text(lang, "error.not_a_number"))
         if before_sending is not None:
             await before_sending(message, posted, lang)
-        await send(message)
+        answer = await send(message)
     except forms.FormProblem as problem:
         return await again(dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields),
                            values, 400)
     except ServiceError as refused:
         return await again(error_view(lang, refused), values, http_status(refused))
-    return RedirectResponse(done_url, status_code=303)
+    return RedirectResponse(done_url(answer) if callable(done_url) else done_url, status_code=303)
 
 
 async def upload_evidence(backend: Backend, visitor: Visitor, upload, lang: str) -> str:

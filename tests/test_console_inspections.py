@@ -192,7 +192,7 @@ async def downloaded_record_matches(download: httpx.Response, record: pb.DrawRec
     path.write_bytes(download.content)
     out = io.StringIO()
     assert await asyncio.to_thread(verification.run, str(path), None, out) == 0
-    assert out.getvalue().startswith(f"MATCHES: plan {record.plan_id}, 6 targets")
+    assert out.getvalue().startswith(f"MATCHES: plan {record.plan_id}, {len(record.targets)} targets")
 
 
 async def test_the_plan_page_shows_the_draw_record_that_its_download_verifies(console, field, tmp_path):
@@ -282,35 +282,54 @@ async def test_unknown_ids_give_the_not_found_page(console, field):
     assert (await console.get(f"/inspections/plans/{field.draft.id}/draw-record.json.gz")).status_code == 404
 
 
-async def test_a_supervisor_fixes_the_snapshot_and_draws_with_a_public_seed_at_the_console(console, field, inspections,
-                                                                                            tmp_path):
-    plan = (await inspections.api.CreatePlan(pb.CreatePlanRequest(
-        idempotency_key=key(), name="新疆2026年第四季度抽查", region_codes=[field.county], all_in_scope=True,
-        inspectors_per_target=2), metadata=SUPERVISOR_MD)).plan
-    path = f"/inspections/plans/{plan.id}"
-    await sign_in(console, "handler", field.county)
-    assert 'id="action-take_snapshot"' not in (await console.get(path)).text  # supervisors only
-
-    async def post(action: str, **fields):
+async def test_a_supervisor_plans_draws_and_starts_a_campaign_at_the_console(console, field, inspections, tmp_path):
+    async def post(path: str, action: str, **fields):
         page = (await console.get(path)).text
-        return await console.post(f"{path}/actions/{action}", data=dict(
-            csrf=hidden(page, "csrf", f"{path}/actions/{action}"),
-            idempotency_key=hidden(page, "idempotency_key", f"{path}/actions/{action}"), **fields))
+        target = f"{path}/actions/{action}" if path != "/inspections" else f"/inspections/actions/{action}"
+        return await console.post(target, data=dict(
+            csrf=hidden(page, "csrf", target), idempotency_key=hidden(page, "idempotency_key", target), **fields))
 
+    await sign_in(console, "handler", field.county)
+    assert 'id="action-create_plan"' not in (await console.get("/inspections")).text  # supervisors only
     await sign_in(console, "supervisor", field.county)
+    refused = await post("/inspections", "create_plan", name="新疆第四季度抽查", region_codes=field.county,
+                         inspectors_per_target="1")
+    assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text  # fewer than two, and no ratios
+    created = await post("/inspections", "create_plan", name="新疆第四季度抽查", region_codes=field.county,
+                         **{"ratios.low": "50", "ratios.general": "50", "ratios.elevated": "80", "ratios.high": "100"},
+                         inspectors_per_target="2")
+    assert created.status_code == 303
+    path = created.headers["location"].split("?")[0]
+    assert path.startswith("/inspections/plans/") and created.headers["location"].endswith("?done=create_plan")
+    plan = (await inspections.api.GetPlan(pb.GetPlanRequest(plan_id=path.rsplit("/", 1)[1]),
+                                          metadata=SUPERVISOR_MD)).plan
+    assert (plan.name, list(plan.region_codes), plan.all_in_scope) == ("新疆第四季度抽查", [field.county], False)
+    assert sorted(r.basis_points for r in plan.ratios) == [5000, 5000, 8000, 10000]
+
     page = (await console.get(path)).text
     assert 'id="action-take_snapshot"' in page and 'id="action-draw"' not in page
-    assert (await post("take_snapshot")).headers["location"] == f"{path}?done=take_snapshot"
+    assert (await post(path, "take_snapshot")).headers["location"] == f"{path}?done=take_snapshot"
     page = (await console.get(path)).text
     assert 'id="action-take_snapshot"' not in page and 'id="action-draw"' in page
-    refused = await post("draw", seed_value="", seed_source="上海证券交易所")
+    refused = await post(path, "draw", seed_value="", seed_source="上海证券交易所")
     assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
-    assert (await post("draw", seed_value="上证综合指数 2026-10-09 收盘 3302.15",
+    assert (await post(path, "draw", seed_value="上证综合指数 2026-10-09 收盘 3302.15",
                        seed_source="上海证券交易所 收盘行情")).status_code == 303
     page = (await console.get(path)).text
-    assert 'id="h-actions"' not in page and 'id="seed-value">上证综合指数 2026-10-09 收盘 3302.15<' in page
+    assert 'id="action-draw"' not in page and 'id="seed-value">上证综合指数 2026-10-09 收盘 3302.15<' in page
     record = (await inspections.api.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id))).record
     await downloaded_record_matches(await console.get(f"{path}/draw-record.json.gz"), record, tmp_path)
+
+    theme = [cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, cpb.VIOLATION_CATEGORY_LOW_PRICE_COMPETITION]
+    started = await post(path, "create_campaign", name="新疆知识产权代理行业专项整治",
+                         kind=str(pb.CAMPAIGN_KIND_SPECIAL_RECTIFICATION), theme=[str(c) for c in theme],
+                         starts_on=day(0), ends_on=day(60))
+    assert started.status_code == 303 and started.headers["location"].startswith("/inspections/campaigns/")
+    campaign_id = started.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    campaign = (await inspections.api.GetCampaign(pb.GetCampaignRequest(campaign_id=campaign_id),
+                                                  metadata=SUPERVISOR_MD)).campaign
+    assert (campaign.plan_id, list(campaign.theme)) == (plan.id, theme)
+    assert 'id="action-create_campaign"' not in (await console.get(path)).text  # one campaign a draw
 
 
 # ---- the public: published results and draw records ---------------------------------------------------

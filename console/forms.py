@@ -1,6 +1,6 @@
-"""The forms of the actions on a case (handlers, supervisors) and on an inspection task
-(inspectors, supervisors): which RPC each workflow action posts to, its fields, and how a posted
-form becomes the request. A field is named by its path in the request message
+"""The forms of the actions on a case (handlers, supervisors), on an inspection task (inspectors,
+supervisors), and on inspection plans and campaigns (supervisors): which RPC each action posts
+to, its fields, and how a posted form becomes the request. A field is named by its path in the request message
 (`penalty.fine_cny`), so a service's field violation lands on the field that caused it."""
 
 from __future__ import annotations
@@ -83,15 +83,16 @@ ACTION_FORMS: dict[str, ActionForm] = {
     "close": ActionForm("CloseCase", (NOTE,)),
 }
 
+
 def _enum_options(enum, vocabulary: str) -> tuple[tuple[str, str, str], ...]:
     prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
     return tuple((str(v.number), vocabulary, v.name.removeprefix(prefix).lower()) for v in enum.DESCRIPTOR.values[1:])
 
 
 FINDINGS = Field("findings", "textarea", True)
-# By the action's name in the task workflow (workflows.inspections.model.TASK_ACTIONS).
 OUTCOME = Field("outcome", "select", True, _enum_options(ipb.CheckOutcome, "check_outcome"))
 CATEGORY = Field("category", "select", False, _enum_options(pb.ViolationCategory, "category"))
+# By the action's name in the task workflow (workflows.inspections.model.TASK_ACTIONS).
 TASK_ACTION_FORMS: dict[str, ActionForm] = {
     "check": ActionForm("RecordCheck", (OUTCOME, CATEGORY, FINDINGS)),
     "recheck": ActionForm("RecordRecheck", (Field("rectified", "checkbox"), FINDINGS)),
@@ -173,8 +174,9 @@ REPEATED = {"credit_codes": _credit_codes, "codes": _codes, "choices": _choices,
 
 
 def fill(request, form: ActionForm, values: dict[str, str], not_a_number: str) -> None:
-    """Set the request's fields from the posted values; numbers that are not whole numbers are
-    refused here, everything else is the service's to judge."""
+    """Set the request's fields from the posted values (repeated ones by REPEATED, the day it took
+    effect only where the request has one); numbers that are not numbers are refused here,
+    everything else is the service's to judge."""
     problems = {}
     dated = "effective_on" in request.DESCRIPTOR.fields_by_name
     for field in (*form.fields, EFFECTIVE_ON) if dated else form.fields:

@@ -311,6 +311,7 @@ async def test_a_supervisor_plans_draws_and_starts_a_campaign_at_the_console(con
     assert (await post(path, "take_snapshot")).headers["location"] == f"{path}?done=take_snapshot"
     page = (await console.get(path)).text
     assert 'id="action-take_snapshot"' not in page and 'id="action-draw"' in page
+    assert "事先公布的公开来源" in page  # where the seed must come from, said before the draw
     refused = await post(path, "draw", seed_value="", seed_source="上海证券交易所")
     assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
     assert (await post(path, "draw", seed_value="上证综合指数 2026-10-09 收盘 3302.15",

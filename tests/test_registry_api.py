@@ -288,13 +288,35 @@ async def test_search_filters_by_kind_region_status_and_identifiers(api):
                                      metadata=beijing_handler), Code.PERMISSION_DENIED)
 
 
+async def test_search_answers_the_basic_view_unless_the_full_one_is_asked_for(api):
+    prefix = f"视图{uid()}"
+    created = await create_agency(api, name=prefix + "A", shareholders=[
+        pb.Shareholder(name="张三", holds_attorney_certificate=True), pb.Shareholder(name="李四")])
+    await api.ChangeAgencyStatus(suspension(created.id, day(0), day(180)), metadata=OPERATOR)
+    full = (await api.GetAgency(pb.GetAgencyRequest(id=created.id), metadata=OPERATOR)).agency
+    assert len(full.shareholders) == 2 and len(full.status_history) == 1
+
+    async def found(view) -> pb.Agency:
+        (agency,) = (await api.SearchAgencies(pb.SearchAgenciesRequest(query=prefix, view=view),
+                                              metadata=OPERATOR)).agencies
+        return agency
+
+    basic = pb.Agency()
+    basic.CopyFrom(full)
+    del basic.shareholders[:]
+    del basic.status_history[:]
+    assert await found(pb.AGENCY_VIEW_UNSPECIFIED) == basic
+    assert await found(pb.AGENCY_VIEW_BASIC) == basic
+    assert await found(pb.AGENCY_VIEW_FULL) == full
+
+
 async def test_search_agencies_names_every_bad_field(api):
     await invalid(api.SearchAgencies(pb.SearchAgenciesRequest(
         query="名" * 201, kinds=[pb.AGENCY_KIND_PATENT] * 9, region_code="1101", statuses=[1, 2, 3, 4, 1],
         page_size=501, page_token="t" * 401), metadata=OPERATOR),
         "query", "kinds", "region_code", "statuses", "page_size", "page_token")
-    await invalid(api.SearchAgencies(pb.SearchAgenciesRequest(kinds=[77], statuses=[9], page_size=-1),
-                                     metadata=OPERATOR), "kinds", "statuses", "page_size")
+    await invalid(api.SearchAgencies(pb.SearchAgenciesRequest(kinds=[77], statuses=[9], page_size=-1, view=5),
+                                     metadata=OPERATOR), "kinds", "statuses", "page_size", "view")
     await invalid(api.SearchAgencies(pb.SearchAgenciesRequest(page_token="bm90IGEgdG9rZW4"), metadata=OPERATOR),
                   "page_token")
 

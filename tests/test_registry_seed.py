@@ -260,7 +260,8 @@ async def test_seeded_registry_serves_the_public_register_and_search(seeded):
             seen, token = [], ""
             while True:
                 page = await stub.SearchAgencies(pb.SearchAgenciesRequest(
-                    kinds=[pb.AGENCY_KIND_PATENT, pb.AGENCY_KIND_TRADEMARK], page_size=7, page_token=token),
+                    kinds=[pb.AGENCY_KIND_PATENT, pb.AGENCY_KIND_TRADEMARK], page_size=7, page_token=token,
+                    view=pb.AGENCY_VIEW_FULL),
                     metadata=handler)
                 seen.extend(page.agencies)
                 token = page.next_page_token

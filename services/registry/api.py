@@ -60,7 +60,8 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
             region_prefix=scoped_region_prefix(request.region_code),
             statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
         agencies, next_token = await self.store.search_agencies(
-            where, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token))
+            where, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token),
+            details=request.view == pb.AGENCY_VIEW_FULL)
         return pb.SearchAgenciesResponse(agencies=[agency_message(a) for a in agencies],
                                          next_page_token=next_token)
 

@@ -301,9 +301,10 @@ def fold_details(rows) -> list[AgencyRecord]:
 
 
 @lru_cache(maxsize=None)
-def search_statement(query_kind: str, kinds: bool, region_digits: int, statuses: bool, after: bool):
-    """SearchAgencies' statement for one combination of filters, built once: a call binds its
-    values (search_parameters)."""
+def search_statement(query_kind: str, kinds: bool, region_digits: int, statuses: bool, after: bool, details: bool):
+    """SearchAgencies' statement for one combination of filters and view, built once: a call binds
+    its values (search_parameters). The basic view reads a page straight from the index in name
+    order; the full one joins each agency's shareholders and status changes to it."""
     conditions = [AGENCY_QUERY[query_kind]] if query_kind else []
     if kinds:
         conditions.append(Agency.kind.in_(bindparam("kinds", expanding=True)))
@@ -316,7 +317,7 @@ def search_statement(query_kind: str, kinds: bool, region_digits: int, statuses:
                                                                   bindparam("after_id", type_=String)))
     page = (select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id)
             .limit(bindparam("limit", type_=Integer)))
-    return with_details(page)
+    return with_details(page) if details else page
 
 
 def search_parameters(where: AgencyFilter, limit: int, after: tuple[str, str] | None) -> dict:
@@ -423,12 +424,15 @@ class RegistryStore:
         await session.flush()
         return await self._agency(session, agency.id)
 
-    async def search_agencies(self, where: AgencyFilter, page_size: int, after: tuple[str, str] | None
-                              ) -> tuple[list[AgencyRecord], str]:
+    async def search_agencies(self, where: AgencyFilter, page_size: int, after: tuple[str, str] | None,
+                              details: bool = False) -> tuple[list[AgencyRecord], str]:
+        """A page of the agencies `where` selects, in name order; with `details`, each with its
+        shareholders and status history."""
         statement = search_statement(domain.classify_query(where.query) if where.query else "", bool(where.kinds),
-                                     len(where.region_prefix), bool(where.statuses), after is not None)
+                                     len(where.region_prefix), bool(where.statuses), after is not None, details)
         async with self.reads.connect() as connection:
-            agencies = fold_details(await connection.execute(statement, search_parameters(where, page_size + 1, after)))
+            rows = await connection.execute(statement, search_parameters(where, page_size + 1, after))
+            agencies = fold_details(rows) if details else [AgencyRecord(dict(zip(AGENCY_COLUMNS, row))) for row in rows]
         return _page(agencies, page_size)
 
     async def agencies_for_grading(self, where: AgencyFilter, as_of: date, page_size: int,

@@ -4,6 +4,7 @@ for the services and sync for Alembic."""
 from __future__ import annotations
 
 import sqlite3
+from collections import namedtuple
 from datetime import datetime, timezone
 
 import sqlalchemy
@@ -11,7 +12,7 @@ from sqlalchemy import DateTime, event, pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
@@ -180,6 +181,73 @@ def key_reader(reads: AsyncEngine) -> AsyncEngine:
         return reads
     return create_async_engine(reads.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT",
                                hide_parameters=reads.sync_engine.hide_parameters)
+
+
+class DriverRead:
+    """A SELECT of a hot read path, compiled once per dialect and run on the driver's own
+    connection. SQLAlchemy's execution and result machinery cost as much as the driver itself on
+    every run of a public lookup (measured here: 0.49 against 0.25 ms of CPU); what it works out
+    each time (the SQL, the order of the parameters, how each value is converted to and from the
+    database) is the same every time, so it is worked out once, with SQLAlchemy's own types. Rows
+    come back as named tuples. Only parameters of fixed count are taken: an IN list needs one
+    bind per item (SQLAlchemy's expanding IN rewrites the statement on every run)."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._compiled: dict[str, _CompiledRead] = {}
+
+    async def rows(self, connection: AsyncConnection, parameters: dict) -> list[tuple]:
+        compiled = self._compiled.get(connection.dialect.name)
+        if compiled is None:
+            compiled = self._compiled[connection.dialect.name] = _CompiledRead(self.statement, connection.dialect)
+        driver = (await connection.get_raw_connection()).driver_connection
+        arguments = compiled.arguments(parameters)
+        try:
+            if connection.dialect.name == "postgresql":
+                records = await driver.fetch(compiled.sql, *arguments)
+            else:
+                records = driver.execute(compiled.sql, arguments).fetchall()
+        except Exception:
+            # As SQLAlchemy would on a connection that failed: not back into the pool.
+            await connection.invalidate()
+            raise
+        return compiled.read(records)
+
+
+class _CompiledRead:
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError("a DriverRead takes no expanding (IN list) parameters")
+        self.sql = compiled.string
+        self._binds = []  # (name, its fixed value or None, converter), in the statement's order
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            self._binds.append((name, None if bind.required else bind.value,
+                                bind.type.dialect_impl(dialect).bind_processor(dialect)))
+        columns = list(statement.selected_columns)
+        self._row = namedtuple("Row", [c.key for c in columns])
+        self._converters = [(i, c.type.dialect_impl(dialect).result_processor(dialect, None))
+                            for i, c in enumerate(columns)]
+        self._converters = [(i, convert) for i, convert in self._converters if convert is not None]
+
+    def arguments(self, parameters: dict) -> list:
+        values = []
+        for name, fixed, convert in self._binds:
+            value = parameters[name] if fixed is None else fixed
+            values.append(value if convert is None else convert(value))
+        return values
+
+    def read(self, records) -> list[tuple]:
+        if not self._converters:
+            return [self._row(*record) for record in records]
+        rows = []
+        for record in records:
+            values = list(record)
+            for index, convert in self._converters:
+                values[index] = convert(values[index])
+            rows.append(self._row(*values))
+        return rows
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -43,8 +43,8 @@ _POSTGRES_PROBLEM = _postgres_problem()
 def fresh_database(backend: str) -> Iterator[str]:
     """A new empty database; yields its async SQLAlchemy URL and drops it afterwards."""
     if backend == "sqlite":
-        path = os.path.join(tempfile.mkdtemp(prefix="ipss-db-"), "test.db")
-        yield f"sqlite+aiosqlite:///{path}"
+        with tempfile.TemporaryDirectory(prefix="ipss-db-") as directory:
+            yield f"sqlite+aiosqlite:///{os.path.join(directory, 'test.db')}"
         return
     if _POSTGRES_PROBLEM:
         if os.environ.get("CI"):

@@ -15,6 +15,7 @@ from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, S
                         and_, bindparam, cast, func, literal_column, or_, select, tuple_)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.sql import Select
 
 from services.registry import domain
 from suite import clock, db
@@ -258,10 +259,11 @@ def _public_practitioners(condition):
 AGENCY_QUERY = {"credit_code": Agency.credit_code == bindparam("query", type_=String),
                 "number": Agency.licence_number == bindparam("query", type_=String),
                 "name": _name_prefix(Agency.name)}
-PUBLIC_AGENCIES = {kind: _public_agencies(condition) for kind, condition in AGENCY_QUERY.items()}
-_BY_CERTIFICATE = _public_practitioners(Practitioner.certificate_number == bindparam("query", type_=String))
+PUBLIC_AGENCIES = {kind: db.DriverRead(_public_agencies(condition)) for kind, condition in AGENCY_QUERY.items()}
+_BY_CERTIFICATE = db.DriverRead(_public_practitioners(
+    Practitioner.certificate_number == bindparam("query", type_=String)))
 PUBLIC_PRACTITIONERS = {"credit_code": _BY_CERTIFICATE, "number": _BY_CERTIFICATE,
-                        "name": _public_practitioners(_name_prefix(Practitioner.name))}
+                        "name": db.DriverRead(_public_practitioners(_name_prefix(Practitioner.name)))}
 AGENCY_COLUMNS = tuple(column.key for column in Agency.__table__.c)
 SHAREHOLDER_COLUMNS = [getattr(Shareholder, name) for name in ShareholderRecord._fields]
 STATUS_CHANGE_COLUMNS = [getattr(AgencyStatusChange, name) for name in StatusChangeRecord._fields]
@@ -301,29 +303,35 @@ def fold_details(rows) -> list[AgencyRecord]:
 
 
 @lru_cache(maxsize=None)
-def search_statement(query_kind: str, kinds: bool, region_digits: int, statuses: bool, after: bool, details: bool):
-    """SearchAgencies' statement for one combination of filters and view, built once: a call binds
-    its values (search_parameters). The basic view reads a page straight from the index in name
-    order; the full one joins each agency's shareholders and status changes to it."""
+def search_page(query_kind: str, kinds: int, region_digits: int, statuses: int, after: bool) -> db.DriverRead:
+    """SearchAgencies' page for one combination of filters (the query's kind, how many kinds and
+    statuses, the region's digits, whether it follows a page), built once: a call binds its values
+    (search_parameters). It reads the page straight from an index in name order."""
     conditions = [AGENCY_QUERY[query_kind]] if query_kind else []
     if kinds:
-        conditions.append(Agency.kind.in_(bindparam("kinds", expanding=True)))
+        conditions.append(Agency.kind.in_([bindparam(f"kind{i}", type_=String) for i in range(kinds)]))
     if region_digits:
         conditions.append(region_column(region_digits) == bindparam("region", type_=String))
     if statuses:
-        conditions.append(Agency.status.in_(bindparam("statuses", expanding=True)))
+        conditions.append(Agency.status.in_([bindparam(f"status{i}", type_=String) for i in range(statuses)]))
     if after:
         conditions.append(tuple_(Agency.name, Agency.id) > tuple_(bindparam("after_name", type_=String),
                                                                   bindparam("after_id", type_=String)))
-    page = (select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id)
-            .limit(bindparam("limit", type_=Integer)))
-    return with_details(page) if details else page
+    return db.DriverRead(select(Agency.__table__).where(*conditions).order_by(Agency.name, Agency.id)
+                         .limit(bindparam("limit", type_=Integer)))
+
+
+@lru_cache(maxsize=None)
+def search_page_with_details(*shape) -> Select:
+    """The same page, each agency with its shareholders and status changes (the full view)."""
+    return with_details(search_page(*shape).statement)
 
 
 def search_parameters(where: AgencyFilter, limit: int, after: tuple[str, str] | None) -> dict:
-    return {**_lookup_parameters(where.query, limit), "kinds": list(where.kinds), "region": where.region_prefix,
-            "statuses": list(where.statuses), "after_name": after[0] if after else None,
-            "after_id": after[1] if after else None}
+    return {**_lookup_parameters(where.query, limit), "region": where.region_prefix,
+            **{f"kind{i}": kind for i, kind in enumerate(where.kinds)},
+            **{f"status{i}": status for i, status in enumerate(where.statuses)},
+            "after_name": after[0] if after else None, "after_id": after[1] if after else None}
 
 
 def _lookup_parameters(query: str, limit: int) -> dict:
@@ -428,11 +436,14 @@ class RegistryStore:
                               details: bool = False) -> tuple[list[AgencyRecord], str]:
         """A page of the agencies `where` selects, in name order; with `details`, each with its
         shareholders and status history."""
-        statement = search_statement(domain.classify_query(where.query) if where.query else "", bool(where.kinds),
-                                     len(where.region_prefix), bool(where.statuses), after is not None, details)
+        shape = (domain.classify_query(where.query) if where.query else "", len(where.kinds),
+                 len(where.region_prefix), len(where.statuses), after is not None)
+        parameters = search_parameters(where, page_size + 1, after)
         async with self.reads.connect() as connection:
-            rows = await connection.execute(statement, search_parameters(where, page_size + 1, after))
-            agencies = fold_details(rows) if details else [AgencyRecord(dict(zip(AGENCY_COLUMNS, row))) for row in rows]
+            if details:
+                agencies = fold_details(await connection.execute(search_page_with_details(*shape), parameters))
+            else:
+                agencies = [AgencyRecord(row._asdict()) for row in await search_page(*shape).rows(connection, parameters)]
         return _page(agencies, page_size)
 
     async def agencies_for_grading(self, where: AgencyFilter, as_of: date, page_size: int,
@@ -623,8 +634,8 @@ class RegistryStore:
     async def public_agencies(self, query: str, limit: int
                               ) -> list[tuple[AgencyRecord, list[int], list[CreditEvent], int]]:
         async with self.key_reads.connect() as connection:
-            agencies = list(await connection.execute(PUBLIC_AGENCIES[domain.classify_query(query)],
-                                                     _lookup_parameters(query, limit)))
+            agencies = await PUBLIC_AGENCIES[domain.classify_query(query)].rows(connection,
+                                                                                _lookup_parameters(query, limit))
             events = await self._live_events(connection, CreditEvent.agency_id,
                                              [a.id for a in agencies if a.live_events])
         return [(a, sorted(int(y) for y in a.report_years.split(",")) if a.report_years else [],
@@ -633,8 +644,8 @@ class RegistryStore:
     async def public_practitioners(self, query: str, limit: int
                                    ) -> list[tuple[object, Employer | None, list[CreditEvent]]]:
         async with self.key_reads.connect() as connection:
-            people = list(await connection.execute(PUBLIC_PRACTITIONERS[domain.classify_query(query)],
-                                                   _lookup_parameters(query, limit)))
+            people = await PUBLIC_PRACTITIONERS[domain.classify_query(query)].rows(connection,
+                                                                                  _lookup_parameters(query, limit))
             events = await self._live_events(connection, CreditEvent.practitioner_id,
                                              [p.id for p in people if p.live_events])
         return [(p, Employer(p.agency_name, p.agency_credit_code) if p.agency_name else None, events.get(p.id, []))

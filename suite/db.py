@@ -214,27 +214,28 @@ class DriverRead:
         return compiled.read(records)
 
 
+_GIVEN = object()  # a parameter the caller gives at each run
+
+
 class _CompiledRead:
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("a DriverRead takes no expanding (IN list) parameters")
         self.sql = compiled.string
-        self._binds = []  # (name, its fixed value or None, converter), in the statement's order
-        for name in compiled.positiontup:
-            bind = compiled.binds[name]
-            self._binds.append((name, None if bind.required else bind.value,
-                                bind.type.dialect_impl(dialect).bind_processor(dialect)))
+        # (name, the value the statement fixes or _GIVEN, converter), in the statement's order.
+        self._binds = [(name, _GIVEN if compiled.binds[name].required else compiled.binds[name].value,
+                        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                       for name in compiled.positiontup]
         columns = list(statement.selected_columns)
         self._row = namedtuple("Row", [c.key for c in columns])
-        self._converters = [(i, c.type.dialect_impl(dialect).result_processor(dialect, None))
-                            for i, c in enumerate(columns)]
-        self._converters = [(i, convert) for i, convert in self._converters if convert is not None]
+        converters = ((i, c.type.dialect_impl(dialect).result_processor(dialect, None)) for i, c in enumerate(columns))
+        self._converters = [(i, convert) for i, convert in converters if convert is not None]
 
     def arguments(self, parameters: dict) -> list:
         values = []
         for name, fixed, convert in self._binds:
-            value = parameters[name] if fixed is None else fixed
+            value = parameters[name] if fixed is _GIVEN else fixed
             values.append(value if convert is None else convert(value))
         return values
 

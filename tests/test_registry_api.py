@@ -915,6 +915,14 @@ async def test_a_bad_token_is_refused_even_where_the_public_may_call(api, regist
             await refused(api.CreateAgency(agency_request(), metadata=caller), Code.UNAUTHENTICATED)
 
 
+async def test_a_token_seen_before_is_refused_once_it_has_expired(api):
+    agency = await create_agency(api)
+    caller = (("authorization", "Bearer " + auth.mint("operator", "x", ttl_seconds=2)),)
+    await api.GetAgency(pb.GetAgencyRequest(id=agency.id), metadata=caller)
+    await asyncio.sleep(2.1)
+    await refused(api.GetAgency(pb.GetAgencyRequest(id=agency.id), metadata=caller), Code.UNAUTHENTICATED)
+
+
 async def test_a_caller_touches_nothing_outside_its_region(api, registry):
     shanghai = await create_agency(api, region_code="310104")
     practising_there = await register(api)

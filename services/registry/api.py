@@ -292,7 +292,7 @@ def credit_event_message(event: store.CreditEvent) -> pb.CreditEvent:
         withdrawn_on=format_date(event.withdrawn_on), withdrawal_reason=event.withdrawal_reason or "")
 
 
-def public_penalties(events: list[store.CreditEvent], today) -> list[pb.PublicPenalty]:
+def public_penalties(events: list[store.LiveEvent], today) -> list[pb.PublicPenalty]:
     return [pb.PublicPenalty(kind=enum_value(EVENT_KIND, e.kind), decided_on=format_date(e.occurred_on),
                              publicity_ends_on=format_date(e.publicity_ends_on), summary=e.summary,
                              fine_cny=e.fine_cny)

@@ -269,6 +269,34 @@ SHAREHOLDER_COLUMNS = [getattr(Shareholder, name) for name in ShareholderRecord.
 STATUS_CHANGE_COLUMNS = [getattr(AgencyStatusChange, name) for name in StatusChangeRecord._fields]
 
 
+class LiveEvent(NamedTuple):
+    """A credit event in its publicity period, as the public register shows it."""
+
+    id: str
+    subject_id: str  # the agency's or the practitioner's
+    kind: str
+    occurred_on: date
+    publicity_ends_on: date
+    summary: str
+    fine_cny: int
+
+    def view(self) -> domain.CreditEventView:
+        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
+
+
+@lru_cache(maxsize=None)
+def live_events(subject: str, count: int) -> db.DriverRead:
+    """The credit events of `count` agencies or practitioners (`subject`: the column naming
+    them) still in their publicity period on `today`: a public lookup reads them for the few
+    entries its first statement found to have any."""
+    column = CreditEvent.__table__.c[subject]
+    return db.DriverRead(
+        select(CreditEvent.id, column.label("subject_id"), CreditEvent.kind, CreditEvent.occurred_on,
+               CreditEvent.publicity_ends_on, CreditEvent.summary, CreditEvent.fine_cny)
+        .where(column.in_([bindparam(f"subject{i}", type_=String) for i in range(count)]),
+               CreditEvent.publicity_ends_on >= TODAY, IN_FORCE))
+
+
 def with_details(page):
     """A page of agencies with their shareholders and status changes in one statement (one round
     trip): an agency's row repeats for each shareholder and status change (outer joins), and
@@ -632,33 +660,34 @@ class RegistryStore:
     # -- the public register --
 
     async def public_agencies(self, query: str, limit: int
-                              ) -> list[tuple[AgencyRecord, list[int], list[CreditEvent], int]]:
+                              ) -> list[tuple[AgencyRecord, list[int], list[LiveEvent], int]]:
         async with self.key_reads.connect() as connection:
             agencies = await PUBLIC_AGENCIES[domain.classify_query(query)].rows(connection,
                                                                                 _lookup_parameters(query, limit))
-            events = await self._live_events(connection, CreditEvent.agency_id,
-                                             [a.id for a in agencies if a.live_events])
+            events = await self._live_events(connection, "agency_id", [a.id for a in agencies if a.live_events])
         return [(a, sorted(int(y) for y in a.report_years.split(",")) if a.report_years else [],
                  events.get(a.id, []), a.practitioner_count) for a in agencies]
 
     async def public_practitioners(self, query: str, limit: int
-                                   ) -> list[tuple[object, Employer | None, list[CreditEvent]]]:
+                                   ) -> list[tuple[object, Employer | None, list[LiveEvent]]]:
         async with self.key_reads.connect() as connection:
             people = await PUBLIC_PRACTITIONERS[domain.classify_query(query)].rows(connection,
                                                                                   _lookup_parameters(query, limit))
-            events = await self._live_events(connection, CreditEvent.practitioner_id,
+            events = await self._live_events(connection, "practitioner_id",
                                              [p.id for p in people if p.live_events])
         return [(p, Employer(p.agency_name, p.agency_credit_code) if p.agency_name else None, events.get(p.id, []))
                 for p in people]
 
     @staticmethod
-    async def _live_events(connection, subject_column, subject_ids: list[str]) -> dict[str, list[CreditEvent]]:
-        """The credit events of these subjects still in their publicity period, by subject."""
-        events: dict[str, list[CreditEvent]] = {}
+    async def _live_events(connection, subject: str, subject_ids: list[str]) -> dict[str, list[LiveEvent]]:
+        """The credit events of these agencies or practitioners (`subject`) still in their
+        publicity period, by subject."""
+        events: dict[str, list[LiveEvent]] = {}
         if subject_ids:
-            for row in await connection.execute(select(CreditEvent.__table__).where(
-                    subject_column.in_(subject_ids), CreditEvent.publicity_ends_on >= clock.today(), IN_FORCE)):
-                events.setdefault(row._mapping[subject_column.key], []).append(CreditEvent(**row._mapping))
+            rows = await live_events(subject, len(subject_ids)).rows(connection, {
+                "today": clock.today(), **{f"subject{i}": subject_id for i, subject_id in enumerate(subject_ids)}})
+            for row in rows:
+                events.setdefault(row.subject_id, []).append(LiveEvent._make(row))
         return events
 
 

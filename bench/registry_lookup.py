@@ -316,9 +316,10 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--seconds", type=float, default=20, help="measured period")
     options.add_argument("--warmup", type=float, default=5, help="seconds of load before the measured period")
     options.add_argument("--clients", type=int, default=32, help="concurrent clients, each with its connection")
-    options.add_argument("--server-processes", type=int, default=1,
-                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES); "
-                              "on two cores one does best")
+    options.add_argument("--server-processes", type=int, default=os.cpu_count() or 1,
+                         help="registry processes sharing its port (IPSS_REGISTRY_PROCESSES), one per core by "
+                              "default: one process alone serves 500 qps at about 85 %% of its core, at the "
+                              "knee of its latency")
     options.add_argument("--rng-seed", type=int, default=2026, help="seed of the data and of the request mix")
     return options
 

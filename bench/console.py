@@ -42,7 +42,7 @@ from sqlalchemy import text
 from bench.load import percentile
 from bench.processes import free_port, process, wait_ready
 from bench.registry_lookup import fresh_database as registry_database
-from rules import Rules, WorkingDayCalendar
+from rules import Rules, UnknownYear, WorkingDayCalendar
 from services.complaints import domain, store
 from services.registry import seed
 from suite import auth, clock, db, migrate
@@ -238,16 +238,23 @@ ALLOWED = {
 TABLES = ("cases", "reporters", "reports", "timeline_entries", "case_stage_changes")
 
 
-def load_cases(url: str, agencies: list[Agency], count: int, rng: random.Random) -> dict[str, int]:
-    """Bulk-insert `count` cases into the migrated complaints database at `url`."""
-    maker = CaseMaker(rng, clock.today(), Rules.load(), WorkingDayCalendar.load())
+def load_cases(url: str, agencies: list[Agency], count: int, rng: random.Random, as_of: date) -> dict[str, int]:
+    """Bulk-insert `count` cases, counted back from `as_of`, into the migrated complaints
+    database at `url`."""
+    maker = CaseMaker(rng, as_of, Rules.load(), WorkingDayCalendar.load())
     tables = {name: store.Base.metadata.tables[name] for name in TABLES}
     written = dict.fromkeys(TABLES, 0)
     engine = sqlalchemy.create_engine(db.sync_url(url))
     try:
         pending: dict[str, list[dict]] = {name: [] for name in TABLES}
         for index in range(count):
-            for name, rows in maker.case(rng.choice(agencies)).items():
+            try:
+                case = maker.case(rng.choice(agencies))
+            except UnknownYear as unknown:
+                raise SystemExit(f"{BENCH}: the cases' deadlines reach {unknown.year}, whose working days the "
+                                 f"calendar does not know yet; load that year's schedule, or count the cases back "
+                                 f"from an earlier day with --as-of") from None
+            for name, rows in case.items():
                 pending[name] += rows
             if (index + 1) % BATCH == 0 or index + 1 == count:
                 with engine.begin() as connection:
@@ -258,7 +265,7 @@ def load_cases(url: str, agencies: list[Agency], count: int, rng: random.Random)
                             pending[name] = []
         with engine.begin() as connection:
             connection.execute(store.CaseCounter.__table__.insert(), [
-                dict(province=p, year=clock.today().year, last=n) for p, n in maker.numbers.items()])
+                dict(province=p, year=as_of.year, last=n) for p, n in maker.numbers.items()])
     finally:
         engine.dispose()
     return written
@@ -390,7 +397,7 @@ def run(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         seeded = seed.seed(registry_url, args.agencies, args.practitioners, rng_seed=args.rng_seed)
         agencies = sample_agencies(registry_url)
-        loaded = load_cases(complaints_url, agencies, args.cases, rng)
+        loaded = load_cases(complaints_url, agencies, args.cases, rng, args.as_of or clock.today())
         load_seconds = time.perf_counter() - started
         print(f"{BENCH}: registry {seeded['agencies']} agencies, {seeded['practitioners']} practitioners; "
               f"complaints {loaded} ({load_seconds:.1f} s)", flush=True)
@@ -440,6 +447,9 @@ def parser() -> argparse.ArgumentParser:
     options.add_argument("--warmup", type=float, default=3, help="seconds of load before the measured period")
     options.add_argument("--clients", type=int, default=8, help="concurrent browsers, each with its connection")
     options.add_argument("--rng-seed", type=int, default=2026)
+    options.add_argument("--as-of", type=date.fromisoformat, default=None,
+                         help="the day the cases are counted back from, YYYY-MM-DD (default today); the "
+                              "calendar must know the working days of the weeks after it")
     return options
 
 

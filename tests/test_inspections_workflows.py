@@ -8,6 +8,7 @@ report."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import asynccontextmanager
 
@@ -19,11 +20,13 @@ from console.app import build
 from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
+from services.inspections import store
 from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import refused
 from tests.test_console_routes import hidden, sign_in
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, eventually, key,
                                      province_codes, register_inspectors, world)
+from workflows.inspections import model as m
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
 
@@ -259,6 +262,30 @@ async def test_a_campaign_not_started_yet_drops_every_target_when_closed(w):
     await refused(w.inspections.ExtendCampaign(pb.ExtendCampaignRequest(
         idempotency_key=key(), campaign_id=campaign.id, ends_on="2026-07-31", reason="延期"), metadata=SUPERVISOR_MD),
         Code.FAILED_PRECONDITION)
+
+
+async def test_an_addition_announced_before_it_commits_is_started_once_it_has(w):
+    """AddCampaignTargets tells the campaign from inside its transaction, so the campaign may ask
+    for the new targets before they are there: it waits for them (on PostgreSQL under load the
+    added task was otherwise never started)."""
+    await w.start_on("2026-03-02")
+    campaign, record = await small_campaign(w, "410000", "HNX-", "2026-03-02", "2026-03-31")
+    await all_started(w, campaign.id)
+    drawn = {t.credit_code for t in record.targets}
+    extra = next(a for a in w.agencies_in("410000") if a.credit_code not in drawn)
+    # The update as the service sends it, its transaction still open ...
+    await w.env.client.get_workflow_handle(campaign.id).execute_update(
+        CampaignWorkflow.add_targets, m.AddTargetsOrder(request_id="early", target_count=len(record.targets) + 1))
+    await asyncio.sleep(2)  # the campaign finds no new target meanwhile
+    # ... which then commits, and nothing tells the campaign again.
+    async with w.inspections_store.sessions() as session, session.begin():
+        locked = await w.inspections_store.lock_campaign(session, campaign.id)
+        (added,) = await w.inspections_store.add_targets(session, locked, [store.NewTask(
+            extra.credit_code, extra.name, extra.region_code, extra.kind, list(record.targets[0].inspector_ids))])
+    started = await all_started(w, campaign.id)
+    assert started.progress.targets == started.progress.started == len(record.targets) + 1
+    task = (await w.inspections.GetTask(pb.GetTaskRequest(task_id=added.id), metadata=SUPERVISOR_MD)).task
+    assert task.stage == pb.TASK_STAGE_ASSIGNED
 
 
 async def test_targets_added_extended_and_closed_early_keeping_tasks_under_way(w):

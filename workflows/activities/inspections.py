@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
@@ -21,6 +22,12 @@ class TargetsQuestion:
     campaign_id: str
     from_position: int
     limit: int
+    # How many targets the campaign has been told it has: an addition announces itself from inside
+    # its transaction, so the service may not show its targets yet.
+    announced: int = 0
+
+
+ADDITION_NOT_COMMITTED = "ADDITION_NOT_COMMITTED"
 
 
 @dataclass
@@ -96,8 +103,13 @@ class InspectionActivities(ServiceClient):
 
     @activity.defn(name="inspections.campaign_targets")
     async def campaign_targets(self, question: TargetsQuestion) -> TargetBatch:
+        """The next targets from a position; while an announced addition has not committed, a
+        retryable failure (the workflow's retry policy decides how long to wait for it)."""
         response = await self._call(self._stub.GetCampaignTargets, pb.GetCampaignTargetsRequest(
             campaign_id=question.campaign_id, from_position=question.from_position, limit=question.limit))
+        if not response.targets and response.target_count < question.announced:
+            raise ApplicationError(f"{question.announced - response.target_count} announced targets of "
+                                   f"{question.campaign_id} are not committed yet", type=ADDITION_NOT_COMMITTED)
         return TargetBatch(targets=[TaskTarget(task_id=t.id, credit_code=t.agency.credit_code,
                                                inspectors=list(t.inspector_ids)) for t in response.targets],
                            target_count=response.target_count)

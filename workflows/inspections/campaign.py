@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -33,6 +33,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inspections.task import InspectionTaskWorkflow
 
 SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# How long the campaign waits for an announced addition to commit (about a minute and a half)
+# before it takes the service's count as it stands: an addition whose transaction failed after
+# its update never will.
+ADDITION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                             maximum_attempts=8)
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 
 
@@ -78,13 +83,10 @@ class CampaignWorkflow:
 
     async def _start_batch(self) -> None:
         start, figures = self.s.start, self.s.figures
-        batch = await workflow.execute_activity_method(
-            InspectionActivities.campaign_targets,
-            TargetsQuestion(start.campaign_id, figures.started, start.batch_size),
-            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        batch = await self._next_targets()
         figures.targets = max(figures.targets, batch.target_count)
         if not batch.targets:
-            # The service holds fewer targets than announced (an addition that was not committed).
+            # The service holds fewer targets than announced (an addition that never committed).
             figures.targets = figures.started
             return
         outcomes = await asyncio.gather(*(self._start_task(target) for target in batch.targets),
@@ -93,6 +95,21 @@ class CampaignWorkflow:
             if isinstance(outcome, BaseException) and not isinstance(outcome, WorkflowAlreadyStartedError):
                 raise outcome
         figures.started += len(batch.targets)
+
+    async def _next_targets(self):
+        """The targets after those started, waiting a while for an addition announced but not
+        yet committed; after that, what the service holds."""
+        start, figures = self.s.start, self.s.figures
+        try:
+            return await workflow.execute_activity_method(
+                InspectionActivities.campaign_targets,
+                TargetsQuestion(start.campaign_id, figures.started, start.batch_size, announced=figures.targets),
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ADDITION_RETRY)
+        except ActivityError:
+            return await workflow.execute_activity_method(
+                InspectionActivities.campaign_targets, TargetsQuestion(start.campaign_id, figures.started,
+                                                                       start.batch_size),
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
 
     async def _start_task(self, target) -> None:
         start = self.s.start

@@ -16,7 +16,8 @@ items = Table("items", metadata, Column("id", Integer, primary_key=True), Column
 ROWS = [dict(id=1, name="甲", due_on=date(2026, 12, 31), open=True,
              recorded_at=datetime(2026, 12, 1, 8, 30, tzinfo=timezone.utc)),
         dict(id=2, name="乙", due_on=None, open=False, recorded_at=datetime(2026, 12, 2, tzinfo=timezone.utc)),
-        dict(id=3, name="丙", due_on=date(2027, 1, 4), open=True, recorded_at=datetime(2026, 12, 3, tzinfo=timezone.utc))]
+        dict(id=3, name="丙", due_on=date(2027, 1, 4), open=True,
+             recorded_at=datetime(2026, 12, 3, tzinfo=timezone.utc))]
 
 
 @pytest.fixture

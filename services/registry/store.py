@@ -471,7 +471,8 @@ class RegistryStore:
             if details:
                 agencies = fold_details(await connection.execute(search_page_with_details(*shape), parameters))
             else:
-                agencies = [AgencyRecord(row._asdict()) for row in await search_page(*shape).rows(connection, parameters)]
+                rows = await search_page(*shape).rows(connection, parameters)
+                agencies = [AgencyRecord(row._asdict()) for row in rows]
         return _page(agencies, page_size)
 
     async def agencies_for_grading(self, where: AgencyFilter, as_of: date, page_size: int,

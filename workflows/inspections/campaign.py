@@ -28,7 +28,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
-    from workflows.activities.inspections import CampaignRecord, InspectionActivities, TargetsQuestion
+    from workflows.activities.inspections import CampaignRecord, InspectionActivities, TargetBatch, TargetsQuestion
     from workflows.inspections import model as m
     from workflows.inspections.task import InspectionTaskWorkflow
 
@@ -96,7 +96,7 @@ class CampaignWorkflow:
                 raise outcome
         figures.started += len(batch.targets)
 
-    async def _next_targets(self):
+    async def _next_targets(self) -> TargetBatch:
         """The targets after those started, waiting a while for an addition announced but not
         yet committed; after that, what the service holds."""
         start, figures = self.s.start, self.s.figures

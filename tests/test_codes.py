@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from ipss.complaints.v1 import complaints_pb2 as complaints_pb
+from ipss.inspections.v1 import inspections_pb2 as inspections_pb
+from ipss.options.v1 import options_pb2
 from ipss.registry.v1 import registry_pb2 as pb
 from suite import codes, validation
 from suite.errors import InvalidArgument
+
+EMAIL_PATTERN = complaints_pb.Reporter.DESCRIPTOR.fields_by_name["email"].GetOptions().Extensions[
+    options_pb2.rules].pattern
 
 # Published unified social credit codes; their check characters agree with GB 32100, which the
 # tests below compute rather than trust.
@@ -214,8 +220,8 @@ def test_lengths_patterns_and_formats():
         "phone": [codes.phone_problem("000")],
         "established_on": [codes.date_problem("2015/06/01")],
     }
-    assert problems(valid_agency(licence_number="x y" * 20)) == {
-        "licence_number": ["must be at most 40 characters", "must match ^[0-9A-Za-z-]*$"]}
+    # An oversized value is refused on its length alone: no pattern or format check reads it.
+    assert problems(valid_agency(licence_number="x y" * 20)) == {"licence_number": ["must be at most 40 characters"]}
     assert problems(valid_agency(credit_code=PUBLISHED_CREDIT_CODES[0][:17] + "0", region_code="990000")) == {
         "credit_code": ["check character does not match (GB 32100)"], "region_code": ["names no known province"]}
     assert problems(pb.RegisterPractitionerRequest(
@@ -249,3 +255,31 @@ def test_check_raises_one_error_naming_every_field():
         validation.check(valid_agency(name="", region_code="1", shareholders=[pb.Shareholder()]))
     assert [v.field for v in raised.value.violations] == ["name", "region_code", "shareholders[0].name"]
     assert "region_code" in raised.value.message
+
+
+def test_every_declared_pattern_is_an_re2_pattern():
+    """RE2 refuses what could backtrack (back-references, look-arounds): a pattern it cannot
+    compile could stall the server on a hostile public request."""
+    import re2
+
+    def messages(descriptors):
+        for message in descriptors:
+            yield message
+            yield from messages(message.nested_types)
+
+    files = (pb.DESCRIPTOR, complaints_pb.DESCRIPTOR, inspections_pb.DESCRIPTOR)
+    patterns = {field.GetOptions().Extensions[options_pb2.rules].pattern
+                for file in files for message in messages(file.message_types_by_name.values())
+                for field in message.fields}
+    patterns.discard("")
+    assert patterns, "the protos declare patterns"
+    for pattern in patterns:
+        re2.compile(pattern)
+
+
+def test_a_hostile_email_is_refused_by_its_shape_and_an_oversized_one_by_its_length():
+    hostile = "a@" + "." * 190 + "@"
+    assert problems(complaints_pb.Reporter(email=hostile)) == {"email": [f"must match {EMAIL_PATTERN}"]}
+    assert problems(complaints_pb.Reporter(email="a@" + "." * 1_000_000 + "@")) == {
+        "email": ["must be at most 200 characters"]}
+    assert problems(complaints_pb.Reporter(email="wang.li@example.com.cn")) == {}

@@ -14,10 +14,10 @@ from rules.statutes import (
     Surcharge,
     Text,
 )
-from rules.workdays import CalendarError, Pause, UnknownYear, WorkingDayCalendar, YearSchedule
+from rules.workdays import CalendarError, Pause, WorkingDayCalendar, YearSchedule
 
 __all__ = [
     "AnnualWindow", "CalendarError", "CreditRepair", "Extension", "ExtensionRefused", "Hearing", "Pause",
-    "Period", "Publicity", "Rules", "RulesError", "Surcharge", "Text", "UnknownYear", "WorkingDayCalendar",
+    "Period", "Publicity", "Rules", "RulesError", "Surcharge", "Text", "WorkingDayCalendar",
     "YearSchedule",
 ]

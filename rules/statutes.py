@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,23 @@ class Surcharge:
         if fine_fen < 0 or days_late < 0:
             raise ValueError("fine and days late must not be negative")
         return min(fine_fen * self.percent_per_day * days_late // 100, fine_fen * self.cap_percent_of_fine // 100)
+
+    def owed_on(self, fine_fen: int, due_on: date, until: date, paused: Iterable[tuple[date, date | None]] = ()) -> int:
+        """Surcharge in fen on `until` for a fine due on `due_on`: every day after the due day up
+        to `until`, except the days a review was pending, [start, end] with end None while it still
+        is (行政处罚法 art. 73)."""
+        return self.accrued(fine_fen, days_late(due_on, until, paused))
+
+
+def days_late(due_on: date, until: date, paused: Iterable[tuple[date, date | None]] = ()) -> int:
+    """Days after `due_on` up to `until` that are not within a pause [start, end] (end None: open)."""
+    spans = tuple(paused)
+    days, day = 0, due_on + timedelta(days=1)
+    while day <= until:
+        if not any(start <= day and (end is None or day <= end) for start, end in spans):
+            days += 1
+        day += timedelta(days=1)
+    return days
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,15 @@ the State Council's public holidays (法定节假日), plus the make-up working 
 
 The schedule of each year is data. It comes from the `chinesecalendar` package, and an
 operator's file for a year (`<year>.yaml` in `rules/calendar/` or in the directory named by
-$IPSS_CALENDAR_DIR, the latter winning) replaces the package's data for that year: the State
-Council publishes next year's schedule each November, before any package release may carry it.
-A day in a year that no source knows is an error (`UnknownYear`), never a guess.
+$IPSS_CALENDAR_DIR, the latter winning, written by hand or by `ipss calendar import` from the
+State Council's notice) replaces the package's data for that year: the State Council publishes
+next year's schedule each November, before any package release may carry it.
+
+A year that no source knows yet is provisional (暂定), never an error: its rest days are the
+weekends and the statutory holidays the law itself fixes (`rules.holidays`); only the bridging
+days and make-up weekends of the coming notice are unknown. `provisional_years` says which
+provisional years a deadline rests on, so that it is shown as such and nothing adverse to a party
+is decided on it.
 
 Counting (民法典 art. 201–203; 行政处罚法 art. 85):
 - the day of the event is not counted: n working days after `start` is the n-th working day
@@ -26,6 +32,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +40,7 @@ import chinese_calendar
 import yaml
 from chinese_calendar import constants as chinese_calendar_data
 
+from rules.holidays import law_in_force, statutory_holidays
 from rules.statutes import Period, load_yaml
 
 ONE_DAY = timedelta(days=1)
@@ -50,19 +58,6 @@ class CalendarError(ValueError):
     """A schedule file or calendar data is invalid, or a date cannot be placed."""
 
 
-class UnknownYear(CalendarError):
-    """No source knows the working days of this year."""
-
-    def __init__(self, year: int, known: Sequence[int]):
-        self.year = year
-        knows = f"the calendar knows {_spans(known)}" if known else "the calendar knows no year"
-        super().__init__(
-            f"no working-day schedule for {year} ({knows}): put the State Council's holiday notice for {year} "
-            f"in a file {year}.yaml (holidays: [dates or YYYY-MM-DD..YYYY-MM-DD ranges], workdays: [make-up "
-            f"working days], source: the notice) in the directory named by ${CALENDAR_DIR_ENV}, or in "
-            f"{CALENDAR_DIR}; see {CALENDAR_DIR / 'README.md'}")
-
-
 class Pause(NamedTuple):
     """A stop of the clock (期限中止): the days after `stopped_on` up to and including
     `resumed_on` are not counted; counting restarts the day after `resumed_on`."""
@@ -77,6 +72,8 @@ class YearSchedule:
     holidays: frozenset[date]  # rest days by the State Council's notice, weekdays moved off included
     workdays: frozenset[date]  # weekend days worked instead (调休上班日)
     source: str
+    # No notice for the year yet: the statutory holidays alone, bridging days unknown (暂定).
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,11 +108,30 @@ class WorkingDayCalendar:
 
     @property
     def years(self) -> list[int]:
+        """The years with an official schedule; any other year is provisional."""
         return sorted(self.schedules)
+
+    def is_provisional(self, year: int) -> bool:
+        return year not in self.schedules
+
+    def provisional_years(self, start: date, period: Period, due: date) -> tuple[int, ...]:
+        """The provisional years whose working days decided `due`, the deadline of `period`
+        counted from `start`: every year counted through for working days, the year of the last
+        day's roll to a working day for the other units, none where nothing is rolled."""
+        start, due = _plain_date(start), _plain_date(due)
+        if period.unit == "working_days":
+            first, last = min(start, due), max(start, due)
+        elif period.roll_forward:
+            first = last = due
+            while first > start and not self.is_working_day(first - ONE_DAY):
+                first -= ONE_DAY  # the rest days the end was rolled over
+        else:
+            return ()
+        return tuple(year for year in range(first.year, last.year + 1) if self.is_provisional(year))
 
     def covering(self, first_year: int, last_year: int) -> WorkingDayCalendar:
         """The same calendar cut to the years it knows between these two, to keep workflow
-        payloads small; a year it does not know stays unknown."""
+        payloads small; the years it leaves out count as provisional."""
         return WorkingDayCalendar({y: s for y, s in self.schedules.items() if first_year <= y <= last_year})
 
     def is_working_day(self, day: date) -> bool:
@@ -200,10 +216,7 @@ class WorkingDayCalendar:
         return self._count(start, max(1, days * percent // 100), pauses, _every_day)
 
     def _schedule(self, year: int) -> YearSchedule:
-        try:
-            return self.schedules[year]
-        except KeyError:
-            raise UnknownYear(year, self.years) from None
+        return self.schedules.get(year) or provisional_schedule(year)
 
     def _rolled(self, day: date, roll_forward: bool) -> date:
         return self.next_working_day(day) if roll_forward else day
@@ -216,6 +229,14 @@ class WorkingDayCalendar:
             if not any(p.stopped_on < day <= p.resumed_on for p in pauses) and counts(day):
                 n -= 1
         return day
+
+
+@lru_cache(maxsize=64)
+def provisional_schedule(year: int) -> YearSchedule:
+    """A year without the State Council's notice: its statutory holidays by law, no make-up days."""
+    days = frozenset(day for festival in statutory_holidays(year).values() for day in festival if day.year == year)
+    return YearSchedule(year, days, frozenset(), f"暂定：{law_in_force(year).source}，{year}年放假安排尚未发布",
+                        provisional=True)
 
 
 def _every_day(_: date) -> bool:
@@ -253,17 +274,6 @@ def _calendar_days(start: date, unit: str, length: int) -> int:
     if unit == "calendar_days":
         return length
     return (_shift_months(start, length * (12 if unit == "years" else 1)) - start).days
-
-
-def _spans(years: Sequence[int]) -> str:
-    """2004–2026, 2099 for [2004, ..., 2026, 2099]."""
-    spans: list[list[int]] = []
-    for year in sorted(years):
-        if spans and year == spans[-1][1] + 1:
-            spans[-1][1] = year
-        else:
-            spans.append([year, year])
-    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in spans)
 
 
 def _default_directories() -> list[Path]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 from suite import auth, config
 
@@ -47,12 +49,52 @@ def _calendar(args) -> int:
     try:
         calendar = WorkingDayCalendar.load()
         if args.calendar == "add":
-            print(calendar.add_working_days(args.start, args.n).isoformat())
+            answer = calendar.add_working_days(args.start, args.n)
         else:
-            print(calendar.calendar_deadline(args.start, args.n).isoformat())
+            answer = calendar.calendar_deadline(args.start, args.n)
     except (CalendarError, ValueError) as error:
         print(f"ipss calendar: {error}", file=sys.stderr)
         return 2
+    print(answer.isoformat())
+    provisional = [year for year in range(min(args.start, answer).year, max(args.start, answer).year + 1)
+                   if calendar.is_provisional(year)]
+    if provisional:
+        years = "、".join(f"{year}年" for year in provisional)
+        print(f"ipss calendar: 暂定 (provisional): {years}放假安排尚未发布，按法定节假日计算；"
+              f"发布后用 ipss calendar import 载入", file=sys.stderr)
+    return 0
+
+
+def _calendar_import(args) -> int:
+    """Read the State Council's holiday notice, say what was read and checked, write the year's file."""
+    from rules.notice import NoticeError, read_notice, write_calendar_file
+    from rules.workdays import CALENDAR_DIR, CALENDAR_DIR_ENV, CalendarError
+
+    try:
+        reading = read_notice(args.file.read_text(encoding="utf-8-sig"))
+    except NoticeError as error:
+        print(f"ipss calendar import: 第{error.line_number}行: {error.line}: {error.reason}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"ipss calendar import: {args.file}: {error}", file=sys.stderr)
+        return 2
+    print(reading.source)
+    for item in reading.items:
+        print(item.summary())
+    for check in reading.checks:
+        print(f"核对通过：{check}")
+    if reading.other_years_days:
+        print(f"{reading.year}年以外的日期不写入{reading.year}.yaml（归其所属年份）：{reading.other_years_summary}")
+    if args.dry_run:
+        print("--dry-run：未写入文件")
+        return 0
+    directory = args.dir or Path(os.environ.get(CALENDAR_DIR_ENV) or CALENDAR_DIR)
+    try:
+        written = write_calendar_file(reading, directory, replace=args.replace)
+    except (OSError, CalendarError) as error:
+        print(f"ipss calendar import: {error}", file=sys.stderr)
+        return 2
+    print(f"已写入 {written}（原文 {written.with_suffix('.notice.txt')}）")
     return 0
 
 
@@ -108,6 +150,14 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("start", type=_iso_date, help="YYYY-MM-DD")
         command.add_argument("n", type=int)
         command.set_defaults(run=_calendar)
+    notice = counts.add_parser("import", help="read the State Council's holiday notice (节假日安排的通知, UTF-8 "
+                                              "text as published) and write the year's schedule file")
+    notice.add_argument("file", type=Path, help="the notice as a UTF-8 text file")
+    notice.add_argument("--dir", type=Path, help="where to write <year>.yaml (default $IPSS_CALENDAR_DIR "
+                                                "if set, else rules/calendar/)")
+    notice.add_argument("--replace", action="store_true", help="overwrite a different file for the year")
+    notice.add_argument("--dry-run", action="store_true", help="read and check only, write nothing")
+    notice.set_defaults(run=_calendar_import)
 
     draw = commands.add_parser("draw", help="double-random draws (双随机抽取)")
     draws = draw.add_subparsers(dest="draw", required=True)

@@ -72,3 +72,8 @@ def temporal() -> TemporalSettings:
 
 def log_level() -> str:
     return os.environ.get("IPSS_LOG_LEVEL", "info")
+
+
+def calendar_watch_seconds() -> float:
+    """How often the worker reads the holiday schedules again and re-times what they confirm."""
+    return float(os.environ.get("IPSS_CALENDAR_WATCH_SECONDS", "10"))

@@ -33,13 +33,15 @@ def test_prints_the_date_only(args, printed):
     assert (result.returncode, result.stdout, result.stderr) == (0, printed, "")
 
 
-def test_an_unknown_year_is_a_clear_error_until_an_operator_supplies_it(tmp_path):
+def test_a_year_without_a_schedule_is_counted_provisionally_and_said_so_until_an_operator_supplies_it(tmp_path):
     result = ipss_calendar("add", "2099-09-30", "1", calendar_dir=tmp_path)
-    assert (result.returncode, result.stdout) == (2, "")
-    assert "no working-day schedule for 2099" in result.stderr and CALENDAR_DIR_ENV in result.stderr
-    (tmp_path / "2099.yaml").write_text('holidays: ["2099-10-01..2099-10-07"]\nworkdays: []\n', encoding="utf-8")
+    # 2099-10-01..10-03 are statutory holidays (Thursday to Saturday); no bridging day is known.
+    assert (result.returncode, result.stdout) == (0, "2099-10-05\n")
+    assert "暂定" in result.stderr and "2099年" in result.stderr
+    (tmp_path / "2099.yaml").write_text('holidays: ["2099-10-01..2099-10-07"]\nworkdays: []\nsource: test\n',
+                                        encoding="utf-8")
     result = ipss_calendar("add", "2099-09-30", "1", calendar_dir=tmp_path)
-    assert (result.returncode, result.stdout) == (0, "2099-10-08\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "2099-10-08\n", "")
 
 
 def test_bad_arguments_exit_2():

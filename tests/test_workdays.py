@@ -1,7 +1,8 @@
 """The working-day calendar: exact dates around real holidays, as chinesecalendar 1.11.0 records
 the State Council's notices (2025 National Day + Mid-Autumn: 10-01..10-08 off, Sun 09-28 and
 Sat 10-11 worked; 2026 Spring Festival: 02-15..02-23 off, Sat 02-14 and Sat 02-28 worked),
-operator schedule files, unknown years, and the calendar as workflow data."""
+operator schedule files, provisional years (the statutory holidays alone, checked against every
+official year), and the calendar as workflow data."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from rules import Pause, Rules, UnknownYear, WorkingDayCalendar
+from rules import Pause, Rules, WorkingDayCalendar
+from rules.holidays import law_in_force, statutory_holidays
 from rules.workdays import CALENDAR_DIR, CALENDAR_DIR_ENV, CalendarError
 
 D = date.fromisoformat
@@ -180,17 +182,53 @@ def test_the_warning_point_is_eighty_percent_of_the_days(calendar, rules):
         calendar.warning_date(D("2026-03-06"), verify, 0)
 
 
-def test_a_year_no_source_knows_is_an_error_that_says_how_to_supply_it(calendar):
-    with pytest.raises(UnknownYear) as raised:
-        calendar.is_working_day(date(FIRST_UNKNOWN, 1, 5))
-    assert raised.value.year == FIRST_UNKNOWN
-    message = str(raised.value)
-    assert f"{FIRST_UNKNOWN}.yaml" in message and CALENDAR_DIR_ENV in message and "2004–2026" in message
-    # A period that runs into the unknown year fails rather than guessing.
-    with pytest.raises(UnknownYear, match=str(FIRST_UNKNOWN)):
-        calendar.add_working_days(date(FIRST_UNKNOWN - 1, 12, 20), 15)
-    with pytest.raises(UnknownYear, match="2003"):
-        calendar.is_working_day(D("2003-06-02"))
+@pytest.mark.parametrize("year", PACKAGE_YEARS)
+def test_every_statutory_holiday_the_law_gives_is_a_rest_day_in_the_official_schedule(year):
+    """Each version of 全国年节及纪念日放假办法 (1999, 2007, 2013, 2024) against the State Council's
+    notices as chinesecalendar records them: lunar dates and the 清明 solar term included."""
+    festivals = statutory_holidays(year)
+    expected = {2004: 4, 2008: 7, 2014: 7, 2025: 7}
+    assert len(festivals) == expected[max(y for y in expected if y <= year)]
+    for name, days in festivals.items():
+        for day in days:
+            assert not chinese_calendar.is_workday(day), f"{name} {day} is a working day in the {year} schedule"
+
+
+def test_the_2024_amendment_gives_four_days_of_spring_festival_and_two_of_labour_day():
+    assert law_in_force(2025).effective_from == 2025 and law_in_force(2024).effective_from == 2014
+    assert statutory_holidays(2026)["春节"] == tuple(D("2026-02-16") + timedelta(days=k) for k in range(4))
+    assert statutory_holidays(2026)["劳动节"] == (D("2026-05-01"), D("2026-05-02"))
+    assert statutory_holidays(2024)["春节"] == (D("2024-02-10"), D("2024-02-11"), D("2024-02-12"))  # 初一 to 初三
+    assert statutory_holidays(2010)["春节"][0] == D("2010-02-13")  # 除夕, under the 2007 version
+    # 2027: 除夕 02-05, 清明 04-05, 端午 06-09, 中秋 09-15 (lunar-python).
+    assert statutory_holidays(2027) == {
+        "元旦": (D("2027-01-01"),), "春节": tuple(D("2027-02-05") + timedelta(days=k) for k in range(4)),
+        "清明节": (D("2027-04-05"),), "劳动节": (D("2027-05-01"), D("2027-05-02")), "端午节": (D("2027-06-09"),),
+        "中秋节": (D("2027-09-15"),), "国庆节": (D("2027-10-01"), D("2027-10-02"), D("2027-10-03"))}
+
+
+def test_a_year_no_source_knows_is_provisional_on_its_statutory_holidays(calendar, rules):
+    assert calendar.is_provisional(FIRST_UNKNOWN) and not calendar.is_provisional(FIRST_UNKNOWN - 1)
+    schedule = calendar._schedule(2027)
+    assert schedule.provisional and "暂定" in schedule.source and not schedule.workdays
+    assert not calendar.is_working_day(D("2027-02-08"))  # 初三, a Monday
+    assert calendar.is_working_day(D("2027-02-09"))  # bridging days are what the notice will add
+    assert not calendar.is_working_day(D("2027-10-01")) and calendar.is_working_day(D("2027-10-04"))
+    # A case opened today: 90 calendar days end on 2027-03-04, provisional; 15 working days do not.
+    decide, verify = rules.periods["decide_ordinary_case"], rules.periods["verify_and_open"]
+    due = calendar.deadline(D("2026-12-04"), decide)
+    assert due == D("2027-03-04") and calendar.provisional_years(D("2026-12-04"), decide, due) == (2027,)
+    due = calendar.deadline(D("2026-12-04"), verify)
+    assert due == D("2026-12-25") and calendar.provisional_years(D("2026-12-04"), verify, due) == ()
+    # Working days counted through the provisional New Year: 2026-12-21 + 15 WD.
+    due = calendar.deadline(D("2026-12-21"), verify)
+    assert due == D("2027-01-12") and calendar.provisional_years(D("2026-12-21"), verify, due) == (2027,)
+    # A calendar period that ends in 2026 after rolling over nothing rests on 2026 alone.
+    pay = rules.periods["pay_fine"]
+    assert calendar.provisional_years(D("2026-12-01"), pay, calendar.deadline(D("2026-12-01"), pay)) == ()
+    # Counting back from an event in a provisional year: the hearing notice.
+    notice = rules.periods["hearing_notice"]
+    assert calendar.provisional_years(D("2027-01-15"), notice, calendar.deadline(D("2027-01-15"), notice)) == (2027,)
 
 
 def test_an_operator_file_replaces_the_package_year(calendar, tmp_path):
@@ -257,8 +295,7 @@ def test_the_calendar_travels_as_plain_data(calendar, rules):
     carried = WorkingDayCalendar.from_data(json.loads(json.dumps(calendar.covering(2025, 2026).to_data())))
     assert carried.years == [2025, 2026]
     assert carried.deadline(D("2025-09-26"), rules.periods["verify_and_open"]) == D("2025-10-23")
-    with pytest.raises(UnknownYear):
-        carried.is_working_day(D("2024-12-31"))
+    assert carried.is_provisional(2024) and not carried.is_working_day(D("2024-01-01"))
     with pytest.raises(CalendarError, match="weekday"):
         WorkingDayCalendar.from_data({"years": {"2099": {"holidays": ["2099-01-01"], "workdays": ["2099-01-05"],
                                                          "source": "x"}}})

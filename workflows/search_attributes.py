@@ -10,9 +10,14 @@ AGENCY_CREDIT_CODE = SearchAttributeKey.for_keyword("AgencyCreditCode")
 VIOLATION_CATEGORY = SearchAttributeKey.for_keyword("ViolationCategory")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
+# Years without a published holiday schedule that a running deadline of the workflow rests on
+# (暂定), e.g. ["2027"]: an operator filters `ProvisionalYears = "2027"`; the calendar watcher
+# signals exactly these workflows when the year's schedule is loaded.
+PROVISIONAL_YEARS = SearchAttributeKey.for_keyword_list("ProvisionalYears")
 
-ALL = (CASE_STAGE, CASE_STATUS, REGION_CODE, AGENCY_CREDIT_CODE, VIOLATION_CATEGORY, NEXT_DEADLINE, OVERDUE)
-_CLI_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool"}
+ALL = (CASE_STAGE, CASE_STATUS, REGION_CODE, AGENCY_CREDIT_CODE, VIOLATION_CATEGORY, NEXT_DEADLINE, OVERDUE,
+       PROVISIONAL_YEARS)
+_CLI_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool", "KEYWORD_LIST": "KeywordList"}
 
 
 def dev_server_flags() -> list[str]:

@@ -19,6 +19,7 @@ from workflows.activities.inspections import InspectionActivities
 from workflows.activities.registry import RegistryActivities
 from workflows.activities.statutes import StatuteActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
+from workflows.calendar_watch import CalendarWatch
 from workflows.case.workflow import CaseWorkflow
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
@@ -35,9 +36,10 @@ class Activities:
 
     @classmethod
     def connect(cls, registry_address: str | None = None, complaints_address: str | None = None,
-                token: str | None = None, inspections_address: str | None = None) -> Activities:
+                token: str | None = None, inspections_address: str | None = None,
+                statutes: StatuteActivities | None = None) -> Activities:
         return cls(RegistryActivities(registry_address, token), ComplaintsActivities(complaints_address, token),
-                   StatuteActivities(), InspectionActivities(inspections_address, complaints_address, token))
+                   statutes or StatuteActivities(), InspectionActivities(inspections_address, complaints_address, token))
 
     def all(self) -> list:
         return [self.registry.change_agency_status, self.registry.reinstate_agency, self.registry.record_credit_event,
@@ -81,9 +83,12 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    watch = asyncio.create_task(
+        CalendarWatch(client, activities.statutes).run(stopping, config.calendar_watch_seconds()))
     async with worker:
         log.info("polling", task_queue=settings.task_queue, temporal=settings.address)
         await stopping.wait()
+    await watch
     await activities.close()
     log.info("stopped")
 

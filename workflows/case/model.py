@@ -83,8 +83,14 @@ class DeadlineView:
     warn_on: str
     legal_source: str
     description: str
-    state: str  # running, paused, met, missed, cancelled
+    state: str  # running, paused, met, missed, ended, cancelled
     extended: int = 0
+    # The due day rests on a year whose holiday schedule the State Council has not published yet
+    # (暂定): it may still move, and moves by itself when the schedule is loaded.
+    provisional: bool = False
+    # A party's window whose provisional last day has passed: what follows for the party (waiver,
+    # lateness, a closed review window) waits until the year's schedule confirms the day.
+    awaiting_schedule: bool = False
 
 
 @dataclass
@@ -120,5 +126,13 @@ class CaseView:
     due_soon: bool = False
     reporter_count: int = 0
     fine_cny: int = 0
+    # As of the view's day; the service recomputes it for the day it is read (Surcharge.owed_on),
+    # from the pay_fine deadline, paid_on and the review spans below.
     surcharge_cny: int = 0
     penalty_kind: str = ""
+    next_deadline_provisional: bool = False
+    # The years without a published holiday schedule that some running deadline rests on.
+    provisional_years: list[int] = field(default_factory=list)
+    paid_on: str = ""
+    # Reviews (复议/诉讼) filed, [filed_on, concluded_on or ""]: no surcharge accrues meanwhile.
+    surcharge_paused: list[list[str]] = field(default_factory=list)

@@ -5,7 +5,7 @@ surcharge. The case workflow asks these before it changes anything."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from temporalio.exceptions import ApplicationError
 
@@ -123,15 +123,3 @@ class ReviewSpan:
 
     start: date
     end: date | None
-
-
-def days_late(pay_due_on: date, until: date, reviews: list[ReviewSpan]) -> int:
-    """Days after the payment deadline up to `until` on which the late surcharge accrues: not
-    while a review is pending (行政处罚法 art. 73)."""
-    days = 0
-    day = pay_due_on + timedelta(days=1)
-    while day <= until:
-        if not any(span.start <= day and (span.end is None or day <= span.end) for span in reviews):
-            days += 1
-        day += timedelta(days=1)
-    return days

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import procedure as p
     from workflows.case.model import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart,
                                       CaseView, DeadlineView, ReporterRef, TimelineItem)
+    from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished, retimed_note
 
 # A calendar year the operator has not loaded yet fails its activity with a clear message; it
 # is retried hourly until the schedule is there, never guessed.
@@ -52,6 +53,12 @@ REINSTATEMENT_PATCH = "reinstate-agency-on-review"
 # others bind the party (statement, payment, review windows) or only measure time (publicity).
 OFFICE_DUTIES = frozenset({"verify_and_open", "notify_reporter_of_opening", "decide_ordinary_case",
                            "serve_absent_party", "publish_penalty", "withdraw_publication"})
+# The party's windows (当事人的期限): their end is adverse to the party (a statement waived, a fine
+# late, a review window closed), so it never rests on a provisional day (暂定): the case waits
+# for the year's schedule before it draws the consequence.
+PARTY_WINDOWS = frozenset({"statement_and_defence", "pay_fine", "reconsideration_window", "litigation_window"})
+# States in which a period's dates can still matter, and so be re-timed.
+LIVE_STATES = ("running", "paused", "missed")
 
 
 @dataclass
@@ -64,15 +71,22 @@ class RunningPeriod:
     pauses: list[list[str]] = field(default_factory=list)
     granted: list[str] = field(default_factory=list)
     extra: int = 0
+    # A party's window past its provisional last day, waiting for the year's schedule.
+    awaiting_schedule: bool = False
 
     @property
     def extended(self) -> int:
         return len(self.granted)
 
+    @property
+    def provisional(self) -> bool:
+        return bool(self.plan.provisional_years)
+
     def view(self) -> DeadlineView:
         return DeadlineView(period_id=self.plan.period_id, started_on=self.plan.started_on, due_on=self.plan.due_on,
                             warn_on=self.plan.warn_on, legal_source=self.plan.legal_source,
-                            description=self.plan.description, state=self.state, extended=self.extended)
+                            description=self.plan.description, state=self.state, extended=self.extended,
+                            provisional=self.provisional, awaiting_schedule=self.awaiting_schedule)
 
 
 @dataclass
@@ -123,6 +137,7 @@ class CaseWorkflow:
         self.statement_recorded = False
         self.last_effective_on = ""
         self.handled_requests: set[str] = set()
+        self.published_years: set[int] = set()
         self.lock = asyncio.Lock()
         self.acting = False
         self.woken = False
@@ -151,12 +166,15 @@ class CaseWorkflow:
             except asyncio.TimeoutError:
                 async with self.lock:
                     await self._on_dates_passed()
+            if self.published_years:
+                async with self.lock:
+                    await self._retime()
         return self.view()
 
     def _next_wake(self) -> datetime | None:
         moments = []
         for period in self.periods.values():
-            if period.state != "running":
+            if period.state != "running" or period.awaiting_schedule:
                 continue
             if not period.warned and period.plan.warn_on:
                 moments.append(self._instant(period.plan.warn_on))
@@ -167,26 +185,42 @@ class CaseWorkflow:
         today = self.today()
         changed = False
         for period in list(self.periods.values()):
-            if period.state != "running":
+            if period.state != "running" or period.awaiting_schedule:
                 continue
             if not period.warned and period.plan.warn_on and period.plan.warn_on <= today.isoformat():
                 period.warned = True
                 changed = True
                 if period.plan.period_id in OFFICE_DUTIES:
-                    self._note("system", "due_soon", f"{period.plan.period_id} falls due on {period.plan.due_on}")
+                    self._note("system", "due_soon", f"{period.plan.period_id} falls due on {period.plan.due_on}"
+                               + self._provisional_mark(period))
             if period.plan.due_on < today.isoformat():
                 changed = True
-                await self._period_expired(period)
+                if period.plan.period_id in PARTY_WINDOWS and period.provisional:
+                    self._await_schedule(period)
+                else:
+                    await self._period_expired(period)
         if changed:
             await self._record()
         self._finish_if_done()
+
+    def _await_schedule(self, period: RunningPeriod) -> None:
+        period.awaiting_schedule = True
+        years = "、".join(f"{year}年" for year in period.plan.provisional_years)
+        self._note("system", "awaiting_schedule",
+                   f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期：{years}放假安排发布前不认定届满"
+                   f" (the last day is provisional; nothing follows for the party until the schedule is out)")
+
+    @staticmethod
+    def _provisional_mark(period: RunningPeriod) -> str:
+        return "（暂定 provisional）" if period.provisional else ""
 
     async def _period_expired(self, period: RunningPeriod) -> None:
         period_id = period.plan.period_id
         if period_id in OFFICE_DUTIES:
             period.state = "missed"
             self._note("system", "deadline_missed",
-                       f"{period_id} was due on {period.plan.due_on}; escalated to the supervisor")
+                       f"{period_id} was due on {period.plan.due_on}{self._provisional_mark(period)}; "
+                       f"escalated to the supervisor")
             return
         period.state = "ended"
         if period_id == "statement_and_defence" and self.stage == p.PRIOR_NOTICE:
@@ -215,6 +249,35 @@ class CaseWorkflow:
     def state(self) -> CaseView:
         return self.view()
 
+    @workflow.signal(name=SCHEDULE_PUBLISHED_SIGNAL)
+    def schedule_published(self, published: SchedulePublished) -> None:
+        self.published_years.update(published.years)
+        self.woken = True
+
+    async def _retime(self) -> None:
+        """The State Council's schedule for some years is out: every date that rested on them is
+        computed again; a changed one moves its timer and is noted (截止日期调整), an unchanged one
+        only loses its 暂定 mark."""
+        years, self.published_years = sorted(self.published_years), set()
+        retimed = [x for x in self.periods.values()
+                   if x.state in LIVE_STATES and set(x.plan.provisional_years) & set(years)]
+        for period in retimed:
+            await self._retime_period(period, years)
+        if retimed:
+            await self._record()
+
+    async def _retime_period(self, period: RunningPeriod, years: list[int]) -> None:
+        before = period.plan
+        period.plan = await self._plan(before.period_id, before.started_on, period.extra, period.pauses)
+        if period.plan.warn_on != before.warn_on:
+            period.warned = period.warned and period.plan.warn_on <= self.today().isoformat()
+        if period.plan.due_on != before.due_on:
+            self._note("system", "deadline_retimed",
+                       f"{period.plan.description}：{retimed_note(before.due_on, period.plan.due_on, years)}")
+            if period.state == "missed" and period.plan.due_on >= self.today().isoformat():
+                period.state = "running"
+        period.awaiting_schedule = False
+
     @workflow.update(name=JOIN_UPDATE)
     async def join(self, reporter: ReporterRef) -> CaseView:
         async with self.lock:
@@ -240,11 +303,15 @@ class CaseWorkflow:
             self.acting = True
             try:
                 await getattr(self, f"_do_{action.action}")(action, on)
-            except ApplicationError:
-                # A refusal found half-way (a date, the calendar) leaves the case as it was.
+            except FailureError as failure:
+                # A refusal found half-way (a date, the calendar, a service) leaves the case as it was.
                 for name, value in before.items():
                     setattr(self, name, value)
-                raise
+                if isinstance(failure, ApplicationError):
+                    raise
+                workflow.logger.warning("%s of %s failed: %s", action.action, self.case.case_id, failure.cause)
+                raise p.refuse(f"操作未生效，案件保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
+                               f"（请求号 {action.request_id}）") from None
             finally:
                 self.acting = False
             self.handled_requests.add(action.request_id)
@@ -467,7 +534,8 @@ class CaseWorkflow:
         if self.stage == p.PRIOR_NOTICE:
             window = self.periods["statement_and_defence"]
             if window.state == "running" and not self.statement_recorded:
-                raise p.refuse(f"the party may still make a statement until {window.plan.due_on}")
+                raise p.refuse(f"the party may still make a statement until {window.plan.due_on}"
+                               + self._provisional_mark(window))
             if self._heavier(penalty, self.proposal.penalty):
                 raise p.refuse("the decision may not be heavier than the penalty told to the party "
                                "without a new prior notice", "penalty")
@@ -614,13 +682,14 @@ class CaseWorkflow:
                       self.decision.penalty.fine_cny else ""))
 
     def _surcharge(self, until: date) -> int:
+        """Nothing accrues on a provisional payment deadline (暂定): lateness is never decided on one."""
         decision = self.decision
         period = self.periods.get("pay_fine")
-        if decision is None or period is None:
+        if decision is None or period is None or period.provisional:
             return 0
         paid_or_until = date.fromisoformat(decision.paid_on) if decision.paid_on else until
-        late = p.days_late(date.fromisoformat(period.plan.due_on), paid_or_until, self.reviews)
-        return self.rules.surcharge.accrued(decision.penalty.fine_cny * 100, late) // 100
+        return self.rules.surcharge.owed_on(decision.penalty.fine_cny * 100, date.fromisoformat(period.plan.due_on),
+                                            paid_or_until, [(r.start, r.end) for r in self.reviews]) // 100
 
     def _check_record_review(self, action: CaseAction) -> None:
         if action.review_kind not in ("reconsideration", "litigation"):
@@ -677,8 +746,12 @@ class CaseWorkflow:
     async def _do_close(self, action: CaseAction, on: str) -> None:
         for period_id in ("reconsideration_window", "litigation_window"):
             period = self.periods.get(period_id)
+            if period and period.state == "running" and period.awaiting_schedule:
+                raise p.refuse(f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期，放假安排发布后方可结案 "
+                               f"(the {period_id.replace('_', ' ')} may not have ended: its last day is provisional)")
             if period and period.state == "running" and period.plan.due_on >= on:
-                raise p.refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}")
+                raise p.refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}"
+                               + self._provisional_mark(period))
         self._meet("withdraw_publication")
         self._close(self.outcome, "closed")
         self._note(action.actor, "closed", f"{on} 结案 closed", internal=False)
@@ -730,8 +803,9 @@ class CaseWorkflow:
         return datetime.combine(day, time(0), tzinfo=CHINA)
 
     async def _statute(self, activity, question):
-        """Calendar arithmetic. On its own clock the case waits for a missing year's schedule (retried
-        hourly); a handler's action is refused at once instead, saying what is missing."""
+        """Calendar arithmetic. On its own clock the case retries (hourly at most) until it can
+        count; a handler's action is refused at once instead, in words a handler can act on (the
+        failure itself goes to the worker's log)."""
         if not self.acting:
             return await workflow.execute_local_activity_method(
                 activity, question, start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
@@ -740,8 +814,8 @@ class CaseWorkflow:
                 activity, question, start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=1))
         except ActivityError as failure:
-            cause = failure.cause
-            raise p.refuse(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+            workflow.logger.warning("period not computed for %s: %s", self.case.case_id, failure.cause)
+            raise p.refuse("期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
 
     async def _plan(self, period_id: str, start_on: str, extra: int = 0,
                     pauses: list[list[str]] | None = None) -> PeriodPlan:
@@ -813,7 +887,15 @@ class CaseWorkflow:
             reporter_count=len(self.reporters),
             fine_cny=self.decision.penalty.fine_cny if self.decision else 0,
             surcharge_cny=self._surcharge(self.today()),
-            penalty_kind=self.decision.penalty.kind if self.decision else "")
+            penalty_kind=self.decision.penalty.kind if self.decision else "",
+            next_deadline_provisional=bool(upcoming and upcoming.provisional),
+            provisional_years=self._provisional_years(),
+            paid_on=self.decision.paid_on if self.decision else "",
+            surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in self.reviews])
+
+    def _provisional_years(self) -> list[int]:
+        return sorted({year for x in self.periods.values() if x.state in LIVE_STATES
+                       for year in x.plan.provisional_years})
 
     def _allowed_now(self) -> list[str]:
         """The actions the console offers now: the stage's, less those the case's state rules out."""
@@ -877,5 +959,7 @@ class CaseWorkflow:
             sa.REGION_CODE.value_set(self.region_code),
             sa.AGENCY_CREDIT_CODE.value_set(self.case.agency.credit_code),
             sa.VIOLATION_CATEGORY.value_set(self.case.category), sa.OVERDUE.value_set(view.overdue),
+            sa.PROVISIONAL_YEARS.value_set([str(year) for year in view.provisional_years]) if view.provisional_years
+            else sa.PROVISIONAL_YEARS.value_unset(),
             sa.NEXT_DEADLINE.value_set(self._instant(upcoming.plan.due_on) + timedelta(days=1)) if upcoming
             else sa.NEXT_DEADLINE.value_unset()])

@@ -83,6 +83,9 @@ class TaskView:
     publish_due_on: str = ""
     published_on: str = ""
     overdue: bool = False
+    # Due days that rest on a year without a published holiday schedule (暂定).
+    publish_due_provisional: bool = False
+    rectify_due_provisional: bool = False
     allowed_actions: list[str] = field(default_factory=list)
 
 

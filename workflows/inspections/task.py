@@ -21,7 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
     from workflows.activities.inspections import CaseOrder, InspectionActivities
     from workflows.activities.statutes import PeriodPlan, PeriodQuestion, StatuteActivities
+    from workflows import search_attributes
     from workflows.inspections import model as m
+    from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
                              maximum_interval=timedelta(hours=1))
@@ -29,7 +31,8 @@ SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inter
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PUBLISH_PERIOD = "publish_inspection_result"
 RECTIFY_PERIOD = "rectify_inspection_finding"
-
+# Tasks started before provisional years existed replay without their search attribute.
+PROVISIONAL_YEARS_PATCH = "provisional-years"
 
 
 def refuse(message: str, field: str = "") -> ApplicationError:
@@ -49,6 +52,9 @@ class InspectionTaskWorkflow:
         self.handled: set[str] = set()
         self.lock = asyncio.Lock()
         self.woken = False
+        # Provisional years (暂定) each due day rests on, by the view field holding the day.
+        self.provisional: dict[str, list[int]] = {}
+        self.published_years: set[int] = set()
 
     @workflow.run
     async def run(self, task: m.TaskStart) -> m.TaskView:
@@ -61,6 +67,9 @@ class InspectionTaskWorkflow:
             except asyncio.TimeoutError:
                 async with self.lock:
                     await self._on_dates_passed()
+            if self.published_years:
+                async with self.lock:
+                    await self._retime()
         return self.view()
 
     def _finished(self) -> bool:
@@ -84,6 +93,25 @@ class InspectionTaskWorkflow:
     @workflow.query(name=m.STATE_QUERY)
     def state(self) -> m.TaskView:
         return self.view()
+
+    @workflow.signal(name=SCHEDULE_PUBLISHED_SIGNAL)
+    def schedule_published(self, published: SchedulePublished) -> None:
+        self.published_years.update(published.years)
+        self.woken = True
+
+    async def _retime(self) -> None:
+        """The schedule of a year a due day rested on is out: compute that day again."""
+        years, self.published_years = set(self.published_years), set()
+        state = self.view_state
+        stale = [name for name, rests_on in self.provisional.items() if set(rests_on) & years]
+        for name in stale:
+            period_id, start_on = {"publish_due_on": (PUBLISH_PERIOD, state.checked_on),
+                                   "rectify_due_on": (RECTIFY_PERIOD, state.checked_on)}[name]
+            setattr(state, name, await self._due(name, period_id, start_on))
+        if stale:
+            if state.overdue and state.publish_due_on >= self.today().isoformat():
+                state.overdue = False
+            await self._record([])
 
     @workflow.update(name=m.ACT_UPDATE)
     async def act(self, action: m.TaskAction) -> m.TaskView:
@@ -140,10 +168,10 @@ class InspectionTaskWorkflow:
         state = self.view_state
         state.outcome, state.category, state.findings, state.checked_on = (
             action.outcome, action.category, action.findings, on)
-        state.publish_due_on = (await self._plan(PUBLISH_PERIOD, on)).due_on
+        state.publish_due_on = await self._due("publish_due_on", PUBLISH_PERIOD, on)
         events = [f"checked_{action.outcome}"]
         if action.outcome == m.PROBLEM:
-            state.rectify_due_on = (await self._plan(RECTIFY_PERIOD, on)).due_on
+            state.rectify_due_on = await self._due("rectify_due_on", RECTIFY_PERIOD, on)
             state.stage = m.RECTIFYING
         else:
             state.stage = m.CONCLUDED
@@ -186,6 +214,12 @@ class InspectionTaskWorkflow:
         day = date.fromisoformat(legal_day) + timedelta(days=self.task.calendar_offset_days)
         return datetime.combine(day, time(0), tzinfo=CHINA)
 
+    async def _due(self, name: str, period_id: str, start_on: str) -> str:
+        """The due day of a period, remembering which provisional years it rests on."""
+        plan = await self._plan(period_id, start_on)
+        self.provisional[name] = plan.provisional_years
+        return plan.due_on
+
     async def _plan(self, period_id: str, start_on: str) -> PeriodPlan:
         return await workflow.execute_local_activity_method(
             StatuteActivities.plan_period, PeriodQuestion(self.task.rules_version, period_id, start_on),
@@ -193,7 +227,9 @@ class InspectionTaskWorkflow:
 
     def view(self) -> m.TaskView:
         state = self.view_state
-        return m.TaskView(**{**vars(state), "allowed_actions": m.allowed_actions(state.stage, state.published_on)})
+        return m.TaskView(**{**vars(state), "allowed_actions": m.allowed_actions(state.stage, state.published_on),
+                             "publish_due_provisional": bool(self.provisional.get("publish_due_on")),
+                             "rectify_due_provisional": bool(self.provisional.get("rectify_due_on"))})
 
     async def _record(self, events: list[str]) -> None:
         """Write the task's record, then tell the campaign what happened. A campaign that has
@@ -201,6 +237,10 @@ class InspectionTaskWorkflow:
         self.view_state.revision += 1
         await workflow.execute_activity_method(InspectionActivities.record_task_progress, self.view(),
                                                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        if workflow.patched(PROVISIONAL_YEARS_PATCH):
+            years = sorted({str(year) for rests_on in self.provisional.values() for year in rests_on})
+            key = search_attributes.PROVISIONAL_YEARS
+            workflow.upsert_search_attributes([key.value_set(years) if years else key.value_unset()])
         campaign = workflow.get_external_workflow_handle(self.task.campaign_id)
         for kind in events:
             try:

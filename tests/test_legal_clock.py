@@ -373,3 +373,22 @@ async def test_a_schedule_loaded_midway_retimes_running_cases_through_the_watche
     assert not [t for t in second.timeline if t.action == "deadline_retimed"]
     record = await api.GetCase(cpb.GetCaseRequest(case_id=case_ids[0]), metadata=metadata("handler"))
     assert record.case.summary.next_deadline == moved_to.isoformat()
+
+
+async def test_an_action_whose_service_refuses_half_way_leaves_the_case_as_it_was(court: ProvisionalCourt):
+    """The registry takes no penalty dated after its own today: a decision approved on a later
+    legal day fails at its credit record. The handler gets FAILED_PRECONDITION in Chinese, not
+    INTERNAL, and the case is still awaiting approval, with nothing of the decision applied."""
+    court.provisional_from(first_provisional_year(clock.today()))
+    await court.start_on((clock.today() + timedelta(days=40)).isoformat())
+    case_id = await court.to_prior_notice()
+    await court.act("RecordStatement", case_id, reason="当事人书面陈述")
+    await court.act("SubmitDecision", case_id, penalty=cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=FINE),
+                    reason="维持告知内容")
+    refusal = await court.refused("ApproveDecision", case_id, actor=SUPERVISOR)
+    assert refusal.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "操作未生效" in refusal.details() and "Traceback" not in refusal.details()
+    view = await court.state(case_id)
+    assert (view.stage, view.status, view.outcome) == ("decision_approval", "awaiting_approval", "")
+    assert not [d for d in view.deadlines if d.period_id in ("publish_penalty", "serve_absent_party")]
+    assert "approve_decision" in view.allowed_actions

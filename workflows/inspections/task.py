@@ -11,6 +11,7 @@ overdue. Every step writes the task's record in the inspections service and tell
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
@@ -55,6 +56,7 @@ class InspectionTaskWorkflow:
         # Provisional years (暂定) each due day rests on, by the view field holding the day.
         self.provisional: dict[str, list[int]] = {}
         self.published_years: set[int] = set()
+        self.acting = False
 
     @workflow.run
     async def run(self, task: m.TaskStart) -> m.TaskView:
@@ -120,7 +122,20 @@ class InspectionTaskWorkflow:
                 return self.view()
             self._check(action)
             on = self._effective_on(action)
-            events = await getattr(self, f"_do_{action.action}")(action, on)
+            before = (copy.deepcopy(self.view_state), dict(self.provisional))
+            self.acting = True
+            try:
+                events = await getattr(self, f"_do_{action.action}")(action, on)
+            except FailureError as failure:
+                # Whatever failed half-way (a date, a service) leaves the task as it was.
+                self.view_state, self.provisional = before
+                if isinstance(failure, ApplicationError):
+                    raise
+                workflow.logger.warning("%s of %s failed: %s", action.action, self.task.task_id, failure)
+                raise refuse(f"操作未生效，检查任务保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
+                             f"（请求号 {action.request_id}）") from None
+            finally:
+                self.acting = False
             self.handled.add(action.request_id)
             self.last_effective_on = max(self.last_effective_on, on)
             await self._record(events)
@@ -221,9 +236,12 @@ class InspectionTaskWorkflow:
         return plan.due_on
 
     async def _plan(self, period_id: str, start_on: str) -> PeriodPlan:
+        """Within an inspector's action the period is computed once, so that a failure answers the
+        inspector at once; the task's own re-timing retries until it can count."""
         return await workflow.execute_local_activity_method(
             StatuteActivities.plan_period, PeriodQuestion(self.task.rules_version, period_id, start_on),
-            start_to_close_timeout=timedelta(seconds=10), retry_policy=CALENDAR_RETRY)
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1) if self.acting else CALENDAR_RETRY)
 
     def view(self) -> m.TaskView:
         state = self.view_state

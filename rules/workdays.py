@@ -27,6 +27,8 @@ which then computes deadlines deterministically without touching files or packag
 from __future__ import annotations
 
 import calendar as gregorian
+import importlib
+import importlib.metadata
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,7 +48,6 @@ from rules.statutes import Period, load_yaml
 ONE_DAY = timedelta(days=1)
 CALENDAR_DIR = Path(__file__).parent / "calendar"
 CALENDAR_DIR_ENV = "IPSS_CALENDAR_DIR"
-PACKAGE_SOURCE = f"chinesecalendar {chinese_calendar.__version__}"
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _RANGE = re.compile(rf"({_DATE})(?:\.\.({_DATE}))?")
@@ -284,13 +285,22 @@ def _default_directories() -> list[Path]:
 
 
 def _package_schedules() -> dict[int, YearSchedule]:
+    """The package's years; a release installed while the suite runs is read at the next load."""
+    return dict(_package_release(importlib.metadata.version("chinesecalendar")))
+
+
+@lru_cache(maxsize=2)
+def _package_release(version: str) -> dict[int, YearSchedule]:
+    data = chinese_calendar_data if version == chinese_calendar.__version__ else importlib.reload(
+        chinese_calendar_data)
     holidays: dict[int, set[date]] = {}
     workdays: dict[int, set[date]] = {}
-    for day in chinese_calendar_data.holidays:
+    for day in data.holidays:
         holidays.setdefault(day.year, set()).add(day)
-    for day in chinese_calendar_data.workdays:
+    for day in data.workdays:
         workdays.setdefault(day.year, set()).add(day)
-    return {year: YearSchedule(year, frozenset(days), frozenset(workdays.get(year, ())), PACKAGE_SOURCE)
+    source = f"chinesecalendar {version}"
+    return {year: YearSchedule(year, frozenset(days), frozenset(workdays.get(year, ())), source)
             for year, days in holidays.items()}
 
 

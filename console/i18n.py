@@ -70,6 +70,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "queue.unassigned": ("未分派", "unassigned"),
     "mark.overdue": ("已超期", "Overdue"),
     "mark.due_soon": ("临近期限", "Due soon"),
+    "mark.provisional": ("暂定", "provisional"),
+    "mark.provisional_why": ("{year}年放假安排尚未发布：按法定节假日暂定计算，发布后自动调整",
+                             "The {year} holiday schedule is not published yet: counted on the statutory holidays "
+                             "alone, adjusted automatically once it is"),
+    "mark.awaiting_schedule": ("期限届满与否待放假安排发布后确定",
+                               "Whether the period has run out is settled once the holiday schedule is published"),
     # inbox
     "inbox.title": ("待审批事项", "Waiting for approval"),
     "inbox.what": ("待审批内容", "What waits"),
@@ -392,6 +398,49 @@ TEXTS: dict[str, tuple[str, str]] = {
     "register.none_yet": ("无", "none"),
     "register.masked_note": ("依法不公开自然人的身份证号码、电话和住址。",
                              "Natural persons' ID numbers, phones and addresses are never published."),
+    # holiday schedules (节假日安排导入, operators)
+    "nav.calendar": ("节假日安排", "Holiday schedules"),
+    "calendar.title": ("节假日安排", "Holiday schedules"),
+    "calendar.years": ("各年放假安排", "Schedules by year"),
+    "calendar.year": ("年份", "Year"),
+    "calendar.state": ("状态", "Status"),
+    "calendar.source": ("来源", "Source"),
+    "calendar.official": ("正式", "Official"),
+    "calendar.provisional": ("暂定", "Provisional"),
+    "calendar.provisional_why": ("{year}年放假安排尚未发布：期限按法定节假日暂定计算，导入通知后自动调整",
+                                 "The {year} holiday schedule is not published yet: deadlines are counted on the "
+                                 "statutory holidays alone, and adjusted once its notice is imported"),
+    "calendar.official_years": ("有正式放假安排的年份：{years}", "Years with an official schedule: {years}"),
+    "calendar.directory": ("导入的日程文件写入：", "Imported schedules are written to:"),
+    "calendar.paste": ("导入通知", "Import a notice"),
+    "calendar.notice": ("国务院办公厅关于部分节假日安排的通知（全文）",
+                        "The State Council's notice on the holiday schedule (whole text)"),
+    "calendar.notice_help": ("从中国政府网复制通知全文（含标题和文号）粘贴于此；先预览，核对无误后再确认导入。",
+                             "Paste the whole notice as published on gov.cn, title and document number included; "
+                             "preview it, check it, then confirm the import."),
+    "calendar.preview": ("预览", "Preview"),
+    "calendar.preview_title": ("预览：{year}年放假安排（尚未写入）", "Preview: the {year} holiday schedule (not written yet)"),
+    "calendar.now": ("{year}年现用安排", "In use for {year} now"),
+    "calendar.items": ("各节日安排（休：放假日期；上班：调休上班日）",
+                       "By festival (休: rest days; 上班: weekend days worked instead)"),
+    "calendar.checks": ("已通过的核对", "Checks passed"),
+    "calendar.other_years": ("通知所列其他年份的日期（归其所属年份，不写入本年文件）",
+                             "Days of other years in the notice (left to their own year's schedule)"),
+    "calendar.none": ("无", "None"),
+    "calendar.replace": ("替换已有文件", "Replace the existing file"),
+    "calendar.confirm": ("确认导入", "Confirm the import"),
+    "calendar.imported": ("已导入：{year}年放假安排；正在运行的案件将在一分钟内按新日程重新计算期限",
+                          "Imported: the {year} holiday schedule; running cases recompute their deadlines on it "
+                          "within a minute"),
+    "calendar.unreadable": ("无法读取通知：", "The notice cannot be read:"),
+    "calendar.empty": ("请粘贴通知全文。", "Paste the notice's text."),
+    "calendar.too_long": ("粘贴的内容超过{chars}字，不是一份节假日安排通知。",
+                          "The text is over {chars} characters: not a holiday notice."),
+    "calendar.exists": ("{year}年已有内容不同的日程文件：如需覆盖，请勾选“替换已有文件”后再确认导入。",
+                        "A different schedule file for {year} is already there: tick “Replace the existing file” "
+                        "to overwrite it."),
+    "calendar.write_failed": ("日程文件未写入：", "The schedule file was not written:"),
+    "calendar.load_failed": ("日历目录中的日程文件无法读取：", "A schedule file in the calendar directory cannot be read:"),
 }
 
 LABELS: dict[str, dict[str, tuple[str, str]]] = {

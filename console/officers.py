@@ -257,8 +257,8 @@ async def statistics(request: Request) -> Response:
 
 
 EXPORT_COLUMNS = ["case_id", "region_code", "agency_name", "agency_credit_code", "category", "source", "stage",
-                  "status", "outcome", "assignee", "received_on", "next_deadline", "next_deadline_period", "overdue",
-                  "reporter_count", "fine_cny", "surcharge_cny",
+                  "status", "outcome", "assignee", "received_on", "next_deadline", "next_deadline_period",
+                  "next_deadline_provisional", "overdue", "reporter_count", "fine_cny", "surcharge_cny",
                   *(f"entered_{stage}" for stage in STAGES), "stage_history"]
 
 
@@ -272,8 +272,8 @@ def export_row(case: pb.ExportedCase) -> list:
         first.setdefault(stage, at)
     return [s.case_id, s.region_code, s.agency_name, s.agency_credit_code, word(CATEGORY, s.category),
             word(SOURCE, s.source), word(STAGE, s.stage), s.status, word(OUTCOME, s.outcome), s.assignee,
-            s.received_on, s.next_deadline, s.next_deadline_period, int(s.overdue), s.reporter_count, case.fine_cny,
-            case.surcharge_cny, *(first.get(stage, "") for stage in STAGES),
+            s.received_on, s.next_deadline, s.next_deadline_period, int(s.next_deadline_provisional), int(s.overdue),
+            s.reporter_count, case.fine_cny, case.surcharge_cny, *(first.get(stage, "") for stage in STAGES),
             ";".join(f"{stage}@{at}" for stage, at in changes)]
 
 

@@ -1,8 +1,9 @@
 """The case record in the complaints service over loopback gRPC, on SQLite and PostgreSQL: the
 queue (order, filters, pages, region scope), GetCase (and who sees reporters), the record the case
-workflow writes (RecordCaseProgress, NotifyReporters), and the handler and supervisor actions up
-to the workflow: their input checks, region scope and unknown cases. No worker runs here; the
-actions' effects are tested end to end with the case workflow."""
+workflow writes (RecordCaseProgress, NotifyReporters) with its provisional (暂定) dates, the
+late-payment surcharge as owed on the day the record is read, and the handler and supervisor
+actions up to the workflow: their input checks, region scope and unknown cases. No worker runs
+here; the actions' effects are tested end to end with the case workflow."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR,
                                           invalid, key, new_agency, new_county, nothing_stored_changes,
                                           real_name, refused, registry_api, replica_without_temporal, report,
                                           rows, uid)
+from workflows.activities.complaints import ProgressRecord, progress_request
+from workflows.case import model
 
 Code = grpc.StatusCode
 SUPERVISOR = metadata("supervisor")
@@ -284,6 +287,107 @@ async def test_notify_reporters_refusals(api, registry_api, complaints):
                       "case_id", "notice_key", "text")
         await refused(api.NotifyReporters(pb.NotifyReportersRequest(case_id=case_id, notice_key="k", text="t"),
                                           metadata=HANDLER), Code.PERMISSION_DENIED)
+
+
+# ---- provisional dates (暂定) and the surcharge of the day --------------------------------------------
+
+FINE = 50_000
+PAY_SOURCE = "中华人民共和国行政处罚法 第六十七条"
+NEXT_YEAR = clock.today().year + 1
+
+
+def deadline_view(period_id: str, due_on: str, state: str = "running", **flags) -> model.DeadlineView:
+    return model.DeadlineView(period_id=period_id, started_on=day(-40), due_on=due_on, warn_on="",
+                              legal_source=PAY_SOURCE, description=period_id, state=state, **flags)
+
+
+def decided(case_id: str, region_code: str, revision: int, deadlines: list[model.DeadlineView],
+            **fields) -> pb.RecordCaseProgressRequest:
+    """A decided case's view with a fine, as the case workflow's activity writes it."""
+    view = model.CaseView(
+        case_id=case_id, revision=revision, stage="decided", status="served", outcome="fine", region_code=region_code,
+        agency=model.AgencyRef("agency", "某知识产权代理有限公司", "", region_code, "patent"), category="false_advertising",
+        source="inspection", received_on=day(-90), rules_version="", deadlines=deadlines, fine_cny=FINE,
+        penalty_kind="fine", **fields)
+    return progress_request(ProgressRecord(view, []))
+
+
+async def test_provisional_dates_and_the_surcharge_facts_are_written_and_read_back(api, registry_api, complaints):
+    county = new_county("46")
+    case_id = await inspection(api, await new_agency(registry_api, county))
+    window = f"{NEXT_YEAR}-01-04"
+    provisional = decided(case_id, county, 1, [
+        deadline_view("pay_fine", day(-10), provisional=True, awaiting_schedule=True),
+        deadline_view("reconsideration_window", window, provisional=True),
+        deadline_view("litigation_window", f"{NEXT_YEAR}-06-01")],
+        next_deadline=window, next_deadline_period="reconsideration_window", next_deadline_provisional=True,
+        provisional_years=[NEXT_YEAR], surcharge_paused=[[day(-2), ""]])
+    assert await record(api, provisional)
+
+    case = (await api.GetCase(pb.GetCaseRequest(case_id=case_id), metadata=HANDLER)).case
+    assert [(d.period_id, d.provisional, d.awaiting_schedule) for d in case.deadlines] == [
+        ("pay_fine", True, True), ("reconsideration_window", True, False), ("litigation_window", False, False)]
+    assert (case.summary.next_deadline, case.summary.next_deadline_provisional) == (window, True)
+    assert (case.paid_on, [(r.filed_on, r.concluded_on) for r in case.surcharge_paused]) == ("", [(day(-2), "")])
+    assert case.surcharge_cny == 0  # nothing adverse to the party rests on a provisional day
+    [listed] = (await api.ListCases(pb.ListCasesRequest(region_code=county), metadata=HANDLER)).cases
+    [exported] = (await api.ExportCases(pb.ExportCasesRequest(region_code=county), metadata=HANDLER)).cases
+    assert listed.next_deadline_provisional and exported.summary.next_deadline_provisional
+    [stored] = await rows(complaints, store.Case, store.Case.id == case_id)
+    assert stored.next_deadline_provisional and stored.deadlines[0]["awaiting_schedule"]
+
+    # The schedule is published: the same days are final. Paid today, ten days late less the two
+    # of the review from day(-2) to day(-1).
+    final = decided(case_id, county, 2, [
+        deadline_view("pay_fine", day(-10), state="met"), deadline_view("reconsideration_window", window)],
+        next_deadline=window, next_deadline_period="reconsideration_window", paid_on=day(0),
+        surcharge_paused=[[day(-2), day(-1)]])
+    assert await record(api, final)
+    case = (await api.GetCase(pb.GetCaseRequest(case_id=case_id), metadata=HANDLER)).case
+    assert [(d.provisional, d.awaiting_schedule) for d in case.deadlines] == [(False, False), (False, False)]
+    assert not case.summary.next_deadline_provisional
+    assert (case.paid_on, [(r.filed_on, r.concluded_on) for r in case.surcharge_paused]) == (
+        day(0), [(day(-2), day(-1))])
+    assert case.surcharge_cny == FINE * 8 * 3 // 100
+
+
+async def test_the_surcharge_is_the_one_owed_on_the_day_the_record_is_read(api, registry_api, complaints):
+    """The workflow wrote its figure the day after the payment deadline (1 day, 3 %) and has not
+    woken since: 25 days later the record answers 25 days' surcharge, not the figure it holds."""
+    county = new_county("50")
+    case_id = await inspection(api, await new_agency(registry_api, county))
+    late = decided(case_id, county, 1, [deadline_view("pay_fine", day(-25))], next_deadline="",
+                   surcharge_cny=FINE * 3 // 100)
+    assert await record(api, late)
+    [stored] = await rows(complaints, store.Case, store.Case.id == case_id)
+    assert stored.surcharge_cny == 1_500
+
+    case = (await api.GetCase(pb.GetCaseRequest(case_id=case_id), metadata=HANDLER)).case
+    assert case.surcharge_cny == 37_500  # 25 days x 3 % of 50,000
+    [exported] = (await api.ExportCases(pb.ExportCasesRequest(region_code=county), metadata=HANDLER)).cases
+    assert exported.surcharge_cny == 37_500
+
+    # A review pending since day(-9) stops it for ten days; 40 days late is capped at the fine.
+    assert await record(api, decided(case_id, county, 2, [deadline_view("pay_fine", day(-25))],
+                                     surcharge_paused=[[day(-9), ""]]))
+    assert (await api.GetCase(pb.GetCaseRequest(case_id=case_id), metadata=HANDLER)).case.surcharge_cny == 22_500
+    assert await record(api, decided(case_id, county, 3, [deadline_view("pay_fine", day(-40))]))
+    assert (await api.GetCase(pb.GetCaseRequest(case_id=case_id), metadata=HANDLER)).case.surcharge_cny == FINE
+
+
+async def test_the_reporters_page_says_when_the_next_deadline_is_provisional(api, registry_api, complaints):
+    county = new_county("52")
+    filed = await file(api, report(await new_agency(registry_api, county)))
+    status = pb.GetReportStatusRequest(tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret)
+    due = f"{NEXT_YEAR}-02-22"
+    assert await record(api, progress(filed.case_id, county, 1, next_deadline=due, next_deadline_provisional=True))
+    page = await api.GetReportStatus(status, metadata=CITIZEN)
+    assert (page.next_deadline, page.next_deadline_provisional, page.next_deadline_note) == (
+        due, True, f"暂定：{NEXT_YEAR}年放假安排尚未发布，日期可能调整")
+
+    assert await record(api, progress(filed.case_id, county, 2, next_deadline=due))
+    page = await api.GetReportStatus(status, metadata=CITIZEN)
+    assert (page.next_deadline, page.next_deadline_provisional, page.next_deadline_note) == (due, False, "")
 
 
 # ---- handler and supervisor actions: checks before the workflow ----------------------------------------

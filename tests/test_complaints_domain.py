@@ -1,5 +1,6 @@
 """Intake rules without I/O: tracking codes people can copy, secrets derived under the service's
-key (stored only as hashes), case numbers, and the duplicate window from the rules file."""
+key (stored only as hashes), case numbers, and the duplicate window from the rules file; the
+record's late-payment surcharge of any day and the reporter's note on a provisional deadline."""
 
 from __future__ import annotations
 
@@ -52,3 +53,35 @@ def test_the_queue_sorts_cases_without_a_deadline_last_and_counts_a_passed_deadl
     assert domain.is_overdue(False, today - timedelta(days=1), today)
     assert not domain.is_overdue(False, today, today)
     assert domain.is_overdue(True, None, today)
+
+
+SURCHARGE = Rules.load().surcharge  # 3 % of the fine a day, at most the fine
+
+
+def pay_fine(due_on: str, state: str = "running", provisional: bool = False) -> list[dict]:
+    return [dict(period_id="verify_and_open", due_on="2026-03-20", state="met"),
+            dict(period_id="pay_fine", due_on=due_on, state=state, provisional=provisional)]
+
+
+def test_the_surcharge_is_counted_to_the_day_asked_or_the_day_paid_without_review_days():
+    today = date(2026, 6, 30)
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20"), None, [], today) == 6_000
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20"), date(2026, 6, 22), [], today) == 1_200
+    reviews = [["2026-06-21", "2026-06-24"], ["2026-06-29", ""]]  # 4 days concluded, 2 still pending
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20"), None, reviews, today) == 2_400
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-04-20"), None, [], today) == 20_000
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-07-20"), None, [], today) == 0
+
+
+def test_no_surcharge_on_a_provisional_deadline_a_revoked_decision_or_without_a_fine():
+    today = date(2026, 6, 30)
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20", provisional=True), None, [], today) == 0
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20", state="cancelled"), None, [], today) == 0
+    assert domain.surcharge_owed(SURCHARGE, 20_000, pay_fine("2026-06-20")[:1], None, [], today) == 0
+    assert domain.surcharge_owed(SURCHARGE, 0, pay_fine("2026-06-20"), None, [], today) == 0
+
+
+def test_a_reporter_reads_why_a_provisional_deadline_may_move():
+    assert domain.provisional_note(date(2027, 2, 22), True) == "暂定：2027年放假安排尚未发布，日期可能调整"
+    assert domain.provisional_note(date(2027, 2, 22), False) == ""
+    assert domain.provisional_note(None, True) == ""

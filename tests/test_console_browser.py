@@ -46,7 +46,8 @@ TEXT_COLOURS = [("text", "background"), ("muted", "background"), ("link", "backg
                 ("header-text", "header-background"), ("button-text", "button-background"),
                 ("overdue-text", "overdue-background"), ("due-soon-text", "due-soon-background"),
                 ("ok-text", "ok-background"), ("error-text", "error-background"), ("text", "panel"),
-                ("muted", "panel"), ("link", "panel")]
+                ("muted", "panel"), ("link", "panel"), ("provisional-text", "provisional-background"),
+                ("provisional-text", "background")]
 
 
 # ---- contrast, from the stylesheet ----------------------------------------------------------------

@@ -2,10 +2,11 @@
 registry, complaints and inspections services over loopback gRPC, once on SQLite and once on
 PostgreSQL (the registry fixture's database): the campaigns list
 with their progress, a campaign with its closing report and tasks, a plan with its published draw
-record that the downloaded file verifies, an inspector who sees only their own tasks, refusals
-by role and scope, and unknown ids. The campaigns' workflows are started on the session's
-Temporal dev server but no worker runs them: their records are written as the workflows write
-them (RecordCampaignProgress, RecordTaskProgress). Province 65 is this module's own."""
+record that the downloaded file verifies, an inspector who sees only their own tasks, a task's
+provisional (暂定) due days marked with why, refusals by role and scope, and unknown ids. The
+campaigns' workflows are started on the session's Temporal dev server but no worker runs them:
+their records are written as the workflows write them (RecordCampaignProgress,
+RecordTaskProgress). Province 65 is this module's own."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.inspections import verification
-from suite import config, migrate
+from suite import clock, config, migrate
 from tests.conftest import fresh_database
 from tests.inspections_world import SUPERVISOR_MD, campaign_of, drawn_plan, key, register_inspectors
 from tests.test_complaints_intake import OPERATOR, day, new_agency, new_county
@@ -252,6 +253,23 @@ async def test_the_task_page_shows_the_result_and_the_case_it_opened(console, fi
     assert f'href="/cases/case-2026-{field.county}-000001"' in html
     assert f'href="/inspections/campaigns/{field.campaign.id}"' in html
     assert all(i in html for i in field.violation.inspector_ids) and day(28) in html
+
+
+async def test_the_task_page_marks_a_provisional_due_day_and_not_a_final_one(console, field, inspections):
+    task = next(t for t in field.tasks if t.campaign_id == field.campaign.id and t.id != field.violation.id)
+    year = clock.today().year + 1
+    await inspections.api.RecordTaskProgress(pb.RecordTaskProgressRequest(
+        task_id=task.id, revision=1, stage=pb.TASK_STAGE_RECTIFYING, outcome=pb.CHECK_OUTCOME_PROBLEM,
+        category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, findings=FINDINGS, checked_on=day(0),
+        rectify_due_on=f"{year}-01-27", rectify_due_provisional=True, publish_due_on=day(28)), metadata=OPERATOR)
+    await sign_in(console, "supervisor", f"{PROVINCE}0000")
+    html = (await console.get(f"/inspections/tasks/{task.id}")).text
+    why = f"{year}年放假安排尚未发布：按法定节假日暂定计算，发布后自动调整"
+    rectify = re.search(r'<dd class="date">' + f"{year}-01-27" + r"(.*?)</dd>", html, re.S).group(1)
+    assert f'<span class="badge provisional" title="{why}">暂定</span>' in rectify
+    publish = re.search(r'<dd class="date">' + day(28) + r"(.*?)</dd>", html, re.S).group(1)
+    assert "暂定" not in publish
+    assert "暂定" not in (await console.get(f"/inspections/tasks/{field.violation.id}")).text
 
 
 # ---- refusals and unknown ids ------------------------------------------------------------------------

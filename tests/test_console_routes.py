@@ -1,7 +1,8 @@
 """The console's pages through its ASGI app (httpx, no browser) against the real registry and
 complaints services over loopback gRPC, on both databases: sign-in and the language switch, the
 queue's order and marks, the case page (deadlines with their legal sources, reporters only where
-the service gives them, the actions of the visitor's role), refusals shown from the gRPC status
+the service gives them, the actions of the visitor's role), provisional (暂定) dates marked with
+why on the queue, the case page and the reporter's page, refusals shown from the gRPC status
 details, the portal's validation and filing, the public register and statistics with the CSV
 export. No worker runs: case records are written as the workflow writes them
 (RecordCaseProgress); the walk through a real workflow is the browser test's. Province 63 is
@@ -31,6 +32,8 @@ from workflows.case import procedure
 
 PROVINCE = "63"
 VERIFY_SOURCE = "市场监督管理行政处罚程序规定 第十八条"
+STATEMENT_SOURCE = "中华人民共和国行政处罚法 第四十五条"
+NEXT_YEAR = clock.today().year + 1
 
 
 @pytest.fixture
@@ -55,14 +58,15 @@ async def sign_in(client: httpx.AsyncClient, role: str, region: str = "000000", 
 
 async def record(api, case_id: str, region: str, revision: int, stage=pb.CASE_STAGE_VERIFICATION,
                  next_deadline: str = "", due_soon: bool = False, actions=("assign", "open", "decline"),
-                 deadlines=None) -> None:
+                 deadlines=None, provisional: bool = False) -> None:
     deadlines = deadlines if deadlines is not None else [pb.Deadline(
         period_id="verify_and_open", due_on=next_deadline or day(20), warn_on=day(12), state="running",
         legal_source=VERIFY_SOURCE, description="核查并决定是否立案")]
     await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
         case_id=case_id, revision=revision, summary=pb.CaseSummary(
             case_id=case_id, stage=stage, status="verifying", region_code=region, next_deadline=next_deadline,
-            next_deadline_period="verify_and_open" if next_deadline else "", due_soon=due_soon),
+            next_deadline_period="verify_and_open" if next_deadline else "", due_soon=due_soon,
+            next_deadline_provisional=provisional),
         deadlines=deadlines, allowed_actions=list(actions), new_entries=[pb.TimelineEntry(
             actor="handler-wang", action="verification_recorded", detail="已调取网页截图", internal=True)]),
         metadata=OPERATOR)
@@ -176,6 +180,69 @@ async def test_refusals_are_shown_from_the_status_details(console, api, registry
     assert answer.status_code == 503 and "不会重复提交" in answer.text
 
 
+# ---- provisional dates (暂定) ------------------------------------------------------------------------
+
+def provisional_badge(year: str, why: str = "{year}年放假安排尚未发布：按法定节假日暂定计算，发布后自动调整",
+                      mark: str = "暂定") -> str:
+    return f'<span class="badge provisional" title="{why.format(year=year)}">{mark}</span>'
+
+
+def row_of(html: str, start: str) -> str:
+    """The table row that begins with `start`, up to its end."""
+    row = html[html.index(start):]
+    return row[:row.index("</tr>")]
+
+
+async def test_a_provisional_date_is_marked_with_why_and_a_final_one_is_not(console, api, registry_api):
+    county = new_county(PROVINCE)
+    agency = await new_agency(registry_api, county)
+    provisional, final = [await inspection(api, agency, c) for c in (
+        pb.VIOLATION_CATEGORY_FALSE_ADVERTISING, pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING)]
+    due = f"{NEXT_YEAR}-01-04"
+    await record(api, provisional, county, 1, next_deadline=due, provisional=True, deadlines=[
+        pb.Deadline(period_id="verify_and_open", due_on=due, state="running", legal_source=VERIFY_SOURCE,
+                    provisional=True),
+        pb.Deadline(period_id="statement_and_defence", due_on=day(-1), state="running",
+                    legal_source=STATEMENT_SOURCE, provisional=True, awaiting_schedule=True)])
+    await record(api, final, county, 1, next_deadline=day(30))
+    await sign_in(console, "handler", county)
+
+    queue = (await console.get("/cases")).text
+    assert provisional_badge(str(NEXT_YEAR)) in row_of(queue, f'<td><a href="/cases/{provisional}"')
+    assert "暂定" not in row_of(queue, f'<td><a href="/cases/{final}"')
+
+    page = (await console.get(f"/cases/{provisional}")).text
+    head = page[page.index('<p class="case-head">'):]
+    assert provisional_badge(str(NEXT_YEAR)) in head[:head.index("</p>")]
+    opening = row_of(page, '<tr class="deadline-running">\n      <td><strong>verify_and_open')
+    assert provisional_badge(str(NEXT_YEAR)) in opening and "期限届满与否" not in opening
+    statement = row_of(page, '<tr class="deadline-running">\n      <td><strong>statement_and_defence')
+    assert provisional_badge(day(-1)[:4]) in statement
+    assert '<span class="awaiting-schedule">期限届满与否待放假安排发布后确定</span>' in statement
+    assert "暂定" not in (await console.get(f"/cases/{final}")).text
+
+    await console.get("/lang/en")
+    page = (await console.get(f"/cases/{provisional}")).text
+    assert provisional_badge(str(NEXT_YEAR), "The {year} holiday schedule is not published yet: counted on the "
+                             "statutory holidays alone, adjusted automatically once it is", "provisional") in page
+    assert "Whether the period has run out is settled once the holiday schedule is published" in page
+
+
+async def test_the_reporters_page_marks_a_provisional_next_deadline_and_says_why(console, api, registry_api):
+    county = new_county(PROVINCE)
+    filed = await file(api, report(await new_agency(registry_api, county)))
+    due = f"{NEXT_YEAR}-02-22"
+    track = dict(tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret)
+    await record(api, filed.case_id, county, 1, next_deadline=due, provisional=True)
+    page = (await console.post("/portal/track", data=track)).text
+    assert due in page and provisional_badge(str(NEXT_YEAR)) in page
+    assert f'id="next-deadline-note">暂定：{NEXT_YEAR}年放假安排尚未发布，日期可能调整<' in page
+
+    await record(api, filed.case_id, county, 2, next_deadline=due)
+    page = (await console.post("/portal/track", data=track)).text
+    assert due in page and "暂定" not in page and "next-deadline-note" not in page
+
+
 # ---- the portal --------------------------------------------------------------------------------------
 
 async def portal_errors(console, form: dict) -> dict[str, str]:
@@ -254,5 +321,6 @@ async def test_statistics_draw_the_figures_and_export_every_stage_change(console
     assert by_id[opened]["stage"] == "investigation" and by_id[opened]["entered_investigation"] > entered.isoformat()
     assert by_id[opened]["stage_history"].startswith("verification@")
     assert by_id[waiting]["entered_investigation"] == ""
+    assert by_id[opened]["next_deadline_provisional"] == "0"
     bad = await console.get("/statistics", params=dict(region=county, **{"from": "2026-12-31", "to": "2026-01-01"}))
     assert bad.status_code == 400 and "received_to" in bad.text

@@ -2,7 +2,8 @@
 SQLite and once on PostgreSQL, with a real registry seeded with realistic agencies, the real
 worker and Temporal's time-skipping server: the inspector directory and its exclusions, plans
 whose snapshot and draw match the registry and can be verified by anyone (`ipss draw verify`),
-campaigns that give each inspector their own tasks, and bad input refused for every RPC with
+campaigns that give each inspector their own tasks, task records that keep whether their due
+days are provisional (暂定), and bad input refused for every RPC with
 nothing stored. The servers and databases are shared by the module, so tests keep to their own
 provinces where the inspector pool matters."""
 
@@ -27,6 +28,8 @@ from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import bad_fields, precondition_subjects, refused
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
                                      province_codes, register_inspectors, world)
+from workflows.activities.inspections import task_progress_request
+from workflows.inspections.model import TaskView
 
 Code = grpc.StatusCode
 PUBLIC = metadata("public")
@@ -344,6 +347,38 @@ async def test_a_regional_supervisor_pages_through_only_their_campaigns(w):
             break
     assert all(len(ids) == 1 for ids in pages)
     assert [i for ids in pages for i in ids] == theirs
+
+
+async def test_a_task_record_keeps_whether_its_due_days_are_provisional(w):
+    """The task workflow's view as its activity writes it, read back: due days counted on 2027,
+    whose holiday schedule no source knows, are marked until the workflow writes them final."""
+    here = province_codes(w.registry_url)[-1]
+    await register_inspectors(w.inspections, here, 4, f"PV{key()[4:10]}-")
+    record = await drawn_plan(w.inspections, [here], all_in_scope=True)
+    campaign = await campaign_of(w.inspections, record, "2026-03-02", "2026-06-30")
+    task_id = (await w.inspections.ListTasks(pb.ListTasksRequest(campaign_id=campaign.id, page_size=1),
+                                             metadata=SUPERVISOR_MD)).tasks[0].id
+    # Far ahead of anything the task's own workflow writes, so that its records do not replace these.
+    view = TaskView(task_id=task_id, revision=1000, stage="rectifying", outcome="problem", category="false_advertising",
+                    findings="宣传用语不规范", checked_on="2026-12-28", rectify_due_on="2027-01-27",
+                    publish_due_on="2027-02-01", rectify_due_provisional=True, publish_due_provisional=True)
+
+    async def written(view: TaskView) -> pb.Task:
+        assert (await w.inspections.RecordTaskProgress(task_progress_request(view), metadata=OPERATOR)).applied
+        return (await w.inspections.GetTask(pb.GetTaskRequest(task_id=task_id), metadata=SUPERVISOR_MD)).task
+
+    task = await written(view)
+    assert (task.rectify_due_on, task.rectify_due_provisional, task.publish_due_on, task.publish_due_provisional) == (
+        "2027-01-27", True, "2027-02-01", True)
+    view.revision, view.rectify_due_provisional = 1001, False
+    task = await written(view)
+    assert (task.rectify_due_provisional, task.publish_due_provisional) == (False, True)
+    view.revision, view.publish_due_provisional = 1002, False
+    task = await written(view)
+    assert (task.rectify_due_provisional, task.publish_due_provisional) == (False, False)
+    async with w.inspections_store.sessions() as session:
+        stored = await session.get(store.Task, task_id)
+    assert (stored.rectify_due_provisional, stored.publish_due_provisional) == (False, False)
 
 
 async def test_unknown_things_are_not_found(w):

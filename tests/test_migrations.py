@@ -1,9 +1,11 @@
 """Each service's Alembic history, on SQLite and PostgreSQL: from an empty database up to head
-gives the tables its SQLAlchemy models describe, exactly, and down to base takes them away."""
+gives the tables its SQLAlchemy models describe, exactly, and down to base takes them away; a
+column added to a table that already holds rows gives those rows its default."""
 
 from __future__ import annotations
 
 import importlib
+from datetime import date, datetime, timezone
 
 import pytest
 import sqlalchemy
@@ -61,3 +63,44 @@ def test_upgrade_to_head_builds_the_models_and_downgrade_removes_them(service, e
     # And up again: a downgrade leaves nothing behind that would stop the next upgrade.
     assert migrate.upgrade(service, database_url=empty_database)
     assert differences(empty_database, models(service)) == []
+
+
+# Migrations that add columns to tables in use: (service, the revision before, table, the added
+# columns with what a row stored before reads in them).
+ADDED_COLUMNS = [
+    ("complaints", "0002", "cases", {"next_deadline_provisional": False, "paid_on": None, "surcharge_paused": []}),
+    ("inspections", "0003", "tasks", {"publish_due_provisional": False, "rectify_due_provisional": False}),
+]
+
+
+def placeholder_row(table: sqlalchemy.Table) -> dict:
+    """A value for every column, the same in every table so that foreign keys find their rows."""
+    def value(column: sqlalchemy.Column):
+        if isinstance(column.type, sqlalchemy.JSON):
+            return []
+        kind = column.type.python_type
+        samples = {str: "1", int: 1, bool: False, float: 1.0, bytes: b"1", date: date(2026, 11, 2),
+                   datetime: datetime(2026, 11, 2, tzinfo=timezone.utc)}
+        return samples[kind]
+    return {column.name: value(column) for column in table.columns}
+
+
+@pytest.mark.parametrize("service, before, table, added", ADDED_COLUMNS)
+def test_columns_added_to_tables_in_use_give_stored_rows_their_defaults(service, before, table, added,
+                                                                        empty_database):
+    assert migrate.upgrade(service, before, database_url=empty_database)
+    engine = sqlalchemy.create_engine(db.sync_url(empty_database))
+    try:
+        stored = sqlalchemy.MetaData()
+        stored.reflect(engine)
+        with engine.begin() as connection:
+            for each in stored.sorted_tables:
+                if each.name != VERSION_TABLE:
+                    connection.execute(each.insert().values(placeholder_row(each)))
+        assert migrate.upgrade(service, database_url=empty_database)
+        columns = models(service).tables[table].c
+        with engine.connect() as connection:
+            row = connection.execute(sqlalchemy.select(*(columns[name] for name in added))).one()
+    finally:
+        engine.dispose()
+    assert dict(zip(added, row)) == added

@@ -4,13 +4,16 @@ after, in the suite's interceptor."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from datetime import date
 
 import grpc
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from rules import Rules, Surcharge
 from services.complaints import domain, statistics, store
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import RegistryDirectory
@@ -109,7 +112,9 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         case = status.case
         return pb.GetReportStatusResponse(
             stage=enum_value(STAGE, case.stage), stage_label=domain.STAGE_LABELS.get(case.stage, case.stage),
-            next_deadline=format_date(case.next_deadline), agency_name=case.agency_name,
+            next_deadline=format_date(case.next_deadline), next_deadline_provisional=case.next_deadline_provisional,
+            next_deadline_note=domain.provisional_note(case.next_deadline, case.next_deadline_provisional),
+            agency_name=case.agency_name,
             category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
             messages=[pb.ReporterMessage(sent_at=timestamp(at), text=text) for at, text in status.messages])
 
@@ -274,10 +279,14 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                          outcome=enum_word(OUTCOME, summary.outcome) if summary.outcome else "",
                          region_code=summary.region_code, assignee=summary.assignee,
                          next_deadline=parse_date(summary.next_deadline),
-                         next_deadline_period=summary.next_deadline_period, overdue=summary.overdue,
-                         due_soon=summary.due_soon, fine_cny=request.fine_cny, surcharge_cny=request.surcharge_cny),
+                         next_deadline_period=summary.next_deadline_period,
+                         next_deadline_provisional=summary.next_deadline_provisional, overdue=summary.overdue,
+                         due_soon=summary.due_soon, fine_cny=request.fine_cny, surcharge_cny=request.surcharge_cny,
+                         paid_on=parse_date(request.paid_on),
+                         surcharge_paused=[[r.filed_on, r.concluded_on] for r in request.surcharge_paused]),
             deadlines=[dict(period_id=d.period_id, due_on=d.due_on, warn_on=d.warn_on, legal_source=d.legal_source,
-                            description=d.description, state=d.state) for d in request.deadlines],
+                            description=d.description, state=d.state, provisional=d.provisional,
+                            awaiting_schedule=d.awaiting_schedule) for d in request.deadlines],
             allowed_actions=list(request.allowed_actions),
             new_entries=[dict(revision=e.revision or request.revision,
                               at=e.at.ToDatetime(clock.CHINA) if e.HasField("at") else now, actor=e.actor,
@@ -366,7 +375,7 @@ def summary_message(case: store.Case, today) -> pb.CaseSummary:
         agency_id=case.agency_id, agency_name=case.agency_name, agency_credit_code=case.agency_credit_code,
         category=enum_value(CATEGORY, case.category), source=enum_value(SOURCE, case.source), assignee=case.assignee,
         received_on=format_date(case.received_on), next_deadline=format_date(case.next_deadline),
-        next_deadline_period=case.next_deadline_period,
+        next_deadline_period=case.next_deadline_period, next_deadline_provisional=case.next_deadline_provisional,
         overdue=domain.is_overdue(case.overdue, case.next_deadline, today), due_soon=case.due_soon,
         reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at))
 
@@ -386,7 +395,23 @@ def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.C
                                organisation=r.organisation, email=r.email)
                    for r in case_file.reporters] if with_reporters else [],
         rules_version=case.rules_version, workflow_id=case.id, fine_cny=case.fine_cny,
-        surcharge_cny=case.surcharge_cny)
+        surcharge_cny=surcharge_on(case, today), paid_on=format_date(case.paid_on),
+        surcharge_paused=[pb.ReviewSpan(filed_on=filed_on, concluded_on=concluded_on)
+                          for filed_on, concluded_on in case.surcharge_paused])
+
+
+@functools.lru_cache(maxsize=None)
+def surcharge_rule(rules_version: str) -> Surcharge:
+    """The surcharge rule of a rules version, read once: a case keeps the version it was opened
+    under, and a page of records reads the same few versions again and again."""
+    return Rules.load_version(rules_version).surcharge
+
+
+def surcharge_on(case: store.Case, today: date) -> int:
+    """The surcharge owed on the day the record is read (加处罚款 grows every day the fine is
+    late, whether or not the workflow has woken since)."""
+    return domain.surcharge_owed(surcharge_rule(case.rules_version), case.fine_cny, case.deadlines, case.paid_on,
+                                 case.surcharge_paused, today)
 
 
 def statistics_message(counted: statistics.CaseStatistics, region_prefix: str) -> pb.GetCaseStatisticsResponse:
@@ -413,4 +438,4 @@ def exported_message(case: store.Case, changes: list[store.CaseStageChange], tod
     history += [pb.StageChange(stage=enum_value(STAGE, c.stage), entered_at=timestamp(c.entered_at),
                                revision=c.revision) for c in changes]
     return pb.ExportedCase(summary=summary_message(case, today), stage_changes=history, fine_cny=case.fine_cny,
-                           surcharge_cny=case.surcharge_cny)
+                           surcharge_cny=surcharge_on(case, today))

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from rules import Period, WorkingDayCalendar
+from rules import Period, Surcharge, WorkingDayCalendar
 from suite.errors import FieldViolation, InvalidArgument, PermissionDenied
 
 # ---- who files what (来源) -------------------------------------------------------------------
@@ -245,6 +245,41 @@ def is_overdue(flagged: bool, next_deadline: date | None, today: date) -> bool:
 
 def due_sort_key(next_deadline: date | None) -> date:
     return next_deadline or NO_DEADLINE
+
+
+def provisional_note(next_deadline: date | None, provisional: bool) -> str:
+    """What a reporter reads beside a provisional (暂定) next deadline: the day may still move,
+    because its year's holiday schedule (放假安排) is not out yet; nothing for a final day."""
+    if not provisional or next_deadline is None:
+        return ""
+    return f"暂定：{next_deadline.year}年放假安排尚未发布，日期可能调整"
+
+
+# ---- the late-payment surcharge (加处罚款) ------------------------------------------------------
+
+PAY_FINE = "pay_fine"
+# A decision revoked on review cancels its running periods: no fine is owed, so no surcharge.
+CANCELLED = "cancelled"
+
+
+def surcharge_owed(rule: Surcharge, fine_cny: int, deadlines: list[dict], paid_on: date | None,
+                   paused: list[list[str]], today: date) -> int:
+    """The surcharge in whole yuan owed on `today` (the day the record is read, not the day the
+    workflow last woke): every day after the pay_fine deadline up to today, or up to the day of
+    payment, except the days a review was pending (行政处罚法 art. 72–73), at the rules
+    version's rate and cap. Nothing while the deadline is provisional (暂定): no surcharge rests
+    on a day the State Council's holiday schedule may still move."""
+    pay = next((d for d in deadlines if d["period_id"] == PAY_FINE), None)
+    if not fine_cny or pay is None or pay.get("provisional") or pay["state"] == CANCELLED:
+        return 0
+    return rule.owed_on(fine_cny * 100, date.fromisoformat(pay["due_on"]), paid_on or today,
+                        review_spans(paused)) // 100
+
+
+def review_spans(paused: list[list[str]]) -> list[tuple[date, date | None]]:
+    """[filed_on, concluded_on or ""] as days, None for a review still pending."""
+    return [(date.fromisoformat(filed_on), date.fromisoformat(concluded_on) if concluded_on else None)
+            for filed_on, concluded_on in paused]
 
 
 @dataclass(frozen=True)

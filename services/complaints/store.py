@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, cast, or_, select, tuple_)
+                        UniqueConstraint, cast, false, or_, select, tuple_)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -68,14 +68,22 @@ class Case(Base):
     assignee: Mapped[str] = mapped_column(String(200), default="")
     next_deadline: Mapped[date | None] = mapped_column(Date)
     next_deadline_period: Mapped[str] = mapped_column(String(60), default="")
+    # next_deadline rests on a year without a published holiday schedule (暂定).
+    next_deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # next_deadline, or a far date when none runs: the queue's order without NULL handling.
     due_sort: Mapped[date] = mapped_column(Date)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     due_soon: Mapped[bool] = mapped_column(Boolean, default=False)
     reporter_count: Mapped[int] = mapped_column(Integer, default=0)
     fine_cny: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The surcharge as of the workflow's last step; answers compute it for the day they are read
+    # from paid_on, surcharge_paused and the pay_fine deadline (domain.surcharge_owed).
     surcharge_cny: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    # Reviews filed, [filed_on, concluded_on or ""]: no surcharge accrues meanwhile.
+    surcharge_paused: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     rules_version: Mapped[str] = mapped_column(String(20))
+    # Each deadline as the workflow's DeadlineView shows it, its provisional flags included.
     deadlines: Mapped[list] = mapped_column(JSON, default=list)
     allowed_actions: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(db.Instant)

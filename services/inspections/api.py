@@ -412,8 +412,9 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             stage=enum_word(STAGE, request.stage), outcome=enum_word(OUTCOME, request.outcome) if request.outcome else "",
             category=enum_word(CATEGORY, request.category) if request.category else "", findings=request.findings,
             checked_on=parse_date(request.checked_on), rectify_due_on=parse_date(request.rectify_due_on),
-            rechecked_on=parse_date(request.rechecked_on), rectified=request.rectified, case_id=request.case_id,
-            publish_due_on=parse_date(request.publish_due_on), published_on=parse_date(request.published_on),
+            rectify_due_provisional=request.rectify_due_provisional, rechecked_on=parse_date(request.rechecked_on),
+            rectified=request.rectified, case_id=request.case_id, publish_due_on=parse_date(request.publish_due_on),
+            publish_due_provisional=request.publish_due_provisional, published_on=parse_date(request.published_on),
             overdue=request.overdue, allowed_actions=list(request.allowed_actions))
         return pb.RecordTaskProgressResponse(
             applied=await self.store.record_task_progress(request.task_id, request.revision, fields))
@@ -507,8 +508,9 @@ def task_message(task: store.Task, campaign: store.Campaign) -> pb.Task:
         outcome=enum_value(OUTCOME, task.outcome) if task.outcome else 0,
         category=enum_value(CATEGORY, task.category) if task.category else 0, findings=task.findings,
         checked_on=format_date(task.checked_on), rectify_due_on=format_date(task.rectify_due_on),
-        rechecked_on=format_date(task.rechecked_on), rectified=task.rectified, case_id=task.case_id,
-        publish_due_on=format_date(task.publish_due_on), published_on=format_date(task.published_on),
+        rectify_due_provisional=task.rectify_due_provisional, rechecked_on=format_date(task.rechecked_on),
+        rectified=task.rectified, case_id=task.case_id, publish_due_on=format_date(task.publish_due_on),
+        publish_due_provisional=task.publish_due_provisional, published_on=format_date(task.published_on),
         overdue=task.overdue, due_on=format_date(campaign.ends_on), added=task.added,
         updated_at=timestamp(task.updated_at), allowed_actions=task.allowed_actions or [])
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, and_, or_,
-                        select, update)
+from sqlalchemy import (JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, and_, false,
+                        or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload, undefer
@@ -179,6 +179,9 @@ class Task(Base):
     case_id: Mapped[str] = mapped_column(String(64), default="")
     publish_due_on: Mapped[date | None] = mapped_column(Date)
     published_on: Mapped[date | None] = mapped_column(Date)
+    # The due days rest on a year without a published holiday schedule (暂定).
+    publish_due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    rectify_due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Once a date is missed the task stays overdue (the campaign counts it once).
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=0)

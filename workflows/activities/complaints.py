@@ -41,8 +41,8 @@ def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
         agency_id=view.agency.agency_id, agency_name=view.agency.name, agency_credit_code=view.agency.credit_code,
         category=_enum(pb.ViolationCategory, view.category), source=_enum(pb.ReportSource, view.source),
         assignee=view.assignee, received_on=view.received_on, next_deadline=view.next_deadline,
-        next_deadline_period=view.next_deadline_period, overdue=view.overdue, due_soon=view.due_soon,
-        reporter_count=view.reporter_count)
+        next_deadline_period=view.next_deadline_period, next_deadline_provisional=view.next_deadline_provisional,
+        overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count)
     entries = []
     for item in record.new_entries:
         entry = pb.TimelineEntry(revision=item.revision, actor=item.actor, action=item.action, detail=item.detail,
@@ -52,9 +52,12 @@ def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
     return pb.RecordCaseProgressRequest(
         case_id=view.case_id, revision=view.revision, summary=summary,
         deadlines=[pb.Deadline(period_id=d.period_id, due_on=d.due_on, warn_on=d.warn_on, legal_source=d.legal_source,
-                               description=d.description, state=d.state) for d in view.deadlines],
+                               description=d.description, state=d.state, provisional=d.provisional,
+                               awaiting_schedule=d.awaiting_schedule) for d in view.deadlines],
         new_entries=entries, allowed_actions=view.allowed_actions, fine_cny=view.fine_cny,
-        surcharge_cny=view.surcharge_cny)
+        surcharge_cny=view.surcharge_cny, paid_on=view.paid_on,
+        surcharge_paused=[pb.ReviewSpan(filed_on=filed_on, concluded_on=concluded_on)
+                          for filed_on, concluded_on in view.surcharge_paused])
 
 
 class ComplaintsActivities(ServiceClient):

@@ -73,6 +73,19 @@ def figures_message(figures: Figures) -> pb.CampaignProgress:
     return pb.CampaignProgress(**vars(figures))
 
 
+def task_progress_request(view: TaskView) -> pb.RecordTaskProgressRequest:
+    """A task's view as its record's write: the service keeps what the console shows, the
+    provisional (暂定) marks of its due days included."""
+    return pb.RecordTaskProgressRequest(
+        task_id=view.task_id, revision=view.revision, stage=_enum(pb.TaskStage, view.stage),
+        outcome=_enum(pb.CheckOutcome, view.outcome), category=_enum(cpb.ViolationCategory, view.category),
+        findings=view.findings, checked_on=view.checked_on, rectify_due_on=view.rectify_due_on,
+        rectify_due_provisional=view.rectify_due_provisional, rechecked_on=view.rechecked_on,
+        rectified=view.rectified, case_id=view.case_id, publish_due_on=view.publish_due_on,
+        publish_due_provisional=view.publish_due_provisional, published_on=view.published_on,
+        overdue=view.overdue, allowed_actions=view.allowed_actions)
+
+
 class CaseIntake(ServiceClient):
     service = "complaints"
     stub_type = cpb_grpc.ComplaintsServiceStub
@@ -127,14 +140,7 @@ class InspectionActivities(ServiceClient):
 
     @activity.defn(name="inspections.record_task_progress")
     async def record_task_progress(self, view: TaskView) -> bool:
-        response = await self._call(self._stub.RecordTaskProgress, pb.RecordTaskProgressRequest(
-            task_id=view.task_id, revision=view.revision, stage=_enum(pb.TaskStage, view.stage),
-            outcome=_enum(pb.CheckOutcome, view.outcome), category=_enum(cpb.ViolationCategory, view.category),
-            findings=view.findings, checked_on=view.checked_on, rectify_due_on=view.rectify_due_on,
-            rechecked_on=view.rechecked_on, rectified=view.rectified, case_id=view.case_id,
-            publish_due_on=view.publish_due_on, published_on=view.published_on, overdue=view.overdue,
-            allowed_actions=view.allowed_actions))
-        return response.applied
+        return (await self._call(self._stub.RecordTaskProgress, task_progress_request(view))).applied
 
     @activity.defn(name="inspections.open_case")
     async def open_case(self, order: CaseOrder) -> str:

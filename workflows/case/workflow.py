@@ -682,10 +682,11 @@ class CaseWorkflow:
                       self.decision.penalty.fine_cny else ""))
 
     def _surcharge(self, until: date) -> int:
-        """Nothing accrues on a provisional payment deadline (暂定): lateness is never decided on one."""
+        """Nothing accrues on a provisional payment deadline (暂定): lateness is never decided on one;
+        nor on a decision revoked on review (its payment period cancelled)."""
         decision = self.decision
         period = self.periods.get("pay_fine")
-        if decision is None or period is None or period.provisional:
+        if decision is None or period is None or period.provisional or period.state == "cancelled":
             return 0
         paid_or_until = date.fromisoformat(decision.paid_on) if decision.paid_on else until
         return self.rules.surcharge.owed_on(decision.penalty.fine_cny * 100, date.fromisoformat(period.plan.due_on),

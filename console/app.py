@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from console import i18n, inspections, officers, public
+from console import i18n, inspections, officers, public, schedules
 from console.backend import Backend
 from console.settings import Settings
 from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
@@ -22,7 +22,7 @@ from suite.errors import Unauthenticated
 
 STATIC = Path(__file__).parent / "static"
 # Roles the development picker offers: the console's users.
-DEV_ROLES = ("handler", "supervisor", "inspector", "citizen", "public")
+DEV_ROLES = ("handler", "supervisor", "inspector", "operator", "citizen", "public")
 COOKIE_SECONDS = 8 * 3600
 
 
@@ -130,6 +130,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *officers.routes(),
         *inspections.routes(),
         *public.routes(),
+        *schedules.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan)
     app.state.pages = Pages(settings)

@@ -247,7 +247,10 @@ async def test_party_windows_wait_for_the_schedule_and_dates_move_when_it_is_pub
     assert paying_view.surcharge_cny == FINE * 3 * days_late // 100
     window = deadline(speaking_view, "statement_and_defence")
     assert (window.due_on, window.state, window.provisional) == (statement_due, "ended", False)
-    assert not [t for t in speaking_view.timeline if t.action == "deadline_retimed"]
+    retimed = [t.detail for t in speaking_view.timeline if t.action == "deadline_retimed"]
+    assert not [note for note in retimed if note.startswith(window.description)]
+    # Its verification, met long ago, counted through the new rest day: its record is corrected.
+    assert [note for note in retimed if note.startswith(deadline(speaking_view, "verify_and_open").description)]
     assert str(year) not in await court.provisional_years(speaking)
     await court.act("SubmitDecision", speaking, penalty=cpb.Penalty(kind=cpb.PENALTY_KIND_FINE, fine_cny=FINE),
                     reason="当事人逾期未陈述")

@@ -57,8 +57,9 @@ OFFICE_DUTIES = frozenset({"verify_and_open", "notify_reporter_of_opening", "dec
 # late, a review window closed), so it never rests on a provisional day (暂定): the case waits
 # for the year's schedule before it draws the consequence.
 PARTY_WINDOWS = frozenset({"statement_and_defence", "pay_fine", "reconsideration_window", "litigation_window"})
-# States in which a period's dates can still matter, and so be re-timed.
-LIVE_STATES = ("running", "paused", "missed")
+# Periods whose dates are shown and so re-timed when provisional: all but the cancelled (a met or
+# ended period keeps its last day on the record, and it must not stay 暂定 once the year is known).
+DATED_STATES = ("running", "paused", "missed", "met", "ended")
 
 
 @dataclass
@@ -260,7 +261,7 @@ class CaseWorkflow:
         only loses its 暂定 mark."""
         years, self.published_years = sorted(self.published_years), set()
         retimed = [x for x in self.periods.values()
-                   if x.state in LIVE_STATES and set(x.plan.provisional_years) & set(years)]
+                   if x.state in DATED_STATES and set(x.plan.provisional_years) & set(years)]
         for period in retimed:
             await self._retime_period(period, years)
         if retimed:
@@ -895,7 +896,7 @@ class CaseWorkflow:
             surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in self.reviews])
 
     def _provisional_years(self) -> list[int]:
-        return sorted({year for x in self.periods.values() if x.state in LIVE_STATES
+        return sorted({year for x in self.periods.values() if x.state in DATED_STATES
                        for year in x.plan.provisional_years})
 
     def _allowed_now(self) -> list[str]:

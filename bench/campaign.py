@@ -46,7 +46,7 @@ from rules import Rules, WorkingDayCalendar
 from services.registry import seed
 from suite import auth, clock, db, migrate
 from suite.launcher import healthy
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.inspections.campaign import CampaignWorkflow
 
 BENCH = "campaign"

@@ -31,7 +31,7 @@ from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import auth, clock, codes, config, migrate
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.worker import Activities, build_worker
 
 BENCH = "case_timeskip"

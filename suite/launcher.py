@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from console import settings as console_settings
 from suite import config, migrate
-from workflows import search_attributes
+from contracts import search_attributes
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 60

@@ -121,7 +121,7 @@ async def temporal_env():
 
     from temporalio.testing import WorkflowEnvironment
 
-    from workflows import search_attributes
+    from contracts import search_attributes
 
     cli = Path(sys.executable).parent / "temporal"
     assert cli.exists(), f"the Temporal CLI is not installed next to {sys.executable}"

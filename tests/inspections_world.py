@@ -27,7 +27,7 @@ from services.registry import seed
 from suite import config, db, migrate
 from tests import legal_time
 from tests.conftest import fresh_database, metadata, token
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.worker import Activities, build_worker
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"

@@ -21,7 +21,7 @@ from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from suite import clock, codes
 from tests.conftest import metadata, token
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision, workflow_id
 from workflows.worker import Activities, build_worker
 

@@ -20,7 +20,7 @@ from datetime import date
 from suite import clock, config
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata, token
 from tests.test_complaints_intake import file, new_agency, real_name, registry_api, report, uid  # noqa: F401
-from workflows.case import model
+from contracts.case import CaseView, STATE_QUERY
 from workflows.worker import Activities, build_worker
 
 
@@ -65,7 +65,7 @@ async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, r
                 return answer if answer.next_deadline else None
             status = await _eventually(status_with_deadline)
             handle = complaints.temporal.get_workflow_handle(filed.case_id)
-            view = await handle.query(model.STATE_QUERY, result_type=model.CaseView)
+            view = await handle.query(STATE_QUERY, result_type=CaseView)
             verify = next(d for d in view.deadlines if d.period_id == "verify_and_open")
             assert status.next_deadline == verify.due_on == view.next_deadline == "2026-03-23"
             assert status.stage == pb.CASE_STAGE_VERIFICATION

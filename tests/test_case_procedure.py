@@ -27,8 +27,8 @@ from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import codes, migrate
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
-from workflows import search_attributes
-from workflows.case.model import CaseView
+from contracts import search_attributes
+from contracts.case import CaseView
 from workflows.case.workflow import CaseWorkflow
 from workflows.worker import WORKFLOWS, Activities, build_worker
 

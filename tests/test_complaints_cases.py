@@ -20,7 +20,7 @@ from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR,
                                           real_name, refused, registry_api, replica_without_temporal, report,
                                           rows, uid)
 from workflows.activities.complaints import ProgressRecord, progress_request
-from workflows.case import model
+from contracts.case import AgencyRef, CaseView, DeadlineView
 
 Code = grpc.StatusCode
 SUPERVISOR = metadata("supervisor")
@@ -296,17 +296,17 @@ PAY_SOURCE = "中华人民共和国行政处罚法 第六十七条"
 NEXT_YEAR = clock.today().year + 1
 
 
-def deadline_view(period_id: str, due_on: str, state: str = "running", **flags) -> model.DeadlineView:
-    return model.DeadlineView(period_id=period_id, started_on=day(-40), due_on=due_on, warn_on="",
+def deadline_view(period_id: str, due_on: str, state: str = "running", **flags) -> DeadlineView:
+    return DeadlineView(period_id=period_id, started_on=day(-40), due_on=due_on, warn_on="",
                               legal_source=PAY_SOURCE, description=period_id, state=state, **flags)
 
 
-def decided(case_id: str, region_code: str, revision: int, deadlines: list[model.DeadlineView],
+def decided(case_id: str, region_code: str, revision: int, deadlines: list[DeadlineView],
             **fields) -> pb.RecordCaseProgressRequest:
     """A decided case's view with a fine, as the case workflow's activity writes it."""
-    view = model.CaseView(
+    view = CaseView(
         case_id=case_id, revision=revision, stage="decided", status="served", outcome="fine", region_code=region_code,
-        agency=model.AgencyRef("agency", "某知识产权代理有限公司", "", region_code, "patent"), category="false_advertising",
+        agency=AgencyRef("agency", "某知识产权代理有限公司", "", region_code, "patent"), category="false_advertising",
         source="inspection", received_on=day(-90), rules_version="", deadlines=deadlines, fine_cny=FINE,
         penalty_kind="fine", **fields)
     return progress_request(ProgressRecord(view, []))

@@ -36,7 +36,7 @@ from suite import clock, codes
 from tests import grpc_checks as checks
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
 from tests.grpc_checks import invalid, refused
-from workflows import search_attributes as sa
+from contracts import search_attributes
 
 Code = grpc.StatusCode
 OPERATOR = metadata("operator")
@@ -263,8 +263,8 @@ async def test_an_anonymous_public_report_opens_a_case_and_starts_its_workflow(a
     assert described.status == WorkflowExecutionStatus.RUNNING
     assert described.workflow_type == "Case"
     attributes = described.typed_search_attributes
-    assert (attributes.get(sa.CASE_STAGE), attributes.get(sa.CASE_STATUS), attributes.get(sa.REGION_CODE),
-            attributes.get(sa.AGENCY_CREDIT_CODE), attributes.get(sa.VIOLATION_CATEGORY)) == (
+    assert (attributes.get(search_attributes.CASE_STAGE), attributes.get(search_attributes.CASE_STATUS), attributes.get(search_attributes.REGION_CODE),
+            attributes.get(search_attributes.AGENCY_CREDIT_CODE), attributes.get(search_attributes.VIOLATION_CATEGORY)) == (
         "verification", "received", agency.region_code, agency.credit_code, "false_advertising")
     start = await workflow_input(complaints, answer.case_id)
     assert start["case_id"] == answer.case_id and start["region_code"] == agency.region_code
@@ -592,7 +592,7 @@ async def test_with_a_worker_a_joining_reporter_reaches_the_case_workflow(regist
     suite's worker on that queue writing the record back through RecordCaseProgress."""
     from suite import config
     from tests.conftest import token
-    from workflows.case import model
+    from contracts.case import CaseView, STATE_QUERY
     from workflows.worker import Activities, build_worker
 
     queue = f"complaints-join-{uid()}"
@@ -614,7 +614,7 @@ async def test_with_a_worker_a_joining_reporter_reaches_the_case_workflow(regist
             assert again.case_id == first.case_id
 
             view = await complaints.temporal.get_workflow_handle(first.case_id).query(
-                model.STATE_QUERY, result_type=model.CaseView)
+                STATE_QUERY, result_type=CaseView)
             assert view.reporter_count == 3
             case = (await api.GetCase(pb.GetCaseRequest(case_id=first.case_id), metadata=HANDLER)).case
             assert case.summary.reporter_count == 3 and case.summary.next_deadline

@@ -31,7 +31,7 @@ from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import codes, config, migrate
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.worker import Activities, build_worker
 
 CHROMIUM = Path("/usr/bin/chromium")

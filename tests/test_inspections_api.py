@@ -29,7 +29,7 @@ from tests.grpc_checks import bad_fields, precondition_subjects, refused
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
                                      province_codes, register_inspectors, world)
 from workflows.activities.inspections import task_progress_request
-from workflows.inspections.model import TaskView
+from contracts.inspections import TaskView
 
 Code = grpc.StatusCode
 PUBLIC = metadata("public")

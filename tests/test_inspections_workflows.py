@@ -26,7 +26,7 @@ from tests.grpc_checks import refused
 from tests.test_console_routes import hidden, sign_in
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, eventually, key,
                                      province_codes, register_inspectors, world)
-from workflows.inspections import model as m
+from contracts.inspections import AddTargetsOrder
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
 
@@ -275,7 +275,7 @@ async def test_an_addition_announced_before_it_commits_is_started_once_it_has(w)
     extra = next(a for a in w.agencies_in("410000") if a.credit_code not in drawn)
     # The update as the service sends it, its transaction still open ...
     await w.env.client.get_workflow_handle(campaign.id).execute_update(
-        CampaignWorkflow.add_targets, m.AddTargetsOrder(request_id="early", target_count=len(record.targets) + 1))
+        CampaignWorkflow.add_targets, AddTargetsOrder(request_id="early", target_count=len(record.targets) + 1))
     await asyncio.sleep(2)  # the campaign finds no new target meanwhile
     # ... which then commits, and nothing tells the campaign again.
     async with w.inspections_store.sessions() as session, session.begin():

@@ -34,11 +34,11 @@ from tests import legal_time
 from tests.conftest import COMPLAINTS_TRACKING_KEY, fresh_database, metadata, token
 from tests.test_case_procedure import HANDLER, SUPERVISOR, Court, deadline
 from tests.test_complaints_intake import new_agency, registry_api, uid  # noqa: F401
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.activities.statutes import StatuteActivities
 from workflows.calendar_watch import CalendarWatch
-from workflows.case import model
-from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
+from contracts.case import CaseView, STATE_QUERY
+from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 from workflows.worker import WORKFLOWS, Activities, build_worker
 
 RULES = Rules.load()
@@ -351,7 +351,7 @@ async def test_a_schedule_loaded_midway_retimes_running_cases_through_the_watche
     handles = [complaints.temporal.get_workflow_handle(case_id) for case_id in case_ids]
 
     async def views():
-        return [await h.query(model.STATE_QUERY, result_type=model.CaseView) for h in handles]
+        return [await h.query(STATE_QUERY, result_type=CaseView) for h in handles]
     before = [deadline(v, "decide_ordinary_case") for v in await views()]
     assert all(d.provisional for d in before) and before[0].due_on < before[1].due_on
 

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
-    from workflows import search_attributes as sa
+    from contracts import search_attributes
     from workflows.activities.registry import RegistryActivities, StatusChangeOrder
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -75,8 +75,8 @@ class AgencySuspensionWorkflow:
         agency = await self._change(decision, "suspended", decision.effective_on, decision.suspended_until,
                                     decision.reason)
         workflow.upsert_search_attributes([
-            sa.AGENCY_CREDIT_CODE.value_set(agency.credit_code), sa.REGION_CODE.value_set(agency.region_code),
-            sa.NEXT_DEADLINE.value_set(lifts_at), sa.CASE_STATUS.value_set("suspended")])
+            search_attributes.AGENCY_CREDIT_CODE.value_set(agency.credit_code), search_attributes.REGION_CODE.value_set(agency.region_code),
+            search_attributes.NEXT_DEADLINE.value_set(lifts_at), search_attributes.CASE_STATUS.value_set("suspended")])
         self.state.stage = "suspended"
         try:
             await workflow.wait_condition(lambda: self.early_end is not None,
@@ -94,7 +94,7 @@ class AgencySuspensionWorkflow:
             self.state = SuspensionState("not_lifted", self.state.lifts_at, cause.message)
         else:
             self.state.stage = "lifted"
-        workflow.upsert_search_attributes([sa.CASE_STATUS.value_set(self.state.stage), sa.NEXT_DEADLINE.value_unset()])
+        workflow.upsert_search_attributes([search_attributes.CASE_STATUS.value_set(self.state.stage), search_attributes.NEXT_DEADLINE.value_unset()])
         return self.state
 
     async def _change(self, decision: SuspensionDecision, to_status: str, effective_on: str, until: str, reason: str):

@@ -19,9 +19,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from suite import logging as suite_logging
-from workflows import search_attributes
+from contracts import search_attributes
 from workflows.activities.statutes import StatuteActivities
-from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
+from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 
 log = suite_logging.get("calendar_watch")
 

@@ -21,7 +21,7 @@ from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
-from workflows.case import model
+from contracts.case import AgencyRef, CaseAction, CaseStart, ReporterRef
 
 SOURCE = pb.ReportSource.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
@@ -98,7 +98,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             reporter = await self.store.reporter_of(filed.tracking_code)
             if reporter is not None:
                 try:
-                    await self.cases.join(case.id, model.ReporterRef(reporter.reference, reporter.real_name))
+                    await self.cases.join(case.id, ReporterRef(reporter.reference, reporter.real_name))
                 except FailedPrecondition:
                     # The case closed between the duplicate check and the join: the report stays on
                     # record with the case it named, and the reporter's page shows the outcome.
@@ -177,7 +177,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
     async def _send(self, action: str, request, **arguments) -> None:
         case = await self._scoped_case(request.case_id)
         principal = auth.current()
-        await self.cases.act(case.id, model.CaseAction(
+        await self.cases.act(case.id, CaseAction(
             action=action, actor=principal.subject, actor_role=principal.role, request_id=request.idempotency_key,
             effective_on=request.effective_on, **arguments))
 
@@ -355,14 +355,14 @@ def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> 
     return store.CaseScope(scoped_region_prefix(request.region_code), received_from, received_to)
 
 
-def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> model.CaseStart:
-    return model.CaseStart(
+def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> CaseStart:
+    return CaseStart(
         case_id=case.id, region_code=case.region_code,
-        agency=model.AgencyRef(agency_id=case.agency_id, name=case.agency_name, credit_code=case.agency_credit_code,
+        agency=AgencyRef(agency_id=case.agency_id, name=case.agency_name, credit_code=case.agency_credit_code,
                                region_code=case.region_code, kind=case.agency_kind),
         category=case.category, source=case.source, received_on=case.received_on.isoformat(),
         occurred_on=format_date(case.occurred_on), rules_version=case.rules_version,
-        reporters=[model.ReporterRef(reference=r.reference, real_name=r.real_name) for r in reporters],
+        reporters=[ReporterRef(reference=r.reference, real_name=r.real_name) for r in reporters],
         calendar_offset_days=calendar_offset_days)
 
 

@@ -72,7 +72,7 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
                             CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds))
     api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(),
                         functools.partial(domain.tracking_secret, key or tracking_key()),
-                        legal_clock or clock.LegalClock())
+                        legal_clock or clock.LegalClock(config.legal_offset_days()))
     server = SuiteServer("complaints", [ServiceBinding(
         SERVICE_NAME, complaints_pb2_grpc.add_ComplaintsServiceServicer_to_server, api)], token_secret,
         options=[("grpc.max_receive_message_length", domain.MAX_UPLOAD_MESSAGE_BYTES)])

@@ -20,7 +20,8 @@ from suite import auth, clock, idempotency
 from suite import logging as suite_logging
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
-from workflows.inspections import model as m
+from contracts.inspections import (AddTargetsOrder, CampaignStart, CampaignState, CloseOrder, ExtendOrder, Figures,
+                                   NO_PROBLEM, TaskAction)
 
 KIND = rpb.AgencyKind.DESCRIPTOR
 CATEGORY = cpb.ViolationCategory.DESCRIPTOR
@@ -228,13 +229,13 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         """After the commit, and again on every replay, so that a crash in between heals when the
         caller retries: the campaign's workflow runs."""
         campaign = await self.store.get_campaign(campaign_id)
-        await self.workflows.start_campaign(m.CampaignState(
-            start=m.CampaignStart(
+        await self.workflows.start_campaign(CampaignState(
+            start=CampaignStart(
                 campaign_id=campaign.id, starts_on=campaign.starts_on.isoformat(), ends_on=campaign.ends_on.isoformat(),
                 target_count=campaign.target_count, rules_version=campaign.rules_version,
                 calendar_offset_days=self.legal.offset_days, batch_size=self.batch_size,
                 progress_interval_seconds=self.progress_interval_seconds, history_limit=self.history_limit),
-            figures=m.Figures(targets=campaign.target_count)))
+            figures=Figures(targets=campaign.target_count)))
 
     async def GetCampaign(self, request: pb.GetCampaignRequest, context) -> pb.GetCampaignResponse:
         return pb.GetCampaignResponse(campaign=campaign_message(await self._campaign_in_scope(request.campaign_id)))
@@ -280,7 +281,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                                 f"{locked.id}/{locked.additions + 1}", locked.inspectors_per_target)
             added = await self.store.add_targets(session, locked, [
                 store.NewTask(a.credit_code, a.name, a.region_code, a.kind, team) for a, team in zip(found, teams)])
-            await self.workflows.add_targets(locked.id, m.AddTargetsOrder(
+            await self.workflows.add_targets(locked.id, AddTargetsOrder(
                 request_id=f"{auth.current().subject}:{request.idempotency_key}", target_count=locked.target_count))
             return pb.AddCampaignTargetsResponse(campaign=campaign_message(locked),
                                                  added=[task_message(t, locked) for t in added])
@@ -293,7 +294,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         async def write(session):
             locked = await self.store.lock_campaign(session, request.campaign_id)
             plans.check_extension(locked.status, locked.ends_on, ends_on)
-            await self.workflows.extend(locked.id, m.ExtendOrder(
+            await self.workflows.extend(locked.id, ExtendOrder(
                 actor=auth.current().subject, request_id=f"{auth.current().subject}:{request.idempotency_key}",
                 ends_on=request.ends_on))
             locked.ends_on = ends_on
@@ -307,7 +308,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         subject = auth.current().subject
         try:
             plans.check_running(campaign.status, "closing")
-            await self.workflows.close(campaign.id, m.CloseOrder(actor=subject, request_id=f"{subject}:"
+            await self.workflows.close(campaign.id, CloseOrder(actor=subject, request_id=f"{subject}:"
                                                                  f"{request.idempotency_key}", reason=request.reason))
         except FailedPrecondition:
             # A retry after the close went through finds the campaign closed early: the same answer.
@@ -350,22 +351,22 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             auth.require_region(task.agency_region_code, "the task")
         return task, campaign
 
-    async def _act(self, request, action: m.TaskAction):
+    async def _act(self, request, action: TaskAction):
         await self._task_for_caller(request.task_id)
         await self.workflows.act(request.task_id, action)
         task, campaign = await self.store.get_task(request.task_id)
         return task_message(task, campaign)
 
-    def _action(self, name: str, request, **arguments) -> m.TaskAction:
+    def _action(self, name: str, request, **arguments) -> TaskAction:
         principal = auth.current()
-        return m.TaskAction(action=name, actor=principal.subject, actor_role=principal.role,
+        return TaskAction(action=name, actor=principal.subject, actor_role=principal.role,
                             request_id=f"{principal.subject}:{request.idempotency_key}",
                             effective_on=request.effective_on, **arguments)
 
     async def RecordCheck(self, request: pb.RecordCheckRequest, context) -> pb.RecordCheckResponse:
         outcome = enum_word(OUTCOME, request.outcome)
         category = enum_word(CATEGORY, request.category) if request.category else ""
-        if outcome != m.NO_PROBLEM and not category:
+        if outcome != NO_PROBLEM and not category:
             raise InvalidArgument(FieldViolation("category", "is required for a problem or a violation"))
         action = self._action("check", request, outcome=outcome, category=category, findings=request.findings)
         return pb.RecordCheckResponse(task=await self._act(request, action))

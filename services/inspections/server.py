@@ -45,7 +45,8 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     inspections = Inspections(store.InspectionsStore(engine), RegistryDirectory(registry_address, token_secret),
                               InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds))
     api = InspectionsApi(inspections.store, inspections.registry, inspections.workflows,
-                         legal_clock or clock.LegalClock(), batch_size, progress_interval_seconds, history_limit)
+                         legal_clock or clock.LegalClock(config.legal_offset_days()), batch_size,
+                         progress_interval_seconds, history_limit)
     server = SuiteServer("inspections", [ServiceBinding(
         SERVICE_NAME, inspections_pb2_grpc.add_InspectionsServiceServicer_to_server, api)], token_secret,
         options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])

@@ -24,7 +24,7 @@ from services.inspections.domain.draw import canonical
 from suite import clock, db
 from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from suite.idempotency import IdempotencyRecordMixin
-from workflows.inspections import model as task_model
+from contracts.inspections import ASSIGNED, allowed_actions
 
 
 class Base(DeclarativeBase):
@@ -523,7 +523,7 @@ class InspectionsStore:
                 campaign.report = report
             await session.execute(update(Task).where(
                 Task.campaign_id == campaign_id, Task.stage == "pending", Task.position < progress["started"])
-                .values(stage=task_model.ASSIGNED, allowed_actions=task_model.allowed_actions(task_model.ASSIGNED, "")))
+                .values(stage=ASSIGNED, allowed_actions=allowed_actions(ASSIGNED, "")))
             if status in (plans.CLOSED_EARLY, plans.ENDED):
                 await session.execute(update(Task).where(Task.campaign_id == campaign_id, Task.stage == "pending")
                                       .values(stage="dropped"))

@@ -8,39 +8,41 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from suite.workflow_client import WorkflowClient, answered
-from workflows.inspections import model as m
+from contracts.inspections import (ACT_UPDATE, ADD_TARGETS_UPDATE, AddTargetsOrder, CAMPAIGN_WORKFLOW, CLOSE_UPDATE,
+                                   CampaignProgressView, CampaignReport, CampaignState, CloseOrder, EXTEND_UPDATE,
+                                   ExtendOrder, PROGRESS_QUERY, TaskAction, TaskView)
 
 
 class InspectionWorkflows(WorkflowClient):
     """The campaign and inspection task workflows."""
 
-    async def start_campaign(self, state: m.CampaignState) -> None:
+    async def start_campaign(self, state: CampaignState) -> None:
         """Start the campaign's workflow, or find it running; its id is the campaign id. A campaign
         whose workflow has finished is never started again."""
         client = await self.client()
         try:
             await answered(lambda: client.start_workflow(
-                m.CAMPAIGN_WORKFLOW, state, id=state.start.campaign_id, task_queue=self._settings.task_queue,
+                CAMPAIGN_WORKFLOW, state, id=state.start.campaign_id, task_queue=self._settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE), state.start.campaign_id)
         except WorkflowAlreadyStartedError:
             pass
 
-    async def act(self, task_id: str, action: m.TaskAction) -> m.TaskView:
-        return await self.update(task_id, m.ACT_UPDATE, action, f"{action.action}-{action.request_id}", m.TaskView)
+    async def act(self, task_id: str, action: TaskAction) -> TaskView:
+        return await self.update(task_id, ACT_UPDATE, action, f"{action.action}-{action.request_id}", TaskView)
 
-    async def close(self, campaign_id: str, order: m.CloseOrder) -> m.CampaignReport:
-        return await self.update(campaign_id, m.CLOSE_UPDATE, order, f"close-{order.request_id}", m.CampaignReport)
+    async def close(self, campaign_id: str, order: CloseOrder) -> CampaignReport:
+        return await self.update(campaign_id, CLOSE_UPDATE, order, f"close-{order.request_id}", CampaignReport)
 
-    async def extend(self, campaign_id: str, order: m.ExtendOrder) -> m.CampaignProgressView:
-        return await self.update(campaign_id, m.EXTEND_UPDATE, order, f"extend-{order.request_id}",
-                                  m.CampaignProgressView)
+    async def extend(self, campaign_id: str, order: ExtendOrder) -> CampaignProgressView:
+        return await self.update(campaign_id, EXTEND_UPDATE, order, f"extend-{order.request_id}",
+                                  CampaignProgressView)
 
-    async def add_targets(self, campaign_id: str, order: m.AddTargetsOrder) -> m.CampaignProgressView:
-        return await self.update(campaign_id, m.ADD_TARGETS_UPDATE, order, f"add-{order.request_id}",
-                                  m.CampaignProgressView)
+    async def add_targets(self, campaign_id: str, order: AddTargetsOrder) -> CampaignProgressView:
+        return await self.update(campaign_id, ADD_TARGETS_UPDATE, order, f"add-{order.request_id}",
+                                  CampaignProgressView)
 
-    async def progress(self, campaign_id: str) -> m.CampaignProgressView:
+    async def progress(self, campaign_id: str) -> CampaignProgressView:
         handle = (await self.client()).get_workflow_handle(campaign_id)
-        return await answered(lambda: handle.query(m.PROGRESS_QUERY, result_type=m.CampaignProgressView),
+        return await answered(lambda: handle.query(PROGRESS_QUERY, result_type=CampaignProgressView),
                                campaign_id)

@@ -11,7 +11,7 @@ from temporalio import activity
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from workflows.activities.service_client import ServiceClient
-from workflows.case.model import CaseView, TimelineItem
+from contracts.case import CaseView, TimelineItem
 
 
 @dataclass

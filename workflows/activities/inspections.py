@@ -14,7 +14,7 @@ from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from workflows.activities.service_client import ServiceClient
-from workflows.inspections.model import CampaignReport, Figures, TaskView
+from contracts.inspections import CampaignReport, Figures, TaskView
 
 
 @dataclass

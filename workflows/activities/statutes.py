@@ -3,7 +3,7 @@ under a case's rules version, on the working-day calendar as the operator has lo
 
 These run as (local) activities so their answers are recorded in the workflow's history: a
 schedule loaded later, or a new rules version, never changes a date a case already relies on
-unless the case asks again (re-timing, see workflows.provisional). A year without the State
+unless the case asks again (re-timing, see contracts.provisional). A year without the State
 Council's schedule is counted provisionally, and each plan names the provisional years it rests
 on. The calendar is read when the worker starts and again by `reload` (the calendar watcher): a
 schedule file that does not read keeps the last good calendar, so a broken file never stops a

@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
-    from workflows import search_attributes as sa
+    from contracts import search_attributes
     from workflows.activities.complaints import ComplaintsActivities, Notice, ProgressRecord
     from rules.statutes import ExtensionRefused, Rules
     from workflows.activities.registry import (CreditEventOrder, RegistryActivities, ReinstatementOrder,
@@ -35,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd, SuspensionDecision
     from workflows.agency_suspension import workflow_id as suspension_workflow_id
     from workflows.case import procedure as p
-    from workflows.case.model import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart,
-                                      CaseView, DeadlineView, ReporterRef, TimelineItem)
-    from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished, retimed_note
+    from contracts.case import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart, CaseView,
+                                DeadlineView, ReporterRef, TimelineItem)
+    from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished, retimed_note
 
 # A calendar year the operator has not loaded yet fails its activity with a clear message; it
 # is retried hourly until the schedule is there, never guessed.
@@ -957,11 +957,11 @@ class CaseWorkflow:
         self.recorded_entries = len(self.timeline)
         upcoming = self._next_deadline()
         workflow.upsert_search_attributes([
-            sa.CASE_STAGE.value_set(self.stage), sa.CASE_STATUS.value_set(self.status),
-            sa.REGION_CODE.value_set(self.region_code),
-            sa.AGENCY_CREDIT_CODE.value_set(self.case.agency.credit_code),
-            sa.VIOLATION_CATEGORY.value_set(self.case.category), sa.OVERDUE.value_set(view.overdue),
-            sa.PROVISIONAL_YEARS.value_set([str(year) for year in view.provisional_years]) if view.provisional_years
-            else sa.PROVISIONAL_YEARS.value_unset(),
-            sa.NEXT_DEADLINE.value_set(self._instant(upcoming.plan.due_on) + timedelta(days=1)) if upcoming
-            else sa.NEXT_DEADLINE.value_unset()])
+            search_attributes.CASE_STAGE.value_set(self.stage), search_attributes.CASE_STATUS.value_set(self.status),
+            search_attributes.REGION_CODE.value_set(self.region_code),
+            search_attributes.AGENCY_CREDIT_CODE.value_set(self.case.agency.credit_code),
+            search_attributes.VIOLATION_CATEGORY.value_set(self.case.category), search_attributes.OVERDUE.value_set(view.overdue),
+            search_attributes.PROVISIONAL_YEARS.value_set([str(year) for year in view.provisional_years]) if view.provisional_years
+            else search_attributes.PROVISIONAL_YEARS.value_unset(),
+            search_attributes.NEXT_DEADLINE.value_set(self._instant(upcoming.plan.due_on) + timedelta(days=1)) if upcoming
+            else search_attributes.NEXT_DEADLINE.value_unset()])

@@ -29,7 +29,9 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
     from workflows.activities.inspections import CampaignRecord, InspectionActivities, TargetBatch, TargetsQuestion
-    from workflows.inspections import model as m
+    from contracts.inspections import (ADD_TARGETS_UPDATE, AddTargetsOrder, CAMPAIGN_WORKFLOW, CLOSE_UPDATE,
+                                       CampaignProgressView, CampaignReport, CampaignState, CloseOrder, EXTEND_UPDATE,
+                                       ExtendOrder, PROGRESS_QUERY, TASK_EVENT_SIGNAL, TaskEvent, TaskStart)
     from workflows.inspections.task import InspectionTaskWorkflow
 
 SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -41,20 +43,20 @@ ADDITION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inte
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 
 
-@workflow.defn(name=m.CAMPAIGN_WORKFLOW, sandboxed=False)
+@workflow.defn(name=CAMPAIGN_WORKFLOW, sandboxed=False)
 class CampaignWorkflow:
     @workflow.init
-    def __init__(self, state: m.CampaignState) -> None:
+    def __init__(self, state: CampaignState) -> None:
         self.s = state
-        self.closing: m.CloseOrder | None = None
-        self.report: m.CampaignReport | None = None
+        self.closing: CloseOrder | None = None
+        self.report: CampaignReport | None = None
         self.reported = False
         self.dirty = False
         self.woken = False
         self.last_write: datetime | None = None
 
     @workflow.run
-    async def run(self, state: m.CampaignState) -> m.CampaignReport:
+    async def run(self, state: CampaignState) -> CampaignReport:
         start = self.s.start
         if self.s.figures.started == 0 and self.today().isoformat() < start.starts_on:
             try:
@@ -115,7 +117,7 @@ class CampaignWorkflow:
         start = self.s.start
         await workflow.start_child_workflow(
             InspectionTaskWorkflow.run,
-            m.TaskStart(task_id=target.task_id, campaign_id=start.campaign_id, credit_code=target.credit_code,
+            TaskStart(task_id=target.task_id, campaign_id=start.campaign_id, credit_code=target.credit_code,
                         inspectors=target.inspectors, rules_version=start.rules_version,
                         calendar_offset_days=start.calendar_offset_days),
             id=target.task_id, parent_close_policy=ParentClosePolicy.ABANDON,
@@ -147,19 +149,19 @@ class CampaignWorkflow:
 
     # ---- what tasks and supervisors say --------------------------------------------------------
 
-    @workflow.signal(name=m.TASK_EVENT_SIGNAL)
-    def task_event(self, event: m.TaskEvent) -> None:
+    @workflow.signal(name=TASK_EVENT_SIGNAL)
+    def task_event(self, event: TaskEvent) -> None:
         self.s.figures.count(event.kind)
         self.dirty = True
 
-    @workflow.query(name=m.PROGRESS_QUERY)
-    def progress(self) -> m.CampaignProgressView:
-        return m.CampaignProgressView(campaign_id=self.s.start.campaign_id, status=self._status(),
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self) -> CampaignProgressView:
+        return CampaignProgressView(campaign_id=self.s.start.campaign_id, status=self._status(),
                                       ends_on=self.s.start.ends_on, figures=self.s.figures, runs=self.s.runs,
                                       history_length=workflow.info().get_current_history_length())
 
-    @workflow.update(name=m.CLOSE_UPDATE)
-    async def close(self, order: m.CloseOrder) -> m.CampaignReport:
+    @workflow.update(name=CLOSE_UPDATE)
+    async def close(self, order: CloseOrder) -> CampaignReport:
         if self.closing is None:
             self.closing = order
         # Answer once the report is on the record, so that the caller reads it there.
@@ -167,46 +169,46 @@ class CampaignWorkflow:
         return self.report
 
     @close.validator
-    def _validate_close(self, order: m.CloseOrder) -> None:
+    def _validate_close(self, order: CloseOrder) -> None:
         if self.closing is not None and self.closing.request_id != order.request_id:
             raise ApplicationError("the campaign is already closing", type="FAILED_PRECONDITION", non_retryable=True)
 
-    @workflow.update(name=m.EXTEND_UPDATE)
-    def extend(self, order: m.ExtendOrder) -> m.CampaignProgressView:
+    @workflow.update(name=EXTEND_UPDATE)
+    def extend(self, order: ExtendOrder) -> CampaignProgressView:
         self.s.start.ends_on = max(self.s.start.ends_on, order.ends_on)
         self.woken = True
         return self.progress()
 
     @extend.validator
-    def _validate_extend(self, order: m.ExtendOrder) -> None:
+    def _validate_extend(self, order: ExtendOrder) -> None:
         if self.closing is not None:
             raise ApplicationError("the campaign is closing", type="FAILED_PRECONDITION", non_retryable=True)
         if order.ends_on < self.s.start.ends_on:
             raise ApplicationError(f"the campaign already runs until {self.s.start.ends_on}", "ends_on",
                                    type="INVALID_ARGUMENT", non_retryable=True)
 
-    @workflow.update(name=m.ADD_TARGETS_UPDATE)
-    def add_targets(self, order: m.AddTargetsOrder) -> m.CampaignProgressView:
+    @workflow.update(name=ADD_TARGETS_UPDATE)
+    def add_targets(self, order: AddTargetsOrder) -> CampaignProgressView:
         self.s.figures.targets = max(self.s.figures.targets, order.target_count)
         self.woken = True
         return self.progress()
 
     @add_targets.validator
-    def _validate_add_targets(self, order: m.AddTargetsOrder) -> None:
+    def _validate_add_targets(self, order: AddTargetsOrder) -> None:
         if self.closing is not None:
             raise ApplicationError("the campaign is closing", type="FAILED_PRECONDITION", non_retryable=True)
 
     # ---- the end --------------------------------------------------------------------------------
 
-    def _closing_report(self) -> m.CampaignReport:
+    def _closing_report(self) -> CampaignReport:
         figures = self.s.figures
         figures.not_started = figures.targets - figures.started
         if self.closing is not None:
-            return m.CampaignReport(ending="closed_early", closed_on=self.today().isoformat(),
+            return CampaignReport(ending="closed_early", closed_on=self.today().isoformat(),
                                     reason=self.closing.reason, figures=figures)
         # Tasks still unchecked when the period ends missed the campaign's date.
         figures.overdue += figures.started - figures.checked
-        return m.CampaignReport(ending="ended", closed_on=self.today().isoformat(),
+        return CampaignReport(ending="ended", closed_on=self.today().isoformat(),
                                 reason=f"the campaign's period ended on {self.s.start.ends_on}", figures=figures)
 
     def _status(self) -> str:

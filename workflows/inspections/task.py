@@ -22,9 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
     from workflows.activities.inspections import CaseOrder, InspectionActivities
     from workflows.activities.statutes import PeriodPlan, PeriodQuestion, StatuteActivities
-    from workflows import search_attributes
-    from workflows.inspections import model as m
-    from workflows.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
+    from contracts import search_attributes
+    from contracts.inspections import (ACT_UPDATE, ASSIGNED, CLOSED, CONCLUDED, NO_PROBLEM, OUTCOMES, PROBLEM,
+                                       RECTIFYING, STATE_QUERY, TASK_ACTIONS, TASK_EVENT_SIGNAL, TASK_WORKFLOW,
+                                       TaskAction, TaskEvent, TaskStart, TaskView, VIOLATION, allowed_actions)
+    from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
                              maximum_interval=timedelta(hours=1))
@@ -43,12 +45,12 @@ def refuse(message: str, field: str = "") -> ApplicationError:
     return ApplicationError(message, type="FAILED_PRECONDITION", non_retryable=True)
 
 
-@workflow.defn(name=m.TASK_WORKFLOW, sandboxed=False)
+@workflow.defn(name=TASK_WORKFLOW, sandboxed=False)
 class InspectionTaskWorkflow:
     @workflow.init
-    def __init__(self, task: m.TaskStart) -> None:
+    def __init__(self, task: TaskStart) -> None:
         self.task = task
-        self.view_state = m.TaskView(task_id=task.task_id, revision=0, stage=m.ASSIGNED)
+        self.view_state = TaskView(task_id=task.task_id, revision=0, stage=ASSIGNED)
         self.last_effective_on = ""
         self.handled: set[str] = set()
         self.lock = asyncio.Lock()
@@ -59,7 +61,7 @@ class InspectionTaskWorkflow:
         self.acting = False
 
     @workflow.run
-    async def run(self, task: m.TaskStart) -> m.TaskView:
+    async def run(self, task: TaskStart) -> TaskView:
         while not self._finished():
             wake_at = self._next_wake()
             self.woken = False
@@ -75,7 +77,7 @@ class InspectionTaskWorkflow:
         return self.view()
 
     def _finished(self) -> bool:
-        return self.view_state.stage == m.CLOSED
+        return self.view_state.stage == CLOSED
 
     def _next_wake(self) -> datetime | None:
         """The day after the publication deadline, while the result is unpublished."""
@@ -92,8 +94,8 @@ class InspectionTaskWorkflow:
 
     # ---- the actions --------------------------------------------------------------------------
 
-    @workflow.query(name=m.STATE_QUERY)
-    def state(self) -> m.TaskView:
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> TaskView:
         return self.view()
 
     @workflow.signal(name=SCHEDULE_PUBLISHED_SIGNAL)
@@ -115,8 +117,8 @@ class InspectionTaskWorkflow:
                 state.overdue = False
             await self._record([])
 
-    @workflow.update(name=m.ACT_UPDATE)
-    async def act(self, action: m.TaskAction) -> m.TaskView:
+    @workflow.update(name=ACT_UPDATE)
+    async def act(self, action: TaskAction) -> TaskView:
         async with self.lock:
             if action.request_id in self.handled:
                 return self.view()
@@ -143,14 +145,14 @@ class InspectionTaskWorkflow:
         return self.view()
 
     @act.validator
-    def _validate_act(self, action: m.TaskAction) -> None:
+    def _validate_act(self, action: TaskAction) -> None:
         if action.request_id not in self.handled:
             self._check(action)
 
-    def _check(self, action: m.TaskAction) -> None:
-        if action.action not in m.TASK_ACTIONS:
+    def _check(self, action: TaskAction) -> None:
+        if action.action not in TASK_ACTIONS:
             raise refuse(f"unknown action {action.action!r}", "action")
-        roles, stages = m.TASK_ACTIONS[action.action]
+        roles, stages = TASK_ACTIONS[action.action]
         if action.actor_role not in roles:
             raise ApplicationError(f"{action.action} is for {', '.join(sorted(roles))}", type="PERMISSION_DENIED",
                                    non_retryable=True)
@@ -163,13 +165,13 @@ class InspectionTaskWorkflow:
         if state.stage not in stages:
             raise refuse(f"{action.action} is not possible while the task is {state.stage}")
         if action.action == "check":
-            if action.outcome not in m.OUTCOMES:
+            if action.outcome not in OUTCOMES:
                 raise refuse(f"unknown outcome {action.outcome!r}", "outcome")
-            if action.outcome != m.NO_PROBLEM and not action.category:
+            if action.outcome != NO_PROBLEM and not action.category:
                 raise refuse("a problem or a violation names its category", "category")
         self._effective_on(action)
 
-    def _effective_on(self, action: m.TaskAction) -> str:
+    def _effective_on(self, action: TaskAction) -> str:
         today = self.today().isoformat()
         on = action.effective_on or today
         if on > today:
@@ -179,36 +181,36 @@ class InspectionTaskWorkflow:
                          "effective_on")
         return on
 
-    async def _do_check(self, action: m.TaskAction, on: str) -> list[str]:
+    async def _do_check(self, action: TaskAction, on: str) -> list[str]:
         state = self.view_state
         state.outcome, state.category, state.findings, state.checked_on = (
             action.outcome, action.category, action.findings, on)
         state.publish_due_on = await self._due("publish_due_on", PUBLISH_PERIOD, on)
         events = [f"checked_{action.outcome}"]
-        if action.outcome == m.PROBLEM:
+        if action.outcome == PROBLEM:
             state.rectify_due_on = await self._due("rectify_due_on", RECTIFY_PERIOD, on)
-            state.stage = m.RECTIFYING
+            state.stage = RECTIFYING
         else:
-            state.stage = m.CONCLUDED
-        if action.outcome == m.VIOLATION:
+            state.stage = CONCLUDED
+        if action.outcome == VIOLATION:
             events.append(await self._open_case(on, action.findings))
         return events
 
-    async def _do_recheck(self, action: m.TaskAction, on: str) -> list[str]:
+    async def _do_recheck(self, action: TaskAction, on: str) -> list[str]:
         state = self.view_state
         state.rechecked_on, state.rectified = on, action.rectified
         state.findings = f"{state.findings}\n复查 re-check {on}: {action.findings}"
-        state.stage = m.CLOSED if state.published_on else m.CONCLUDED
+        state.stage = CLOSED if state.published_on else CONCLUDED
         if action.rectified:
             return ["rectified"]
         return ["not_rectified", await self._open_case(on, f"逾期未整改 not rectified by {state.rectify_due_on}: "
                                                            f"{action.findings}")]
 
-    async def _do_publish(self, action: m.TaskAction, on: str) -> list[str]:
+    async def _do_publish(self, action: TaskAction, on: str) -> list[str]:
         state = self.view_state
         state.published_on = on
-        if state.stage == m.CONCLUDED:
-            state.stage = m.CLOSED
+        if state.stage == CONCLUDED:
+            state.stage = CLOSED
         return ["published"]
 
     async def _open_case(self, on: str, findings: str) -> str:
@@ -243,9 +245,9 @@ class InspectionTaskWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=1) if self.acting else CALENDAR_RETRY)
 
-    def view(self) -> m.TaskView:
+    def view(self) -> TaskView:
         state = self.view_state
-        return m.TaskView(**{**vars(state), "allowed_actions": m.allowed_actions(state.stage, state.published_on),
+        return TaskView(**{**vars(state), "allowed_actions": allowed_actions(state.stage, state.published_on),
                              "publish_due_provisional": bool(self.provisional.get("publish_due_on")),
                              "rectify_due_provisional": bool(self.provisional.get("rectify_due_on"))})
 
@@ -262,6 +264,6 @@ class InspectionTaskWorkflow:
         campaign = workflow.get_external_workflow_handle(self.task.campaign_id)
         for kind in events:
             try:
-                await campaign.signal(m.TASK_EVENT_SIGNAL, m.TaskEvent(self.task.task_id, kind))
+                await campaign.signal(TASK_EVENT_SIGNAL, TaskEvent(self.task.task_id, kind))
             except FailureError:
                 workflow.logger.info("campaign %s no longer runs; %s not counted", self.task.campaign_id, kind)

@@ -77,3 +77,10 @@ def log_level() -> str:
 def calendar_watch_seconds() -> float:
     """How often the worker reads the holiday schedules again and re-times what they confirm."""
     return float(os.environ.get("IPSS_CALENDAR_WATCH_SECONDS", "10"))
+
+
+def legal_offset_days() -> int:
+    """Days the legal calendar runs behind the wall clock (suite.clock.LegalClock; negative: ahead).
+    Zero in production; training environments and benchmarks set it to run procedures on another
+    legal day, e.g. one whose deadlines reach into a year without the State Council's schedule."""
+    return int(os.environ.get("IPSS_LEGAL_OFFSET_DAYS", "0"))

@@ -19,7 +19,7 @@ from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from suite.clock import CHINA
 from suite.protos import enum_word
-from workflows.case import procedure
+from contracts.case_actions import CASE_ACTIONS
 
 QUEUE_PAGE_SIZE = 50
 EXPORT_PAGE_SIZE = 1000
@@ -126,7 +126,7 @@ async def inbox(request: Request) -> Response:
 def offered_actions(case: pb.Case, role: str) -> list[str]:
     """The actions the workflow allows now, less those the procedure keeps from the visitor's role."""
     return [a for a in case.allowed_actions
-            if a in forms.ACTION_FORMS and role in procedure.ACTIONS[a].roles]
+            if a in forms.ACTION_FORMS and role in CASE_ACTIONS[a].roles]
 
 
 async def case_page(request: Request, failed_action: str = "", error: dict | None = None, posted=None,

@@ -49,7 +49,7 @@ class CaseStart:
 
 @dataclass
 class CaseAction:
-    """One handler or supervisor action. `action` names it (see procedure.ACTIONS); the other
+    """One handler or supervisor action. `action` names it (see contracts.case_actions); the other
     fields are its arguments, empty when the action takes none."""
 
     action: str

@@ -84,7 +84,7 @@ class Court:
         return refusal.value
 
     async def state(self, case_id: str) -> CaseView:
-        return await self.env.client.get_workflow_handle(case_id).query(CaseWorkflow.state)
+        return await self.env.client.get_workflow_handle(case_id).query(CaseWorkflow.view)
 
     async def status(self, filed: cpb.FileReportResponse) -> cpb.GetReportStatusResponse:
         """The reporter's page once the case's record has caught up with its workflow (the first

@@ -28,7 +28,7 @@ from suite import auth, clock
 from tests.test_complaints_intake import (OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
                                           new_resident_id, real_name, registry_api, report, uid)
 from tests.test_complaints_statistics import inspection
-from workflows.case import procedure
+from contracts.case_actions import CASE_ACTIONS
 
 PROVINCE = "63"
 VERIFY_SOURCE = "市场监督管理行政处罚程序规定 第十八条"
@@ -146,14 +146,14 @@ async def test_the_case_page_shows_deadlines_reporters_and_the_roles_actions(con
 async def test_every_action_the_workflow_allows_has_its_form_in_both_languages(console, api, registry_api):
     county = new_county(PROVINCE)
     case_id = await inspection(api, await new_agency(registry_api, county))
-    await record(api, case_id, county, 1, actions=sorted(procedure.ACTIONS))
+    await record(api, case_id, county, 1, actions=sorted(CASE_ACTIONS))
     await sign_in(console, "supervisor", county)
     for lang, heading in (("zh", "当前可执行的操作"), ("en", "Actions allowed now")):
         await console.get(f"/lang/{lang}")
         page = await console.get(f"/cases/{case_id}")
         assert page.status_code == 200 and heading in page.text
         offered = set(re.findall(r'<details class="action" id="action-([a-z_]+)"', page.text))
-        assert offered == set(procedure.ACTIONS)
+        assert offered == set(CASE_ACTIONS)
         assert (await console.get("/statistics", params=dict(region=county))).status_code == 200
 
 

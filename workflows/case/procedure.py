@@ -1,6 +1,6 @@
-"""The penalty procedure's rules that need no clock and no I/O: which action each stage allows
-and to whom, what a penalty entails (hearing, publication, publicity), and the late-payment
-surcharge. The case workflow asks these before it changes anything."""
+"""The penalty procedure's rules that need no clock and no I/O: what a penalty is and entails
+(hearing, publication, credit record, outcome), and how an action is refused. Which action each
+stage allows and to whom is declared in `contracts.case_actions`."""
 
 from __future__ import annotations
 
@@ -8,52 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from temporalio.exceptions import ApplicationError
-
-VERIFICATION = "verification"  # 核查, decide whether to open (立案)
-INVESTIGATION = "investigation"  # 调查取证
-PRIOR_NOTICE = "prior_notice"  # 告知, statement and defence (陈述申辩)
-HEARING = "hearing"  # 听证
-DECISION_APPROVAL = "decision_approval"  # 审批
-DECIDED = "decided"  # 处罚决定: service, payment, publication
-CLOSED = "closed"  # 结案/归档
-
-STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED, CLOSED)
-
-STAFF = frozenset({"handler", "supervisor"})
-SUPERVISOR = frozenset({"supervisor"})
-EXTENSIBLE_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE)
-
-
-@dataclass(frozen=True)
-class ActionRule:
-    stages: tuple[str, ...]
-    roles: frozenset[str]
-
-
-ACTIONS: dict[str, ActionRule] = {
-    "assign": ActionRule((VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED), STAFF),
-    "record_verification": ActionRule((VERIFICATION,), STAFF),
-    "add_evidence": ActionRule((VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING), STAFF),
-    "open": ActionRule((VERIFICATION,), STAFF),
-    "decline": ActionRule((VERIFICATION,), STAFF),
-    "request_extension": ActionRule(EXTENSIBLE_STAGES, STAFF),
-    "approve_extension": ActionRule(EXTENSIBLE_STAGES, SUPERVISOR),
-    "refuse_extension": ActionRule(EXTENSIBLE_STAGES, SUPERVISOR),
-    "suspend_clock": ActionRule(EXTENSIBLE_STAGES, STAFF),
-    "resume_clock": ActionRule((VERIFICATION, INVESTIGATION, PRIOR_NOTICE), STAFF),
-    "propose_penalty": ActionRule((INVESTIGATION,), STAFF),
-    "record_statement": ActionRule((PRIOR_NOTICE,), STAFF),
-    "request_hearing": ActionRule((PRIOR_NOTICE,), STAFF),
-    "record_hearing": ActionRule((HEARING,), STAFF),
-    "submit_decision": ActionRule((INVESTIGATION, PRIOR_NOTICE), STAFF),
-    "approve_decision": ActionRule((DECISION_APPROVAL,), SUPERVISOR),
-    "record_service": ActionRule((DECIDED,), STAFF),
-    "record_payment": ActionRule((DECIDED,), STAFF),
-    "record_review": ActionRule((DECIDED,), STAFF),
-    "transfer": ActionRule((VERIFICATION, INVESTIGATION), STAFF),
-    "refer_to_association": ActionRule((VERIFICATION, INVESTIGATION), STAFF),
-    "close": ActionRule((DECIDED,), STAFF),
-}
 
 PENALTY_KINDS = ("none", "warning", "fine", "suspension", "revocation")
 # What each penalty kind puts on the agency's credit record in the registry.
@@ -70,20 +24,6 @@ def refuse(message: str, field: str = "") -> ApplicationError:
     if field:
         return ApplicationError(message, field, type="INVALID_ARGUMENT", non_retryable=True)
     return ApplicationError(message, type="FAILED_PRECONDITION", non_retryable=True)
-
-
-def check_allowed(action: str, role: str, stage: str) -> None:
-    rule = ACTIONS.get(action)
-    if rule is None:
-        raise refuse(f"unknown action {action!r}", "action")
-    if role not in rule.roles:
-        raise refuse(f"{action} is for {', '.join(sorted(rule.roles))}, not {role}")
-    if stage not in rule.stages:
-        raise refuse(f"{action} is not possible in stage {stage}")
-
-
-def allowed_actions(stage: str) -> list[str]:
-    return [name for name, rule in ACTIONS.items() if stage in rule.stages]
 
 
 @dataclass(frozen=True)
@@ -123,3 +63,28 @@ class ReviewSpan:
 
     start: date
     end: date | None
+
+
+def penalty_of(action) -> Penalty:
+    """The penalty a CaseAction names (告知 or 决定)."""
+    return Penalty(action.penalty_kind, action.fine_cny, action.suspension_months)
+
+
+def describe(penalty: Penalty) -> str:
+    if penalty.kind == "fine":
+        return f"fine of {penalty.fine_cny} CNY"
+    if penalty.kind == "suspension":
+        fine = f" and a fine of {penalty.fine_cny} CNY" if penalty.fine_cny else ""
+        return f"suspension from new business for {penalty.suspension_months} months{fine}"
+    return {"none": "no penalty", "warning": "warning", "revocation": "licence revocation"}[penalty.kind]
+
+
+def heavier(decided: Penalty, proposed: Penalty) -> bool:
+    """A decision heavier than the penalty told to the party needs a new prior notice."""
+    return (PENALTY_KINDS.index(decided.kind) > PENALTY_KINDS.index(proposed.kind)
+            or decided.fine_cny > proposed.fine_cny or decided.suspension_months > proposed.suspension_months)
+
+
+def hearing_available(rules, penalty: Penalty) -> bool:
+    """Whether the party may ask for a hearing (听证办法 art. 5), by the case's rules version."""
+    return rules.hearing.available(PARTY_KIND, measures(penalty), penalty.fine_cny * 100)

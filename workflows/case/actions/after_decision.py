@@ -1,0 +1,163 @@
+"""After the decision (处罚决定): its service (送达), the fine's payment with the late surcharge
+(加处罚款), reconsideration or litigation (复议/诉讼) — which may revoke the decision and undo what
+followed from it — and closing the case (结案) once the review windows have run."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+from contracts.case import CaseAction
+from workflows.activities.registry import RegistryActivities, ReinstatementOrder, WithdrawalOrder
+from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd
+from workflows.case import clock
+from workflows.case.actions import close_case, handles
+from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
+from workflows.case.procedure import ReviewSpan, refuse
+
+if TYPE_CHECKING:
+    from workflows.case.workflow import CaseWorkflow
+
+# Cases decided before reinstatement on review existed replay without it.
+REINSTATEMENT_PATCH = "reinstate-agency-on-review"
+REVIEW_WINDOWS = ("reconsideration_window", "litigation_window")
+
+
+def _not_served(case: CaseWorkflow) -> str | None:
+    return "the decision was already served" if case.state.decision.served_on else None
+
+
+@handles("record_service", when=_not_served)
+async def record_service(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    decision = case.state.decision
+    decision.served_on = on
+    clock.meet(case, "serve_absent_party")
+    case.state.status = "served"
+    case.note(action.actor, "served", f"decision served on {on}" + ("" if action.party_present else " (party absent)"))
+    if decision.penalty.fine_cny:
+        await clock.start_period(case, "pay_fine", on)
+    await clock.start_period(case, "reconsideration_window", on)
+    await clock.start_period(case, "litigation_window", on)
+
+
+def _payable(case: CaseWorkflow) -> str | None:
+    decision = case.state.decision
+    if not decision.penalty.fine_cny:
+        return "the decision carries no fine"
+    if not decision.served_on:
+        return "the decision has not been served yet"
+    return "the fine is already paid" if decision.paid_on else None
+
+
+def _names_the_amount(case: CaseWorkflow, action: CaseAction) -> None:
+    if action.amount_cny <= 0:
+        raise refuse("a payment needs its amount", "amount_cny")
+
+
+@handles("record_payment", when=_payable, check=_names_the_amount)
+async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    decision = case.state.decision
+    fine = decision.penalty.fine_cny
+    owed = fine + clock.surcharge(case, date.fromisoformat(on))
+    if action.amount_cny < owed:
+        raise refuse(f"{owed} CNY is owed on {on} (fine and late surcharge); {action.amount_cny} is short", "amount_cny")
+    decision.paid_on = on
+    period = case.state.periods.get("pay_fine")
+    if period and period.state == "running":
+        clock.meet(case, "pay_fine")
+    case.state.status = "paid"
+    case.note(action.actor, "paid", f"{action.amount_cny} CNY paid on {on}"
+              + (f" including {owed - fine} CNY surcharge" if owed > fine else ""))
+
+
+def _a_review_change(case: CaseWorkflow, action: CaseAction) -> None:
+    if action.review_kind not in ("reconsideration", "litigation"):
+        raise refuse("review kind must be reconsideration or litigation", "kind")
+    pending = bool(case.state.reviews) and case.state.reviews[-1].end is None
+    if action.review_pending == pending:
+        raise refuse("a review is already pending" if pending else "no review is pending")
+
+
+@handles("record_review", check=_a_review_change)
+async def record_review(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    state, kind = case.state, action.review_kind
+    if action.review_pending:
+        state.reviews.append(ReviewSpan(date.fromisoformat(on), None))
+        state.status = f"{kind}_pending"
+        case.note(action.actor, "review_filed", f"{kind} filed on {on}; no surcharge accrues")
+        return
+    state.reviews[-1] = ReviewSpan(state.reviews[-1].start, date.fromisoformat(on))
+    if action.review_upheld:
+        state.status = "upheld"
+        case.note(action.actor, "review_concluded", f"{kind}: the decision is upheld")
+        return
+    await _revoked_on_review(case, action, on)
+
+
+async def _revoked_on_review(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    """The decision never had effect: what followed from it is undone."""
+    state, kind, decision, start = case.state, action.review_kind, case.state.decision, case.start
+    state.status = "revoked_on_review"
+    for period in state.periods.values():
+        if period.state == "running":
+            period.state = "cancelled"
+    case.note(action.actor, "review_concluded", f"{kind}: the decision is revoked", internal=False)
+    if decision.credit_event_id:
+        await clock.start_period(case, "withdraw_publication", on)
+        await workflow.execute_activity_method(
+            RegistryActivities.withdraw_credit_event,
+            WithdrawalOrder(idempotency_key=f"{start.case_id}:withdrawal", event_id=decision.credit_event_id,
+                            withdrawn_on=on,
+                            reason=f"{kind} revoked the decision of {decision.decided_on} ({start.case_id})"),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+        clock.meet(case, "withdraw_publication")
+        case.note("system", "publication_withdrawn", "处罚信息已撤回 the penalty is off the public register "
+                                                     "and no longer counts in the credit grade", internal=False)
+    if decision.penalty.kind == "revocation" and workflow.patched(REINSTATEMENT_PATCH):
+        await _reinstate_agency(case, kind, on)
+    if decision.suspension_workflow_id and on <= decision.suspended_until:
+        await workflow.get_external_workflow_handle(decision.suspension_workflow_id).signal(
+            AgencySuspensionWorkflow.end_early, EarlyEnd(on=on, reason=f"{kind} revoked the decision ({start.case_id})"))
+        case.note("system", "suspension_lifted", f"停止承接新业务自 {on} 解除 the suspension ends on review",
+                  internal=False)
+
+
+async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> None:
+    """The revocation never had effect: the agency returns to the status it had before it."""
+    start = case.start
+    agency = await workflow.execute_activity_method(
+        RegistryActivities.reinstate_agency,
+        ReinstatementOrder(idempotency_key=f"{start.case_id}:reinstatement", agency_id=start.agency.agency_id,
+                           revocation_reference=start.case_id, effective_on=on,
+                           reason=f"{review_kind} revoked the decision of {case.state.decision.decided_on} "
+                                  f"({start.case_id})"),
+        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+    case.note("system", "licence_reinstated", f"吊销决定已撤销 the licence is restored; the agency is {agency.status} "
+                                              f"from {on}", internal=False)
+
+
+def _complied_with(case: CaseWorkflow) -> str | None:
+    state = case.state
+    revoked = state.status == "revoked_on_review"
+    if not state.decision.served_on and not revoked:
+        return "the decision has not been served"
+    if state.decision.penalty.fine_cny and not state.decision.paid_on and not revoked:
+        return "the fine is unpaid"
+    return None
+
+
+@handles("close", when=_complied_with)
+async def close(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    for period_id in REVIEW_WINDOWS:
+        period = case.state.periods.get(period_id)
+        if period and period.state == "running" and period.awaiting_schedule:
+            raise refuse(f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期，放假安排发布后方可结案 "
+                         f"(the {period_id.replace('_', ' ')} may not have ended: its last day is provisional)")
+        if period and period.state == "running" and period.plan.due_on >= on:
+            raise refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}"
+                         + clock.provisional_mark(period))
+    clock.meet(case, "withdraw_publication")
+    close_case(case, case.state.outcome, "closed")
+    case.note(action.actor, "closed", f"{on} 结案 closed", internal=False)

@@ -1,0 +1,107 @@
+"""The office's clock stretched or stopped: an extension a supervisor approves (延长期限, four
+eyes), and a suspension for appraisal, testing, a hearing and the like (期限中止), which the
+period counts no days of until the clock is resumed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from contracts.case import CaseAction
+from contracts.case_actions import VERIFICATION
+from rules.statutes import ExtensionRefused
+from workflows.case import clock
+from workflows.case.actions import handles
+from workflows.case.procedure import refuse
+from workflows.case.state import PendingExtension
+
+if TYPE_CHECKING:
+    from workflows.case.workflow import CaseWorkflow
+
+NO_OFFICE_PERIOD = "no statutory period of the office runs now"
+
+
+def _extensible(case: CaseWorkflow) -> str | None:
+    period = case.state.office_period()
+    if period is None:
+        return NO_OFFICE_PERIOD
+    if case.state.pending_extension is not None:
+        return "an extension is already waiting for approval"
+    try:
+        case.rules.periods[period.period_id].extension_length("supervisor", period.granted)
+    except ExtensionRefused as refused:
+        return str(refused)
+    return None
+
+
+def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
+    if not action.reason:
+        raise refuse("an extension needs its reason", "reason")
+
+
+@handles("request_extension", when=_extensible, check=_gives_the_reason)
+async def request_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    period = case.state.office_period()
+    case.state.pending_extension = PendingExtension(period.period_id, action.actor, action.reason)
+    case.note(action.actor, "extension_requested", f"{period.period_id}: {action.reason}")
+
+
+def _extension_waits(case: CaseWorkflow) -> str | None:
+    return None if case.state.pending_extension is not None else "no extension is waiting for approval"
+
+
+def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
+    if case.state.pending_extension.requested_by == action.actor:
+        raise refuse("four eyes: the requester cannot approve their own extension")
+
+
+@handles("approve_extension", when=_extension_waits, check=_four_eyes)
+async def approve_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    period = case.state.periods[case.state.pending_extension.period_id]
+    period.extra += case.rules.periods[period.period_id].extension_length("supervisor", period.granted)
+    period.granted.append("supervisor")
+    await clock.replan(case, period)
+    case.state.pending_extension = None
+    case.note(action.actor, "extension_approved", f"{period.period_id} now due on {period.plan.due_on}")
+
+
+@handles("refuse_extension", when=_extension_waits, check=_four_eyes)
+async def refuse_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    case.note(action.actor, "extension_refused", f"{case.state.pending_extension.period_id}: {action.reason}")
+    case.state.pending_extension = None
+
+
+def _clock_runs(case: CaseWorkflow) -> str | None:
+    period = case.state.office_period()
+    if period is None:
+        return NO_OFFICE_PERIOD
+    return "the clock is already suspended" if period.state == "paused" else None
+
+
+def _stops_this_period(case: CaseWorkflow, action: CaseAction) -> None:
+    period = case.state.office_period()
+    if action.cause not in period.plan.suspended_by:
+        raise refuse(f"{action.cause or 'nothing'} does not stop {period.period_id}; "
+                     f"it stops for: {', '.join(period.plan.suspended_by)}", "cause")
+
+
+@handles("suspend_clock", when=_clock_runs, check=_stops_this_period)
+async def suspend_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    period = case.state.office_period()
+    period.state, period.paused_on = "paused", on
+    case.state.status = f"suspended:{action.cause}"
+    case.note(action.actor, "clock_suspended", f"{period.period_id} stopped on {on} ({action.cause}): {action.reason}")
+
+
+def _clock_stopped(case: CaseWorkflow) -> str | None:
+    period = case.state.office_period()
+    if period is None:
+        return NO_OFFICE_PERIOD
+    return None if period.state == "paused" else "the clock is not suspended"
+
+
+@handles("resume_clock", when=_clock_stopped)
+async def resume_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    period = case.state.office_period()
+    await clock.resume(case, period, on)
+    case.state.status = "opened" if case.state.stage != VERIFICATION else "verifying"
+    case.note(action.actor, "clock_resumed", f"{period.period_id} runs again from {on}, due on {period.plan.due_on}")

@@ -1,0 +1,130 @@
+"""The decision (处罚决定): a handler submits it, another approves it (four eyes). An approved
+penalty lands on the agency's credit record and is published for its period (信息公示规定 art.
+2, 13); a suspension from new business runs as a workflow of its own; a revocation changes the
+agency's status in the registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+from contracts.case import CaseAction
+from contracts.case_actions import DECIDED, DECISION_APPROVAL, INVESTIGATION, PRIOR_NOTICE
+from workflows.activities.registry import CreditEventOrder, RegistryActivities, StatusChangeOrder
+from workflows.activities.statutes import MonthsQuestion, StatuteActivities
+from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
+from workflows.agency_suspension import workflow_id as suspension_workflow_id
+from workflows.case import clock, procedure
+from workflows.case.actions import close_case, handles
+from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
+from workflows.case.procedure import check_penalty, describe, heavier, penalty_of, refuse
+from workflows.case.state import Decision
+
+if TYPE_CHECKING:
+    from workflows.case.workflow import CaseWorkflow
+
+
+def _decidable(case: CaseWorkflow) -> str | None:
+    state = case.state
+    window = state.periods.get("statement_and_defence")
+    if state.stage == PRIOR_NOTICE and window.state == "running" and not state.statement_recorded:
+        return f"the party may still make a statement until {window.plan.due_on}" + clock.provisional_mark(window)
+    decide = state.periods.get("decide_ordinary_case")
+    if decide and decide.state == "paused":
+        return "the decision clock is suspended; resume it first"
+    return None
+
+
+def _a_penalty_to_decide(case: CaseWorkflow, action: CaseAction) -> None:
+    penalty = penalty_of(action)
+    check_penalty(penalty, proposing=False)
+    if case.state.stage == INVESTIGATION and penalty.kind != "none":
+        raise refuse("a penalty is decided only after the prior notice (告知); propose it first")
+    if case.state.stage == PRIOR_NOTICE and heavier(penalty, case.state.proposal.penalty):
+        raise refuse("the decision may not be heavier than the penalty told to the party without a new prior notice",
+                     "penalty")
+
+
+@handles("submit_decision", when=_decidable, check=_a_penalty_to_decide)
+async def submit_decision(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    clock.meet(case, "statement_and_defence")
+    case.state.proposal = Decision(penalty_of(action), action.actor)
+    case.state.stage, case.state.status = DECISION_APPROVAL, "awaiting_approval"
+    case.note(action.actor, "decision_submitted", f"{describe(case.state.proposal.penalty)}: {action.reason}")
+
+
+def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
+    if case.state.proposal.proposed_by == action.actor:
+        raise refuse("four eyes: the proposer cannot approve their own decision")
+
+
+@handles("approve_decision", check=_four_eyes)
+async def approve_decision(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    state = case.state
+    decision = state.proposal
+    decision.decided_on = on
+    state.decision, state.proposal = decision, None
+    clock.meet(case, "decide_ordinary_case")
+    penalty = decision.penalty
+    state.outcome = procedure.OUTCOME_OF_PENALTY[penalty.kind]
+    case.note(action.actor, "decided", f"{on} 作出处理决定 decided: {describe(penalty)}", internal=False)
+    if penalty.kind == "none":
+        close_case(case, "no_penalty", "closed without penalty")
+        return
+    state.stage, state.status = DECIDED, "decided"
+    await clock.start_period(case, "serve_absent_party", on)
+    await _put_on_credit_record(case, decision)
+    if penalty.kind == "suspension":
+        await _suspend_agency(case, decision)
+    elif penalty.kind == "revocation":
+        await _revoke_agency(case, decision)
+
+
+async def _put_on_credit_record(case: CaseWorkflow, decision: Decision) -> None:
+    start, penalty, rules = case.start, decision.penalty, case.rules
+    publicity_period = rules.publicity.period_id(procedure.measures(penalty), penalty.fine_cny * 100)
+    published = publicity_period is not None
+    if published:
+        await clock.start_period(case, "publish_penalty", decision.decided_on)
+        decision.publicity_period = publicity_period
+        publicity = await clock.start_period(case, publicity_period, decision.decided_on)
+    else:
+        # Not public, yet it counts on the credit grade for as long as a short publicity would.
+        publicity = await clock.plan(case, rules.publicity.short_period, decision.decided_on)
+    decision.credit_event_id = await workflow.execute_activity_method(
+        RegistryActivities.record_credit_event,
+        CreditEventOrder(idempotency_key=f"{start.case_id}:decision", agency_id=start.agency.agency_id,
+                         kind=procedure.CREDIT_EVENT_OF_PENALTY[penalty.kind], source_reference=start.case_id,
+                         occurred_on=decision.decided_on, publicity_ends_on=publicity.due_on,
+                         summary=f"{start.category}: {describe(penalty)}", fine_cny=penalty.fine_cny),
+        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+    if published:
+        clock.meet(case, "publish_penalty")
+        case.note("system", "published", f"处罚信息公示至 {publicity.due_on} published until then", internal=False)
+    if published and rules.credit_repair.allowed_after(procedure.measures(penalty)):
+        await clock.start_period(case, "credit_repair_after", decision.decided_on)
+
+
+async def _suspend_agency(case: CaseWorkflow, decision: Decision) -> None:
+    start = case.start
+    until = await clock.statute(case, StatuteActivities.last_day_of_months,
+                                MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
+    order = SuspensionDecision(agency_id=start.agency.agency_id, effective_on=decision.decided_on,
+                               suspended_until=until, reason=start.category, decision_reference=start.case_id,
+                               calendar_offset_days=start.calendar_offset_days)
+    decision.suspension_workflow_id, decision.suspended_until = suspension_workflow_id(order), until
+    await workflow.start_child_workflow(AgencySuspensionWorkflow.run, order, id=decision.suspension_workflow_id,
+                                        parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+    case.note("system", "agency_suspended", f"停止承接新业务至 {until} no new business until then", internal=False)
+
+
+async def _revoke_agency(case: CaseWorkflow, decision: Decision) -> None:
+    start = case.start
+    await workflow.execute_activity_method(
+        RegistryActivities.change_agency_status,
+        StatusChangeOrder(idempotency_key=f"{start.case_id}:revocation", agency_id=start.agency.agency_id,
+                          to_status="revoked", effective_on=decision.decided_on, suspended_until="",
+                          reason=start.category, decision_reference=start.case_id),
+        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+    case.note("system", "licence_revoked", "the agency's licence is revoked")

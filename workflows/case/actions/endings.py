@@ -1,0 +1,52 @@
+"""Endings outside the penalty procedure: a transfer (移送) to another office of the suite, whose
+clock runs on, or to an authority outside it, which ends the case here; a referral to an
+industry association for self-regulation (转行业协会自律处理)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from contracts.case import CaseAction
+from workflows.case import clock
+from workflows.case.actions import close_case, handles
+from workflows.case.procedure import refuse
+
+if TYPE_CHECKING:
+    from workflows.case.workflow import CaseWorkflow
+
+
+def _names_where_and_why(case: CaseWorkflow, action: CaseAction) -> None:
+    if not (action.target_region_code or action.target_authority):
+        raise refuse("a transfer names the office or the authority", "target_authority")
+    if action.target_region_code == case.state.region_code and not action.target_authority:
+        raise refuse("the case is already with that office", "target_region_code")
+    if not action.reason:
+        raise refuse("a transfer needs its reason", "reason")
+
+
+@handles("transfer", check=_names_where_and_why)
+async def transfer(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    state = case.state
+    if action.target_authority:
+        clock.cancel_running(case)
+        close_case(case, "transferred", "transferred")
+        case.note(action.actor, "transferred", f"{on} 移送{action.target_authority} transferred", internal=False)
+        case.note(action.actor, "transfer_grounds", action.reason)
+        return
+    previous, state.region_code, state.assignee = state.region_code, action.target_region_code, ""
+    case.note(action.actor, "transferred", f"{on} 移送有管辖权的机关 ({state.region_code}) transferred to the "
+                                           "competent office", internal=False)
+    case.note(action.actor, "transfer_grounds", f"from {previous}: {action.reason}")
+
+
+def _names_the_association(case: CaseWorkflow, action: CaseAction) -> None:
+    if not action.association_id:
+        raise refuse("a referral names the association", "association_id")
+
+
+@handles("refer_to_association", check=_names_the_association)
+async def refer_to_association(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    clock.cancel_running(case)
+    close_case(case, "referred_to_association", "referred")
+    case.note(action.actor, "referred", f"{on} 转行业协会自律处理 referred to the industry association", internal=False)
+    case.note(action.actor, "referral_grounds", f"{action.association_id}: {action.reason}")

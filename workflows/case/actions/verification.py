@@ -1,0 +1,89 @@
+"""Verification (核查) and the decision whether to open a case (立案 or 不予立案); a real-name
+reporter is told which (投诉举报处理暂行办法 art. 31)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+from contracts.case import CaseAction
+from contracts.case_actions import INVESTIGATION
+from workflows.activities.complaints import ComplaintsActivities, Notice
+from workflows.case import clock
+from workflows.case.actions import close_case, handles
+from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
+from workflows.case.procedure import refuse
+
+if TYPE_CHECKING:
+    from workflows.case.workflow import CaseWorkflow
+
+
+def _names_the_assignee(case: CaseWorkflow, action: CaseAction) -> None:
+    if not action.assignee:
+        raise refuse("assign needs the assignee", "assignee")
+
+
+@handles("assign", check=_names_the_assignee)
+async def assign(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    case.state.assignee = action.assignee
+    case.note(action.actor, "assigned", f"assigned to {action.assignee}")
+
+
+@handles("record_verification")
+async def record_verification(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    case.state.status = "verifying"
+    case.note(action.actor, "verification_recorded", action.reason)
+
+
+@handles("add_evidence")
+async def add_evidence(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    case.note(action.actor, "evidence_added", f"attachment {action.attachment_id}: {action.reason}")
+
+
+def _verification_clock_runs(case: CaseWorkflow) -> str | None:
+    if case.state.periods["verify_and_open"].state == "paused":
+        return "the verification clock is suspended; resume it first"
+    return None
+
+
+@handles("open", when=_verification_clock_runs)
+async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    occurred_on = case.start.occurred_on
+    if occurred_on:
+        limit = await clock.plan(case, "limitation_period", occurred_on)
+        if on > limit.due_on:
+            raise refuse(f"the conduct ended on {occurred_on}; the limitation period ran out on {limit.due_on} "
+                         f"(行政处罚法 art. 36)")
+    clock.meet(case, "verify_and_open")
+    case.state.stage, case.state.status = INVESTIGATION, "opened"
+    await clock.start_period(case, "decide_ordinary_case", on)
+    case.note(action.actor, "opened", f"{on} 立案调查 case opened", internal=False)
+    if action.reason:
+        case.note(action.actor, "opening_grounds", action.reason)
+    await _tell_reporters_about_opening(case, on, "立案调查 a case was opened")
+
+
+def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
+    if not action.reason:
+        raise refuse("declining needs the reason", "reason")
+
+
+@handles("decline", check=_gives_the_reason)
+async def decline(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+    clock.meet(case, "verify_and_open")
+    close_case(case, "not_opened", "not opened")
+    case.note(action.actor, "declined", f"{on} 不予立案 not opened: {action.reason}", internal=False)
+    await _tell_reporters_about_opening(case, on, f"不予立案 no case was opened: {action.reason}")
+
+
+async def _tell_reporters_about_opening(case: CaseWorkflow, decided_on: str, text: str) -> None:
+    if not any(r.real_name for r in case.reporters):
+        return
+    await clock.start_period(case, "notify_reporter_of_opening", decided_on)
+    await workflow.execute_activity_method(
+        ComplaintsActivities.notify_reporters,
+        Notice(case_id=case.start.case_id, notice_key="opening-decision", text=text, real_name_only=True),
+        start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
+    clock.meet(case, "notify_reporter_of_opening")
+    case.note("system", "reporters_told", "real-name reporters were told whether a case was opened")

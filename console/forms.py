@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from contracts.case_actions import CASE_ACTIONS
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2 as ipb
 from ipss.registry.v1 import registry_pb2 as rpb
@@ -57,31 +58,34 @@ NOTE = Field("reason", "textarea")
 REVIEW_OPTIONS = tuple((str(pb.ReviewKind.Value(f"REVIEW_KIND_{k.upper()}")), "review_kind", k)
                        for k in ("reconsideration", "litigation"))
 
-ACTION_FORMS: dict[str, ActionForm] = {
-    "assign": ActionForm("AssignCase", (Field("assignee", required=True),)),
-    "record_verification": ActionForm("RecordVerification", (REASON,)),
-    "add_evidence": ActionForm("AddEvidence", (Field("attachment", "file", True), NOTE)),
-    "open": ActionForm("OpenCase", (NOTE,)),
-    "decline": ActionForm("DeclineCase", (REASON,)),
-    "request_extension": ActionForm("RequestExtension", (REASON,)),
-    "approve_extension": ActionForm("ApproveExtension", (NOTE,)),
-    "refuse_extension": ActionForm("RefuseExtension", (REASON,)),
-    "suspend_clock": ActionForm("SuspendClock", (Field("cause", "select", True, ()), REASON)),
-    "resume_clock": ActionForm("ResumeClock", (NOTE,)),
-    "propose_penalty": ActionForm("ProposePenalty", (*_penalty(False), REASON)),
-    "record_statement": ActionForm("RecordStatement", (REASON,)),
-    "request_hearing": ActionForm("RequestHearing", (Field("hearing_on", "date", True),)),
-    "record_hearing": ActionForm("RecordHearing", (REASON,)),
-    "submit_decision": ActionForm("SubmitDecision", (*_penalty(True), REASON)),
-    "approve_decision": ActionForm("ApproveDecision", (NOTE,)),
-    "record_service": ActionForm("RecordService", (Field("party_present", "checkbox"),)),
-    "record_payment": ActionForm("RecordPayment", (Field("amount_cny", "number", True),)),
-    "record_review": ActionForm("RecordReview", (Field("kind", "select", True, REVIEW_OPTIONS),
-                                                 Field("pending", "checkbox"), Field("upheld", "checkbox"))),
-    "transfer": ActionForm("TransferCase", (Field("target_region_code"), Field("target_authority"), REASON)),
-    "refer_to_association": ActionForm("ReferToAssociation", (Field("association_id", required=True), REASON)),
-    "close": ActionForm("CloseCase", (NOTE,)),
+# The fields of each case action's form, by the action's name (contracts.case_actions).
+CASE_FORM_FIELDS: dict[str, tuple[Field, ...]] = {
+    "assign": (Field("assignee", required=True),),
+    "record_verification": (REASON,),
+    "add_evidence": (Field("attachment", "file", True), NOTE),
+    "open": (NOTE,),
+    "decline": (REASON,),
+    "request_extension": (REASON,),
+    "approve_extension": (NOTE,),
+    "refuse_extension": (REASON,),
+    "suspend_clock": (Field("cause", "select", True, ()), REASON),
+    "resume_clock": (NOTE,),
+    "propose_penalty": (*_penalty(False), REASON),
+    "record_statement": (REASON,),
+    "request_hearing": (Field("hearing_on", "date", True),),
+    "record_hearing": (REASON,),
+    "submit_decision": (*_penalty(True), REASON),
+    "approve_decision": (NOTE,),
+    "record_service": (Field("party_present", "checkbox"),),
+    "record_payment": (Field("amount_cny", "number", True),),
+    "record_review": (Field("kind", "select", True, REVIEW_OPTIONS), Field("pending", "checkbox"),
+                      Field("upheld", "checkbox")),
+    "transfer": (Field("target_region_code"), Field("target_authority"), REASON),
+    "refer_to_association": (Field("association_id", required=True), REASON),
+    "close": (NOTE,),
 }
+# The RPC each posts to is the registry's.
+ACTION_FORMS = {name: ActionForm(CASE_ACTIONS[name].rpc, fields) for name, fields in CASE_FORM_FIELDS.items()}
 
 
 def _enum_options(enum, vocabulary: str) -> tuple[tuple[str, str, str], ...]:
@@ -92,7 +96,7 @@ def _enum_options(enum, vocabulary: str) -> tuple[tuple[str, str, str], ...]:
 FINDINGS = Field("findings", "textarea", True)
 OUTCOME = Field("outcome", "select", True, _enum_options(ipb.CheckOutcome, "check_outcome"))
 CATEGORY = Field("category", "select", False, _enum_options(pb.ViolationCategory, "category"))
-# By the action's name in the task workflow (workflows.inspections.model.TASK_ACTIONS).
+# By the action's name in the task workflow (contracts.inspections.TASK_ACTIONS).
 TASK_ACTION_FORMS: dict[str, ActionForm] = {
     "check": ActionForm("RecordCheck", (OUTCOME, CATEGORY, FINDINGS)),
     "recheck": ActionForm("RecordRecheck", (Field("rectified", "checkbox"), FINDINGS)),

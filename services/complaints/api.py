@@ -11,6 +11,8 @@ from datetime import date
 
 import grpc
 
+from contracts.case import AgencyRef, CaseAction, CaseStart, ReporterRef
+from contracts.case_actions import CASE_ACTIONS, PENALTY, ActionSpec
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from rules import Rules, Surcharge
@@ -21,7 +23,6 @@ from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
-from contracts.case import AgencyRef, CaseAction, CaseStart, ReporterRef
 
 SOURCE = pb.ReportSource.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
@@ -181,36 +182,6 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             action=action, actor=principal.subject, actor_role=principal.role, request_id=request.idempotency_key,
             effective_on=request.effective_on, **arguments))
 
-    async def AssignCase(self, request: pb.AssignCaseRequest, context) -> pb.AssignCaseResponse:
-        return pb.AssignCaseResponse(case=await self._act("assign", request, assignee=request.assignee))
-
-    async def RecordVerification(self, request: pb.RecordVerificationRequest, context
-                                 ) -> pb.RecordVerificationResponse:
-        return pb.RecordVerificationResponse(case=await self._act("record_verification", request,
-                                                                  reason=request.reason))
-
-    async def OpenCase(self, request: pb.OpenCaseRequest, context) -> pb.OpenCaseResponse:
-        return pb.OpenCaseResponse(case=await self._act("open", request, reason=request.reason))
-
-    async def DeclineCase(self, request: pb.DeclineCaseRequest, context) -> pb.DeclineCaseResponse:
-        return pb.DeclineCaseResponse(case=await self._act("decline", request, reason=request.reason))
-
-    async def RequestExtension(self, request: pb.RequestExtensionRequest, context) -> pb.RequestExtensionResponse:
-        return pb.RequestExtensionResponse(case=await self._act("request_extension", request, reason=request.reason))
-
-    async def ApproveExtension(self, request: pb.ApproveExtensionRequest, context) -> pb.ApproveExtensionResponse:
-        return pb.ApproveExtensionResponse(case=await self._act("approve_extension", request, reason=request.reason))
-
-    async def RefuseExtension(self, request: pb.RefuseExtensionRequest, context) -> pb.RefuseExtensionResponse:
-        return pb.RefuseExtensionResponse(case=await self._act("refuse_extension", request, reason=request.reason))
-
-    async def SuspendClock(self, request: pb.SuspendClockRequest, context) -> pb.SuspendClockResponse:
-        return pb.SuspendClockResponse(case=await self._act("suspend_clock", request, cause=request.cause,
-                                                            reason=request.reason))
-
-    async def ResumeClock(self, request: pb.ResumeClockRequest, context) -> pb.ResumeClockResponse:
-        return pb.ResumeClockResponse(case=await self._act("resume_clock", request, reason=request.reason))
-
     async def AddEvidence(self, request: pb.AddEvidenceRequest, context) -> pb.AddEvidenceResponse:
         await self._scoped_case(request.case_id)
         if not await self.store.attachment_exists(request.attachment_id):
@@ -218,53 +189,6 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         await self._send("add_evidence", request, attachment_id=request.attachment_id, reason=request.reason)
         await self.store.add_evidence(request.case_id, request.attachment_id, clock.now())
         return pb.AddEvidenceResponse(case=await self._case_in_scope(request.case_id))
-
-    async def ProposePenalty(self, request: pb.ProposePenaltyRequest, context) -> pb.ProposePenaltyResponse:
-        return pb.ProposePenaltyResponse(case=await self._act("propose_penalty", request, reason=request.reason,
-                                                              **penalty_arguments(request.penalty)))
-
-    async def RecordStatement(self, request: pb.RecordStatementRequest, context) -> pb.RecordStatementResponse:
-        return pb.RecordStatementResponse(case=await self._act("record_statement", request, reason=request.reason))
-
-    async def RequestHearing(self, request: pb.RequestHearingRequest, context) -> pb.RequestHearingResponse:
-        return pb.RequestHearingResponse(case=await self._act("request_hearing", request,
-                                                              hearing_on=request.hearing_on))
-
-    async def RecordHearing(self, request: pb.RecordHearingRequest, context) -> pb.RecordHearingResponse:
-        return pb.RecordHearingResponse(case=await self._act("record_hearing", request, reason=request.reason))
-
-    async def SubmitDecision(self, request: pb.SubmitDecisionRequest, context) -> pb.SubmitDecisionResponse:
-        return pb.SubmitDecisionResponse(case=await self._act("submit_decision", request, reason=request.reason,
-                                                              **penalty_arguments(request.penalty)))
-
-    async def ApproveDecision(self, request: pb.ApproveDecisionRequest, context) -> pb.ApproveDecisionResponse:
-        return pb.ApproveDecisionResponse(case=await self._act("approve_decision", request, reason=request.reason))
-
-    async def RecordService(self, request: pb.RecordServiceRequest, context) -> pb.RecordServiceResponse:
-        return pb.RecordServiceResponse(case=await self._act("record_service", request,
-                                                             party_present=request.party_present))
-
-    async def RecordPayment(self, request: pb.RecordPaymentRequest, context) -> pb.RecordPaymentResponse:
-        return pb.RecordPaymentResponse(case=await self._act("record_payment", request,
-                                                             amount_cny=request.amount_cny))
-
-    async def RecordReview(self, request: pb.RecordReviewRequest, context) -> pb.RecordReviewResponse:
-        return pb.RecordReviewResponse(case=await self._act(
-            "record_review", request, review_kind=enum_word(REVIEW_KIND, request.kind),
-            review_pending=request.pending, review_upheld=request.upheld))
-
-    async def TransferCase(self, request: pb.TransferCaseRequest, context) -> pb.TransferCaseResponse:
-        return pb.TransferCaseResponse(case=await self._act(
-            "transfer", request, target_region_code=request.target_region_code,
-            target_authority=request.target_authority, reason=request.reason))
-
-    async def ReferToAssociation(self, request: pb.ReferToAssociationRequest, context
-                                 ) -> pb.ReferToAssociationResponse:
-        return pb.ReferToAssociationResponse(case=await self._act(
-            "refer_to_association", request, association_id=request.association_id, reason=request.reason))
-
-    async def CloseCase(self, request: pb.CloseCaseRequest, context) -> pb.CloseCaseResponse:
-        return pb.CloseCaseResponse(case=await self._act("close", request, reason=request.reason))
 
     # -- written by the case workflow --
 
@@ -298,6 +222,37 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         notified = await self.store.notify_reporters(request.case_id, request.notice_key, request.text,
                                                      request.real_name_only, clock.now())
         return pb.NotifyReportersResponse(notified=notified)
+
+
+def _action_rpc(spec: ActionSpec):
+    """The RPC of a case action: its request's arguments, as the registry declares them, sent to the
+    case's workflow; the answer is the case record."""
+    answer = getattr(pb, f"{spec.rpc}Response")
+
+    async def rpc(self: ComplaintsApi, request, context):
+        return answer(case=await self._act(spec.name, request, **action_arguments(spec, request)))
+    rpc.__name__ = rpc.__qualname__ = spec.rpc
+    return rpc
+
+
+for _spec in CASE_ACTIONS.values():
+    if _spec.rpc not in vars(ComplaintsApi):  # AddEvidence checks its attachment first
+        setattr(ComplaintsApi, _spec.rpc, _action_rpc(_spec))
+
+
+def action_arguments(spec: ActionSpec, request) -> dict:
+    """The CaseAction arguments an action reads, from its request: most by the same name; the
+    penalty and the review from their sub-message and enum."""
+    arguments = {}
+    for name in spec.arguments:
+        if name in PENALTY:
+            arguments.update(penalty_arguments(request.penalty))
+        elif name == "review_kind":
+            arguments.update(review_kind=enum_word(REVIEW_KIND, request.kind), review_pending=request.pending,
+                             review_upheld=request.upheld)
+        elif not name.startswith("review_"):
+            arguments[name] = getattr(request, name)
+    return arguments
 
 
 # ---- messages in -----------------------------------------------------------------------------------

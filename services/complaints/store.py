@@ -4,8 +4,6 @@ the workflow writes, the queue, and the messages reporters read."""
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -16,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
-from suite import db
-from suite.errors import FieldViolation, InvalidArgument, NotFound
+from suite import db, pages
+from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
 
 
@@ -253,17 +251,12 @@ class Progress:
 
 
 def encode_page_token(due_sort: date, case_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([due_sort.isoformat(), case_id]).encode()).decode()
+    """A queue page's key: the due day and id of the case before it."""
+    return pages.encode("queue", due_sort.isoformat(), case_id)
 
 
 def decode_page_token(token: str) -> tuple[date, str] | None:
-    if not token:
-        return None
-    try:
-        due_sort, case_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return date.fromisoformat(due_sort), str(case_id)
-    except (ValueError, TypeError):
-        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
+    return pages.decode(token, "queue", date.fromisoformat, str)
 
 
 @dataclass(frozen=True)
@@ -276,19 +269,13 @@ class CaseScope:
 
 
 def encode_export_token(case_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["export", case_id]).encode()).decode()
+    """An export page's key: the id of the case before it."""
+    return pages.encode("export", case_id)
 
 
 def decode_export_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        kind, case_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError):
-        kind = None
-    if kind != "export":
-        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued"))
-    return str(case_id)
+    key = pages.decode(token, "export", str)
+    return key[0] if key else ""
 
 
 def region_range(prefix: str) -> tuple[str, str]:

@@ -4,7 +4,6 @@ record, and tasks. Writes run in one transaction each."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -21,8 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from services.inspections.domain import plans
 from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
-from suite import clock, db
-from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from suite import clock, db, pages
+from suite.errors import AlreadyExists, FailedPrecondition, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from contracts.inspections import ASSIGNED, allowed_actions
 
@@ -208,19 +207,13 @@ class IdempotencyRecord(IdempotencyRecordMixin, Base):
 # ---- pagination ---------------------------------------------------------------------------------
 
 def encode_page_token(key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["after", key], ensure_ascii=False).encode()).decode()
+    """A page's key: the id of the row before it."""
+    return pages.encode("inspections", key)
 
 
 def decode_page_token(token: str) -> str | None:
-    if not token:
-        return None
-    try:
-        kind, key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError):
-        kind = None
-    if kind != "after":
-        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued"))
-    return str(key)
+    key = pages.decode(token, "inspections", str)
+    return key[0] if key else None
 
 
 def _page(rows: list, page_size: int, key=lambda row: row.id) -> tuple[list, str]:

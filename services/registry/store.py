@@ -3,8 +3,6 @@ one transaction each and apply the rules of `domain` to the stored state."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,8 +16,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from sqlalchemy.sql import Select
 
 from services.registry import domain
-from suite import clock, db
-from suite.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from suite import clock, db, pages
+from suite.errors import AlreadyExists, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 
 
@@ -155,17 +153,12 @@ class IdempotencyRecord(IdempotencyRecordMixin, Base):
 # ---- pagination ---------------------------------------------------------------------------
 
 def encode_page_token(name: str, row_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([name, row_id], ensure_ascii=False).encode()).decode()
+    """A page's key: the sort value (a name or credit code) and id of the row before it."""
+    return pages.encode("registry", name, row_id)
 
 
 def decode_page_token(token: str) -> tuple[str, str] | None:
-    if not token:
-        return None
-    try:
-        name, row_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(name), str(row_id)
-    except (ValueError, TypeError):
-        raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued")) from None
+    return pages.decode(token, "registry", str, str)
 
 
 def region_range(prefix: str) -> tuple[str, str]:

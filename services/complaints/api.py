@@ -23,6 +23,7 @@ from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.regions import scoped_prefix
 
 SOURCE = pb.ReportSource.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
@@ -123,7 +124,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
 
     async def ListCases(self, request: pb.ListCasesRequest, context) -> pb.ListCasesResponse:
         where = store.CaseFilter(
-            region_prefix=scoped_region_prefix(request.region_code),
+            region_prefix=scoped_prefix(request.region_code),
             stages=tuple(enum_word(STAGE, s) for s in request.stages),
             categories=tuple(enum_word(CATEGORY, c) for c in request.categories),
             agency_credit_code=request.agency_credit_code, assignee=request.assignee,
@@ -295,19 +296,11 @@ def check_progress(request: pb.RecordCaseProgressRequest) -> None:
         raise InvalidArgument(violations)
 
 
-def scoped_region_prefix(requested: str) -> str:
-    """The region a queue covers: the requested one, which must lie in the caller's scope, or the scope."""
-    if requested:
-        auth.require_region(requested, "a queue")
-        return auth.region_prefix(requested)
-    return auth.region_prefix(auth.current().region)
-
-
 def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> store.CaseScope:
     received_from, received_to = parse_date(request.received_from), parse_date(request.received_to)
     if received_from and received_to and received_from > received_to:
         raise InvalidArgument(FieldViolation("received_to", "must not be before received_from"))
-    return store.CaseScope(scoped_region_prefix(request.region_code), received_from, received_to)
+    return store.CaseScope(scoped_prefix(request.region_code), received_from, received_to)
 
 
 def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> CaseStart:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
 from suite import db, pages
+from suite.regions import code_range
 from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
 
@@ -278,10 +279,6 @@ def decode_export_token(token: str) -> str:
     return key[0] if key else ""
 
 
-def region_range(prefix: str) -> tuple[str, str]:
-    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
-
-
 class ComplaintsStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -443,7 +440,7 @@ class ComplaintsStore:
                          ) -> tuple[list[Case], str]:
         conditions = []
         if where.region_prefix:
-            conditions.append(Case.region_code.between(*region_range(where.region_prefix)))
+            conditions.append(Case.region_code.between(*code_range(where.region_prefix)))
         if where.stages:
             conditions.append(Case.stage.in_(where.stages))
         if not where.include_closed and domain.CLOSED not in where.stages:
@@ -529,7 +526,7 @@ class ComplaintsStore:
     def _scope_conditions(where: CaseScope) -> list:
         conditions = []
         if where.region_prefix:
-            conditions.append(Case.region_code.between(*region_range(where.region_prefix)))
+            conditions.append(Case.region_code.between(*code_range(where.region_prefix)))
         if where.received_from:
             conditions.append(Case.received_on >= where.received_from)
         if where.received_to:

@@ -20,6 +20,7 @@ from suite import auth, clock, idempotency
 from suite import logging as suite_logging
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.regions import scoped_prefix
 from contracts.inspections import (AddTargetsOrder, CampaignStart, CampaignState, CloseOrder, ExtendOrder, Figures,
                                    NO_PROBLEM, TaskAction)
 
@@ -76,7 +77,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
 
     async def ListInspectors(self, request: pb.ListInspectorsRequest, context) -> pb.ListInspectorsResponse:
         found, next_token = await self.store.list_inspectors(
-            scoped_region_prefix(request.region_code), request.page_size or DEFAULT_PAGE_SIZE,
+            scoped_prefix(request.region_code), request.page_size or DEFAULT_PAGE_SIZE,
             store.decode_page_token(request.page_token))
         return pb.ListInspectorsResponse(inspectors=[inspector_message(i) for i in found], next_page_token=next_token)
 
@@ -422,14 +423,6 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
 
 
 # ---- scope ----------------------------------------------------------------------------------------
-
-def scoped_region_prefix(requested: str) -> str:
-    """The region a listing covers: the requested one, which must lie in the caller's scope, or the scope."""
-    if requested:
-        auth.require_region(requested, "a listing")
-        return auth.region_prefix(requested)
-    return auth.region_prefix(auth.current().region)
-
 
 def require_regions(regions, what: str) -> None:
     for region in regions:

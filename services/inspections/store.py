@@ -21,6 +21,7 @@ from services.inspections.domain import plans
 from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
 from suite import clock, db, pages
+from suite.regions import code_range
 from suite.errors import AlreadyExists, FailedPrecondition, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from contracts.inspections import ASSIGNED, allowed_actions
@@ -222,10 +223,6 @@ def _page(rows: list, page_size: int, key=lambda row: row.id) -> tuple[list, str
     return rows[:page_size], encode_page_token(key(rows[page_size - 1]))
 
 
-def region_range(prefix: str) -> tuple[str, str]:
-    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
-
-
 def compress(value) -> bytes:
     return gzip.compress(canonical(value), compresslevel=6, mtime=0)
 
@@ -294,7 +291,7 @@ class InspectionsStore:
                               ) -> tuple[list[Inspector], str]:
         conditions = []
         if region_prefix:
-            conditions.append(Inspector.region_code.between(*region_range(region_prefix)))
+            conditions.append(Inspector.region_code.between(*code_range(region_prefix)))
         if after:
             conditions.append(Inspector.id > after)
         statement = (select(Inspector).options(selectinload(Inspector.exclusions)).where(*conditions)
@@ -339,7 +336,7 @@ class InspectionsStore:
     async def directory(self, session: AsyncSession, region_prefixes: list[str], on: date) -> list[InspectorEntry]:
         """The inspectors in the directory on `on` whose office lies in one of the regions, with
         their exclusions in force."""
-        ranges = [Inspector.region_code.between(*region_range(p)) for p in region_prefixes]
+        ranges = [Inspector.region_code.between(*code_range(p)) for p in region_prefixes]
         in_service = or_(Inspector.left_on.is_(None), Inspector.left_on > on)
         inspectors = (await session.execute(select(Inspector).options(selectinload(Inspector.exclusions))
                                             .where(or_(*ranges), in_service).order_by(Inspector.id))).scalars()
@@ -546,7 +543,7 @@ class InspectionsStore:
             conditions.append(Task.id.in_(select(TaskInspector.task_id).where(
                 TaskInspector.inspector_id == where.inspector_id)))
         if where.region_prefix:
-            conditions.append(Task.agency_region_code.between(*region_range(where.region_prefix)))
+            conditions.append(Task.agency_region_code.between(*code_range(where.region_prefix)))
         if where.overdue_only:
             conditions.append(Task.overdue.is_(True))
         if after:

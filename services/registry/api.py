@@ -10,6 +10,7 @@ from services.registry import domain, store
 from suite import auth, clock, idempotency
 from suite.errors import FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.regions import scoped_prefix
 
 KIND = pb.AgencyKind.DESCRIPTOR
 LEGAL_FORM = pb.LegalForm.DESCRIPTOR
@@ -57,7 +58,7 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def SearchAgencies(self, request: pb.SearchAgenciesRequest, context) -> pb.SearchAgenciesResponse:
         where = store.AgencyFilter(
             query=request.query, kinds=tuple(enum_word(KIND, k) for k in request.kinds),
-            region_prefix=scoped_region_prefix(request.region_code),
+            region_prefix=scoped_prefix(request.region_code),
             statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
         agencies, next_token = await self.store.search_agencies(
             where, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token),
@@ -111,7 +112,7 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def SearchPractitioners(self, request: pb.SearchPractitionersRequest, context
                                   ) -> pb.SearchPractitionersResponse:
         people, next_token = await self.store.search_practitioners(
-            request.query, request.agency_id, scoped_region_prefix(""), request.page_size or DEFAULT_PAGE_SIZE,
+            request.query, request.agency_id, scoped_prefix(""), request.page_size or DEFAULT_PAGE_SIZE,
             store.decode_page_token(request.page_token))
         agencies = await self.store.agency_names({f.agency_id for p in people for f in p.filings})
         return pb.SearchPractitionersResponse(
@@ -195,7 +196,7 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
                                      ) -> pb.ListAgencyCreditGradesResponse:
         as_of = parse_date(request.as_of) or clock.today()
         where = store.AgencyFilter(kinds=tuple(enum_word(KIND, k) for k in request.kinds),
-                                   region_prefix=scoped_region_prefix(request.region_code),
+                                   region_prefix=scoped_prefix(request.region_code),
                                    statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
         page, events, next_token = await self.store.agencies_for_grading(
             where, as_of, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token))
@@ -235,15 +236,6 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
                 agency_name=agency.name if agency else "", agency_credit_code=agency.credit_code if agency else "",
                 penalties=public_penalties(events, today))
             for p, agency, events in found])
-
-
-def scoped_region_prefix(requested: str) -> str:
-    """The region a search covers: the requested one, which must lie in the caller's scope, or the scope."""
-    principal = auth.current()
-    if requested:
-        auth.require_region(requested, "a search")
-        return auth.region_prefix(requested)
-    return auth.region_prefix(principal.region)
 
 
 def agency_message(agency: store.Agency) -> pb.Agency:

@@ -17,6 +17,7 @@ from sqlalchemy.sql import Select
 
 from services.registry import domain
 from suite import clock, db, pages
+from suite.regions import code_range
 from suite.errors import AlreadyExists, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 
@@ -159,10 +160,6 @@ def encode_page_token(name: str, row_id: str) -> str:
 
 def decode_page_token(token: str) -> tuple[str, str] | None:
     return pages.decode(token, "registry", str, str)
-
-
-def region_range(prefix: str) -> tuple[str, str]:
-    return prefix.ljust(6, "0"), prefix.ljust(6, "9")
 
 
 def region_column(digits: int):
@@ -476,7 +473,7 @@ class RegistryStore:
         if where.kinds:
             conditions.append(Agency.kind.in_(where.kinds))
         if where.region_prefix:
-            low, high = region_range(where.region_prefix)
+            low, high = code_range(where.region_prefix)
             conditions.append(Agency.region_code.between(low, high))
         if where.statuses:
             conditions.append(Agency.status.in_(where.statuses))
@@ -568,7 +565,7 @@ class RegistryStore:
         the region, and those practising nowhere (whom no office's region holds)."""
         conditions = []
         if region_prefix:
-            low, high = region_range(region_prefix)
+            low, high = code_range(region_prefix)
             conditions.append(or_(Practitioner.current_agency_id.is_(None), Practitioner.current_agency_id.in_(
                 select(Agency.id).where(Agency.region_code.between(low, high)))))
         if query:

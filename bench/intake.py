@@ -9,6 +9,8 @@ latency runs from when the report was due, so a stalled service shows as latency
 same number of concurrent clients flat out, it measures how many reports per second the service
 accepts, and how many bare workflow starts per second the same Temporal server takes (a workflow
 type no worker polls, each timing out after a minute): `ratio` is the first over the second.
+Over the flat-out intake, until the worker has caught up, it counts the CPU each process of the
+suite spent per case: the worker's and the services' against the Temporal server's own.
 The last line is one JSON object."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import grpc
 from temporalio.client import Client
 
 from bench.load import open_loop, percentile
+from bench.processes import cpu_seconds, settled, suite_pids
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
@@ -105,7 +108,12 @@ async def run(args: argparse.Namespace) -> dict:
 
         async def intake_once() -> bool:
             return await file_report(stub, next(pending)) == grpc.StatusCode.OK
+        pids = suite_pids()
+        await settled(pids["worker"])  # the open loop's backlog is not this phase's
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         accepted, failed = await flat_out(args.clients, args.seconds, intake_once)
+        await settled(pids["worker"])
+        cpu_ms = {name: 1000 * (cpu_seconds(pid) - cpu_before[name]) / max(accepted, 1) for name, pid in pids.items()}
 
     settings = config.temporal()
     client = await Client.connect(settings.address, namespace=settings.namespace)
@@ -120,7 +128,11 @@ async def run(args: argparse.Namespace) -> dict:
             "p50_ms": round(percentile(latencies, 0.5), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
             "accepted_per_s": round(accepted_per_s, 1), "bare_starts_per_s": round(bare_per_s, 1),
             "ratio": round(accepted_per_s / bare_per_s, 3) if bare_per_s else None,
-            "errors": errors + failed}
+            "errors": errors + failed,
+            **{f"{name}_cpu_ms_per_case": round(ms, 2) for name, ms in cpu_ms.items()},
+            "worker_over_temporal": round(cpu_ms["worker"] / cpu_ms["temporal"], 2),
+            "suite_over_temporal": round((cpu_ms["worker"] + cpu_ms["complaints"] + cpu_ms["registry"])
+                                         / cpu_ms["temporal"], 2)}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -137,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"intake at {result['rate']:g}/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; flat out "
           f"{result['accepted_per_s']} reports/s against {result['bare_starts_per_s']} bare starts/s "
           f"(ratio {result['ratio']}), {result['errors']} errors")
+    print(f"CPU per case: worker {result['worker_cpu_ms_per_case']} ms, complaints "
+          f"{result['complaints_cpu_ms_per_case']} ms, registry {result['registry_cpu_ms_per_case']} ms, Temporal "
+          f"server {result['temporal_cpu_ms_per_case']} ms (worker/Temporal {result['worker_over_temporal']}, "
+          f"suite/Temporal {result['suite_over_temporal']})")
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -72,3 +72,43 @@ def dev_server_pid() -> int:
             except OSError:
                 continue
     raise RuntimeError("the Temporal dev server's process was not found")
+
+
+# How `ipss up` starts each process (launcher.up.children), as its command line shows it.
+SUITE_COMMANDS = {"temporal": b"start-dev", "worker": b"workflows.worker", "registry": b"services.registry",
+                  "complaints": b"services.complaints"}
+
+
+def suite_pids() -> dict[str, int]:
+    """The processes of the `ipss up` running on this var directory (another benchmark's suite runs
+    on a directory of its own), by name, found by their command lines."""
+    found: dict[str, int] = {}
+    var_dir = str(config.var_dir())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = dict(item.split("=", 1) for item in (entry / "environ").read_text(errors="replace").split("\0")
+                           if "=" in item)
+        except OSError:
+            continue
+        if environ.get("IPSS_VAR_DIR", str(config.REPO_ROOT / "var")) != var_dir:
+            continue
+        for name, mark in SUITE_COMMANDS.items():
+            if mark in cmdline and name not in found:
+                found[name] = int(entry.name)
+    missing = sorted(set(SUITE_COMMANDS) - set(found))
+    if missing:
+        raise RuntimeError(f"no running {', '.join(missing)} of ipss up was found")
+    return found
+
+
+async def settled(pid: int, idle_share: float = 0.05, longest: float = 60) -> None:
+    """Wait until a process uses less than `idle_share` of a core (its backlog is done)."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1)
+        if cpu_seconds(pid) - before < idle_share:
+            return

@@ -1,3 +1,4 @@
-"""Shared infrastructure of the supervision suite: configuration, logging, auth, request
-validation, the gRPC server kit, databases and the `ipss` command. Domain rules live in the
-services, not here."""
+"""Shared infrastructure of the supervision suite: configuration, logging, auth tokens, request
+validation, the gRPC server kit, databases, idempotency, readiness probes, the clients services
+use to reach each other and Temporal. Domain rules live in the services and in rules/, the
+`ipss` command in launcher/; nothing here imports a service, a workflow or the console."""

@@ -12,9 +12,12 @@ from sqlalchemy import DateTime, event, pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
+
+from suite.errors import NotFound
 
 _SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "sqlite+ipss_inline": "sqlite+pysqlite",
                  "postgresql+asyncpg": "postgresql+psycopg"}
@@ -253,3 +256,15 @@ class _CompiledRead:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def one_or_not_found(session: AsyncSession, statement: Select, kind: str, key: str, for_update: bool = False):
+    """The one row `statement` selects, or NOT_FOUND naming `kind` and `key`. The row is read
+    afresh even when the session holds it already (a write decides on what is stored now, and
+    options such as an undeferred column apply); `for_update` locks it until the transaction ends."""
+    if for_update:
+        statement = statement.with_for_update()
+    found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+    if found is None:
+        raise NotFound(kind, key)
+    return found

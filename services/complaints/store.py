@@ -15,9 +15,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
 from suite import db, pages
-from suite.regions import code_range
-from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
+from suite.regions import code_range
 
 
 class Base(DeclarativeBase):
@@ -409,13 +408,7 @@ class ComplaintsStore:
     # -- the case record --
 
     async def _case(self, session: AsyncSession, case_id: str, for_update: bool = False) -> Case:
-        statement = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
-        if for_update:
-            statement = statement.with_for_update()
-        case = (await session.execute(statement)).scalar_one_or_none()
-        if case is None:
-            raise NotFound("case", case_id)
-        return case
+        return await db.one_or_not_found(session, select(Case).where(Case.id == case_id), "case", case_id, for_update)
 
     async def get_case(self, case_id: str) -> Case:
         async with self.sessions() as session:

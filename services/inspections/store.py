@@ -21,9 +21,9 @@ from services.inspections.domain import plans
 from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
 from suite import clock, db, pages
-from suite.regions import code_range
 from suite.errors import AlreadyExists, FailedPrecondition, NotFound
 from suite.idempotency import IdempotencyRecordMixin
+from suite.regions import code_range
 from contracts.inspections import ASSIGNED, allowed_actions
 
 
@@ -276,12 +276,7 @@ class InspectionsStore:
 
     async def _inspector(self, session: AsyncSession, inspector_id: str, for_update: bool = False) -> Inspector:
         statement = select(Inspector).where(Inspector.id == inspector_id).options(selectinload(Inspector.exclusions))
-        if for_update:
-            statement = statement.with_for_update()
-        found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if found is None:
-            raise NotFound("inspector", inspector_id)
-        return found
+        return await db.one_or_not_found(session, statement, "inspector", inspector_id, for_update)
 
     async def get_inspector(self, inspector_id: str) -> Inspector:
         async with self.sessions() as session:
@@ -357,12 +352,7 @@ class InspectionsStore:
         statement = select(Plan).where(Plan.id == plan_id)
         if with_snapshot:
             statement = statement.options(undefer(Plan.snapshot_content))
-        if for_update:
-            statement = statement.with_for_update()
-        found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if found is None:
-            raise NotFound("plan", plan_id)
-        return found
+        return await db.one_or_not_found(session, statement, "plan", plan_id, for_update)
 
     async def get_plan(self, plan_id: str) -> Plan:
         async with self.sessions() as session:
@@ -395,13 +385,9 @@ class InspectionsStore:
         if with_document:
             statement = statement.options(undefer(Draw.document))
         if session is not None:
-            found = (await session.execute(statement)).scalar_one_or_none()
-        else:
-            async with self.sessions() as own:
-                found = (await own.execute(statement)).scalar_one_or_none()
-        if found is None:
-            raise NotFound("draw record", plan_id)
-        return found
+            return await db.one_or_not_found(session, statement, "draw record", plan_id)
+        async with self.sessions() as own:
+            return await db.one_or_not_found(own, statement, "draw record", plan_id)
 
     # -- campaigns --
 
@@ -439,13 +425,8 @@ class InspectionsStore:
         return ids
 
     async def _campaign(self, session: AsyncSession, campaign_id: str, for_update: bool = False) -> Campaign:
-        statement = select(Campaign).where(Campaign.id == campaign_id)
-        if for_update:
-            statement = statement.with_for_update()
-        found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if found is None:
-            raise NotFound("campaign", campaign_id)
-        return found
+        return await db.one_or_not_found(session, select(Campaign).where(Campaign.id == campaign_id), "campaign",
+                                         campaign_id, for_update)
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
         async with self.sessions() as session:
@@ -526,9 +507,7 @@ class InspectionsStore:
 
     async def get_task(self, task_id: str) -> tuple[Task, Campaign]:
         async with self.sessions() as session:
-            task = await session.get(Task, task_id)
-            if task is None:
-                raise NotFound("task", task_id)
+            task = await db.one_or_not_found(session, select(Task).where(Task.id == task_id), "task", task_id)
             return task, await self._campaign(session, task.campaign_id)
 
     async def list_tasks(self, where: TaskFilter, page_size: int, after: str | None
@@ -556,9 +535,8 @@ class InspectionsStore:
     async def record_task_progress(self, task_id: str, revision: int, fields: dict) -> bool:
         async with self.sessions() as session, session.begin():
             await session.connection(execution_options=db.WRITE)
-            task = (await session.execute(select(Task).where(Task.id == task_id).with_for_update())).scalar_one_or_none()
-            if task is None:
-                raise NotFound("task", task_id)
+            task = await db.one_or_not_found(session, select(Task).where(Task.id == task_id), "task", task_id,
+                                             for_update=True)
             if revision <= task.revision:
                 return False
             overdue = fields.pop("overdue")

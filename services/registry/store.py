@@ -17,9 +17,9 @@ from sqlalchemy.sql import Select
 
 from services.registry import domain
 from suite import clock, db, pages
-from suite.regions import code_range
-from suite.errors import AlreadyExists, NotFound
+from suite.errors import AlreadyExists
 from suite.idempotency import IdempotencyRecordMixin
+from suite.regions import code_range
 
 
 class Base(DeclarativeBase):
@@ -413,12 +413,7 @@ class RegistryStore:
     async def _agency(self, session: AsyncSession, agency_id: str, for_update: bool = False) -> Agency:
         statement = select(Agency).where(Agency.id == agency_id).options(
             selectinload(Agency.shareholders), selectinload(Agency.status_history))
-        if for_update:
-            statement = statement.with_for_update()
-        agency = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if agency is None:
-            raise NotFound("agency", agency_id)
-        return agency
+        return await db.one_or_not_found(session, statement, "agency", agency_id, for_update)
 
     async def get_agency(self, agency_id: str) -> Agency:
         async with self.sessions() as session:
@@ -510,12 +505,7 @@ class RegistryStore:
                             ) -> Practitioner:
         statement = select(Practitioner).where(Practitioner.id == practitioner_id).options(
             selectinload(Practitioner.filings))
-        if for_update:
-            statement = statement.with_for_update()
-        found = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if found is None:
-            raise NotFound("practitioner", practitioner_id)
-        return found
+        return await db.one_or_not_found(session, statement, "practitioner", practitioner_id, for_update)
 
     async def get_practitioner(self, practitioner_id: str) -> Practitioner:
         async with self.sessions() as session:
@@ -625,10 +615,8 @@ class RegistryStore:
 
     async def withdraw_credit_event(self, session: AsyncSession, event_id: str, withdrawn_on: date, reason: str,
                                     scope_check) -> CreditEvent:
-        event = (await session.execute(select(CreditEvent).where(CreditEvent.id == event_id).with_for_update())
-                 ).scalar_one_or_none()
-        if event is None:
-            raise NotFound("credit event", event_id)
+        event = await db.one_or_not_found(session, select(CreditEvent).where(CreditEvent.id == event_id),
+                                          "credit event", event_id, for_update=True)
         subject = (await self._agency(session, event.agency_id) if event.agency_id else
                    await self._employer_of(session, event.practitioner_id))
         if subject is not None:

@@ -4,6 +4,7 @@ RPC and the caller, and the stored answer is the serialized response message."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -65,6 +66,12 @@ async def run_once(sessions: async_sessionmaker, record_type: type, method: str,
                         raise
                     raise AlreadyExists(f"{method}: the request collides with a record stored meanwhile") from None
     raise AssertionError("a stored idempotency key is replayed on the second attempt")
+
+
+def runner(sessions: async_sessionmaker, record_type: type) -> Callable[..., Awaitable[Message]]:
+    """run_once bound to a service's sessions and its table of keys, as its api calls it:
+    `once(method, request, response_type, write)`."""
+    return functools.partial(run_once, sessions, record_type)
 
 
 def _replay(stored, fingerprint: str, response_type: type[Response]) -> Response:

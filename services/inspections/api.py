@@ -43,6 +43,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                  workflows: InspectionWorkflows, legal: clock.LegalClock, batch_size: int = 200,
                  progress_interval_seconds: int = 30, history_limit: int = 3000):
         self.store = inspections
+        self._once = idempotency.runner(inspections.sessions, store.IdempotencyRecord)
         # Campaigns (and their tasks) keep the rules version they were created under.
         self.rules_version = Rules.load().version
         self.registry = registry
@@ -51,10 +52,6 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         self.batch_size = batch_size
         self.progress_interval_seconds = progress_interval_seconds
         self.history_limit = history_limit
-
-    async def _once(self, method: str, request, response_type, write):
-        return await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, method, request,
-                                          response_type, write)
 
     # -- the inspector directory --
 

@@ -26,11 +26,8 @@ DEFAULT_PUBLIC_PAGE_SIZE = 10
 class RegistryApi(pb_grpc.RegistryServiceServicer):
     def __init__(self, registry: store.RegistryStore, grading: domain.GradingRules):
         self.store = registry
+        self._once = idempotency.runner(registry.sessions, store.IdempotencyRecord)
         self.grading = grading
-
-    async def _once(self, method: str, request, response_type, write):
-        return await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, method, request,
-                                          response_type, write)
 
     # -- agencies --
 

@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from suite import config
@@ -45,6 +46,19 @@ class WorkflowClient:
                 update, argument, id=update_id, result_type=result_type), workflow_id), self._update_wait)
         except TimeoutError:
             raise Unavailable(RETRY_LATER) from None
+
+    async def start_or_attach(self, workflow: str, argument, workflow_id: str, **options) -> None:
+        """Start the workflow under the id of the record it runs for, or attach to it if it runs: a
+        service starts it after committing the record, and a retry of that start starts nothing
+        twice. One that has finished is never started again (its record is closed)."""
+        client = await self.client()
+        try:
+            await answered(lambda: client.start_workflow(
+                workflow, argument, id=workflow_id, task_queue=self._settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, **options), workflow_id)
+        except WorkflowAlreadyStartedError:
+            pass
 
 
 async def answered(call: Callable[[], Awaitable], workflow_id: str):

@@ -4,9 +4,6 @@ supervisors' actions as updates. Temporal's answers become the suite's errors he
 
 from __future__ import annotations
 
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-
 from suite.workflow_client import WorkflowClient, answered
 from contracts.inspections import (ACT_UPDATE, ADD_TARGETS_UPDATE, AddTargetsOrder, CAMPAIGN_WORKFLOW, CLOSE_UPDATE,
                                    CampaignProgressView, CampaignReport, CampaignState, CloseOrder, EXTEND_UPDATE,
@@ -19,14 +16,7 @@ class InspectionWorkflows(WorkflowClient):
     async def start_campaign(self, state: CampaignState) -> None:
         """Start the campaign's workflow, or find it running; its id is the campaign id. A campaign
         whose workflow has finished is never started again."""
-        client = await self.client()
-        try:
-            await answered(lambda: client.start_workflow(
-                CAMPAIGN_WORKFLOW, state, id=state.start.campaign_id, task_queue=self._settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE), state.start.campaign_id)
-        except WorkflowAlreadyStartedError:
-            pass
+        await self.start_or_attach(CAMPAIGN_WORKFLOW, state, state.start.campaign_id)
 
     async def act(self, task_id: str, action: TaskAction) -> TaskView:
         return await self.update(task_id, ACT_UPDATE, action, f"{action.action}-{action.request_id}", TaskView)

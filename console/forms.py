@@ -13,6 +13,7 @@ from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2 as ipb
 from ipss.registry.v1 import registry_pb2 as rpb
 from rules import Rules
+from suite.protos import enum_value, enum_words
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
@@ -39,7 +40,7 @@ class ActionForm:
 
 def _penalty_options(with_none: bool) -> tuple[tuple[str, str, str], ...]:
     kinds = ("none", "warning", "fine", "suspension", "revocation")[0 if with_none else 1:]
-    return tuple((str(pb.PenaltyKind.Value(f"PENALTY_KIND_{k.upper()}")), "penalty_kind", k) for k in kinds)
+    return tuple((str(enum_value(pb.PenaltyKind.DESCRIPTOR, k)), "penalty_kind", k) for k in kinds)
 
 
 def _penalty(with_none: bool) -> tuple[Field, ...]:
@@ -55,7 +56,7 @@ def _causes() -> tuple[tuple[str, str, str], ...]:
 
 REASON = Field("reason", "textarea", True)
 NOTE = Field("reason", "textarea")
-REVIEW_OPTIONS = tuple((str(pb.ReviewKind.Value(f"REVIEW_KIND_{k.upper()}")), "review_kind", k)
+REVIEW_OPTIONS = tuple((str(enum_value(pb.ReviewKind.DESCRIPTOR, k)), "review_kind", k)
                        for k in ("reconsideration", "litigation"))
 
 # The fields of each case action's form, by the action's name (contracts.case_actions).
@@ -89,8 +90,7 @@ ACTION_FORMS = {name: ActionForm(CASE_ACTIONS[name].rpc, fields) for name, field
 
 
 def _enum_options(enum, vocabulary: str) -> tuple[tuple[str, str, str], ...]:
-    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
-    return tuple((str(v.number), vocabulary, v.name.removeprefix(prefix).lower()) for v in enum.DESCRIPTOR.values[1:])
+    return tuple((str(enum_value(enum.DESCRIPTOR, word)), vocabulary, word) for word in enum_words(enum.DESCRIPTOR))
 
 
 FINDINGS = Field("findings", "textarea", True)
@@ -171,7 +171,7 @@ def _ratio(request, path: str, items: list[str], problems: dict, not_a_number: s
         problems[path] = not_a_number
         return
     risk = path.rpartition(".")[2]
-    request.ratios.add(risk_class=ipb.RiskClass.Value(f"RISK_CLASS_{risk.upper()}"), basis_points=basis_points)
+    request.ratios.add(risk_class=enum_value(ipb.RiskClass.DESCRIPTOR, risk), basis_points=basis_points)
 
 
 REPEATED = {"credit_codes": _credit_codes, "codes": _codes, "choices": _choices, "ratio": _ratio}

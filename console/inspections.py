@@ -23,7 +23,7 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite.grpc_server import allowed_roles
-from suite.protos import enum_value, enum_word
+from suite.protos import enum_value, enum_word, enum_words
 
 INSPECTOR = "inspector"
 # Who reaches these pages at all; the service then refuses an inspector the campaigns and plans.
@@ -41,12 +41,8 @@ VOCABULARIES = {
 PROGRESS_FIELDS = [f.name for f in pb.CampaignProgress.DESCRIPTOR.fields]
 
 
-def words(descriptor) -> list[str]:
-    return [enum_word(descriptor, value.number) for value in descriptor.values[1:]]
-
-
-CAMPAIGN_STATUSES = words(CAMPAIGN_STATUS)
-TASK_STAGES = words(TASK_STAGE)
+CAMPAIGN_STATUSES = enum_words(CAMPAIGN_STATUS)
+TASK_STAGES = enum_words(TASK_STAGE)
 
 
 def staff(request: Request) -> tuple[Pages, Backend, Visitor, Response | None]:

@@ -18,7 +18,7 @@ from console.backend import Backend, ServiceError
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from suite.clock import CHINA
-from suite.protos import enum_word
+from suite.protos import enum_value, enum_word, enum_words
 from contracts.case_actions import CASE_ACTIONS
 
 QUEUE_PAGE_SIZE = 50
@@ -27,8 +27,8 @@ STAGE = pb.CaseStage.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
 OUTCOME = pb.CaseOutcome.DESCRIPTOR
 SOURCE = pb.ReportSource.DESCRIPTOR
-STAGES = [v.name.removeprefix("CASE_STAGE_").lower() for v in STAGE.values[1:]]
-CATEGORIES = [v.name.removeprefix("VIOLATION_CATEGORY_").lower() for v in CATEGORY.values[1:]]
+STAGES = enum_words(STAGE)
+CATEGORIES = enum_words(CATEGORY)
 STATUS_OF_CODE = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
                   grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.UNAUTHENTICATED: 401,
                   grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
@@ -80,9 +80,9 @@ def queue_request(params, visitor: Visitor, view: str) -> pb.ListCasesRequest:
                                   agency_credit_code=params.get("agency", "").strip(),
                                   overdue_only=bool(params.get("overdue")))
     if params.get("stage") in STAGES:
-        request.stages.append(STAGE.values_by_name["CASE_STAGE_" + params["stage"].upper()].number)
+        request.stages.append(enum_value(STAGE, params["stage"]))
     if params.get("category") in CATEGORIES:
-        request.categories.append(CATEGORY.values_by_name["VIOLATION_CATEGORY_" + params["category"].upper()].number)
+        request.categories.append(enum_value(CATEGORY, params["category"]))
     if view == "mine":
         request.assignee = visitor.principal.subject
     return request

@@ -18,6 +18,7 @@ from console.web import Pages, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite import codes
+from suite.protos import enum_value, enum_word
 
 REGISTER_PAGE_SIZE = 20
 MAX_ATTACHMENTS = 20
@@ -126,8 +127,7 @@ def report_request(values: dict, uploaded: list[tuple[str, str]]) -> pb.FileRepo
     return pb.FileReportRequest(
         idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex, source=pb.REPORT_SOURCE_PUBLIC,
         reporter=reporter, agency=reported_agency(values.get("agency", "")),
-        category=CATEGORY.values_by_name["VIOLATION_CATEGORY_" + category.upper()].number
-        if category in CATEGORIES else 0,
+        category=enum_value(CATEGORY, category) if category in CATEGORIES else 0,
         description=values.get("description", "").strip(), occurred_on=values.get("occurred_on", "").strip(),
         attachment_ids=[attachment_id for attachment_id, _ in uploaded])
 
@@ -185,9 +185,7 @@ def register_word(vocabulary: str, number: int) -> str:
     enums = {"agency_kind": rpb.AgencyKind, "agency_status": rpb.AgencyStatus, "legal_form": rpb.LegalForm,
              "credit_grade": rpb.CreditGrade, "credit_event": rpb.CreditEventKind,
              "practitioner_kind": rpb.PractitionerKind}
-    descriptor = enums[vocabulary].DESCRIPTOR
-    return descriptor.values_by_number[number].name.removeprefix(descriptor.values[0].name.removesuffix(
-        "UNSPECIFIED")).lower()
+    return enum_word(enums[vocabulary].DESCRIPTOR, number)
 
 
 def routes() -> list[Route]:

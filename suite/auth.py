@@ -16,6 +16,7 @@ import jwt
 from ipss.options.v1 import options_pb2
 from suite import config
 from suite.errors import PermissionDenied, Unauthenticated
+from suite.protos import enum_word
 
 ROLES = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin")
 NATIONWIDE = "000000"
@@ -23,7 +24,7 @@ ISSUER = "ipss"
 
 
 def role_from_proto(value: int) -> str:
-    return options_pb2.Role.Name(value).removeprefix("ROLE_").lower()
+    return enum_word(options_pb2.Role.DESCRIPTOR, value)
 
 
 @dataclass(frozen=True)

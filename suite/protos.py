@@ -29,7 +29,14 @@ def enum_word(enum: EnumDescriptor, value: int) -> str:
 
 
 def enum_value(enum: EnumDescriptor, word: str) -> int:
-    return _numbers(enum)[word.lower()]
+    """The number of a word; an empty word is the unspecified value (0), as an unset field reads."""
+    return _numbers(enum)[word.lower()] if word else 0
+
+
+def enum_words(enum: EnumDescriptor) -> list[str]:
+    """The words of every value but the unspecified one, in the order the proto declares them:
+    what a form or a filter may offer."""
+    return [_words(enum)[value.number] for value in enum.values[1:]]
 
 
 def parse_date(text: str) -> date | None:

@@ -33,6 +33,7 @@ from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.complaints import domain, store
 from services.complaints.server import build
 from suite import clock, codes
+from suite.protos import enum_word
 from tests import grpc_checks as checks
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
 from tests.grpc_checks import invalid, refused
@@ -300,7 +301,7 @@ async def test_staff_inspections_and_associations_file_their_own_sources(api, re
     answer = await file(api, report(agency, None, source=source, source_reference=f"国知办函〔2026〕{uid()}号"),
                         metadata(role))
     [case] = await rows(complaints, store.Case, store.Case.id == answer.case_id)
-    assert case.source == pb.ReportSource.Name(source).removeprefix("REPORT_SOURCE_").lower()
+    assert case.source == enum_word(pb.ReportSource.DESCRIPTOR, source)
     assert case.reporter_count == 0 and case.source_reference.startswith("国知办函")
     assert answer.tracking_code and answer.tracking_secret
 

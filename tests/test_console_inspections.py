@@ -25,7 +25,7 @@ import pytest
 
 from console import i18n
 from console.app import build
-from console.inspections import PROGRESS_FIELDS, VOCABULARIES, words
+from console.inspections import PROGRESS_FIELDS, VOCABULARIES
 from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
@@ -33,6 +33,7 @@ from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.inspections import verification
 from suite import clock, config, migrate
+from suite.protos import enum_words
 from tests.conftest import fresh_database
 from tests.inspections_world import SUPERVISOR_MD, campaign_of, drawn_plan, key, register_inspectors
 from tests.test_complaints_intake import OPERATOR, day, new_agency, new_county
@@ -389,6 +390,6 @@ async def test_the_public_reads_published_results_and_verifies_the_draw_behind_t
 
 @pytest.mark.parametrize("vocabulary", sorted(VOCABULARIES))
 def test_every_value_the_pages_name_has_its_words_in_both_languages(vocabulary):
-    missing = [w for w in words(VOCABULARIES[vocabulary]) if w not in i18n.LABELS[vocabulary]]
+    missing = [w for w in enum_words(VOCABULARIES[vocabulary]) if w not in i18n.LABELS[vocabulary]]
     assert not missing, f"{vocabulary} lacks labels for {missing}"
     assert all(f"progress.{name}" in i18n.TEXTS for name in PROGRESS_FIELDS)

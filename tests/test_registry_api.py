@@ -25,6 +25,7 @@ from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import domain, store
 from suite import auth, clock, codes, config
+from suite.protos import enum_value
 from tests import grpc_checks as checks
 from tests.conftest import metadata
 from tests.grpc_checks import invalid, refused
@@ -638,7 +639,7 @@ def expected_grade(points: list[int]) -> tuple[int, int]:
     score = max(0, GRADING.base_score - sum(points))
     for letter in ("A", "B", "C"):
         if score >= GRADING.grade_floors[letter]:
-            return score, pb.CreditGrade.Value(f"CREDIT_GRADE_{letter}")
+            return score, enum_value(pb.CreditGrade.DESCRIPTOR, letter)
     return score, pb.CREDIT_GRADE_D
 
 

@@ -46,7 +46,7 @@ class RegistryDirectory(ServiceCaller):
                     region_code=region, kinds=kind_values, statuses=INSPECTABLE, as_of=as_of, page_size=PAGE_SIZE,
                     page_token=token))
                 entries.extend([a.credit_code, a.name, a.region_code, enum_word(pb.AgencyKind.DESCRIPTOR, a.kind),
-                                pb.CreditGrade.Name(a.grade).removeprefix("CREDIT_GRADE_")] for a in page.agencies)
+                                enum_word(pb.CreditGrade.DESCRIPTOR, a.grade).upper()] for a in page.agencies)
                 token = page.next_page_token
                 if not token:
                     break

@@ -10,8 +10,14 @@ from temporalio import activity
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from suite.protos import enum_value
 from workflows.activities.service_client import ServiceClient
 from contracts.case import CaseView, TimelineItem
+
+STAGE = pb.CaseStage.DESCRIPTOR
+OUTCOME = pb.CaseOutcome.DESCRIPTOR
+CATEGORY = pb.ViolationCategory.DESCRIPTOR
+SOURCE = pb.ReportSource.DESCRIPTOR
 
 
 @dataclass
@@ -28,18 +34,13 @@ class Notice:
     real_name_only: bool
 
 
-def _enum(enum, word: str) -> int:
-    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
-    return enum.Value(prefix + word.upper()) if word else 0
-
-
 def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
     view = record.view
     summary = pb.CaseSummary(
-        case_id=view.case_id, stage=_enum(pb.CaseStage, view.stage), status=view.status,
-        outcome=_enum(pb.CaseOutcome, view.outcome), region_code=view.region_code,
+        case_id=view.case_id, stage=enum_value(STAGE, view.stage), status=view.status,
+        outcome=enum_value(OUTCOME, view.outcome), region_code=view.region_code,
         agency_id=view.agency.agency_id, agency_name=view.agency.name, agency_credit_code=view.agency.credit_code,
-        category=_enum(pb.ViolationCategory, view.category), source=_enum(pb.ReportSource, view.source),
+        category=enum_value(CATEGORY, view.category), source=enum_value(SOURCE, view.source),
         assignee=view.assignee, received_on=view.received_on, next_deadline=view.next_deadline,
         next_deadline_period=view.next_deadline_period, next_deadline_provisional=view.next_deadline_provisional,
         overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count)

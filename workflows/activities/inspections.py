@@ -13,8 +13,14 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
+from suite.protos import enum_value
 from workflows.activities.service_client import ServiceClient
 from contracts.inspections import CampaignReport, Figures, TaskView
+
+STAGE = pb.TaskStage.DESCRIPTOR
+OUTCOME = pb.CheckOutcome.DESCRIPTOR
+CATEGORY = cpb.ViolationCategory.DESCRIPTOR
+CAMPAIGN_STATUS = pb.CampaignStatus.DESCRIPTOR
 
 
 @dataclass
@@ -64,11 +70,6 @@ class CaseOrder:
     occurred_on: str
 
 
-def _enum(enum, word: str) -> int:
-    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
-    return enum.Value(prefix + word.upper()) if word else 0
-
-
 def figures_message(figures: Figures) -> pb.CampaignProgress:
     return pb.CampaignProgress(**vars(figures))
 
@@ -77,8 +78,8 @@ def task_progress_request(view: TaskView) -> pb.RecordTaskProgressRequest:
     """A task's view as its record's write: the service keeps what the console shows, the
     provisional (暂定) marks of its due days included."""
     return pb.RecordTaskProgressRequest(
-        task_id=view.task_id, revision=view.revision, stage=_enum(pb.TaskStage, view.stage),
-        outcome=_enum(pb.CheckOutcome, view.outcome), category=_enum(cpb.ViolationCategory, view.category),
+        task_id=view.task_id, revision=view.revision, stage=enum_value(STAGE, view.stage),
+        outcome=enum_value(OUTCOME, view.outcome), category=enum_value(CATEGORY, view.category),
         findings=view.findings, checked_on=view.checked_on, rectify_due_on=view.rectify_due_on,
         rectify_due_provisional=view.rectify_due_provisional, rechecked_on=view.rechecked_on,
         rectified=view.rectified, case_id=view.case_id, publish_due_on=view.publish_due_on,
@@ -93,8 +94,7 @@ class CaseIntake(ServiceClient):
     async def file(self, order: CaseOrder) -> str:
         response = await self._call(self._stub.FileReport, cpb.FileReportRequest(
             idempotency_key=f"{order.task_id}:case", source=cpb.REPORT_SOURCE_INSPECTION,
-            agency=cpb.ReportedAgency(credit_code=order.credit_code), category=_enum(cpb.ViolationCategory,
-                                                                                    order.category),
+            agency=cpb.ReportedAgency(credit_code=order.credit_code), category=enum_value(CATEGORY, order.category),
             description=order.findings, occurred_on=order.occurred_on, source_reference=order.task_id))
         return response.case_id
 
@@ -131,10 +131,10 @@ class InspectionActivities(ServiceClient):
     async def record_campaign_progress(self, record: CampaignRecord) -> bool:
         request = pb.RecordCampaignProgressRequest(
             campaign_id=record.campaign_id, revision=record.revision, progress=figures_message(record.figures),
-            status=_enum(pb.CampaignStatus, record.status))
+            status=enum_value(CAMPAIGN_STATUS, record.status))
         if record.report is not None:
             request.report.CopyFrom(pb.CampaignReport(
-                ending=_enum(pb.CampaignStatus, record.report.ending), closed_on=record.report.closed_on,
+                ending=enum_value(CAMPAIGN_STATUS, record.report.ending), closed_on=record.report.closed_on,
                 reason=record.report.reason, figures=figures_message(record.report.figures)))
         return (await self._call(self._stub.RecordCampaignProgress, request)).applied
 

@@ -8,6 +8,7 @@ from temporalio import activity
 
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+from suite.protos import enum_value, enum_word
 from workflows.activities.service_client import ServiceClient
 
 
@@ -75,7 +76,7 @@ class RegistryActivities(ServiceClient):
     async def change_agency_status(self, order: StatusChangeOrder) -> AgencySnapshot:
         response = await self._call(self._stub.ChangeAgencyStatus, pb.ChangeAgencyStatusRequest(
             idempotency_key=order.idempotency_key, agency_id=order.agency_id,
-            to_status=pb.AgencyStatus.Value(f"AGENCY_STATUS_{order.to_status.upper()}"),
+            to_status=enum_value(pb.AgencyStatus.DESCRIPTOR, order.to_status),
             effective_on=order.effective_on, suspended_until=order.suspended_until, reason=order.reason,
             decision_reference=order.decision_reference))
         return snapshot(response.agency)
@@ -91,8 +92,8 @@ class RegistryActivities(ServiceClient):
     async def record_credit_event(self, order: CreditEventOrder) -> str:
         response = await self._call(self._stub.RecordCreditEvent, pb.RecordCreditEventRequest(
             idempotency_key=order.idempotency_key, agency_id=order.agency_id,
-            kind=pb.CreditEventKind.Value(f"CREDIT_EVENT_KIND_{order.kind.upper()}"),
-            source=pb.CreditEventSource.Value(f"CREDIT_EVENT_SOURCE_{order.source.upper()}"),
+            kind=enum_value(pb.CreditEventKind.DESCRIPTOR, order.kind),
+            source=enum_value(pb.CreditEventSource.DESCRIPTOR, order.source),
             source_reference=order.source_reference, occurred_on=order.occurred_on,
             publicity_ends_on=order.publicity_ends_on, summary=order.summary, fine_cny=order.fine_cny))
         return response.event.id
@@ -108,5 +109,5 @@ class RegistryActivities(ServiceClient):
 def snapshot(agency: pb.Agency) -> AgencySnapshot:
     return AgencySnapshot(agency_id=agency.id, name=agency.name, credit_code=agency.credit_code,
                           region_code=agency.region_code,
-                          status=pb.AgencyStatus.Name(agency.status).removeprefix("AGENCY_STATUS_").lower(),
+                          status=enum_word(pb.AgencyStatus.DESCRIPTOR, agency.status),
                           suspended_until=agency.suspended_until)

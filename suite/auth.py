@@ -27,6 +27,14 @@ def role_from_proto(value: int) -> str:
     return enum_word(options_pb2.Role.DESCRIPTOR, value)
 
 
+def declared_roles(access: options_pb2.Access) -> frozenset[str]:
+    """The roles an RPC's (ipss.options.v1.access) lets call it: every role for `any_caller`, else
+    the roles it lists; none (denied to everyone) when it lists none."""
+    if access.any_caller:
+        return frozenset(ROLES)
+    return frozenset(role_from_proto(role) for role in access.roles)
+
+
 @dataclass(frozen=True)
 class Principal:
     subject: str

@@ -50,7 +50,7 @@ def allowed_roles(full_method: str) -> frozenset[str] | None:
     options = descriptor.GetOptions()
     if not options.HasExtension(options_pb2.access):
         return None
-    return frozenset(auth.role_from_proto(r) for r in options.Extensions[options_pb2.access].roles)
+    return auth.declared_roles(options.Extensions[options_pb2.access])
 
 
 def is_open(full_method: str) -> bool:

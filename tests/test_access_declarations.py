@@ -1,6 +1,7 @@
 """Every RPC of every service in the generated `ipss` packages declares who may call it
-((ipss.options.v1.access), deny by default). The modules are found by walking the generated
-tree, so a service added later is checked without touching this file."""
+((ipss.options.v1.access): its roles, or any_caller for every role; deny by default). The
+modules are found by walking the generated tree, so a service added later is checked without
+touching this file."""
 
 from __future__ import annotations
 
@@ -43,12 +44,23 @@ def test_the_walk_finds_the_registry():
 def test_every_rpc_declares_the_roles_that_may_call_it(method):
     options = method.GetOptions()
     assert options.HasExtension(options_pb2.access), f"{method.full_name} has no (ipss.options.v1.access)"
-    roles = list(options.Extensions[options_pb2.access].roles)
-    assert roles, f"{method.full_name} declares no roles"
-    assert options_pb2.ROLE_UNSPECIFIED not in roles, f"{method.full_name} declares ROLE_UNSPECIFIED"
-    assert len(set(roles)) == len(roles), f"{method.full_name} declares a role twice"
-    assert allowed_roles(f"/{method.containing_service.full_name}/{method.name}") == frozenset(
-        auth.role_from_proto(r) for r in roles)
+    access = options.Extensions[options_pb2.access]
+    roles = list(access.roles)
+    if access.any_caller:
+        assert not roles, f"{method.full_name} declares any_caller beside a list of roles"
+        declared = frozenset(auth.ROLES)
+    else:
+        assert roles, f"{method.full_name} declares no roles"
+        assert options_pb2.ROLE_UNSPECIFIED not in roles, f"{method.full_name} declares ROLE_UNSPECIFIED"
+        assert len(set(roles)) == len(roles), f"{method.full_name} declares a role twice"
+        assert len(roles) < len(auth.ROLES), f"{method.full_name} lists every role: declare any_caller instead"
+        declared = frozenset(auth.role_from_proto(r) for r in roles)
+    assert allowed_roles(f"/{method.containing_service.full_name}/{method.name}") == declared
+
+
+def test_any_caller_admits_every_role_and_an_empty_declaration_none():
+    assert auth.declared_roles(options_pb2.Access(any_caller=True)) == frozenset(auth.ROLES)
+    assert auth.declared_roles(options_pb2.Access()) == frozenset()
 
 
 def test_every_declarable_role_is_a_role_tokens_carry():

@@ -834,8 +834,8 @@ async def test_public_lookup_refusals(api):
 
 # ---- roles, tokens and region scopes ----------------------------------------------------------
 
-def declared_roles(method) -> set[str]:
-    return {auth.role_from_proto(r) for r in method.GetOptions().Extensions[options_pb2.access].roles}
+def declared_roles(method) -> frozenset[str]:
+    return auth.declared_roles(method.GetOptions().Extensions[options_pb2.access])
 
 
 def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):

@@ -45,7 +45,7 @@ from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from rules import Rules, WorkingDayCalendar
 from services.registry import seed
 from suite import auth, clock, db, migrate
-from suite.launcher import healthy
+from suite.probes import healthy
 from contracts import search_attributes
 from workflows.inspections.campaign import CampaignWorkflow
 

@@ -46,7 +46,7 @@ from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.registry import seed
 from suite import auth, clock, db, migrate
-from suite.launcher import healthy, http_ready
+from suite.probes import healthy, http_ready
 
 BENCH = "console"
 PAGES = ("queue", "case", "register")

@@ -34,7 +34,7 @@ from bench.load import open_loop, percentile
 from bench.processes import cpu_seconds, wait_ready
 from bench.registry_lookup import CALL_TIMEOUT_SECONDS, SERVICE, registry_process
 from suite import migrate
-from suite.launcher import healthy
+from suite.probes import healthy
 
 BENCH = "grpc_floor"
 

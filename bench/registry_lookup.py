@@ -45,7 +45,7 @@ from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import seed
 from suite import auth, db, migrate
-from suite.launcher import healthy
+from suite.probes import healthy
 
 BENCH = "registry_lookup"
 ADMIN_URL = os.environ.get("IPSS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.processes import cpu_seconds, dev_server_pid
-from suite.launcher import TEMPORAL_SQLITE_PRAGMAS
+from suite.config import TEMPORAL_SQLITE_PRAGMAS
 
 BENCH = "temporal_cost"
 BIN = Path(sys.executable).parent

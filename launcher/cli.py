@@ -12,9 +12,9 @@ from suite import auth, config
 
 
 def _up(args) -> int:
-    from suite import launcher
+    from launcher import up
 
-    return asyncio.run(launcher.up(demo=args.demo))
+    return asyncio.run(up.up(demo=args.demo))
 
 
 def _token(args) -> int:

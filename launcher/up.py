@@ -13,21 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from temporalio.client import Client
-
 from console import settings as console_settings
-from suite import config, migrate
 from contracts import search_attributes
+from suite import config, migrate
+from suite.config import TEMPORAL_SQLITE_PRAGMAS
+from suite.probes import healthy, http_ready, temporal_ready
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 60
-# Write-ahead logging, synced at checkpoints: the dev server's file survives a crash of the suite
-# and takes workflow starts about twice as fast as with its default rollback journal.
-TEMPORAL_SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 
 
 @dataclass
@@ -55,34 +48,6 @@ def children() -> list[Child]:
     # The development user picker is on: `ipss up` is the suite on a developer's machine.
     console = Child("console", [sys.executable, "-m", "console", "--dev-signin"], console_settings.address())
     return [temporal, *services, worker, console]
-
-
-async def healthy(address: str, service: str = "") -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
-        try:
-            answer = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=1)
-        except grpc.aio.AioRpcError:
-            return False
-    return answer.status == health_pb2.HealthCheckResponse.SERVING
-
-
-async def http_ready(address: str) -> bool:
-    """The console answers its health page."""
-    try:
-        async with httpx.AsyncClient(timeout=1) as client:
-            return (await client.get(f"http://{address}/healthz")).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-async def temporal_ready(address: str) -> bool:
-    """Connecting asks the frontend for its system info, so it succeeds only once Temporal serves."""
-    try:
-        await Client.connect(address, namespace=config.temporal().namespace)
-    except RuntimeError:
-        return False
-    return True
 
 
 class Suite:

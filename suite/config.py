@@ -10,6 +10,9 @@ from pathlib import Path
 SERVICES = ("registry", "complaints", "inspections")
 DEFAULT_PORTS = {"registry": 50051, "complaints": 50052, "inspections": 50053}
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Write-ahead logging, synced at checkpoints: the dev server's file survives a crash of the suite
+# and takes workflow starts about twice as fast as with its default rollback journal.
+TEMPORAL_SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 
 
 def var_dir() -> Path:

@@ -18,7 +18,7 @@ from chinese_calendar import constants as package_data
 
 from rules.notice import NoticeError, read_notice, write_calendar_file
 from rules.workdays import CALENDAR_DIR_ENV, CalendarError, WorkingDayCalendar
-from suite.cli import main
+from launcher.cli import main
 
 D = date.fromisoformat
 

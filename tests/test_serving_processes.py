@@ -18,7 +18,7 @@ import pytest
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from suite import config, migrate
-from suite.launcher import healthy
+from suite.probes import healthy
 from tests.conftest import fresh_database
 
 SERVICE = pb.DESCRIPTOR.services_by_name["RegistryService"].full_name

@@ -28,9 +28,8 @@ from temporalio.testing import WorkflowEnvironment
 from bench.load import percentile
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
-from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import auth, clock, codes, config, migrate
+from suite import auth, clock, config, migrate, testdata
 from contracts import search_attributes
 from workflows.worker import Activities, build_worker
 
@@ -70,15 +69,11 @@ async def one_case(env, legal: ScenarioClock, registry, complaints) -> float:
     await env.sleep(six - now)
     legal.day, legal.offset_days = FIRST_DAY, (six.date() - FIRST_DAY).days
     started = time.perf_counter()
-    first17 = "91110108" + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
-    code = first17 + codes.credit_code_check_char(first17)
-    await registry.CreateAgency(rpb.CreateAgencyRequest(
-        idempotency_key=uuid.uuid4().hex, name=f"北京知远专利代理事务所{code[-6:]}", kind=rpb.AGENCY_KIND_PATENT,
-        credit_code=code, region_code="110108", legal_form=rpb.LEGAL_FORM_PARTNERSHIP, established_on="2015-06-01"),
-        metadata=token("operator", "bench"))
+    agency = testdata.agency_request("110108")
+    await registry.CreateAgency(agency, metadata=token("operator", "bench"))
     filed = await complaints.FileReport(cpb.FileReportRequest(
         idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC, reporter=cpb.Reporter(real_name=False),
-        agency=cpb.ReportedAgency(credit_code=code), category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING,
+        agency=cpb.ReportedAgency(credit_code=agency.credit_code), category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING,
         description="承诺授权率百分之百，与事实不符。"), metadata=token("citizen", "bench-citizen"))
     for day, rpc, fields in PROCEDURE:
         target = date.fromisoformat(day)

@@ -26,7 +26,7 @@ from collections import Counter
 
 from services.inspections.domain import draw as d
 from services.registry.seed import REGIONS
-from suite.codes import CREDIT_CODE_ALPHABET, credit_code_check_char
+from suite import testdata
 
 BENCH = "draw"
 KINDS = (("patent", 30), ("trademark", 45), ("copyright", 5), ("legal", 5), ("operation", 5), ("information", 3),
@@ -49,8 +49,7 @@ def directory(agencies: int, inspectors: int, rng: random.Random) -> tuple[list[
     for region, kind, grade in zip(rng.choices(regions, weights, k=agencies), rng.choices(kinds, kind_weights, k=agencies),
                                    rng.choices(grades, grade_weights, k=agencies)):
         while True:
-            first17 = "91" + region + "".join(rng.choice(CREDIT_CODE_ALPHABET) for _ in range(9))
-            code = first17 + credit_code_check_char(first17)
+            code = testdata.credit_code(region, rng)
             if code not in codes:
                 codes.add(code)
                 break

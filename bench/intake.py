@@ -31,18 +31,12 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import auth, codes, config
+from suite import auth, config, testdata
 
 BENCH = "intake"
 CATEGORIES = [value.number for value in cpb.ViolationCategory.DESCRIPTOR.values if value.number]
 BARE_QUEUE = "bench-bare-starts"
 FLAT_OUT_CEILING = 800
-
-
-def credit_code(region: str) -> str:
-    body = uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
-    first17 = f"91{region}{body}"
-    return first17 + codes.credit_code_check_char(first17)
 
 
 async def register_agencies(count: int, concurrency: int = 64) -> list[str]:
@@ -54,11 +48,10 @@ async def register_agencies(count: int, concurrency: int = 64) -> list[str]:
 
         async def create(index: int) -> str:
             async with gate:
-                answer = await stub.CreateAgency(rpb.CreateAgencyRequest(
-                    idempotency_key=uuid.uuid4().hex,
-                    name=f"北京测评知识产权代理有限公司{index:05d}{uuid.uuid4().hex[:4]}",
-                    kind=rpb.AGENCY_KIND_TRADEMARK, credit_code=credit_code("110105"), region_code="110105",
-                    legal_form=rpb.LEGAL_FORM_LIMITED_COMPANY, established_on="2018-03-01"), metadata=operator)
+                answer = await stub.CreateAgency(testdata.agency_request(
+                    "110105", name=f"北京测评知识产权代理有限公司{index:05d}{uuid.uuid4().hex[:4]}",
+                    kind=rpb.AGENCY_KIND_TRADEMARK, legal_form=rpb.LEGAL_FORM_LIMITED_COMPANY,
+                    established_on="2018-03-01"), metadata=operator)
             return answer.agency.credit_code
         return await asyncio.gather(*(create(index) for index in range(count)))
 

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
-from suite import clock, codes
+from suite import clock, testdata
 from tests.conftest import metadata, token
 from contracts import search_attributes
 from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision, workflow_id
@@ -51,11 +51,7 @@ async def worker(temporal: WorkflowEnvironment, registry) -> AsyncIterator[str]:
 
 
 async def new_agency(api) -> pb.Agency:
-    first17 = "91110000" + uuid.uuid4().hex[:9].upper()  # hex digits are all in the GB 32100 alphabet
-    request = pb.CreateAgencyRequest(
-        idempotency_key=f"key-{uuid.uuid4().hex}", name=f"暂停{uuid.uuid4().hex[:10]}专利代理事务所",
-        kind=pb.AGENCY_KIND_PATENT, credit_code=first17 + codes.credit_code_check_char(first17),
-        region_code="110108", legal_form=pb.LEGAL_FORM_PARTNERSHIP, established_on="2016-03-01")
+    request = testdata.agency_request("110108", established_on="2016-03-01")
     return (await api.CreateAgency(request, metadata=metadata("operator"))).agency
 
 

@@ -24,7 +24,7 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import codes, migrate
+from suite import migrate, testdata
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
 from contracts import search_attributes
@@ -54,12 +54,7 @@ class Court:
         await legal_time.start_on(self.env, self.legal, legal_day)
 
     async def agency(self, region: str = "110108") -> rpb.Agency:
-        prefix = "91" + region + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
-        code = prefix + codes.credit_code_check_char(prefix)
-        answer = await self.registry.CreateAgency(rpb.CreateAgencyRequest(
-            idempotency_key=uuid.uuid4().hex, name=f"北京知远专利代理事务所{code[-6:]}",
-            kind=rpb.AGENCY_KIND_PATENT, credit_code=code, region_code=region,
-            legal_form=rpb.LEGAL_FORM_PARTNERSHIP, established_on="2015-06-01"), metadata=metadata("operator"))
+        answer = await self.registry.CreateAgency(testdata.agency_request(region), metadata=metadata("operator"))
         return answer.agency
 
     async def report(self, agency: rpb.Agency, real_name: bool = True,

@@ -32,7 +32,7 @@ from ipss.registry.v1 import registry_pb2 as reg_pb
 from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.complaints import domain, store
 from services.complaints.server import build
-from suite import clock, codes
+from suite import clock, testdata
 from suite.protos import enum_word
 from tests import grpc_checks as checks
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
@@ -68,29 +68,9 @@ def new_county(province: str = "11") -> str:
     return f"{province}{1 + n // 99 % 99:02d}{1 + n % 99:02d}"
 
 
-def new_credit_code(region: str) -> str:
-    number = uuid.uuid4().int
-    body = ""
-    for _ in range(9):
-        number, digit = divmod(number, len(codes.CREDIT_CODE_ALPHABET))
-        body += codes.CREDIT_CODE_ALPHABET[digit]
-    first17 = "91" + region[:2] + "0000" + body
-    return first17 + codes.credit_code_check_char(first17)
-
-
-_resident_serial = itertools.count(uuid.uuid4().int % 1_000_000)
-
-
-def new_resident_id() -> str:
-    serial = next(_resident_serial)
-    born = f"19{70 + serial // 1000 % 30:02d}0{1 + serial // 30000 % 9}{1 + serial % 28:02d}"
-    first17 = f"110108{born}{serial % 1000:03d}"
-    return first17 + codes.resident_id_check_char(first17)
-
-
 def real_name(**fields) -> pb.Reporter:
     values = dict(real_name=True, name=f"张{uid()}", phone="139" + str(uuid.uuid4().int)[:8],
-                  resident_id=new_resident_id())
+                  resident_id=testdata.resident_id())
     values.update(fields)
     return pb.Reporter(**values)
 
@@ -130,7 +110,7 @@ def registry_api(registry) -> reg_grpc.RegistryServiceStub:
 async def new_agency(registry_api, region_code: str | None = None, **fields) -> reg_pb.Agency:
     region_code = region_code or new_county()
     values = dict(idempotency_key=key(), name=f"测试{uid()}知识产权代理有限公司", kind=reg_pb.AGENCY_KIND_PATENT,
-                  credit_code=new_credit_code(region_code), licence_number=f"{uid().upper()}-11",
+                  credit_code=testdata.credit_code(region_code[:2] + "0000"), licence_number=f"{uid().upper()}-11",
                   region_code=region_code, legal_form=reg_pb.LEGAL_FORM_LIMITED_COMPANY,
                   established_on="2015-06-01")
     values.update(fields)
@@ -330,7 +310,7 @@ async def test_the_agency_is_found_by_licence_number_or_exact_name(api, registry
     by_name = await file(api, report(agency, agency=pb.ReportedAgency(name=agency.name),
                                      category=pb.VIOLATION_CATEGORY_CLIENT_SECRET_LEAK))
     unknown_code_known_name = await file(api, report(
-        agency, agency=pb.ReportedAgency(credit_code=new_credit_code(agency.region_code), name=agency.name),
+        agency, agency=pb.ReportedAgency(credit_code=testdata.credit_code(), name=agency.name),
         category=pb.VIOLATION_CATEGORY_IMPROPER_SOLICITATION))
     for answer in (by_licence, by_name, unknown_code_known_name):
         [case] = await rows(complaints, store.Case, store.Case.id == answer.case_id)
@@ -342,7 +322,7 @@ async def test_a_report_on_an_agency_the_registry_does_not_know_is_invalid(api, 
     agency = await new_agency(registry_api)
     async with nothing_stored_changes(complaints):
         await invalid(file(api, report(agency, agency=pb.ReportedAgency(
-            credit_code=new_credit_code(agency.region_code)))), "agency")
+            credit_code=testdata.credit_code()))), "agency")
         await invalid(file(api, report(agency, agency=pb.ReportedAgency(licence_number="NO-SUCH-1"))), "agency")
         await invalid(file(api, report(agency, agency=pb.ReportedAgency(name=agency.name[:-2]))), "agency")
 

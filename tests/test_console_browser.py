@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import sys
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from console.app import build as build_console
 from console.settings import Settings
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
-from suite import codes, config, migrate
+from suite import config, migrate, testdata
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
 from contracts import search_attributes
@@ -217,12 +216,8 @@ class Visit:
 
 
 async def new_agency(suite: Suite) -> rpb.Agency:
-    prefix = "91110108" + uuid.uuid4().hex[:9].upper().translate(str.maketrans("IOSVZ", "12345"))
-    code = prefix + codes.credit_code_check_char(prefix)
-    return (await suite.registry.CreateAgency(rpb.CreateAgencyRequest(
-        idempotency_key=uuid.uuid4().hex, name=f"北京知远专利代理事务所{code[-6:]}", kind=rpb.AGENCY_KIND_PATENT,
-        credit_code=code, region_code="110108", legal_form=rpb.LEGAL_FORM_PARTNERSHIP, established_on="2015-06-01",
-        legal_representative="周合伙"), metadata=metadata("operator"))).agency
+    return (await suite.registry.CreateAgency(testdata.agency_request("110108", legal_representative="周合伙"),
+                                              metadata=metadata("operator"))).agency
 
 
 async def test_a_report_walks_from_the_portal_to_a_published_fine(suite: Suite, browser):

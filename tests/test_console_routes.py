@@ -23,10 +23,10 @@ from console.app import build
 from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
-from suite import auth, clock
+from suite import auth, clock, testdata
 # api and registry_api are fixtures: imported, they serve this module too.
 from tests.test_complaints_intake import (OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
-                                          new_resident_id, real_name, registry_api, report, uid)
+                                          real_name, registry_api, report, uid)
 from tests.test_complaints_statistics import inspection
 from contracts.case_actions import CASE_ACTIONS
 
@@ -290,7 +290,7 @@ async def test_the_register_shows_what_is_public_and_masks_identity_numbers(cons
     page = await console.get("/register", params=dict(q=agency.name[:8]))
     assert agency.name in page.text and "赵法人" in page.text and "正常" in page.text
     assert "无公示中的行政处罚" in page.text
-    resident_id = new_resident_id()
+    resident_id = testdata.resident_id()
     person = (await registry_api.RegisterPractitioner(rpb.RegisterPractitionerRequest(
         idempotency_key=key(), name=f"钱{uid()}", kind=rpb.PRACTITIONER_KIND_PATENT_ATTORNEY,
         resident_id=resident_id, phone="13912345678"), metadata=OPERATOR)).practitioner

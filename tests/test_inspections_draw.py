@@ -14,7 +14,7 @@ import pytest
 
 from services.inspections.domain import draw as d
 from services.inspections.domain import plans
-from suite import codes
+from suite import testdata
 from suite.errors import FailedPrecondition, InvalidArgument
 
 REGIONS = ("110101", "110108", "310104", "310115", "440106", "440305")
@@ -22,17 +22,12 @@ KINDS = ("patent", "trademark", "copyright", "consulting")
 SEED = "双色球 2026025期 03 08 12 19 27 31 + 09"
 
 
-def credit_code(rng: random.Random, region: str) -> str:
-    first17 = "91" + region + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
-    return first17 + codes.credit_code_check_char(first17)
-
-
 def snapshot(count: int, seed: int = 7) -> tuple[list[list[str]], str]:
     rng = random.Random(seed)
     rows = []
     for index in range(count):
         region = rng.choice(REGIONS)
-        rows.append([credit_code(rng, region), f"机构{index}", region, rng.choice(KINDS),
+        rows.append([testdata.credit_code(region, rng), f"机构{index}", region, rng.choice(KINDS),
                      rng.choices("ABCD", weights=(60, 25, 10, 5))[0]])
     entries = d.snapshot_entries(rows)
     return entries, d.sha256_hex(entries)

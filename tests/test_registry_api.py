@@ -8,8 +8,6 @@ agencies and practitioners with unique credit codes, identity numbers and names.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 import uuid
 from datetime import date, timedelta, timezone
 
@@ -24,7 +22,7 @@ from ipss.options.v1 import options_pb2
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import domain, store
-from suite import auth, clock, codes, config
+from suite import auth, clock, config, testdata
 from suite.protos import enum_value
 from tests import grpc_checks as checks
 from tests.conftest import metadata
@@ -40,29 +38,6 @@ GRADING = domain.GradingRules.load()
 
 def uid() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def new_credit_code(region: str = BEIJING) -> str:
-    """A valid unified social credit code (企业, 工商登记) registered in `region`."""
-    number = uuid.uuid4().int
-    body = ""
-    for _ in range(9):
-        number, digit = divmod(number, len(codes.CREDIT_CODE_ALPHABET))
-        body += codes.CREDIT_CODE_ALPHABET[digit]
-    first17 = "91" + region + body
-    return first17 + codes.credit_code_check_char(first17)
-
-
-# Birth dates step through the calendar and a sequence number within each day, from a random
-# start, so that no two identity numbers of one test run are the same.
-_resident_serial = itertools.count(random.randrange(10_000_000))
-
-
-def new_resident_id(region: str = "110108") -> str:
-    serial = next(_resident_serial)
-    born = date(1960, 1, 1) + timedelta(days=(serial // 1000) % 15_000)
-    first17 = f"{region}{born:%Y%m%d}{serial % 1000:03d}"
-    return first17 + codes.resident_id_check_char(first17)
 
 
 def key() -> str:
@@ -82,7 +57,7 @@ def day(offset: int) -> str:
 def agency_request(region_code: str = "110108", **fields) -> pb.CreateAgencyRequest:
     values = dict(
         idempotency_key=key(), name=f"测试{uid()}知识产权代理有限公司", kind=pb.AGENCY_KIND_PATENT,
-        credit_code=new_credit_code(region_code[:2] + "0000"), licence_number=f"{uid().upper()}-11",
+        credit_code=testdata.credit_code(region_code[:2] + "0000"), licence_number=f"{uid().upper()}-11",
         region_code=region_code, legal_form=pb.LEGAL_FORM_LIMITED_COMPANY, legal_representative="王建国",
         address="北京市海淀区知春路1号" + uid(), phone="010-62345678", established_on="2015-06-01")
     values.update(fields)
@@ -91,7 +66,7 @@ def agency_request(region_code: str = "110108", **fields) -> pb.CreateAgencyRequ
 
 def practitioner_request(**fields) -> pb.RegisterPractitionerRequest:
     values = dict(idempotency_key=key(), name=f"李{uid()}", kind=pb.PRACTITIONER_KIND_PATENT_ATTORNEY,
-                  resident_id=new_resident_id(), phone="13912345678", certificate_number=f"C{uid().upper()}1",
+                  resident_id=testdata.resident_id(), phone="13912345678", certificate_number=f"C{uid().upper()}1",
                   qualified_on="2012-11-20")
     values.update(fields)
     return pb.RegisterPractitionerRequest(**values)
@@ -467,7 +442,7 @@ async def test_a_person_and_a_certificate_are_registered_once(api, registry):
 
 
 async def test_register_practitioner_names_every_bad_field(api, registry):
-    wrong_check = new_resident_id()
+    wrong_check = testdata.resident_id()
     wrong_check = wrong_check[:17] + ("0" if wrong_check[17] != "0" else "1")
     async with nothing_stored_changes(registry):
         await invalid(api.RegisterPractitioner(pb.RegisterPractitionerRequest(

@@ -35,7 +35,7 @@ from tests.conftest import COMPLAINTS_TRACKING_KEY, fresh_database, metadata, to
 from tests.test_case_procedure import HANDLER, SUPERVISOR, Court, deadline
 from tests.test_complaints_intake import new_agency, registry_api, uid  # noqa: F401
 from contracts import search_attributes
-from workflows.activities.statutes import StatuteActivities
+from workflows.activities.periods import PeriodActivities
 from workflows.calendar_watch import CalendarWatch
 from contracts.case import CaseView, STATE_QUERY
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
@@ -80,7 +80,7 @@ def plan(calendar: WorkingDayCalendar, period_id: str, start: date) -> tuple[str
 
 class ProvisionalCourt(Court):
     schedules: Schedules
-    statutes: StatuteActivities
+    periods: PeriodActivities
 
     async def report_today(self, agency) -> cpb.FileReportResponse:
         occurred = (self.legal.day - timedelta(days=30)).isoformat()
@@ -110,7 +110,7 @@ class ProvisionalCourt(Court):
 
     def provisional_from(self, year: int) -> None:
         self.schedules.provisional_from = year
-        self.statutes.reload()
+        self.periods.reload()
 
     async def provisional_years(self, case_id: str) -> list[str]:
         described = await self.env.client.get_workflow_handle(case_id).describe()
@@ -120,7 +120,7 @@ class ProvisionalCourt(Court):
         """The notice is loaded: the worker reads its calendar again and the cases are told (the
         watcher's signal, sent here directly: this server has no visibility queries)."""
         self.schedules.publish(year, extra_rest_days)
-        assert self.statutes.reload() == [year]
+        assert self.periods.reload() == [year]
         for case_id in case_ids:
             await self.env.client.get_workflow_handle(case_id).signal(SCHEDULE_PUBLISHED_SIGNAL,
                                                                       SchedulePublished([year]))
@@ -135,19 +135,19 @@ async def court(registry):
     backend = "sqlite" if registry.database_url.startswith("sqlite") else "postgresql"
     legal = legal_time.ScenarioClock(clock.today())
     schedules = Schedules(first_provisional_year(clock.today()))
-    statutes = StatuteActivities(schedules.calendar)
+    periods = PeriodActivities(schedules.calendar)
     with fresh_database(backend) as url:
         migrate.upgrade("complaints", database_url=url)
         server, complaints = build(database_url=url, registry_address=registry.address, temporal_client=env.client,
                                    temporal_settings=config.TemporalSettings("", "default", queue), legal_clock=legal)
         port = await server.start("127.0.0.1:0")
-        activities = Activities.connect(registry.address, f"127.0.0.1:{port}", statutes=statutes)
+        activities = Activities.connect(registry.address, f"127.0.0.1:{port}", periods=periods)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
             async with build_worker(env.client, activities, queue):
                 court = ProvisionalCourt(env, legal, cpb_grpc.ComplaintsServiceStub(channel),
                                          rpb_grpc.RegistryServiceStub(registry.channel))
-                court.schedules, court.statutes = schedules, statutes
+                court.schedules, court.periods = schedules, periods
                 yield court
         finally:
             await channel.close()
@@ -277,18 +277,18 @@ async def today_suite(registry, complaints):
     leaves the year a case opened today is due in provisional, and the calendar watcher."""
     queue = f"today-{uid()}"
     schedules = Schedules(first_provisional_year(clock.today()))
-    statutes = StatuteActivities(schedules.calendar)
+    periods = PeriodActivities(schedules.calendar)
     server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
                             temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
                             temporal_settings=config.TemporalSettings("", "", queue), legal_clock=clock.LegalClock())
     port = await server.start("127.0.0.1:0")
     activities = Activities.connect(registry_address=registry.address, complaints_address=f"127.0.0.1:{port}",
-                                    token=token("operator", subject="ipss-worker"), statutes=statutes)
+                                    token=token("operator", subject="ipss-worker"), periods=periods)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, \
                 build_worker(complaints.temporal, activities, queue):
             yield (f"127.0.0.1:{port}", cpb_grpc.ComplaintsServiceStub(channel), schedules,
-                   CalendarWatch(complaints.temporal, statutes))
+                   CalendarWatch(complaints.temporal, periods))
     finally:
         await activities.close()
         await server.stop(0)

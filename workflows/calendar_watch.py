@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from suite import logging as suite_logging
 from contracts import search_attributes
-from workflows.activities.statutes import StatuteActivities
+from workflows.activities.periods import PeriodActivities
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 
 log = suite_logging.get("calendar_watch")
@@ -34,9 +34,9 @@ RESIGNAL_AFTER_SECONDS = 120.0
 
 
 class CalendarWatch:
-    def __init__(self, client: Client, statutes: StatuteActivities):
+    def __init__(self, client: Client, periods: PeriodActivities):
         self._client = client
-        self._statutes = statutes
+        self._periods = periods
         self._signalled: dict[str, float] = {}
 
     async def run(self, stopping: asyncio.Event, every: float = EVERY_SECONDS) -> None:
@@ -53,10 +53,10 @@ class CalendarWatch:
     async def once(self) -> int:
         """One round: reload the calendar, signal the workflows still provisional on an official
         year; answers how many were signalled."""
-        published = await asyncio.to_thread(self._statutes.reload)
+        published = await asyncio.to_thread(self._periods.reload)
         if published:
             log.info("holiday schedules loaded", years=published)
-        years = self._statutes.calendar.years[-RECENT_YEARS:]
+        years = self._periods.calendar.years[-RECENT_YEARS:]
         return await self.signal_provisional(years)
 
     async def signal_provisional(self, years: Sequence[int]) -> int:

@@ -17,7 +17,7 @@ from suite import logging as suite_logging
 from workflows.activities.complaints import ComplaintsActivities
 from workflows.activities.inspections import InspectionActivities
 from workflows.activities.registry import RegistryActivities
-from workflows.activities.statutes import StatuteActivities
+from workflows.activities.periods import PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
 from workflows.calendar_watch import CalendarWatch
 from workflows.case.workflow import CaseWorkflow
@@ -31,21 +31,21 @@ WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, Cam
 class Activities:
     registry: RegistryActivities
     complaints: ComplaintsActivities
-    statutes: StatuteActivities
+    periods: PeriodActivities
     inspections: InspectionActivities
 
     @classmethod
     def connect(cls, registry_address: str | None = None, complaints_address: str | None = None,
                 token: str | None = None, inspections_address: str | None = None,
-                statutes: StatuteActivities | None = None) -> Activities:
+                periods: PeriodActivities | None = None) -> Activities:
         return cls(RegistryActivities(registry_address, token), ComplaintsActivities(complaints_address, token),
-                   statutes or StatuteActivities(), InspectionActivities(inspections_address, complaints_address, token))
+                   periods or PeriodActivities(), InspectionActivities(inspections_address, complaints_address, token))
 
     def all(self) -> list:
         return [self.registry.change_agency_status, self.registry.reinstate_agency, self.registry.record_credit_event,
                 self.registry.withdraw_credit_event,
                 self.complaints.record_progress, self.complaints.notify_reporters,
-                self.statutes.rules, self.statutes.plan_period, self.statutes.last_day_of_months,
+                self.periods.rules, self.periods.plan_period, self.periods.last_day_of_months,
                 *self.inspections.all()]
 
     async def close(self) -> None:
@@ -84,7 +84,7 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     watch = asyncio.create_task(
-        CalendarWatch(client, activities.statutes).run(stopping, config.calendar_watch_seconds()))
+        CalendarWatch(client, activities.periods).run(stopping, config.calendar_watch_seconds()))
     async with worker:
         log.info("polling", task_queue=settings.task_queue, temporal=settings.address)
         await stopping.wait()

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError
 from contracts.case_actions import PRIOR_NOTICE
 from contracts.provisional import retimed_note
 from suite.clock import CHINA
-from workflows.activities.statutes import PeriodPlan, PeriodQuestion, StatuteActivities
+from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
 from workflows.case import procedure
 from workflows.case.state import RunningPeriod
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # On its own clock a case retries its calendar arithmetic (hourly at most) until it can count.
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
                              maximum_interval=timedelta(hours=1))
-STATUTE_TIMEOUT = timedelta(seconds=10)
+PERIOD_TIMEOUT = timedelta(seconds=10)
 # Periods that bind the office (法定办案期限): missing one escalates to the supervisor. The
 # others bind the party (statement, payment, review windows) or only measure time (publicity).
 OFFICE_DUTIES = frozenset({"verify_and_open", "notify_reporter_of_opening", "decide_ordinary_case",
@@ -53,15 +53,15 @@ def instant(case: CaseWorkflow, legal_day: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=CHINA)
 
 
-async def statute(case: CaseWorkflow, activity, question):
+async def compute(case: CaseWorkflow, activity, question):
     """Calendar arithmetic. Within a handler's action it runs once, so that a failure refuses the
     action at once in words a handler can act on (the failure itself goes to the worker's log)."""
     if not case.acting:
         return await workflow.execute_local_activity_method(
-            activity, question, start_to_close_timeout=STATUTE_TIMEOUT, retry_policy=CALENDAR_RETRY)
+            activity, question, start_to_close_timeout=PERIOD_TIMEOUT, retry_policy=CALENDAR_RETRY)
     try:
         return await workflow.execute_local_activity_method(
-            activity, question, start_to_close_timeout=STATUTE_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=1))
+            activity, question, start_to_close_timeout=PERIOD_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=1))
     except ActivityError as failure:
         workflow.logger.warning("period not computed for %s: %s", case.start.case_id, failure.cause)
         raise procedure.refuse("期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
@@ -69,7 +69,7 @@ async def statute(case: CaseWorkflow, activity, question):
 
 async def plan(case: CaseWorkflow, period_id: str, start_on: str, extra: int = 0,
                pauses: list[list[str]] | None = None) -> PeriodPlan:
-    return await statute(case, StatuteActivities.plan_period, PeriodQuestion(
+    return await compute(case, PeriodActivities.plan_period, PeriodQuestion(
         case.start.rules_version, period_id, start_on, extra, pauses or []))
 
 

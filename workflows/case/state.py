@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from contracts.case import DeadlineView, TimelineItem
 from contracts.case_actions import VERIFICATION
-from workflows.activities.statutes import PeriodPlan
+from workflows.activities.periods import PeriodPlan
 from workflows.case.procedure import Penalty, ReviewSpan
 
 

@@ -27,7 +27,7 @@ from contracts.case import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME,
 from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 from rules.statutes import Rules
-from workflows.activities.statutes import StatuteActivities
+from workflows.activities.periods import PeriodActivities
 from workflows.case import actions, clock, record
 from workflows.case.procedure import refuse
 from workflows.case.state import CaseState
@@ -55,7 +55,7 @@ class CaseWorkflow:
         self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on)
         self.reporters = list(start.reporters)
         async with self.lock:
-            self.rules = Rules.from_data(await clock.statute(self, StatuteActivities.rules, start.rules_version))
+            self.rules = Rules.from_data(await clock.compute(self, PeriodActivities.rules, start.rules_version))
             await clock.start_period(self, "verify_and_open", start.received_on)
             self.note("system", "received", f"{start.received_on} 收到举报 report received", internal=False)
             await record.write(self)

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
     from workflows.activities.inspections import CaseOrder, InspectionActivities
-    from workflows.activities.statutes import PeriodPlan, PeriodQuestion, StatuteActivities
+    from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
     from contracts import search_attributes
     from contracts.inspections import (ACT_UPDATE, ASSIGNED, CLOSED, CONCLUDED, NO_PROBLEM, OUTCOMES, PROBLEM,
                                        RECTIFYING, STATE_QUERY, TASK_ACTIONS, TASK_EVENT_SIGNAL, TASK_WORKFLOW,
@@ -241,7 +241,7 @@ class InspectionTaskWorkflow:
         """Within an inspector's action the period is computed once, so that a failure answers the
         inspector at once; the task's own re-timing retries until it can count."""
         return await workflow.execute_local_activity_method(
-            StatuteActivities.plan_period, PeriodQuestion(self.task.rules_version, period_id, start_on),
+            PeriodActivities.plan_period, PeriodQuestion(self.task.rules_version, period_id, start_on),
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=1) if self.acting else CALENDAR_RETRY)
 

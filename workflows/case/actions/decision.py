@@ -12,7 +12,7 @@ from temporalio import workflow
 from contracts.case import CaseAction
 from contracts.case_actions import DECIDED, DECISION_APPROVAL, INVESTIGATION, PRIOR_NOTICE
 from workflows.activities.registry import CreditEventOrder, RegistryActivities, StatusChangeOrder
-from workflows.activities.statutes import MonthsQuestion, StatuteActivities
+from workflows.activities.periods import MonthsQuestion, PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
 from workflows.agency_suspension import workflow_id as suspension_workflow_id
 from workflows.case import clock, procedure
@@ -108,7 +108,7 @@ async def _put_on_credit_record(case: CaseWorkflow, decision: Decision) -> None:
 
 async def _suspend_agency(case: CaseWorkflow, decision: Decision) -> None:
     start = case.start
-    until = await clock.statute(case, StatuteActivities.last_day_of_months,
+    until = await clock.compute(case, PeriodActivities.last_day_of_months,
                                 MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
     order = SuspensionDecision(agency_id=start.agency.agency_id, effective_on=decision.decided_on,
                                suspended_until=until, reason=start.category, decision_reference=start.case_id,

@@ -23,7 +23,7 @@ from rules.statutes import Rules
 from rules.workdays import CalendarError, Pause, WorkingDayCalendar
 from suite import logging as suite_logging
 
-log = suite_logging.get("statutes")
+log = suite_logging.get("periods")
 
 
 @dataclass
@@ -65,7 +65,11 @@ def rules_of(version: str) -> Rules:
     return current if current.version == version else Rules.load_version(version)
 
 
-class StatuteActivities:
+class PeriodActivities:
+    """The period plans of the workflows' statutory periods, and the rules they rest on. The
+    activities keep the names they were first registered under (statutes.*), which the histories
+    of running workflows name."""
+
     def __init__(self, source: Callable[[], WorkingDayCalendar] = WorkingDayCalendar.load):
         """`source` reads the schedules (the package and the operator's files by default)."""
         self._source = source

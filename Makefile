@@ -7,11 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 GEN_STAMP := ipss/.generated
+# The console's gettext catalogues, compiled from their .po files (the .mo files are not kept in git).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard console/locale/*/LC_MESSAGES/messages.po))
 BUF := .tools/node_modules/.bin/buf
 
 .PHONY: install gen run demo test lint-proto browser bench clean
 
-install: $(STAMP) $(GEN_STAMP)
+install: $(STAMP) $(GEN_STAMP) $(CATALOGUES)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -26,7 +28,10 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTOS)
 	touch $@
 
-gen: $(GEN_STAMP)
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+gen: $(GEN_STAMP) $(CATALOGUES)
 
 run: install
 	$(BIN)/ipss up

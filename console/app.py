@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from console import i18n, inspections, officers, public, schedules
+from console import i18n, inspections, officers, public, refusals, schedules
 from console.backend import Backend
 from console.settings import Settings
 from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
@@ -95,8 +95,9 @@ async def signin_dev(request: Request) -> Response:
     region = str(form.get("region", "")).strip() or auth.NATIONWIDE
     problem = None if region == auth.NATIONWIDE else codes.region_code_problem(region)
     if role not in DEV_ROLES or problem:
-        return _signin(request, i18n.violation(language(request), problem or "unknown role"), 400,
-                       role=role, subject=subject, region=region)
+        lang = language(request)
+        said = refusals.own(lang, problem.reason) if problem else i18n.text(lang, "signin.unknown_role")
+        return _signin(request, said, 400, role=role, subject=subject, region=region)
     if role == "public":
         response = RedirectResponse(local_path(str(form.get("next", "")), "/register"), status_code=303)
         response.delete_cookie(TOKEN_COOKIE)

@@ -1,6 +1,6 @@
 """The services as the console reaches them: one gRPC channel each, opened on first use in the
 serving event loop, every call made with the signed-in user's token, and a refusal turned into
-what a page can show (the status, the message, each field's violation)."""
+what a page words (the status, the reason and its metadata, each field's violations with theirs)."""
 
 from __future__ import annotations
 
@@ -21,33 +21,73 @@ MAX_MESSAGE_BYTES = 11 * 1024 * 1024
 MAX_DRAW_RECORD_BYTES = 64 * 1024 * 1024
 
 
+# google.rpc.ErrorInfo.domain of the suite's services (suite.grpc_server.ERROR_DOMAIN).
+ERROR_DOMAIN = "ipss"
+# Where a field violation's metadata rides in the ErrorInfo: field_violations.<index>.<key>.
+FIELD_METADATA = "field_violations."
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a service said is wrong with one field: the reason, its values, and the English."""
+
+    reason: str
+    description: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ServiceError(Exception):
-    """A service's refusal: its status code, message, and the details it named."""
+    """A service's refusal: its status code, its reason (empty where no service refused: a
+    connection that failed) with the values its text needs, the message in English, and each
+    field's violations."""
 
     code: grpc.StatusCode
     message: str
-    fields: dict[str, str] = field(default_factory=dict)
-    preconditions: list[str] = field(default_factory=list)
+    reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, list[Violation]] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{self.code.name}: {self.message}"
+        return f"{self.code.name} {self.reason}: {self.message}"
 
 
 def refusal(error: grpc.aio.AioRpcError) -> ServiceError:
-    """The google.rpc details of a status: BadRequest field violations and PreconditionFailure."""
-    fields: dict[str, str] = {}
-    preconditions: list[str] = []
+    """The google.rpc details of a status: the ErrorInfo and the BadRequest's field violations."""
     status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
+    details = list(status.details) if status else []
+    info = _error_info(details)
+    metadata, by_violation = _split_metadata(dict(info.metadata))
+    fields: dict[str, list[Violation]] = {}
+    for detail in details:
         bad_request = error_details_pb2.BadRequest()
-        precondition = error_details_pb2.PreconditionFailure()
         if detail.Unpack(bad_request):
-            for violation in bad_request.field_violations:
-                fields[violation.field] = "; ".join(filter(None, (fields.get(violation.field), violation.description)))
-        elif detail.Unpack(precondition):
-            preconditions += [v.description for v in precondition.violations]
-    return ServiceError(error.code(), error.details() or "", fields, preconditions)
+            for index, violation in enumerate(bad_request.field_violations):
+                fields.setdefault(violation.field, []).append(Violation(
+                    violation.reason, violation.description, by_violation.get(str(index), {})))
+    return ServiceError(error.code(), error.details() or "", info.reason, metadata, fields)
+
+
+def _error_info(details) -> error_details_pb2.ErrorInfo:
+    """The suite's ErrorInfo among the details; an empty one (no reason) where there is none."""
+    for detail in details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return info
+    return error_details_pb2.ErrorInfo()
+
+
+def _split_metadata(metadata: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The refusal's own metadata, and each field violation's by its index."""
+    own: dict[str, str] = {}
+    by_violation: dict[str, dict[str, str]] = {}
+    for key, value in metadata.items():
+        if key.startswith(FIELD_METADATA):
+            index, _, name = key.removeprefix(FIELD_METADATA).partition(".")
+            by_violation.setdefault(index, {})[name] = value
+        else:
+            own[key] = value
+    return own, by_violation
 
 
 class Backend:

@@ -15,7 +15,8 @@ from ipss.registry.v1 import registry_pb2 as rpb
 from rules import Rules
 from suite.protos import enum_value, enum_words
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENT_MIB = 10
+MAX_ATTACHMENT_BYTES = MAX_ATTACHMENT_MIB * 1024 * 1024
 
 
 @dataclass(frozen=True)

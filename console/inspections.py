@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from console import forms, i18n
+from console import forms, refusals
 from console.backend import Backend, ServiceError
 from console.officers import failed_page, officer, post_action, word
 from console.web import OFFICERS, Pages, Visitor, language
@@ -278,7 +278,7 @@ async def published_results(request: Request) -> Response:
     except ServiceError as refused:
         if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
             return failed_page(request, pages, refused)
-        error = "; ".join(i18n.violation(language(request), v) for v in refused.fields.values())
+        error = "; ".join(refusals.field_words(pages, language(request), refused).values())
         return render(request, pages, "public_results.html", 400, results=[], credit_code=credit_code, error=error,
                       **pager(params, ""))
     return render(request, pages, "public_results.html", results=list(found.results), credit_code=credit_code,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from console import charts, forms, i18n
+from console import charts, forms, i18n, refusals
 from console.backend import Backend, ServiceError
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -43,14 +43,16 @@ def http_status(error: ServiceError) -> int:
     return STATUS_OF_CODE.get(error.code, 500)
 
 
-def error_view(lang: str, error: ServiceError) -> dict:
-    """What a page shows of a refusal: a heading in the reader's words, the service's own message
-    (the workflow's reasons name dates and periods), and each field's violation."""
+def error_view(request: Request, error: ServiceError) -> dict:
+    """What a page shows of a refusal, in the reader's words: a heading by its status, what it
+    says by its reason and values (a workflow's refusals name dates and periods), and each
+    field's violations."""
+    pages: Pages = request.app.state.pages
+    lang = language(request)
     key = f"error.{error.code.name}"
-    heading = i18n.text(lang, key if key in i18n.TEXTS else "error.OTHER")
-    detail = "; ".join(error.preconditions) or (error.message if not error.fields else "")
-    return dict(heading=heading, detail=detail,
-                fields={path: i18n.violation(lang, text) for path, text in error.fields.items()})
+    heading = i18n.text(lang, key if i18n.known(lang, key) else "error.OTHER")
+    detail = "" if error.fields else refusals.detail(pages, lang, error)
+    return dict(heading=heading, detail=detail, fields=refusals.field_words(pages, lang, error))
 
 
 def officer(request: Request, roles: frozenset[str] = OFFICERS) -> tuple[Pages, Backend, Visitor, Response | None]:
@@ -69,7 +71,7 @@ def officer(request: Request, roles: frozenset[str] = OFFICERS) -> tuple[Pages, 
 
 
 def failed_page(request: Request, pages: Pages, error: ServiceError) -> Response:
-    return pages.render(request, "error.html", http_status(error), error=error_view(language(request), error))
+    return pages.render(request, "error.html", http_status(error), error=error_view(request, error))
 
 
 # ---- the queues ---------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ async def queue(request: Request) -> Response:
     except ServiceError as refused:
         if refused.code not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
             return failed_page(request, pages, refused)
-        error = error_view(language(request), refused)
+        error = error_view(request, refused)
     next_query = dict(params, page=next_token) if next_token else None
     return pages.render(request, "queue.html", 400 if error else 200, view=view, cases=cases, filters=params,
                         stages=STAGES, categories=CATEGORIES, error=error, next_query=next_query, word=word,
@@ -167,7 +169,7 @@ async def act(request: Request) -> Response:
 
     async def with_evidence(message, posted, lang: str) -> None:
         if action == "add_evidence":
-            message.attachment_id = await upload_evidence(backend, visitor, posted.get("attachment"), lang)
+            message.attachment_id = await upload_evidence(pages, backend, visitor, posted.get("attachment"), lang)
     return await post_action(
         request, form, lambda key: getattr(pb, f"{form.rpc}Request")(idempotency_key=key, case_id=case_id),
         lambda message: backend.call(getattr(backend.complaints, form.rpc), message, visitor.token),
@@ -198,22 +200,23 @@ async def post_action(request: Request, form: forms.ActionForm, new_request, sen
         return await again(dict(heading=i18n.text(lang, "error.INVALID_ARGUMENT"), detail="", fields=problem.fields),
                            values, 400)
     except ServiceError as refused:
-        return await again(error_view(lang, refused), values, http_status(refused))
+        return await again(error_view(request, refused), values, http_status(refused))
     return RedirectResponse(done_url(answer) if callable(done_url) else done_url, status_code=303)
 
 
-async def upload_evidence(backend: Backend, visitor: Visitor, upload, lang: str) -> str:
+async def upload_evidence(pages: Pages, backend: Backend, visitor: Visitor, upload, lang: str) -> str:
     if upload is None or isinstance(upload, str) or not upload.filename:
-        raise forms.FormProblem({"attachment": i18n.violation(lang, "is required")})
+        raise forms.FormProblem({"attachment": refusals.own(lang, "FIELD_REQUIRED")})
     content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
     if len(content) > forms.MAX_ATTACHMENT_BYTES:
-        raise forms.FormProblem({"attachment": i18n.text(lang, "error.file_too_large")})
+        raise forms.FormProblem({"attachment": refusals.own(lang, "ATTACHMENT_TOO_LARGE",
+                                                            max_mib=forms.MAX_ATTACHMENT_MIB)})
     try:
         answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
             filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), visitor.token)
     except ServiceError as refused:
         if refused.fields:
-            raise forms.FormProblem({"attachment": "; ".join(i18n.violation(lang, v) for v in refused.fields.values())})
+            raise forms.FormProblem({"attachment": "; ".join(refusals.field_words(pages, lang, refused).values())})
         raise
     return answer.attachment_id
 
@@ -238,7 +241,7 @@ async def statistics(request: Request) -> Response:
         if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
             return failed_page(request, pages, refused)
         return pages.render(request, "statistics.html", 400, figures=None, filters=params,
-                            error=error_view(lang, refused))
+                            error=error_view(request, refused))
     t = lambda key: i18n.text(lang, key)  # noqa: E731
     stage_chart = charts.bar_chart(t("stats.chart_stage"), [
         charts.Bar(pages.label(lang, "stage", word(STAGE, s.stage)), s.cases, str(s.cases)) for s in figures.by_stage])

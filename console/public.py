@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from console import forms, i18n
-from console.backend import Backend, ServiceError
+from console import forms, i18n, refusals
+from console.backend import Backend, ServiceError, Violation
 from console.officers import CATEGORIES, CATEGORY, STAGE, error_view, failed_page, http_status, word
 from console.web import Pages, language
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -58,7 +58,7 @@ def portal_form(request: Request, values: dict | None = None, errors: dict | Non
 
     def field_label(name: str) -> str:
         key = "portal.privacy_ack" if name == "privacy" else f"portal.{name}"
-        return i18n.text(lang, key) if key in i18n.TEXTS else name
+        return i18n.text(lang, key) if i18n.known(lang, key) else name
 
     return pages.render(request, "portal.html", status_code, values=values, errors=errors or {},
                         field_label=field_label,
@@ -80,9 +80,10 @@ async def file_report(request: Request) -> Response:
     uploaded = [tuple(u.split("|", 1)) for u in posted.getlist("uploaded") if isinstance(u, str) and "|" in u]
     errors: dict[str, str] = {}
     try:
-        uploaded += await upload_attachments(backend, visitor.token, posted.getlist("attachments"), lang)
+        uploaded += await upload_attachments(backend, visitor.token, posted.getlist("attachments"))
     except ServiceError as refused:
-        errors["attachments"] = "; ".join(i18n.violation(lang, v) for v in refused.fields.values()) or refused.message
+        errors["attachments"] = ("; ".join(refusals.field_words(pages, lang, refused).values())
+                                 or refusals.detail(pages, lang, refused))
     if not values.get("privacy"):
         errors["privacy"] = i18n.text(lang, "portal.privacy_needed")
     if errors:
@@ -91,26 +92,27 @@ async def file_report(request: Request) -> Response:
         filed = await backend.call(backend.complaints.FileReport, report_request(values, uploaded), visitor.token)
     except ServiceError as refused:
         if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
-            shown = error_view(lang, refused)
+            shown = error_view(request, refused)
             return portal_form(request, values, {}, uploaded, http_status(refused),
                                f"{shown['heading']} {shown['detail']}")
-        for path, description in refused.fields.items():
+        for path, worded in refusals.field_words(pages, lang, refused).items():
             field = form_field(path)
-            errors[field] = "; ".join(filter(None, (errors.get(field), i18n.violation(lang, description))))
+            errors[field] = "; ".join(filter(None, (errors.get(field), worded)))
         return portal_form(request, values, errors, uploaded, 400, i18n.text(lang, "error.fields"))
     # The secret is shown this once: the page must not be kept by a browser or a proxy.
     return pages.render(request, "portal_filed.html", headers=NO_STORE, filed=filed)
 
 
-async def upload_attachments(backend: Backend, token: str, files, lang: str) -> list[tuple[str, str]]:
+async def upload_attachments(backend: Backend, token: str, files) -> list[tuple[str, str]]:
     done = []
     for upload in files:
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
         content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
         if len(content) > forms.MAX_ATTACHMENT_BYTES:
-            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "",
-                               {"content": i18n.text(lang, "error.file_too_large")})
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "", fields={"content": [Violation(
+                "ATTACHMENT_TOO_LARGE", f"must be at most {forms.MAX_ATTACHMENT_MIB} MB",
+                {"max_mib": str(forms.MAX_ATTACHMENT_MIB)})]})
         answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
             filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), token)
         done.append((answer.attachment_id, upload.filename))
@@ -148,8 +150,8 @@ async def track(request: Request) -> Response:
     except ServiceError as refused:
         if refused.code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             return failed_page(request, pages, refused)
-        message = (i18n.text(lang, "portal.track_unknown") if refused.code == grpc.StatusCode.NOT_FOUND else
-                   "; ".join(i18n.violation(lang, v) for v in refused.fields.values()))
+        message = ("; ".join(refusals.field_words(pages, lang, refused).values())
+                   or refusals.detail(pages, lang, refused))
         return pages.render(request, "portal_track.html", 400, values=values, error=message)
     return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, word=word, STAGE=STAGE,
                         CATEGORY=CATEGORY)
@@ -176,7 +178,7 @@ async def register(request: Request) -> Response:
         except ServiceError as refused:
             if refused.code != grpc.StatusCode.INVALID_ARGUMENT:
                 return failed_page(request, pages, refused)
-            error = "; ".join(i18n.violation(lang, v) for v in refused.fields.values())
+            error = "; ".join(refusals.field_words(pages, lang, refused).values())
     return pages.render(request, "register.html", 400 if error else 200, query=query, kind=kind, found=found,
                         error=error, enum_word=register_word)
 

@@ -1,5 +1,6 @@
 """What every page shares: who is signed in (the suite's bearer token, kept in a cookie), the
-page's language, the CSRF token of signed-in forms, and rendering a template with them."""
+page's language, the CSRF token of signed-in forms, and rendering a template with them in the
+page's language (one Jinja2 environment per language, its catalogue installed)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,7 @@ class Pages:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.rules = Rules.load()
-        self.environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
-                                       trim_blocks=True, lstrip_blocks=True)
-        self.environment.filters["china_time"] = china_time
+        self.environments = {lang: environment(lang) for lang in i18n.LANGUAGES}
 
     def visitor(self, request: Request) -> Visitor:
         token = request.cookies.get(TOKEN_COOKIE, "")
@@ -71,9 +70,9 @@ class Pages:
                **context) -> HTMLResponse:
         lang = language(request)
         visitor = self.visitor(request)
-        html = self.environment.get_template(template).render(
+        html = self.environments[lang].get_template(template).render(
             request=request, lang=lang, html_lang=i18n.HTML_LANG[lang], visitor=visitor, csrf=self.csrf(visitor),
-            t=lambda key: i18n.text(lang, key), label=lambda vocabulary, word: self.label(lang, vocabulary, word),
+            label=lambda vocabulary, word: self.label(lang, vocabulary, word),
             region_name=region_name, settings=self.settings, dev_signin=self.settings.dev_signin, **context)
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
@@ -89,6 +88,17 @@ class Pages:
         if lang == "en" and period is not None:
             return period.description.en
         return sent
+
+
+def environment(lang: str) -> Environment:
+    """The templates in one language: Jinja2's i18n extension with the language's catalogue, so a
+    template says `_("nav.queue")`, or `t("nav.queue")` as the console's templates always have."""
+    templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), trim_blocks=True,
+                            lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    templates.install_gettext_translations(i18n.translations(lang), newstyle=False)
+    templates.globals["t"] = templates.globals["gettext"]
+    templates.filters["china_time"] = china_time
+    return templates
 
 
 def language(request: Request) -> str:

@@ -86,10 +86,12 @@ def mint(role: str, subject: str, region: str = NATIONWIDE, association_id: str 
 def verify(token: str, secret: str) -> Principal:
     try:
         principal, expires_at = _checked(token, secret)
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("TOKEN_EXPIRED", f"bad bearer token: {exc}") from None
     except jwt.PyJWTError as exc:
-        raise Unauthenticated(f"bad bearer token: {exc}") from None
+        raise Unauthenticated("TOKEN_INVALID", f"bad bearer token: {exc}") from None
     if time.time() >= expires_at:
-        raise Unauthenticated("bad bearer token: Signature has expired")
+        raise Unauthenticated("TOKEN_EXPIRED", "bad bearer token: Signature has expired")
     return principal
 
 
@@ -113,7 +115,7 @@ def principal_from_metadata(metadata: dict[str, str], secret: str) -> Principal:
         return ANONYMOUS
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("authorization metadata must be 'Bearer <token>'")
+        raise Unauthenticated("AUTHORIZATION_MALFORMED", "authorization metadata must be 'Bearer <token>'")
     return verify(token, secret)
 
 
@@ -121,4 +123,6 @@ def require_region(region_code: str, what: str) -> None:
     """Refuse a caller whose region scope does not cover the thing asked about."""
     principal = current()
     if not principal.covers_region(region_code):
-        raise PermissionDenied(f"{what} in region {region_code} is outside the caller's scope {principal.region}")
+        raise PermissionDenied("OUTSIDE_REGION_SCOPE",
+                               f"{what} in region {region_code} is outside the caller's scope {principal.region}",
+                               region_code=region_code, scope=principal.region)

@@ -5,6 +5,8 @@ and administrative division codes (行政区划代码, GB/T 2260)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -34,21 +36,32 @@ NATIONAL_REGISTRATION = "100000"
 _PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}", re.ASCII)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a value is not valid: its stable reason (what a client words it by), in English, and
+    the values its words need."""
+
+    reason: str
+    description: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
 def credit_code_check_char(first17: str) -> str:
     total = sum(CREDIT_CODE_ALPHABET.index(c) * w for c, w in zip(first17, _CREDIT_CODE_WEIGHTS))
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 
 
-def credit_code_problem(code: str) -> str | None:
+def credit_code_problem(code: str) -> Problem | None:
     """Why `code` is not a valid unified social credit code, or None when it is."""
     if len(code) != 18:
-        return "must be 18 characters"
+        return Problem("CREDIT_CODE_LENGTH", "must be 18 characters")
     if not _CREDIT_CODE_SHAPE.fullmatch(code):
-        return "has a character outside GB 32100 (digits and capitals without I, O, S, V, Z)"
+        return Problem("CREDIT_CODE_CHARACTERS",
+                       "has a character outside GB 32100 (digits and capitals without I, O, S, V, Z)")
     if code[2:4] not in PROVINCES and code[2:8] != NATIONAL_REGISTRATION:
-        return "carries an unknown region code"
+        return Problem("CREDIT_CODE_REGION", "carries an unknown region code")
     if credit_code_check_char(code[:17]) != code[17]:
-        return "check character does not match (GB 32100)"
+        return Problem("CREDIT_CODE_CHECK", "check character does not match (GB 32100)")
     return None
 
 
@@ -56,38 +69,40 @@ def resident_id_check_char(first17: str) -> str:
     return _RESIDENT_ID_CHECK[sum(int(c) * w for c, w in zip(first17, _RESIDENT_ID_WEIGHTS)) % 11]
 
 
-def resident_id_problem(number: str) -> str | None:
+def resident_id_problem(number: str) -> Problem | None:
     if not _RESIDENT_ID_SHAPE.fullmatch(number):
-        return "must be 17 digits and a check digit or X"
+        return Problem("RESIDENT_ID_SHAPE", "must be 17 digits and a check digit or X")
     if number[:2] not in PROVINCES:
-        return "carries an unknown region code"
+        return Problem("RESIDENT_ID_REGION", "carries an unknown region code")
     try:
         date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        return "carries an impossible birth date"
+        return Problem("RESIDENT_ID_BIRTH_DATE", "carries an impossible birth date")
     if resident_id_check_char(number[:17]) != number[17]:
-        return "check digit does not match (GB 11643)"
+        return Problem("RESIDENT_ID_CHECK", "check digit does not match (GB 11643)")
     return None
 
 
-def region_code_problem(code: str) -> str | None:
+def region_code_problem(code: str) -> Problem | None:
     if not re.fullmatch(r"\d{6}", code, re.ASCII):
-        return "must be six digits (GB/T 2260)"
+        return Problem("REGION_CODE_SHAPE", "must be six digits (GB/T 2260)")
     if code[:2] not in PROVINCES:
-        return "names no known province"
+        return Problem("REGION_CODE_PROVINCE", "names no known province")
     return None
 
 
-def phone_problem(phone: str) -> str | None:
-    return None if _PHONE.fullmatch(phone) else "must be a mobile (1xxxxxxxxxx) or landline (0xx-xxxxxxxx) number"
+def phone_problem(phone: str) -> Problem | None:
+    if _PHONE.fullmatch(phone):
+        return None
+    return Problem("PHONE_FORMAT", "must be a mobile (1xxxxxxxxxx) or landline (0xx-xxxxxxxx) number")
 
 
-def date_problem(text: str) -> str | None:
+def date_problem(text: str) -> Problem | None:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
-        return "must be a date YYYY-MM-DD"
+        return Problem("DATE_FORMAT", "must be a date YYYY-MM-DD")
     try:
         date.fromisoformat(text)
     except ValueError:
-        return "is not a calendar date"
+        return Problem("DATE_NOT_IN_CALENDAR", "is not a calendar date")
     return None
 

@@ -1,43 +1,66 @@
 """Domain errors, raised by domain and store code, mapped to gRPC status codes (with
-google.rpc error details) in one place: the server kit's interceptor."""
+google.rpc error details) in one place: the server kit's interceptor.
+
+Every error names its refusal by a stable `reason` (UPPER_SNAKE, google.rpc.ErrorInfo) and
+carries in `metadata` the values its text needs; a client words the refusal from the reason and
+the metadata, never from the message, which is English for logs and people and may be reworded."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
 
 
+def _texts(metadata: Mapping[str, object]) -> dict[str, str]:
+    """google.rpc.ErrorInfo metadata is text: numbers and dates as they print."""
+    return {key: str(value) for key, value in metadata.items()}
+
+
 @dataclass(frozen=True)
 class FieldViolation:
+    """One field's problem: where (`field`, its path in the request), why for good (`reason`),
+    in English (`description`), and the values its text needs (`metadata`)."""
+
     field: str
+    reason: str
     description: str
+    metadata: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", _texts(self.metadata))
 
 
 class DomainError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str):
+    def __init__(self, reason: str, message: str, /, **metadata: object):
         super().__init__(message)
-        self.message = message
+        self.reason, self.message, self.metadata = reason, message, _texts(metadata)
 
 
 class InvalidArgument(DomainError):
-    """Bad input: every violation names its field (google.rpc.BadRequest)."""
+    """Bad input: every violation names its field and its own reason (google.rpc.BadRequest)."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+    REASON = "INVALID_FIELDS"
 
     def __init__(self, violations: list[FieldViolation] | FieldViolation):
         self.violations = violations if isinstance(violations, list) else [violations]
         fields = ", ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(f"invalid request: {fields}")
+        super().__init__(self.REASON, f"invalid request: {fields}",
+                         fields=", ".join(dict.fromkeys(v.field for v in self.violations)))
 
 
 class NotFound(DomainError):
+    """Nothing of `kind` has `key`; the reason is the kind's (case -> CASE_NOT_FOUND)."""
+
     code = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, kind: str, key: str):
-        super().__init__(f"{kind} {key!r} not found")
+        super().__init__(f"{kind.upper().replace(' ', '_')}_NOT_FOUND", f"{kind} {key!r} not found", key=key)
         self.kind, self.key = kind, key
 
 
@@ -50,8 +73,9 @@ class FailedPrecondition(DomainError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
-    def __init__(self, message: str, subject: str = "", violation_type: str = "STATE"):
-        super().__init__(message)
+    def __init__(self, reason: str, message: str, /, subject: str = "", violation_type: str = "STATE",
+                 **metadata: object):
+        super().__init__(reason, message, **metadata)
         self.subject, self.violation_type = subject, violation_type
 
 

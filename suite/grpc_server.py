@@ -57,11 +57,24 @@ def is_open(full_method: str) -> bool:
     return full_method.lstrip("/").split("/")[0] in OPEN_SERVICES
 
 
+# google.rpc.ErrorInfo.domain of every refusal the suite's services give.
+ERROR_DOMAIN = "ipss"
+
+
+def error_info(error: DomainError) -> error_details_pb2.ErrorInfo:
+    """The refusal's stable reason and the values its text needs. BadRequest has no metadata of
+    its own: a field violation's values ride here, under field_violations.<its index>.<key>."""
+    metadata = dict(error.metadata)
+    for index, violation in enumerate(error.violations if isinstance(error, InvalidArgument) else ()):
+        metadata.update({f"field_violations.{index}.{key}": value for key, value in violation.metadata.items()})
+    return error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
+
+
 def rich_status(error: DomainError) -> grpc.Status:
-    details = []
+    details = [error_info(error)]
     if isinstance(error, InvalidArgument):
         details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description, reason=v.reason)
             for v in error.violations]))
     elif isinstance(error, FailedPrecondition):
         details.append(error_details_pb2.PreconditionFailure(violations=[
@@ -79,11 +92,13 @@ def rich_status(error: DomainError) -> grpc.Status:
 def _authorize(full_method: str, principal: auth.Principal) -> None:
     roles = allowed_roles(full_method)
     if roles is None:
-        raise PermissionDenied(f"{full_method} declares no roles and is denied to everyone")
+        raise PermissionDenied("RPC_UNDECLARED", f"{full_method} declares no roles and is denied to everyone",
+                               method=full_method)
     if principal.role not in roles:
         if principal is auth.ANONYMOUS:
-            raise Unauthenticated(f"{full_method} needs a bearer token")
-        raise PermissionDenied(f"role {principal.role!r} may not call {full_method}")
+            raise Unauthenticated("TOKEN_REQUIRED", f"{full_method} needs a bearer token", method=full_method)
+        raise PermissionDenied("ROLE_NOT_ALLOWED", f"role {principal.role!r} may not call {full_method}",
+                               role=principal.role, method=full_method)
 
 
 class SuiteInterceptor(grpc.aio.ServerInterceptor):

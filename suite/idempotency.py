@@ -64,7 +64,8 @@ async def run_once(sessions: async_sessionmaker, record_type: type, method: str,
                 if await fresh.get(record_type, identity) is None:
                     if isinstance(error, AlreadyExists):
                         raise
-                    raise AlreadyExists(f"{method}: the request collides with a record stored meanwhile") from None
+                    raise AlreadyExists("REQUEST_COLLIDES",
+                                        f"{method}: the request collides with a record stored meanwhile") from None
     raise AssertionError("a stored idempotency key is replayed on the second attempt")
 
 
@@ -76,6 +77,7 @@ def runner(sessions: async_sessionmaker, record_type: type) -> Callable[..., Awa
 
 def _replay(stored, fingerprint: str, response_type: type[Response]) -> Response:
     if stored.request_sha256 != fingerprint:
-        raise InvalidArgument(FieldViolation("idempotency_key", "was already used for a different request"))
+        raise InvalidArgument(FieldViolation("idempotency_key", "IDEMPOTENCY_KEY_REUSED",
+                                             "was already used for a different request"))
     return response_type.FromString(stored.response)
 

@@ -34,4 +34,4 @@ def decode(token: str, listing: str, *readers: Callable[[str], Any]) -> tuple | 
             return tuple(read(value) for read, value in zip(readers, values))
     except (ValueError, TypeError):
         pass
-    raise InvalidArgument(FieldViolation("page_token", "is not a token this service issued"))
+    raise InvalidArgument(FieldViolation("page_token", "PAGE_TOKEN_INVALID", "is not a token this service issued"))

@@ -36,5 +36,6 @@ class ServiceCaller:
             return await rpc(request, metadata=self._metadata(), timeout=self._seconds)
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"the {self._service} did not answer; retry with the same idempotency key") from None
+                raise Unavailable("SERVICE_UNAVAILABLE", f"the {self._service} did not answer; retry with the same "
+                                  "idempotency key", service=self._service) from None
             raise

@@ -1,7 +1,7 @@
 """Request validation from the field rules declared in the proto (ipss.options.v1.rules).
 
 Rules are read from the message descriptors once per message type and checked before any
-handler runs; every bad field is reported, by its path, in one INVALID_ARGUMENT."""
+handler runs; every bad field is reported, by its path and its reason, in one INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from ipss.options.v1 import options_pb2
 from suite import codes
+from suite.codes import Problem
 from suite.errors import FieldViolation, InvalidArgument
 
 _T = FieldDescriptor
@@ -45,7 +46,8 @@ def violations(message: Message, prefix: str = "") -> list[FieldViolation]:
         value = getattr(message, field.name)
         repeated = field.is_repeated
         if rules is not None:
-            found.extend(FieldViolation(path, problem) for problem in _field_problems(field, rules, value, repeated))
+            found.extend(FieldViolation(path, p.reason, p.description, p.metadata)
+                         for p in _field_problems(field, rules, value, repeated))
         if field.type == _T.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
             items = list(value) if repeated else ([value] if message.HasField(field.name) else [])
             for index, item in enumerate(items):
@@ -59,46 +61,53 @@ def check(message: Message) -> None:
         raise InvalidArgument(found)
 
 
-def _field_problems(field: FieldDescriptor, rules: options_pb2.FieldRules, value, repeated: bool) -> list[str]:
+REQUIRED = Problem("FIELD_REQUIRED", "is required")
+
+
+def _field_problems(field: FieldDescriptor, rules: options_pb2.FieldRules, value, repeated: bool) -> list[Problem]:
     if repeated:
         problems = []
         if rules.required and len(value) == 0:
-            problems.append("is required")
+            problems.append(REQUIRED)
         if rules.max_items and len(value) > rules.max_items:
-            problems.append(f"has more than {rules.max_items} items")
+            problems.append(Problem("FIELD_TOO_MANY_ITEMS", f"has more than {rules.max_items} items",
+                                    {"max_items": rules.max_items}))
         if field.type == _T.TYPE_ENUM:
-            problems.extend(_enum_problems(field, item, required=True) for item in value)
+            problems.extend(_enum_problem(field, item, required=True) for item in value)
         return [p for p in problems if p]
     if field.type == _T.TYPE_STRING:
         return _string_problems(rules, value)
     if field.type == _T.TYPE_ENUM:
-        problem = _enum_problems(field, value, rules.required)
+        problem = _enum_problem(field, value, rules.required)
         return [problem] if problem else []
     if field.type == _T.TYPE_MESSAGE:
-        return ["is required"] if rules.required and value.ByteSize() == 0 else []
+        return [REQUIRED] if rules.required and value.ByteSize() == 0 else []
     if field.type == _T.TYPE_BOOL:
         return []
     return _number_problems(rules, value)
 
 
-def _enum_problems(field: FieldDescriptor, value: int, required: bool) -> str | None:
+def _enum_problem(field: FieldDescriptor, value: int, required: bool) -> Problem | None:
     if field.enum_type.values_by_number.get(value) is None:
-        return f"{value} is not a value of {field.enum_type.name}"
+        return Problem("FIELD_UNKNOWN_ENUM_VALUE", f"{value} is not a value of {field.enum_type.name}",
+                       {"value": value, "enum": field.enum_type.name})
     if required and value == 0:
-        return "is required"
+        return REQUIRED
     return None
 
 
-def _string_problems(rules: options_pb2.FieldRules, value: str) -> list[str]:
+def _string_problems(rules: options_pb2.FieldRules, value: str) -> list[Problem]:
     if not value:
-        return ["is required"] if rules.required else []
+        return [REQUIRED] if rules.required else []
     if rules.max_len and len(value) > rules.max_len:
-        return [f"must be at most {rules.max_len} characters"]  # nothing else is read of an oversized value
+        # Nothing else is read of an oversized value.
+        return [Problem("FIELD_TOO_LONG", f"must be at most {rules.max_len} characters", {"max_len": rules.max_len})]
     problems = []
     if rules.min_len and len(value) < rules.min_len:
-        problems.append(f"must be at least {rules.min_len} characters")
+        problems.append(Problem("FIELD_TOO_SHORT", f"must be at least {rules.min_len} characters",
+                                {"min_len": rules.min_len}))
     if rules.pattern and not _pattern(rules.pattern).fullmatch(value):
-        problems.append(f"must match {rules.pattern}")
+        problems.append(Problem("FIELD_PATTERN_MISMATCH", f"must match {rules.pattern}", {"pattern": rules.pattern}))
     for enabled, check_format in (
         (rules.credit_code, codes.credit_code_problem),
         (rules.region_code, codes.region_code_problem),
@@ -112,12 +121,12 @@ def _string_problems(rules: options_pb2.FieldRules, value: str) -> list[str]:
     return problems
 
 
-def _number_problems(rules: options_pb2.FieldRules, value: int) -> list[str]:
+def _number_problems(rules: options_pb2.FieldRules, value: int) -> list[Problem]:
     if value == 0:
-        return ["is required"] if rules.required else []
+        return [REQUIRED] if rules.required else []
     problems = []
     if rules.HasField("min") and value < rules.min:
-        problems.append(f"must be at least {rules.min}")
+        problems.append(Problem("FIELD_BELOW_MIN", f"must be at least {rules.min}", {"min": rules.min}))
     if rules.HasField("max") and value > rules.max:
-        problems.append(f"must be at most {rules.max}")
+        problems.append(Problem("FIELD_ABOVE_MAX", f"must be at most {rules.max}", {"max": rules.max}))
     return problems

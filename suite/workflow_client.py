@@ -12,10 +12,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts import refusals
 from suite import config
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 
 RETRY_LATER = "the workflow did not answer in time; retry with the same idempotency key"
+NOT_ANSWERING = "WORKFLOW_NOT_ANSWERING"
 # An update needs a worker to run it; without one it would wait for ever.
 UPDATE_WAIT_SECONDS = 30.0
 
@@ -34,7 +36,7 @@ class WorkflowClient:
                 try:
                     self._client = await Client.connect(self._settings.address, namespace=self._settings.namespace)
                 except RuntimeError:
-                    raise Unavailable(RETRY_LATER) from None
+                    raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
         return self._client
 
     async def update(self, workflow_id: str, update: str, argument, update_id: str, result_type):
@@ -45,7 +47,7 @@ class WorkflowClient:
             return await asyncio.wait_for(answered(lambda: handle.execute_update(
                 update, argument, id=update_id, result_type=result_type), workflow_id), self._update_wait)
         except TimeoutError:
-            raise Unavailable(RETRY_LATER) from None
+            raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
 
     async def start_or_attach(self, workflow: str, argument, workflow_id: str, **options) -> None:
         """Start the workflow under the id of the record it runs for, or attach to it if it runs: a
@@ -69,26 +71,28 @@ async def answered(call: Callable[[], Awaitable], workflow_id: str):
     except WorkflowUpdateFailedError as error:
         raise refusal(error.cause, workflow_id) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise Unavailable(RETRY_LATER) from None
+        raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise FailedPrecondition(f"{workflow_id} has no running workflow: {error.message}",
-                                     subject=workflow_id) from None
+            raise FailedPrecondition("WORKFLOW_NOT_RUNNING", f"{workflow_id} has no running workflow: {error.message}",
+                                     subject=workflow_id, workflow_id=workflow_id) from None
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
                             RPCStatusCode.RESOURCE_EXHAUSTED):
-            raise Unavailable(RETRY_LATER) from None
+            raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
         raise
 
 
 def refusal(cause: BaseException, workflow_id: str) -> Exception:
-    """A validator refuses with an ApplicationError typed like the status it means; an
-    INVALID_ARGUMENT carries the offending field as its first detail."""
-    if isinstance(cause, ApplicationError):
-        if cause.type == "FAILED_PRECONDITION":
-            return FailedPrecondition(cause.message, subject=workflow_id)
-        if cause.type == "PERMISSION_DENIED":
-            return PermissionDenied(cause.message)
-        if cause.type == "INVALID_ARGUMENT":
-            field = str(cause.details[0]) if cause.details else "request"
-            return InvalidArgument(FieldViolation(field, cause.message))
+    """A workflow refuses with an ApplicationError typed like the status it means, its field,
+    reason and metadata as details (contracts.refusals): the suite's error with that reason."""
+    if not isinstance(cause, ApplicationError):
+        return cause
+    refused = refusals.read(cause)
+    if cause.type == refusals.FAILED_PRECONDITION:
+        return FailedPrecondition(refused.reason, cause.message, subject=workflow_id, **refused.metadata)
+    if cause.type == refusals.PERMISSION_DENIED:
+        return PermissionDenied(refused.reason, cause.message, **refused.metadata)
+    if cause.type == refusals.INVALID_ARGUMENT:
+        return InvalidArgument(FieldViolation(refused.field or "request", refused.reason, cause.message,
+                                              refused.metadata))
     return cause

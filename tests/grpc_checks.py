@@ -1,9 +1,11 @@
-"""What every service's tests check of an answer over gRPC: the status of a refusal, the fields
-its google.rpc.BadRequest names and the subjects of its PreconditionFailure, and that a refused
-call left every stored row as it was."""
+"""What every service's tests check of an answer over gRPC: the status of a refusal and its
+google.rpc.ErrorInfo (every refusal names its reason, so that a client words it without reading
+the English message), the fields its google.rpc.BadRequest names and the subjects of its
+PreconditionFailure, and that a refused call left every stored row as it was."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,11 +17,40 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
+REASON = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*")
+
+
 async def refused(call, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     assert caught.value.code() == code, f"{caught.value.code()}: {caught.value.details()}"
+    error_info(caught.value)
     return caught.value
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """The refusal's google.rpc.ErrorInfo: there is one, in the suite's domain, with a reason."""
+    status = rpc_status.from_call(error)
+    assert status is not None, f"a refusal without google.rpc.Status details: {error.details()}"
+    infos = []
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            infos.append(info)
+    assert len(infos) == 1 and infos[0].domain == "ipss", status.details
+    assert REASON.fullmatch(infos[0].reason), infos[0].reason
+    return infos[0]
+
+
+def field_reasons(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """Each field google.rpc.BadRequest names, with its violation's reason."""
+    status = rpc_status.from_call(error)
+    reasons = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            reasons.update({v.field: v.reason for v in bad.field_violations})
+    return reasons
 
 
 def bad_fields(error: grpc.aio.AioRpcError) -> set[str]:

@@ -27,6 +27,7 @@ from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import migrate, testdata
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
+from tests.grpc_checks import error_info, field_reasons
 from contracts import search_attributes
 from contracts.case import CaseView
 from workflows.case.workflow import CaseWorkflow
@@ -74,8 +75,11 @@ class Court:
         return answer.case
 
     async def refused(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> grpc.aio.AioRpcError:
+        """The refusal, which names its reason (google.rpc.ErrorInfo) whoever refused: the
+        server kit, the service or the case's workflow."""
         with pytest.raises(grpc.aio.AioRpcError) as refusal:
             await self.act(rpc, case_id, actor, **fields)
+        error_info(refusal.value)
         return refusal.value
 
     async def state(self, case_id: str) -> CaseView:
@@ -291,6 +295,9 @@ async def _to_decision(court: Court, penalty: cpb.Penalty, received="2026-03-02"
     assert deadline(case, "statement_and_defence").due_on == "2026-04-09"
     refusal = await court.refused("SubmitDecision", filed.case_id, penalty=penalty, reason="决定")
     assert refusal.code() == grpc.StatusCode.FAILED_PRECONDITION  # the party may still speak
+    info = error_info(refusal)
+    assert (info.reason, dict(info.metadata)) == ("STATEMENT_WINDOW_OPEN", {"due_on": "2026-04-09",
+                                                                             "provisional": "False"})
     await court.goto("2026-04-15")
     await court.act("SubmitDecision", filed.case_id, penalty=penalty, reason="维持告知内容")
     refusal = await court.refused("ApproveDecision", filed.case_id, actor=HANDLER)
@@ -357,6 +364,8 @@ async def test_fine_paid_late_carries_the_surcharge_and_review_pauses_it(court: 
     # Late from 05-07; 05-10..05-20 pending: 05-07..05-09 and 05-21..05-25 = 8 days x 3 % = 24 %.
     refusal = await court.refused("RecordPayment", case_id, amount_cny=24799)
     assert refusal.code() == grpc.StatusCode.INVALID_ARGUMENT and "24800" in refusal.details()
+    assert field_reasons(refusal) == {"amount_cny": "PAYMENT_SHORT"}
+    assert error_info(refusal).metadata["field_violations.0.owed_cny"] == "24800"
     case = await court.act("RecordPayment", case_id, amount_cny=24800)
     assert case.summary.status == "paid" and case.surcharge_cny == 4800
 

@@ -54,7 +54,8 @@ def test_published_credit_codes_are_valid(code):
 @pytest.mark.parametrize("code", PUBLISHED_CREDIT_CODES)
 def test_every_other_check_character_is_refused(code):
     for other in codes.CREDIT_CODE_ALPHABET.replace(code[17], ""):
-        assert codes.credit_code_problem(code[:17] + other) == "check character does not match (GB 32100)"
+        assert codes.credit_code_problem(code[:17] + other) == codes.Problem(
+            "CREDIT_CODE_CHECK", "check character does not match (GB 32100)")
 
 
 def test_a_single_changed_character_is_caught():
@@ -76,7 +77,7 @@ def test_a_single_changed_character_is_caught():
     ("91100100802100433B", "carries an unknown region code"),
 ])
 def test_malformed_credit_codes_say_why(code, problem):
-    assert codes.credit_code_problem(code) == problem
+    assert codes.credit_code_problem(code).description == problem
 
 
 def test_the_check_character_covers_the_whole_alphabet():
@@ -110,13 +111,13 @@ def test_published_resident_ids_are_valid(number):
     ("99010519491231002X", "carries an unknown region code"),
 ])
 def test_malformed_resident_ids_say_why(number, problem):
-    assert codes.resident_id_problem(number) == problem
+    assert codes.resident_id_problem(number).description == problem
 
 
 @pytest.mark.parametrize("birth", ["19490230", "19491301", "20230229"])
 def test_an_impossible_birth_date_is_refused(birth):
     first17 = f"110105{birth}002"
-    assert codes.resident_id_problem(first17 + resident_check_by_hand(first17)) == "carries an impossible birth date"
+    assert codes.resident_id_problem(first17 + resident_check_by_hand(first17)).reason == "RESIDENT_ID_BIRTH_DATE"
 
 
 def test_a_leap_day_birth_is_possible():
@@ -142,7 +143,7 @@ def test_division_codes_of_known_provinces(code):
     ("100000", "names no known province"),
 ])
 def test_bad_division_codes(code, problem):
-    assert codes.region_code_problem(code) == problem
+    assert codes.region_code_problem(code).description == problem
 
 
 @pytest.mark.parametrize("phone", ["13912345678", "19912345678", "010-62345678", "01062345678", "0551-1234567",
@@ -172,7 +173,7 @@ def test_dates(text):
     ("2026-01-01\n", "must be a date YYYY-MM-DD"),
 ])
 def test_not_dates(text, problem):
-    assert codes.date_problem(text) == problem
+    assert codes.date_problem(text).description == problem
 
 
 # ---- validation from the declared field rules -----------------------------------------------------
@@ -217,8 +218,8 @@ def test_lengths_patterns_and_formats():
         "idempotency_key": ["must be at least 8 characters"],
         "name": ["must be at most 200 characters"],
         "licence_number": ["must match ^[0-9A-Za-z-]*$"],
-        "phone": [codes.phone_problem("000")],
-        "established_on": [codes.date_problem("2015/06/01")],
+        "phone": [codes.phone_problem("000").description],
+        "established_on": [codes.date_problem("2015/06/01").description],
     }
     # An oversized value is refused on its length alone: no pattern or format check reads it.
     assert problems(valid_agency(licence_number="x y" * 20)) == {"licence_number": ["must be at most 40 characters"]}

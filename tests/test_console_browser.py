@@ -290,7 +290,7 @@ async def test_a_report_walks_from_the_portal_to_a_published_fine(suite: Suite, 
     await visit.act(case_id, "submit_decision", **{"penalty.kind": "3", "penalty.fine_cny": "60000",
                                                    "reason": "从重处罚"})
     refusal = await visit.text("#action-submit_decision .notice.error")
-    assert "填写的内容有误" in refusal and "heavier than the penalty told to the party" in refusal
+    assert "填写的内容有误" in refusal and "处理决定不得重于已告知当事人的处罚" in refusal  # by its reason
     await visit.shot("case-refused")
     await visit.act(case_id, "submit_decision", **{"penalty.kind": "3", "penalty.fine_cny": "50000",
                                                    "reason": "维持告知内容"})

@@ -390,6 +390,7 @@ async def test_the_public_reads_published_results_and_verifies_the_draw_behind_t
 
 @pytest.mark.parametrize("vocabulary", sorted(VOCABULARIES))
 def test_every_value_the_pages_name_has_its_words_in_both_languages(vocabulary):
-    missing = [w for w in enum_words(VOCABULARIES[vocabulary]) if w not in i18n.LABELS[vocabulary]]
+    missing = [(lang, w) for lang in i18n.LANGUAGES for w in enum_words(VOCABULARIES[vocabulary])
+               if not i18n.known(lang, f"label.{vocabulary}.{w}")]
     assert not missing, f"{vocabulary} lacks labels for {missing}"
-    assert all(f"progress.{name}" in i18n.TEXTS for name in PROGRESS_FIELDS)
+    assert all(i18n.known(lang, f"progress.{name}") for lang in i18n.LANGUAGES for name in PROGRESS_FIELDS)

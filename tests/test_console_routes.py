@@ -3,10 +3,10 @@ complaints services over loopback gRPC, on both databases: sign-in and the langu
 queue's order and marks, the case page (deadlines with their legal sources, reporters only where
 the service gives them, the actions of the visitor's role), provisional (暂定) dates marked with
 why on the queue, the case page and the reporter's page, refusals shown from the gRPC status
-details, the portal's validation and filing, the public register and statistics with the CSV
-export. No worker runs: case records are written as the workflow writes them
-(RecordCaseProgress); the walk through a real workflow is the browser test's. Province 63 is
-this module's own."""
+details and worded by their reasons (never by the services' English), the portal's validation
+and filing, the public register and statistics with the CSV export. No worker runs: case records
+are written as the workflow writes them (RecordCaseProgress); the walk through a real workflow
+is the browser test's. Province 63 is this module's own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import os
 import re
 from datetime import timedelta
 
+import grpc
 import httpx
 import pytest
 
@@ -24,6 +25,8 @@ from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite import auth, clock, testdata
+from tests.grpc_checks import field_reasons, refused
+from tests.test_complaints_intake import CITIZEN
 # api and registry_api are fixtures: imported, they serve this module too.
 from tests.test_complaints_intake import (OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
                                           real_name, registry_api, report, uid)
@@ -281,6 +284,27 @@ async def test_the_portal_explains_what_to_correct_and_files_once(console, regis
     assert wrong.status_code == 400 and "查询码与密码不匹配" in wrong.text
     status = await console.post("/portal/track", data=dict(tracking_code=code.lower(), tracking_secret=secret))
     assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
+
+
+async def test_a_refusal_is_worded_by_its_reason_whatever_the_service_says(console, api, registry_api,
+                                                                             monkeypatch):
+    """The service rewords its English; the page says what the catalogue says for the reason,
+    in either language, and never the service's words."""
+    from suite import codes
+
+    reworded = codes.Problem("PHONE_FORMAT", "this is not a number anyone could dial")
+    monkeypatch.setattr(codes, "phone_problem", lambda phone: reworded)  # the service runs in this process
+    agency = await new_agency(registry_api, new_county(PROVINCE))
+    said = await refused(api.FileReport(report(agency, real_name(phone="12345")), metadata=CITIZEN),
+                         grpc.StatusCode.INVALID_ARGUMENT)
+    assert reworded.description in said.details() and field_reasons(said) == {"reporter.phone": "PHONE_FORMAT"}
+    form = dict(idempotency_key=key(), agency=agency.credit_code, category="false_advertising", identity="real_name",
+                description="该机构在宣传中承诺专利百分之百授权。", name="王五", phone="12345", privacy="1")
+    assert await portal_errors(console, form) == {"phone": "电话号码格式不正确（手机 11 位，或区号-号码）"}
+    await console.get("/lang/en")
+    answer = await console.post("/portal", data=form)
+    assert "must be a mobile (1xxxxxxxxxx) or landline (0xx-xxxxxxxx) number" in answer.text
+    assert reworded.description not in answer.text
 
 
 # ---- the register and statistics ----------------------------------------------------------------------

@@ -43,7 +43,7 @@ class UnknownReport(DomainError):
     code = grpc.StatusCode.NOT_FOUND
 
     def __init__(self) -> None:
-        super().__init__("no report has this tracking code and secret")
+        super().__init__("REPORT_NOT_FOUND", "no report has this tracking code and secret")
 
 
 class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
@@ -74,7 +74,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         async def write(session):
             unknown = await self.store.unknown_attachments(session, intake.attachment_ids)
             if unknown:
-                raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "no attachment with this id was uploaded")
+                raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "ATTACHMENT_NOT_UPLOADED",
+                                                      "no attachment with this id was uploaded")
                                        for i, a in enumerate(intake.attachment_ids) if a in unknown])
             filing = await self.store.file_report(session, intake, agency, self.rules, self.legal.today(), clock.now(),
                                                   self.secret_of)
@@ -186,7 +187,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
     async def AddEvidence(self, request: pb.AddEvidenceRequest, context) -> pb.AddEvidenceResponse:
         await self._scoped_case(request.case_id)
         if not await self.store.attachment_exists(request.attachment_id):
-            raise InvalidArgument(FieldViolation("attachment_id", "no attachment with this id was uploaded"))
+            raise InvalidArgument(FieldViolation("attachment_id", "ATTACHMENT_NOT_UPLOADED",
+                                                 "no attachment with this id was uploaded"))
         await self._send("add_evidence", request, attachment_id=request.attachment_id, reason=request.reason)
         await self.store.add_evidence(request.case_id, request.attachment_id, clock.now())
         return pb.AddEvidenceResponse(case=await self._case_in_scope(request.case_id))
@@ -259,7 +261,7 @@ def action_arguments(spec: ActionSpec, request) -> dict:
 # ---- messages in -----------------------------------------------------------------------------------
 
 def intake_of(request: pb.FileReportRequest) -> domain.Intake:
-    bad_ids = [FieldViolation(f"attachment_ids[{i}]", "must be an attachment id (64 hex digits)")
+    bad_ids = [FieldViolation(f"attachment_ids[{i}]", "ATTACHMENT_ID_SHAPE", "must be an attachment id (64 hex digits)")
                for i, a in enumerate(request.attachment_ids) if not ATTACHMENT_ID.fullmatch(a)]
     if bad_ids:
         raise InvalidArgument(bad_ids)
@@ -284,14 +286,15 @@ def check_progress(request: pb.RecordCaseProgressRequest) -> None:
     summary = request.summary
     violations = []
     if summary.case_id != request.case_id:
-        violations.append(FieldViolation("summary.case_id", "must be the request's case_id"))
+        violations.append(FieldViolation("summary.case_id", "SUMMARY_OF_ANOTHER_CASE", "must be the request's case_id"))
     if summary.stage == pb.CASE_STAGE_UNSPECIFIED:
-        violations.append(FieldViolation("summary.stage", "is required"))
+        violations.append(FieldViolation("summary.stage", "FIELD_REQUIRED", "is required"))
     region_problem = codes.region_code_problem(summary.region_code)
     if region_problem:
-        violations.append(FieldViolation("summary.region_code", region_problem))
-    if summary.next_deadline and codes.date_problem(summary.next_deadline):
-        violations.append(FieldViolation("summary.next_deadline", codes.date_problem(summary.next_deadline)))
+        violations.append(FieldViolation("summary.region_code", region_problem.reason, region_problem.description))
+    date_problem = summary.next_deadline and codes.date_problem(summary.next_deadline)
+    if date_problem:
+        violations.append(FieldViolation("summary.next_deadline", date_problem.reason, date_problem.description))
     if violations:
         raise InvalidArgument(violations)
 
@@ -299,7 +302,8 @@ def check_progress(request: pb.RecordCaseProgressRequest) -> None:
 def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> store.CaseScope:
     received_from, received_to = parse_date(request.received_from), parse_date(request.received_to)
     if received_from and received_to and received_from > received_to:
-        raise InvalidArgument(FieldViolation("received_to", "must not be before received_from"))
+        raise InvalidArgument(FieldViolation("received_to", "RANGE_ENDS_BEFORE_START",
+                                             "must not be before received_from", {"received_from": received_from}))
     return store.CaseScope(scoped_prefix(request.region_code), received_from, received_to)
 
 

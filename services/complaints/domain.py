@@ -51,18 +51,22 @@ def check_source(role: str, source: str, source_reference: str, reporter: Report
     assignments they receive, inspectors their findings, associations their referrals."""
     allowed = SOURCES_BY_ROLE.get(role, ())
     if source not in allowed:
-        raise PermissionDenied(f"role {role!r} files {', '.join(allowed) or 'no'} reports, not {source}")
+        raise PermissionDenied("SOURCE_NOT_FOR_ROLE",
+                               f"role {role!r} files {', '.join(allowed) or 'no'} reports, not {source}",
+                               role=role, source=source)
     violations = []
     if source == PUBLIC:
         if reporter is None:
-            violations.append(FieldViolation("reporter", "is required for a public report "
-                                                         "(send an empty reporter to report anonymously)"))
+            violations.append(FieldViolation("reporter", "REPORTER_REQUIRED", "is required for a public report "
+                                             "(send an empty reporter to report anonymously)"))
         if source_reference:
-            violations.append(FieldViolation("source_reference", "is for transfers, assignments, inspections "
-                                                                 "and referrals, not a public report"))
+            violations.append(FieldViolation("source_reference", "SOURCE_REFERENCE_NOT_FOR_PUBLIC",
+                                             "is for transfers, assignments, inspections and referrals, "
+                                             "not a public report"))
     elif not source_reference:
-        violations.append(FieldViolation("source_reference", f"is required for a {source} report: the "
-                                                             "document, task or referral number"))
+        violations.append(FieldViolation("source_reference", "SOURCE_REFERENCE_REQUIRED",
+                                         f"is required for a {source} report: the document, task or referral number",
+                                         {"source": source}))
     if reporter is not None:
         violations.extend(reporter_problems(reporter))
     if violations:
@@ -73,20 +77,22 @@ def reporter_problems(reporter: ReporterIdentity) -> list[FieldViolation]:
     """An anonymous reporter gives nothing that identifies them; a real-name reporter (实名举报)
     gives a name and a way to be reached or identified: a phone or a resident id."""
     if not reporter.real_name:
-        return [FieldViolation(f"reporter.{name}", "must be empty in an anonymous report (real_name false)")
+        return [FieldViolation(f"reporter.{name}", "ANONYMOUS_REPORT_IDENTIFIES",
+                               "must be empty in an anonymous report (real_name false)")
                 for name in ReporterIdentity.IDENTITY_FIELDS if getattr(reporter, name)]
     problems = []
     if not reporter.name:
-        problems.append(FieldViolation("reporter.name", "is required in a real-name report"))
+        problems.append(FieldViolation("reporter.name", "REAL_NAME_REQUIRED", "is required in a real-name report"))
     if not (reporter.phone or reporter.resident_id):
-        problems += [FieldViolation(f"reporter.{name}", "a real-name report needs a phone or a resident id")
+        problems += [FieldViolation(f"reporter.{name}", "REAL_NAME_CONTACT_REQUIRED",
+                                    "a real-name report needs a phone or a resident id")
                      for name in ("phone", "resident_id")]
     return problems
 
 
 def check_occurred_on(occurred_on: date | None, today: date) -> None:
     if occurred_on is not None and occurred_on > today:
-        raise InvalidArgument(FieldViolation("occurred_on", "must not be in the future"))
+        raise InvalidArgument(FieldViolation("occurred_on", "DATE_IN_FUTURE", "must not be in the future"))
 
 
 # ---- attachments (证据材料) ------------------------------------------------------------------
@@ -107,13 +113,19 @@ def check_attachment(content_type: str, content: bytes) -> str:
     """The media type the content really is, if it is one of the accepted ones and the one declared."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
-        raise InvalidArgument(FieldViolation("content_type", f"must be one of {', '.join(ACCEPTED_TYPES)}"))
+        raise InvalidArgument(FieldViolation("content_type", "ATTACHMENT_TYPE_NOT_ACCEPTED",
+                                             f"must be one of {', '.join(ACCEPTED_TYPES)}",
+                                             {"accepted": ", ".join(ACCEPTED_TYPES)}))
     if not content:
-        raise InvalidArgument(FieldViolation("content", "is required"))
+        raise InvalidArgument(FieldViolation("content", "FIELD_REQUIRED", "is required"))
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise InvalidArgument(FieldViolation("content", f"must be at most {MAX_ATTACHMENT_BYTES} bytes"))
+        raise InvalidArgument(FieldViolation("content", "ATTACHMENT_TOO_LARGE",
+                                             f"must be at most {MAX_ATTACHMENT_BYTES} bytes",
+                                             {"max_mib": MAX_ATTACHMENT_BYTES // (1024 * 1024)}))
     if sniff(content) != media_type:
-        raise InvalidArgument(FieldViolation("content", f"is not {media_type} (its first bytes say otherwise)"))
+        raise InvalidArgument(FieldViolation("content", "ATTACHMENT_CONTENT_MISMATCH",
+                                             f"is not {media_type} (its first bytes say otherwise)",
+                                             {"content_type": media_type}))
     return media_type
 
 

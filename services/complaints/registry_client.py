@@ -35,12 +35,13 @@ class RegistryDirectory(ServiceCaller):
                 continue
             found = [a for a in await self._search(query) if same(a)]
             if len(found) > 1:
-                raise InvalidArgument(FieldViolation("agency.name", f"{len(found)} registered agencies have this "
-                                                                    "name; give the credit code or licence number"))
+                raise InvalidArgument(FieldViolation("agency.name", "AGENCY_NAME_AMBIGUOUS",
+                                                     f"{len(found)} registered agencies have this name; give the "
+                                                     "credit code or licence number", {"count": len(found)}))
             if found:
                 return agency_of_record(found[0])
-        raise InvalidArgument(FieldViolation("agency", "names no agency in the registry (by credit code, licence "
-                                                       "number or exact name)"))
+        raise InvalidArgument(FieldViolation("agency", "AGENCY_NOT_IN_REGISTRY", "names no agency in the registry "
+                                             "(by credit code, licence number or exact name)"))
 
     async def _search(self, query: str) -> list[pb.Agency]:
         answer = await self._ask(self._stub.SearchAgencies,

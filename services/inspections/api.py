@@ -67,7 +67,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
     async def GetInspector(self, request: pb.GetInspectorRequest, context) -> pb.GetInspectorResponse:
         principal = auth.current()
         if principal.role == "inspector" and principal.subject != request.id:
-            raise PermissionDenied("an inspector reads only their own entry")
+            raise PermissionDenied("INSPECTOR_READS_OWN_ENTRY", "an inspector reads only their own entry")
         inspector = await self.store.get_inspector(request.id)
         auth.require_region(inspector.region_code, "the inspector")
         return pb.GetInspectorResponse(inspector=inspector_message(inspector))
@@ -143,8 +143,9 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         async def write(session):
             locked = await self.store.lock_plan(session, request.plan_id)
             if locked.status != plans.DRAFT or entries is None:
-                raise FailedPrecondition(f"plan {locked.id} already has its snapshot "
-                                         f"({locked.snapshot_hash or locked.status})", subject="plan.status")
+                raise FailedPrecondition("PLAN_SNAPSHOT_ALREADY_TAKEN", f"plan {locked.id} already has its snapshot "
+                                         f"({locked.snapshot_hash or locked.status})", subject="plan.status",
+                                         plan_id=locked.id, plan_status=locked.status)
             saved = await self.store.save_snapshot(session, locked, entries, draw.sha256_hex(entries), as_of,
                                                    auth.current().subject)
             return pb.TakeSnapshotResponse(plan=plan_message(saved))
@@ -161,8 +162,9 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             require_regions(plan.regions, "the plan")
             if plan.status != plans.SNAPSHOT_TAKEN:
                 raise FailedPrecondition(
+                    "PLAN_NOT_READY_TO_DRAW",
                     f"plan {plan.id} is {plan.status}: a draw needs the plan's snapshot taken and not drawn yet",
-                    subject="plan.status")
+                    subject="plan.status", plan_id=plan.id, plan_status=plan.status)
             spec = draw.PlanSpec.from_data(dict(plan_id=plan.id, regions=plan.regions, kinds=plan.kinds,
                                                 all_in_scope=plan.all_in_scope, ratios=plan.ratios,
                                                 inspectors_per_target=plan.inspectors_per_target))
@@ -210,10 +212,12 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             plan = await self.store.lock_plan(session, request.plan_id)
             require_regions(plan.regions, "the plan")
             if plan.status != plans.DRAWN:
-                raise FailedPrecondition(f"plan {plan.id} is {plan.status}; a campaign runs a drawn plan",
-                                         subject="plan.status")
+                raise FailedPrecondition("PLAN_NOT_DRAWN",
+                                         f"plan {plan.id} is {plan.status}; a campaign runs a drawn plan",
+                                         subject="plan.status", plan_id=plan.id, plan_status=plan.status)
             if plan.campaign_id:
-                raise FailedPrecondition(f"plan {plan.id} already runs as {plan.campaign_id}", subject="plan.campaign")
+                raise FailedPrecondition("PLAN_ALREADY_RUNS", f"plan {plan.id} already runs as {plan.campaign_id}",
+                                         subject="plan.campaign", plan_id=plan.id, campaign_id=plan.campaign_id)
             record = await self.store.get_draw(plan.id, session=session)
             campaign = await self.store.create_campaign(session, fields, plan, record, auth.current().subject,
                                                         self.legal.today().year)
@@ -254,17 +258,19 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
     async def AddCampaignTargets(self, request: pb.AddCampaignTargetsRequest, context
                                  ) -> pb.AddCampaignTargetsResponse:
         codes = [a.credit_code for a in request.agencies]
-        repeated = [FieldViolation(f"agencies[{i}].credit_code", "is named twice")
+        repeated = [FieldViolation(f"agencies[{i}].credit_code", "NAMED_TWICE", "is named twice")
                     for i, code in enumerate(codes) if code in codes[:i]]
         if repeated:
             raise InvalidArgument(repeated)
         campaign = await self._campaign_in_scope(request.campaign_id)
         plans.check_running(campaign.status, "adding targets")
         found = await self.registry.agencies(codes, "agencies")
-        outside = [FieldViolation(f"agencies[{i}].credit_code", f"the agency is in region {a.region_code}, "
-                                                                "outside the campaign's regions")
+        outside = [FieldViolation(f"agencies[{i}].credit_code", "AGENCY_OUTSIDE_CAMPAIGN_REGIONS",
+                                  f"the agency is in region {a.region_code}, outside the campaign's regions",
+                                  {"region_code": a.region_code})
                    for i, a in enumerate(found) if not directory.in_regions(a.region_code, campaign.regions)]
-        outside += [FieldViolation(f"agencies[{i}].credit_code", f"the agency is {a.status}; it cannot be inspected")
+        outside += [FieldViolation(f"agencies[{i}].credit_code", "AGENCY_NOT_INSPECTABLE",
+                                   f"the agency is {a.status}; it cannot be inspected", {"agency_status": a.status})
                     for i, a in enumerate(found) if a.status not in ("active", "suspended")]
         if outside:
             raise InvalidArgument(outside)
@@ -324,7 +330,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         region_prefix = auth.region_prefix(principal.region)
         if principal.role == "inspector":
             if inspector_id and inspector_id != principal.subject:
-                raise PermissionDenied("an inspector sees only their own tasks")
+                raise PermissionDenied("INSPECTOR_SEES_OWN_TASKS", "an inspector sees only their own tasks")
             inspector_id, region_prefix = principal.subject, ""
         where = store.TaskFilter(campaign_id=request.campaign_id, stages=tuple(enum_word(STAGE, s)
                                                                               for s in request.stages),
@@ -344,7 +350,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         principal = auth.current()
         if principal.role == "inspector":
             if principal.subject not in task.inspector_ids:
-                raise PermissionDenied("an inspector reaches only the tasks they are assigned to")
+                raise PermissionDenied("INSPECTOR_NOT_ASSIGNED",
+                                       "an inspector reaches only the tasks they are assigned to")
         else:
             auth.require_region(task.agency_region_code, "the task")
         return task, campaign
@@ -365,7 +372,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         outcome = enum_word(OUTCOME, request.outcome)
         category = enum_word(CATEGORY, request.category) if request.category else ""
         if outcome != NO_PROBLEM and not category:
-            raise InvalidArgument(FieldViolation("category", "is required for a problem or a violation"))
+            raise InvalidArgument(FieldViolation("category", "CHECK_CATEGORY_REQUIRED",
+                                                 "is required for a problem or a violation"))
         action = self._action("check", request, outcome=outcome, category=category, findings=request.findings)
         return pb.RecordCheckResponse(task=await self._act(request, action))
 

@@ -62,7 +62,8 @@ class RegistryDirectory(ServiceCaller):
                 found = await self._ask(self._stub.SearchAgencies, pb.SearchAgenciesRequest(query=code, page_size=1))
             return next((a for a in found.agencies if a.credit_code == code), None)
         found = await asyncio.gather(*(one(code) for code in credit_codes))
-        unknown = [FieldViolation(f"{field}[{i}].credit_code", "names no agency in the registry")
+        unknown = [FieldViolation(f"{field}[{i}].credit_code", "AGENCY_NOT_IN_REGISTRY",
+                                  "names no agency in the registry")
                    for i, agency in enumerate(found) if agency is None]
         if unknown:
             raise InvalidArgument(unknown)

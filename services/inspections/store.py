@@ -269,7 +269,8 @@ class InspectionsStore:
 
     async def register_inspector(self, session: AsyncSession, fields: dict, by: str) -> Inspector:
         if await session.get(Inspector, fields["id"]):
-            raise AlreadyExists(f"inspector {fields['id']} is already in the directory")
+            raise AlreadyExists("INSPECTOR_ALREADY_REGISTERED", f"inspector {fields['id']} is already in the directory",
+                                inspector_id=fields["id"])
         session.add(Inspector(created_by=by, created_at=clock.now(), **fields))
         await session.flush()
         return await self._inspector(session, fields["id"])
@@ -301,7 +302,9 @@ class InspectionsStore:
         duplicate = [e for e in inspector.exclusions if (e.agency_credit_code, e.region_code) ==
                      (fields["agency_credit_code"], fields["region_code"])]
         if duplicate:
-            raise AlreadyExists(f"inspector {inspector_id} already has exclusion {duplicate[0].id} for it")
+            raise AlreadyExists("EXCLUSION_ALREADY_RECORDED",
+                                f"inspector {inspector_id} already has exclusion {duplicate[0].id} for it",
+                                inspector_id=inspector_id, exclusion_id=duplicate[0].id)
         session.add(Exclusion(inspector_id=inspector_id, recorded_by=by, recorded_at=clock.now(), **fields))
         await session.flush()
         return await self._inspector(session, inspector_id)
@@ -314,7 +317,8 @@ class InspectionsStore:
         if exclusion is None or exclusion.inspector_id != inspector_id:
             raise NotFound("exclusion", f"{inspector_id}/{exclusion_id}")
         if exclusion.removed_at is not None:
-            raise FailedPrecondition(f"exclusion {exclusion_id} was already removed", subject="exclusion")
+            raise FailedPrecondition("EXCLUSION_ALREADY_REMOVED", f"exclusion {exclusion_id} was already removed",
+                                     subject="exclusion", exclusion_id=exclusion_id)
         exclusion.removed_at, exclusion.removed_by, exclusion.removal_reason = clock.now(), by, reason
         await session.flush()
         return await self._inspector(session, inspector_id)
@@ -460,7 +464,9 @@ class InspectionsStore:
         present = set((await session.execute(select(Task.agency_credit_code).where(
             Task.campaign_id == campaign.id, Task.agency_credit_code.in_([t.credit_code for t in tasks])))).scalars())
         if present:
-            raise AlreadyExists(f"already targets of {campaign.id}: {', '.join(sorted(present))}")
+            listed = ", ".join(sorted(present))
+            raise AlreadyExists("ALREADY_CAMPAIGN_TARGETS", f"already targets of {campaign.id}: {listed}",
+                                campaign_id=campaign.id, credit_codes=listed)
         ids = await self._add_tasks(session, campaign, tasks, campaign.target_count, True)
         campaign.target_count += len(tasks)
         campaign.additions += 1

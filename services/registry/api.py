@@ -155,7 +155,8 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def RecordCreditEvent(self, request: pb.RecordCreditEventRequest, context
                                 ) -> pb.RecordCreditEventResponse:
         if bool(request.agency_id) == bool(request.practitioner_id):
-            raise InvalidArgument([FieldViolation(name, "exactly one of agency_id and practitioner_id is required")
+            raise InvalidArgument([FieldViolation(name, "EXACTLY_ONE_SUBJECT_REQUIRED",
+                                                  "exactly one of agency_id and practitioner_id is required")
                                    for name in ("agency_id", "practitioner_id")])
         fields = dict(agency_id=request.agency_id or None, practitioner_id=request.practitioner_id or None,
                       kind=enum_word(EVENT_KIND, request.kind), source=enum_word(EVENT_SOURCE, request.source),

@@ -48,23 +48,28 @@ class StatusChange:
 
 def check_status_change(current: AgencyStatus, last_effective_on: date | None, change: StatusChange) -> None:
     if change.to_status not in STATUS_MOVES[current]:
-        raise FailedPrecondition(f"an agency that is {current} cannot become {change.to_status}",
-                                 subject="agency.status")
+        raise FailedPrecondition("AGENCY_STATUS_MOVE_FORBIDDEN",
+                                 f"an agency that is {current} cannot become {change.to_status}",
+                                 subject="agency.status", from_status=current, to_status=change.to_status)
     _check_not_before(last_effective_on, change.effective_on)
     if change.to_status is AgencyStatus.SUSPENDED:
         if change.suspended_until is None:
-            raise InvalidArgument(FieldViolation("suspended_until", "is required when suspending"))
+            raise InvalidArgument(FieldViolation("suspended_until", "SUSPENDED_UNTIL_REQUIRED",
+                                                 "is required when suspending"))
         if change.suspended_until <= change.effective_on:
-            raise InvalidArgument(FieldViolation("suspended_until", "must be after effective_on"))
+            raise InvalidArgument(FieldViolation("suspended_until", "SUSPENDED_UNTIL_NOT_AFTER_EFFECTIVE_ON",
+                                                 "must be after effective_on", {"effective_on": change.effective_on}))
     elif change.suspended_until is not None:
-        raise InvalidArgument(FieldViolation("suspended_until", "is only for a suspension"))
+        raise InvalidArgument(FieldViolation("suspended_until", "SUSPENDED_UNTIL_ONLY_FOR_SUSPENSION",
+                                             "is only for a suspension"))
 
 
 def _check_not_before(last_effective_on: date | None, effective_on: date) -> None:
     if last_effective_on is not None and effective_on < last_effective_on:
         raise FailedPrecondition(
+            "EFFECTIVE_ON_BEFORE_LAST_STATUS_CHANGE",
             f"effective_on {effective_on} is before the last status change ({last_effective_on})",
-            subject="agency.status_history")
+            subject="agency.status_history", effective_on=effective_on, last_effective_on=last_effective_on)
 
 
 class PastStatusChange(Protocol):
@@ -83,11 +88,14 @@ def reinstatement(history: Sequence[PastStatusChange], revocation_reference: str
     latest change can be undone this way, and only by naming the decision that made it."""
     revocation = history[-1] if history else None
     if revocation is None or revocation.to_status != AgencyStatus.REVOKED:
-        raise FailedPrecondition("only a revoked agency can be reinstated", subject="agency.status")
+        raise FailedPrecondition("AGENCY_NOT_REVOKED", "only a revoked agency can be reinstated",
+                                 subject="agency.status")
     if revocation.decision_reference != revocation_reference:
         revoked_by = revocation.decision_reference or "no named decision"
-        raise FailedPrecondition(f"the agency's licence was revoked by {revoked_by}, not by {revocation_reference}",
-                                 subject="agency.status_history")
+        raise FailedPrecondition("REVOKED_BY_ANOTHER_DECISION",
+                                 f"the agency's licence was revoked by {revoked_by}, not by {revocation_reference}",
+                                 subject="agency.status_history", revoked_by=revocation.decision_reference,
+                                 revocation_reference=revocation_reference)
     _check_not_before(revocation.effective_on, effective_on)
     before = history[-2] if len(history) > 1 else None
     if (revocation.from_status == AgencyStatus.SUSPENDED and before is not None and before.suspended_until
@@ -99,12 +107,13 @@ def reinstatement(history: Sequence[PastStatusChange], revocation_reference: str
 def check_new_agency(established_on: date, today: date, parent_status: AgencyStatus | None,
                      has_parent: bool) -> None:
     if established_on > today:
-        raise InvalidArgument(FieldViolation("established_on", "must not be in the future"))
+        raise InvalidArgument(FieldViolation("established_on", "DATE_IN_FUTURE", "must not be in the future"))
     if has_parent and parent_status is None:
-        raise InvalidArgument(FieldViolation("parent_agency_id", "names no agency in the registry"))
+        raise InvalidArgument(FieldViolation("parent_agency_id", "AGENCY_NOT_IN_REGISTRY",
+                                             "names no agency in the registry"))
     if parent_status in (AgencyStatus.REVOKED, AgencyStatus.DEREGISTERED):
-        raise FailedPrecondition(f"the head office is {parent_status}; it cannot open a branch",
-                                 subject="parent_agency.status")
+        raise FailedPrecondition("HEAD_OFFICE_CLOSED", f"the head office is {parent_status}; it cannot open a branch",
+                                 subject="parent_agency.status", agency_status=parent_status)
 
 
 @dataclass(frozen=True)
@@ -117,55 +126,67 @@ def check_practice_filing(current: CurrentFiling | None, agency_id: str, agency_
                           started_on: date, transfer: bool) -> None:
     """A practitioner practises at exactly one agency at a time (执业备案)."""
     if agency_status in (AgencyStatus.REVOKED, AgencyStatus.DEREGISTERED):
-        raise FailedPrecondition(f"the agency is {agency_status}; nobody can file practice with it",
-                                 subject="agency.status")
+        raise FailedPrecondition("AGENCY_CLOSED_TO_PRACTICE",
+                                 f"the agency is {agency_status}; nobody can file practice with it",
+                                 subject="agency.status", agency_status=agency_status)
     if current is None:
         if transfer:
-            raise FailedPrecondition("transfer asked, but the practitioner is not filed with any agency",
+            raise FailedPrecondition("PRACTITIONER_NOT_FILED",
+                                     "transfer asked, but the practitioner is not filed with any agency",
                                      subject="practitioner.current_agency")
         return
     if current.agency_id == agency_id:
-        raise FailedPrecondition("the practitioner already practises at this agency",
+        raise FailedPrecondition("PRACTITIONER_ALREADY_AT_AGENCY", "the practitioner already practises at this agency",
                                  subject="practitioner.current_agency")
     if not transfer:
         raise FailedPrecondition(
+            "PRACTITIONER_AT_ANOTHER_AGENCY",
             "the practitioner practises at another agency; end that filing or ask for a transfer",
             subject="practitioner.current_agency")
     if started_on <= current.started_on:
-        raise InvalidArgument(FieldViolation("started_on", "must be after the start of the current filing"))
+        raise InvalidArgument(FieldViolation("started_on", "FILING_START_NOT_AFTER_CURRENT",
+                                             "must be after the start of the current filing",
+                                             {"current_started_on": current.started_on}))
 
 
 def check_end_practice(current: CurrentFiling | None, ended_on: date) -> None:
     if current is None:
-        raise FailedPrecondition("the practitioner is not filed with any agency",
+        raise FailedPrecondition("PRACTITIONER_NOT_FILED", "the practitioner is not filed with any agency",
                                  subject="practitioner.current_agency")
     if ended_on < current.started_on:
-        raise InvalidArgument(FieldViolation("ended_on", "must not be before the filing started"))
+        raise InvalidArgument(FieldViolation("ended_on", "FILING_END_BEFORE_START", "must not be before the filing "
+                                             "started", {"started_on": current.started_on}))
 
 
 def check_annual_report(year: int, filed_on: date, established_on: date) -> None:
     """An annual report covers a finished year the agency existed in (专利代理管理办法 art. 35)."""
     if year >= filed_on.year:
-        raise InvalidArgument(FieldViolation("year", "must be a year that ended before filed_on"))
+        raise InvalidArgument(FieldViolation("year", "REPORT_YEAR_NOT_ENDED",
+                                             "must be a year that ended before filed_on", {"filed_on": filed_on}))
     if year < established_on.year:
-        raise InvalidArgument(FieldViolation("year", f"is before the agency was established ({established_on})"))
+        raise InvalidArgument(FieldViolation("year", "REPORT_YEAR_BEFORE_ESTABLISHMENT",
+                                             f"is before the agency was established ({established_on})",
+                                             {"established_on": established_on}))
 
 
 def check_credit_event(occurred_on: date, publicity_ends_on: date, today: date) -> None:
     if occurred_on > today:
-        raise InvalidArgument(FieldViolation("occurred_on", "must not be in the future"))
+        raise InvalidArgument(FieldViolation("occurred_on", "DATE_IN_FUTURE", "must not be in the future"))
     if publicity_ends_on < occurred_on:
-        raise InvalidArgument(FieldViolation("publicity_ends_on", "must not be before occurred_on"))
+        raise InvalidArgument(FieldViolation("publicity_ends_on", "PUBLICITY_ENDS_BEFORE_EVENT",
+                                             "must not be before occurred_on", {"occurred_on": occurred_on}))
 
 
 def check_withdrawal(occurred_on: date, already_withdrawn_on: date | None, withdrawn_on: date, today: date) -> None:
     if already_withdrawn_on is not None:
-        raise FailedPrecondition(f"the credit event was already withdrawn on {already_withdrawn_on.isoformat()}",
-                                 subject="event.withdrawn_on")
+        raise FailedPrecondition("CREDIT_EVENT_ALREADY_WITHDRAWN",
+                                 f"the credit event was already withdrawn on {already_withdrawn_on.isoformat()}",
+                                 subject="event.withdrawn_on", withdrawn_on=already_withdrawn_on.isoformat())
     if withdrawn_on > today:
-        raise InvalidArgument(FieldViolation("withdrawn_on", "must not be in the future"))
+        raise InvalidArgument(FieldViolation("withdrawn_on", "DATE_IN_FUTURE", "must not be in the future"))
     if withdrawn_on < occurred_on:
-        raise InvalidArgument(FieldViolation("withdrawn_on", "must not be before the event occurred"))
+        raise InvalidArgument(FieldViolation("withdrawn_on", "WITHDRAWAL_BEFORE_EVENT",
+                                             "must not be before the event occurred", {"occurred_on": occurred_on}))
 
 
 # ---- credit grading (信用分级分类) ------------------------------------------------------------

@@ -396,7 +396,9 @@ class RegistryStore:
     async def create_agency(self, session: AsyncSession, fields: dict, shareholders: list[tuple[str, bool]],
                             recorded_by: str) -> Agency:
         if await session.scalar(select(Agency.id).where(Agency.credit_code == fields["credit_code"])):
-            raise AlreadyExists(f"an agency with credit code {fields['credit_code']} is already registered")
+            raise AlreadyExists("AGENCY_ALREADY_REGISTERED",
+                                f"an agency with credit code {fields['credit_code']} is already registered",
+                                credit_code=fields["credit_code"])
         parent_status = None
         if fields.get("parent_agency_id"):
             parent_status = await session.scalar(select(Agency.status).where(Agency.id == fields["parent_agency_id"]))
@@ -492,10 +494,13 @@ class RegistryStore:
 
     async def register_practitioner(self, session: AsyncSession, fields: dict) -> Practitioner:
         if await session.scalar(select(Practitioner.id).where(Practitioner.resident_id == fields["resident_id"])):
-            raise AlreadyExists("a practitioner with this resident identity number is already registered")
+            raise AlreadyExists("RESIDENT_ID_ALREADY_REGISTERED",
+                                "a practitioner with this resident identity number is already registered")
         if fields.get("certificate_number") and await session.scalar(
                 select(Practitioner.id).where(Practitioner.certificate_number == fields["certificate_number"])):
-            raise AlreadyExists(f"certificate {fields['certificate_number']} is already registered")
+            raise AlreadyExists("CERTIFICATE_ALREADY_REGISTERED",
+                                f"certificate {fields['certificate_number']} is already registered",
+                                certificate_number=fields["certificate_number"])
         practitioner = Practitioner(id=new_id("pr"), created_at=clock.now(), **fields)
         session.add(practitioner)
         await session.flush()
@@ -585,7 +590,8 @@ class RegistryStore:
         scope_check(agency.region_code)
         domain.check_annual_report(report["year"], report["filed_on"], agency.established_on)
         if await session.get(AnnualReport, (agency_id, report["year"])):
-            raise AlreadyExists(f"the annual report for {report['year']} is already filed")
+            raise AlreadyExists("ANNUAL_REPORT_ALREADY_FILED",
+                                f"the annual report for {report['year']} is already filed", year=report["year"])
         stored = AnnualReport(agency_id=agency_id, **report)
         session.add(stored)
         await session.flush()

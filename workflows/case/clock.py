@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError
 
 from contracts.case_actions import PRIOR_NOTICE
 from contracts.provisional import retimed_note
+from contracts.refusals import refuse
 from suite.clock import CHINA
 from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
 from workflows.case import procedure
@@ -64,7 +65,8 @@ async def compute(case: CaseWorkflow, activity, question):
             activity, question, start_to_close_timeout=PERIOD_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=1))
     except ActivityError as failure:
         workflow.logger.warning("period not computed for %s: %s", case.start.case_id, failure.cause)
-        raise procedure.refuse("期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
+        raise refuse("PERIOD_NOT_COMPUTED",
+                     "期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
 
 
 async def plan(case: CaseWorkflow, period_id: str, start_on: str, extra: int = 0,

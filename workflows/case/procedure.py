@@ -1,13 +1,13 @@
 """The penalty procedure's rules that need no clock and no I/O: what a penalty is and entails
-(hearing, publication, credit record, outcome), and how an action is refused. Which action each
-stage allows and to whom is declared in `contracts.case_actions`."""
+(hearing, publication, credit record, outcome). Which action each stage allows and to whom is
+declared in `contracts.case_actions`; how an action is refused, in `contracts.refusals`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from temporalio.exceptions import ApplicationError
+from contracts.refusals import refuse
 
 PENALTY_KINDS = ("none", "warning", "fine", "suspension", "revocation")
 # What each penalty kind puts on the agency's credit record in the registry.
@@ -17,13 +17,6 @@ CREDIT_EVENT_OF_PENALTY = {"warning": "warning", "fine": "fine", "suspension": "
 PARTY_KIND = "organisation"
 OUTCOME_OF_PENALTY = {"none": "no_penalty", "warning": "warning", "fine": "fine", "suspension": "suspension",
                       "revocation": "revocation"}
-
-
-def refuse(message: str, field: str = "") -> ApplicationError:
-    """An action the case cannot take: FAILED_PRECONDITION, or INVALID_ARGUMENT naming a field."""
-    if field:
-        return ApplicationError(message, field, type="INVALID_ARGUMENT", non_retryable=True)
-    return ApplicationError(message, type="FAILED_PRECONDITION", non_retryable=True)
 
 
 @dataclass(frozen=True)
@@ -37,17 +30,21 @@ def check_penalty(penalty: Penalty, proposing: bool) -> None:
     """A penalty must be whole: a fine names its amount, a suspension its months (6–12 by
     专利代理条例 art. 25–26). Proposing one (告知) needs a penalty; a decision may be none."""
     if penalty.kind not in PENALTY_KINDS:
-        raise refuse(f"unknown penalty kind {penalty.kind!r}", "penalty.kind")
+        raise refuse("PENALTY_KIND_UNKNOWN", f"unknown penalty kind {penalty.kind!r}", field="penalty.kind",
+                     penalty_kind=penalty.kind)
     if proposing and penalty.kind == "none":
-        raise refuse("a prior notice proposes a penalty; decide no penalty with submit_decision", "penalty.kind")
+        raise refuse("PRIOR_NOTICE_WITHOUT_PENALTY",
+                     "a prior notice proposes a penalty; decide no penalty with submit_decision", field="penalty.kind")
     if penalty.kind == "fine" and penalty.fine_cny <= 0:
-        raise refuse("a fine needs its amount", "penalty.fine_cny")
+        raise refuse("FINE_AMOUNT_REQUIRED", "a fine needs its amount", field="penalty.fine_cny")
     if penalty.kind in ("none", "warning", "revocation") and penalty.fine_cny:
-        raise refuse(f"a {penalty.kind} carries no fine", "penalty.fine_cny")
+        raise refuse("PENALTY_CARRIES_NO_FINE", f"a {penalty.kind} carries no fine", field="penalty.fine_cny",
+                     penalty_kind=penalty.kind)
     if penalty.kind == "suspension" and not 6 <= penalty.suspension_months <= 12:
-        raise refuse("a suspension from new business lasts 6 to 12 months", "penalty.suspension_months")
+        raise refuse("SUSPENSION_MONTHS_OUT_OF_RANGE", "a suspension from new business lasts 6 to 12 months",
+                     field="penalty.suspension_months", min=6, max=12)
     if penalty.kind != "suspension" and penalty.suspension_months:
-        raise refuse("only a suspension has months", "penalty.suspension_months")
+        raise refuse("MONTHS_ONLY_FOR_SUSPENSION", "only a suspension has months", field="penalty.suspension_months")
 
 
 def measures(penalty: Penalty) -> list[str]:

@@ -26,10 +26,10 @@ from contracts.case import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME,
                             ReporterRef, TimelineItem)
 from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
+from contracts.refusals import refuse
 from rules.statutes import Rules
 from workflows.activities.periods import PeriodActivities
 from workflows.case import actions, clock, record
-from workflows.case.procedure import refuse
 from workflows.case.state import CaseState
 
 
@@ -103,7 +103,7 @@ class CaseWorkflow:
     @join.validator
     def _validate_join(self, reporter: ReporterRef) -> None:
         if self.state.stage == CLOSED:
-            raise refuse("the case is closed; a new report opens a new case")
+            raise refuse("CASE_CLOSED", "the case is closed; a new report opens a new case")
 
     @workflow.update(name=ACT_UPDATE)
     async def act(self, action: CaseAction) -> CaseView:
@@ -121,8 +121,9 @@ class CaseWorkflow:
                 if isinstance(failure, ApplicationError):
                     raise
                 workflow.logger.warning("%s of %s failed: %s", action.action, self.start.case_id, failure.cause)
-                raise refuse(f"操作未生效，案件保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
-                             f"（请求号 {action.request_id}）") from None
+                raise refuse("ACTION_STEP_FAILED",
+                             f"操作未生效，案件保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
+                             f"（请求号 {action.request_id}）", request_id=action.request_id) from None
             finally:
                 self.acting = False
             self.handled_requests.add(action.request_id)
@@ -143,10 +144,12 @@ class CaseWorkflow:
         today = clock.today(self).isoformat()
         on = action.effective_on or today
         if on > today:
-            raise refuse("effective_on must not be in the future", "effective_on")
+            raise refuse("EFFECTIVE_ON_IN_FUTURE", "effective_on must not be in the future", field="effective_on",
+                         today=today)
         if on < self.state.last_effective_on:
-            raise refuse(f"effective_on must not be before the case's last step ({self.state.last_effective_on})",
-                         "effective_on")
+            raise refuse("EFFECTIVE_ON_BEFORE_LAST_STEP",
+                         f"effective_on must not be before the case's last step ({self.state.last_effective_on})",
+                         field="effective_on", last_step_on=self.state.last_effective_on)
         return on
 
     def note(self, actor: str, action: str, detail: str, internal: bool = True) -> None:

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.inspections import (ADD_TARGETS_UPDATE, AddTargetsOrder, CAMPAIGN_WORKFLOW, CLOSE_UPDATE,
                                        CampaignProgressView, CampaignReport, CampaignState, CloseOrder, EXTEND_UPDATE,
                                        ExtendOrder, PROGRESS_QUERY, TASK_EVENT_SIGNAL, TaskEvent, TaskStart)
+    from contracts.refusals import refuse
     from workflows.inspections.task import InspectionTaskWorkflow
 
 SERVICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -171,7 +172,7 @@ class CampaignWorkflow:
     @close.validator
     def _validate_close(self, order: CloseOrder) -> None:
         if self.closing is not None and self.closing.request_id != order.request_id:
-            raise ApplicationError("the campaign is already closing", type="FAILED_PRECONDITION", non_retryable=True)
+            raise refuse("CAMPAIGN_ALREADY_CLOSING", "the campaign is already closing")
 
     @workflow.update(name=EXTEND_UPDATE)
     def extend(self, order: ExtendOrder) -> CampaignProgressView:
@@ -182,10 +183,10 @@ class CampaignWorkflow:
     @extend.validator
     def _validate_extend(self, order: ExtendOrder) -> None:
         if self.closing is not None:
-            raise ApplicationError("the campaign is closing", type="FAILED_PRECONDITION", non_retryable=True)
+            raise refuse("CAMPAIGN_CLOSING", "the campaign is closing")
         if order.ends_on < self.s.start.ends_on:
-            raise ApplicationError(f"the campaign already runs until {self.s.start.ends_on}", "ends_on",
-                                   type="INVALID_ARGUMENT", non_retryable=True)
+            raise refuse("CAMPAIGN_ALREADY_RUNS_LONGER", f"the campaign already runs until {self.s.start.ends_on}",
+                         field="ends_on", ends_on=self.s.start.ends_on)
 
     @workflow.update(name=ADD_TARGETS_UPDATE)
     def add_targets(self, order: AddTargetsOrder) -> CampaignProgressView:
@@ -196,7 +197,7 @@ class CampaignWorkflow:
     @add_targets.validator
     def _validate_add_targets(self, order: AddTargetsOrder) -> None:
         if self.closing is not None:
-            raise ApplicationError("the campaign is closing", type="FAILED_PRECONDITION", non_retryable=True)
+            raise refuse("CAMPAIGN_CLOSING", "the campaign is closing")
 
     # ---- the end --------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
                                        RECTIFYING, STATE_QUERY, TASK_ACTIONS, TASK_EVENT_SIGNAL, TASK_WORKFLOW,
                                        TaskAction, TaskEvent, TaskStart, TaskView, VIOLATION, allowed_actions)
     from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
+    from contracts.refusals import deny, refuse
 
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
                              maximum_interval=timedelta(hours=1))
@@ -36,13 +37,6 @@ PUBLISH_PERIOD = "publish_inspection_result"
 RECTIFY_PERIOD = "rectify_inspection_finding"
 # Tasks started before provisional years existed replay without their search attribute.
 PROVISIONAL_YEARS_PATCH = "provisional-years"
-
-
-def refuse(message: str, field: str = "") -> ApplicationError:
-    """A refusal the service turns into FAILED_PRECONDITION, or INVALID_ARGUMENT on `field`."""
-    if field:
-        return ApplicationError(message, field, type="INVALID_ARGUMENT", non_retryable=True)
-    return ApplicationError(message, type="FAILED_PRECONDITION", non_retryable=True)
 
 
 @workflow.defn(name=TASK_WORKFLOW, sandboxed=False)
@@ -134,8 +128,9 @@ class InspectionTaskWorkflow:
                 if isinstance(failure, ApplicationError):
                     raise
                 workflow.logger.warning("%s of %s failed: %s", action.action, self.task.task_id, failure)
-                raise refuse(f"操作未生效，检查任务保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
-                             f"（请求号 {action.request_id}）") from None
+                raise refuse("ACTION_STEP_FAILED",
+                             f"操作未生效，检查任务保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
+                             f"（请求号 {action.request_id}）", request_id=action.request_id) from None
             finally:
                 self.acting = False
             self.handled.add(action.request_id)
@@ -151,34 +146,40 @@ class InspectionTaskWorkflow:
 
     def _check(self, action: TaskAction) -> None:
         if action.action not in TASK_ACTIONS:
-            raise refuse(f"unknown action {action.action!r}", "action")
+            raise refuse("ACTION_UNKNOWN", f"unknown action {action.action!r}", field="action", action=action.action)
         roles, stages = TASK_ACTIONS[action.action]
         if action.actor_role not in roles:
-            raise ApplicationError(f"{action.action} is for {', '.join(sorted(roles))}", type="PERMISSION_DENIED",
-                                   non_retryable=True)
+            raise deny("ACTION_NOT_FOR_ROLE", f"{action.action} is for {', '.join(sorted(roles))}",
+                       action=action.action, role=action.actor_role)
         if action.actor_role == "inspector" and action.actor not in self.task.inspectors:
-            raise ApplicationError(f"{action.actor} is not an inspector of this task", type="PERMISSION_DENIED",
-                                   non_retryable=True)
+            raise deny("NOT_AN_INSPECTOR_OF_TASK", f"{action.actor} is not an inspector of this task",
+                       inspector=action.actor)
         state = self.view_state
         if action.action == "publish" and state.published_on:
-            raise refuse(f"the result was already published on {state.published_on}")
+            raise refuse("RESULT_ALREADY_PUBLISHED", f"the result was already published on {state.published_on}",
+                         published_on=state.published_on)
         if state.stage not in stages:
-            raise refuse(f"{action.action} is not possible while the task is {state.stage}")
+            raise refuse("ACTION_NOT_IN_TASK_STAGE", f"{action.action} is not possible while the task is {state.stage}",
+                         action=action.action, task_stage=state.stage)
         if action.action == "check":
             if action.outcome not in OUTCOMES:
-                raise refuse(f"unknown outcome {action.outcome!r}", "outcome")
+                raise refuse("CHECK_OUTCOME_UNKNOWN", f"unknown outcome {action.outcome!r}", field="outcome",
+                             outcome=action.outcome)
             if action.outcome != NO_PROBLEM and not action.category:
-                raise refuse("a problem or a violation names its category", "category")
+                raise refuse("CHECK_CATEGORY_REQUIRED", "a problem or a violation names its category",
+                             field="category")
         self._effective_on(action)
 
     def _effective_on(self, action: TaskAction) -> str:
         today = self.today().isoformat()
         on = action.effective_on or today
         if on > today:
-            raise refuse("effective_on must not be in the future", "effective_on")
+            raise refuse("EFFECTIVE_ON_IN_FUTURE", "effective_on must not be in the future", field="effective_on",
+                         today=today)
         if on < self.last_effective_on:
-            raise refuse(f"effective_on must not be before the task's last step ({self.last_effective_on})",
-                         "effective_on")
+            raise refuse("EFFECTIVE_ON_BEFORE_LAST_STEP",
+                         f"effective_on must not be before the task's last step ({self.last_effective_on})",
+                         field="effective_on", last_step_on=self.last_effective_on)
         return on
 
     async def _do_check(self, action: TaskAction, on: str) -> list[str]:

@@ -20,14 +20,17 @@ def check_exclusion(reason: str, agency_credit_code: str, region_code: str) -> N
     """A region-of-origin exclusion names a region (every agency there); every other reason
     names one agency."""
     if reason == REGION_OF_ORIGIN:
-        problems = [] if region_code else [FieldViolation("region_code", "is required for a region-of-origin exclusion")]
+        problems = [] if region_code else [FieldViolation("region_code", "EXCLUSION_REGION_REQUIRED",
+                                                          "is required for a region-of-origin exclusion")]
         if agency_credit_code:
-            problems.append(FieldViolation("agency_credit_code", "is not for a region-of-origin exclusion"))
+            problems.append(FieldViolation("agency_credit_code", "EXCLUSION_AGENCY_NOT_FOR_REGION",
+                                           "is not for a region-of-origin exclusion"))
     else:
-        problems = [] if agency_credit_code else [FieldViolation("agency_credit_code",
+        problems = [] if agency_credit_code else [FieldViolation("agency_credit_code", "EXCLUSION_AGENCY_REQUIRED",
                                                                  f"is required for a {reason} exclusion")]
         if region_code:
-            problems.append(FieldViolation("region_code", "is only for a region-of-origin exclusion"))
+            problems.append(FieldViolation("region_code", "EXCLUSION_REGION_ONLY_FOR_ORIGIN",
+                                           "is only for a region-of-origin exclusion"))
     if problems:
         raise InvalidArgument(problems)
 
@@ -35,7 +38,8 @@ def check_exclusion(reason: str, agency_credit_code: str, region_code: str) -> N
 def check_departure(already_left_on) -> None:
     """An inspector leaves the directory once; the entry stays, for the draws they were in."""
     if already_left_on is not None:
-        raise FailedPrecondition(f"the inspector left the directory on {already_left_on}", subject="inspector.left_on")
+        raise FailedPrecondition("INSPECTOR_ALREADY_LEFT", f"the inspector left the directory on {already_left_on}",
+                                 subject="inspector.left_on", left_on=already_left_on)
 
 
 @dataclass(frozen=True)

@@ -157,8 +157,10 @@ class Outcome:
 
 class Unstaffable(FailedPrecondition):
     def __init__(self, credit_code: str, eligible: int, needed: int):
-        super().__init__(f"target {credit_code} cannot be staffed: {eligible} inspector(s) of the pool may inspect it, "
-                         f"{needed} are needed; nothing was drawn", subject=credit_code, violation_type="CONFLICT")
+        super().__init__("TARGET_UNSTAFFABLE",
+                         f"target {credit_code} cannot be staffed: {eligible} inspector(s) of the pool may inspect it, "
+                         f"{needed} are needed; nothing was drawn", subject=credit_code, violation_type="CONFLICT",
+                         credit_code=credit_code, eligible=eligible, needed=needed)
         self.credit_code = credit_code
 
 

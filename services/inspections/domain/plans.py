@@ -40,18 +40,20 @@ def check_plan(regions: Sequence[str], kinds: Sequence[str], all_in_scope: bool,
     for index, region in enumerate(regions):
         problem = region_code_problem(region)
         if problem:
-            problems.append(FieldViolation(f"region_codes[{index}]", problem))
+            problems.append(FieldViolation(f"region_codes[{index}]", problem.reason, problem.description))
     if not problems:
         for index, region in enumerate(regions):
             for other in regions[:index]:
                 a, b = significant_prefix(region), significant_prefix(other)
                 if a.startswith(b) or b.startswith(a):
-                    problems.append(FieldViolation(f"region_codes[{index}]", f"overlaps {other}"))
+                    problems.append(FieldViolation(f"region_codes[{index}]", "REGIONS_OVERLAP", f"overlaps {other}",
+                                                   {"other": other}))
     if len(set(kinds)) != len(kinds):
-        problems.append(FieldViolation("kinds", "names a kind twice"))
+        problems.append(FieldViolation("kinds", "NAMED_TWICE", "names a kind twice"))
     if all_in_scope:
         if ratios:
-            problems.append(FieldViolation("ratios", "must be empty when all_in_scope is set"))
+            problems.append(FieldViolation("ratios", "RATIOS_WITH_ALL_IN_SCOPE",
+                                           "must be empty when all_in_scope is set"))
     else:
         problems.extend(_ratio_problems(ratios, regions, kinds))
     if problems:
@@ -62,29 +64,35 @@ def check_plan(regions: Sequence[str], kinds: Sequence[str], all_in_scope: bool,
 
 def _ratio_problems(ratios: Sequence[Ratio], regions: Sequence[str], kinds: Sequence[str]) -> list[FieldViolation]:
     if not ratios:
-        return [FieldViolation("ratios", "are required unless all_in_scope is set")]
+        return [FieldViolation("ratios", "RATIOS_REQUIRED", "are required unless all_in_scope is set")]
     problems = []
     seen: set[tuple[str, str, str]] = set()
     for index, ratio in enumerate(ratios):
         key = (ratio.risk, ratio.kind, ratio.region_code)
         if key in seen:
-            problems.append(FieldViolation(f"ratios[{index}]", "repeats a ratio for the same risk, kind and region"))
+            problems.append(FieldViolation(f"ratios[{index}]", "RATIO_REPEATED",
+                                           "repeats a ratio for the same risk, kind and region"))
         seen.add(key)
         if ratio.region_code and not any(significant_prefix(ratio.region_code).startswith(significant_prefix(r))
                                          for r in regions):
-            problems.append(FieldViolation(f"ratios[{index}].region_code", "lies outside the plan's regions"))
+            problems.append(FieldViolation(f"ratios[{index}].region_code", "RATIO_REGION_OUTSIDE_PLAN",
+                                           "lies outside the plan's regions"))
         if ratio.kind and kinds and ratio.kind not in kinds:
-            problems.append(FieldViolation(f"ratios[{index}].kind", "is not a kind of the plan"))
+            problems.append(FieldViolation(f"ratios[{index}].kind", "RATIO_KIND_OUTSIDE_PLAN",
+                                           "is not a kind of the plan"))
     defaults = {r.risk: r.basis_points for r in ratios if not r.kind and not r.region_code}
     missing = [risk for risk in RISK_CLASSES if risk not in defaults]
     if missing:
-        problems.append(FieldViolation("ratios", "need a ratio for any kind and any region in risk class(es) "
-                                                 + ", ".join(missing)))
+        listed = ", ".join(missing)
+        problems.append(FieldViolation("ratios", "DEFAULT_RATIOS_MISSING",
+                                       f"need a ratio for any kind and any region in risk class(es) {listed}",
+                                       {"risk_classes": listed}))
     else:
         rising = [defaults[risk] for risk in RISK_CLASSES]
         if rising != sorted(rising):
-            problems.append(FieldViolation("ratios", "must not fall as the risk rises (higher risk, higher ratio): "
-                                                     + ", ".join(f"{r} {defaults[r]}" for r in RISK_CLASSES)))
+            problems.append(FieldViolation("ratios", "RATIOS_FALL_WITH_RISK",
+                                           "must not fall as the risk rises (higher risk, higher ratio): "
+                                           + ", ".join(f"{r} {defaults[r]}" for r in RISK_CLASSES)))
     return problems
 
 
@@ -92,32 +100,35 @@ def check_seed(seed_value: str) -> None:
     """The seed is text copied from a public source; control characters would make the copy
     ambiguous (and the key material with it)."""
     if any(unicodedata.category(c) == "Cc" for c in seed_value):
-        raise InvalidArgument(FieldViolation("seed_value", "must not contain control characters"))
+        raise InvalidArgument(FieldViolation("seed_value", "CONTROL_CHARACTERS", "must not contain control characters"))
 
 
 def check_campaign(kind: str, theme: Sequence[str], starts_on: date, ends_on: date, today: date) -> None:
     problems = []
     if kind == SPECIAL_RECTIFICATION and not theme:
-        problems.append(FieldViolation("theme", "is required for a special rectification campaign"))
+        problems.append(FieldViolation("theme", "THEME_REQUIRED", "is required for a special rectification campaign"))
     if len(set(theme)) != len(theme):
-        problems.append(FieldViolation("theme", "names a category twice"))
+        problems.append(FieldViolation("theme", "NAMED_TWICE", "names a category twice"))
     if ends_on < starts_on:
-        problems.append(FieldViolation("ends_on", "must not be before starts_on"))
+        problems.append(FieldViolation("ends_on", "ENDS_BEFORE_START", "must not be before starts_on",
+                                       {"starts_on": starts_on}))
     if ends_on < today:
-        problems.append(FieldViolation("ends_on", "must not be in the past"))
+        problems.append(FieldViolation("ends_on", "DATE_IN_PAST", "must not be in the past"))
     if problems:
         raise InvalidArgument(problems)
 
 
 def check_extension(status: str, current_end: date, new_end: date) -> None:
     if status != RUNNING:
-        raise FailedPrecondition(f"the campaign is {status}; only a running campaign is extended",
-                                 subject="campaign.status")
+        raise FailedPrecondition("CAMPAIGN_NOT_RUNNING",
+                                 f"the campaign is {status}; only a running campaign is extended",
+                                 subject="campaign.status", campaign_status=status)
     if new_end <= current_end:
-        raise InvalidArgument(FieldViolation("ends_on", f"must be after the current end, {current_end}"))
+        raise InvalidArgument(FieldViolation("ends_on", "CAMPAIGN_END_NOT_LATER",
+                                             f"must be after the current end, {current_end}", {"ends_on": current_end}))
 
 
 def check_running(status: str, doing: str) -> None:
     if status != RUNNING:
-        raise FailedPrecondition(f"the campaign is {status}; {doing} needs a running campaign",
-                                 subject="campaign.status")
+        raise FailedPrecondition("CAMPAIGN_NOT_RUNNING", f"the campaign is {status}; {doing} needs a running campaign",
+                                 subject="campaign.status", campaign_status=status)

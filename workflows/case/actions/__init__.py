@@ -2,9 +2,9 @@
 declared once in `contracts.case_actions` (roles, stages, arguments, label); here each gets:
 
 - `when`: what the case's state must be for the action to be possible now, as the refusal when
-  it is not. The update's validator refuses with it, and the list of actions allowed now (the
-  console's offer, the case record) is the stage's actions whose `when` passes: one rule, read
-  twice, so the two cannot drift apart;
+  it is not (`contracts.refusals.refuse`, returned rather than raised). The update's validator
+  raises it, and the list of actions allowed now (the console's offer, the case record) is the
+  stage's actions whose `when` passes: one rule, read twice, so the two cannot drift apart;
 - `check`: what its arguments must be (refused before anything changes);
 - the handler that applies it, after both, on the case's state and through activities.
 
@@ -16,20 +16,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from temporalio.exceptions import ApplicationError
+
 from contracts.case import CaseAction
 from contracts.case_actions import CASE_ACTIONS, CLOSED, actions_of_stage
+from contracts.refusals import refuse
 from workflows.case import clock
-from workflows.case.procedure import refuse
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
 
 Apply = Callable[["CaseWorkflow", CaseAction, str], Awaitable[None]]
-When = Callable[["CaseWorkflow"], "str | None"]
+When = Callable[["CaseWorkflow"], "ApplicationError | None"]
 Check = Callable[["CaseWorkflow", CaseAction], None]
 
 
-def _any_state(case: CaseWorkflow) -> str | None:
+def _any_state(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
@@ -61,16 +63,19 @@ def check(case: CaseWorkflow, action: CaseAction) -> None:
     """Refuse what the declaration, the case's state or the arguments rule out (the validator)."""
     spec = CASE_ACTIONS.get(action.action)
     if spec is None:
-        raise refuse(f"unknown action {action.action!r}", "action")
+        raise refuse("ACTION_UNKNOWN", f"unknown action {action.action!r}", field="action", action=action.action)
     if action.actor_role not in spec.roles:
-        raise refuse(f"{action.action} is for {', '.join(sorted(spec.roles))}, not {action.actor_role}")
+        raise refuse("ACTION_NOT_FOR_ROLE",
+                     f"{action.action} is for {', '.join(sorted(spec.roles))}, not {action.actor_role}",
+                     action=action.action, role=action.actor_role)
     if case.state.stage not in spec.stages:
-        raise refuse(f"{action.action} is not possible in stage {case.state.stage}")
+        raise refuse("ACTION_NOT_IN_STAGE", f"{action.action} is not possible in stage {case.state.stage}",
+                     action=action.action, stage=case.state.stage)
     case.effective_on(action)
     handler = HANDLERS[action.action]
     refusal = handler.when(case)
-    if refusal:
-        raise refuse(refusal)
+    if refusal is not None:
+        raise refusal
     handler.check(case, action)
 
 

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
+from temporalio.exceptions import ApplicationError
+
 from contracts.case import CaseAction
+from contracts.refusals import refuse
 from workflows.activities.registry import RegistryActivities, ReinstatementOrder, WithdrawalOrder
 from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd
 from workflows.case import clock
 from workflows.case.actions import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-from workflows.case.procedure import ReviewSpan, refuse
+from workflows.case.procedure import ReviewSpan
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
@@ -25,8 +28,11 @@ REINSTATEMENT_PATCH = "reinstate-agency-on-review"
 REVIEW_WINDOWS = ("reconsideration_window", "litigation_window")
 
 
-def _not_served(case: CaseWorkflow) -> str | None:
-    return "the decision was already served" if case.state.decision.served_on else None
+def _not_served(case: CaseWorkflow) -> ApplicationError | None:
+    served_on = case.state.decision.served_on
+    if served_on:
+        return refuse("DECISION_ALREADY_SERVED", "the decision was already served", served_on=served_on)
+    return None
 
 
 @handles("record_service", when=_not_served)
@@ -42,18 +48,20 @@ async def record_service(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     await clock.start_period(case, "litigation_window", on)
 
 
-def _payable(case: CaseWorkflow) -> str | None:
+def _payable(case: CaseWorkflow) -> ApplicationError | None:
     decision = case.state.decision
     if not decision.penalty.fine_cny:
-        return "the decision carries no fine"
+        return refuse("DECISION_WITHOUT_FINE", "the decision carries no fine")
     if not decision.served_on:
-        return "the decision has not been served yet"
-    return "the fine is already paid" if decision.paid_on else None
+        return refuse("DECISION_NOT_SERVED", "the decision has not been served yet")
+    if decision.paid_on:
+        return refuse("FINE_ALREADY_PAID", "the fine is already paid", paid_on=decision.paid_on)
+    return None
 
 
 def _names_the_amount(case: CaseWorkflow, action: CaseAction) -> None:
     if action.amount_cny <= 0:
-        raise refuse("a payment needs its amount", "amount_cny")
+        raise refuse("PAYMENT_AMOUNT_REQUIRED", "a payment needs its amount", field="amount_cny")
 
 
 @handles("record_payment", when=_payable, check=_names_the_amount)
@@ -62,7 +70,9 @@ async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     fine = decision.penalty.fine_cny
     owed = fine + clock.surcharge(case, date.fromisoformat(on))
     if action.amount_cny < owed:
-        raise refuse(f"{owed} CNY is owed on {on} (fine and late surcharge); {action.amount_cny} is short", "amount_cny")
+        raise refuse("PAYMENT_SHORT",
+                     f"{owed} CNY is owed on {on} (fine and late surcharge); {action.amount_cny} is short",
+                     field="amount_cny", owed_cny=owed, on=on, paid_cny=action.amount_cny)
     decision.paid_on = on
     period = case.state.periods.get("pay_fine")
     if period and period.state == "running":
@@ -74,10 +84,12 @@ async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> Non
 
 def _a_review_change(case: CaseWorkflow, action: CaseAction) -> None:
     if action.review_kind not in ("reconsideration", "litigation"):
-        raise refuse("review kind must be reconsideration or litigation", "kind")
+        raise refuse("REVIEW_KIND_UNKNOWN", "review kind must be reconsideration or litigation", field="kind")
     pending = bool(case.state.reviews) and case.state.reviews[-1].end is None
-    if action.review_pending == pending:
-        raise refuse("a review is already pending" if pending else "no review is pending")
+    if action.review_pending and pending:
+        raise refuse("REVIEW_ALREADY_PENDING", "a review is already pending")
+    if not action.review_pending and not pending:
+        raise refuse("NO_REVIEW_PENDING", "no review is pending")
 
 
 @handles("record_review", check=_a_review_change)
@@ -138,13 +150,13 @@ async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> No
                                               f"from {on}", internal=False)
 
 
-def _complied_with(case: CaseWorkflow) -> str | None:
+def _complied_with(case: CaseWorkflow) -> ApplicationError | None:
     state = case.state
     revoked = state.status == "revoked_on_review"
     if not state.decision.served_on and not revoked:
-        return "the decision has not been served"
+        return refuse("DECISION_NOT_SERVED", "the decision has not been served")
     if state.decision.penalty.fine_cny and not state.decision.paid_on and not revoked:
-        return "the fine is unpaid"
+        return refuse("FINE_UNPAID", "the fine is unpaid")
     return None
 
 
@@ -153,11 +165,14 @@ async def close(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     for period_id in REVIEW_WINDOWS:
         period = case.state.periods.get(period_id)
         if period and period.state == "running" and period.awaiting_schedule:
-            raise refuse(f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期，放假安排发布后方可结案 "
-                         f"(the {period_id.replace('_', ' ')} may not have ended: its last day is provisional)")
+            raise refuse("REVIEW_WINDOW_AWAITS_SCHEDULE",
+                         f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期，放假安排发布后方可结案 "
+                         f"(the {period_id.replace('_', ' ')} may not have ended: its last day is provisional)",
+                         period_id=period_id, due_on=period.plan.due_on)
         if period and period.state == "running" and period.plan.due_on >= on:
-            raise refuse(f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}"
-                         + clock.provisional_mark(period))
+            raise refuse("REVIEW_WINDOW_OPEN", f"the {period_id.replace('_', ' ')} runs until {period.plan.due_on}"
+                         + clock.provisional_mark(period), period_id=period_id, due_on=period.plan.due_on,
+                         provisional=period.provisional)
     clock.meet(case, "withdraw_publication")
     close_case(case, case.state.outcome, "closed")
     case.note(action.actor, "closed", f"{on} 结案 closed", internal=False)

@@ -6,36 +6,41 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from temporalio.exceptions import ApplicationError
+
 from contracts.case import CaseAction
 from contracts.case_actions import VERIFICATION
+from contracts.refusals import refuse
 from rules.statutes import ExtensionRefused
 from workflows.case import clock
 from workflows.case.actions import handles
-from workflows.case.procedure import refuse
 from workflows.case.state import PendingExtension
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
 
-NO_OFFICE_PERIOD = "no statutory period of the office runs now"
 
 
-def _extensible(case: CaseWorkflow) -> str | None:
+def _no_office_period() -> ApplicationError:
+    return refuse("NO_OFFICE_PERIOD", "no statutory period of the office runs now")
+
+
+def _extensible(case: CaseWorkflow) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
-        return NO_OFFICE_PERIOD
+        return _no_office_period()
     if case.state.pending_extension is not None:
-        return "an extension is already waiting for approval"
+        return refuse("EXTENSION_ALREADY_WAITING", "an extension is already waiting for approval")
     try:
         case.rules.periods[period.period_id].extension_length("supervisor", period.granted)
     except ExtensionRefused as refused:
-        return str(refused)
+        return refuse("EXTENSION_NOT_AVAILABLE", str(refused), period_id=period.period_id)
     return None
 
 
 def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
     if not action.reason:
-        raise refuse("an extension needs its reason", "reason")
+        raise refuse("EXTENSION_REASON_REQUIRED", "an extension needs its reason", field="reason")
 
 
 @handles("request_extension", when=_extensible, check=_gives_the_reason)
@@ -45,13 +50,15 @@ async def request_extension(case: CaseWorkflow, action: CaseAction, on: str) -> 
     case.note(action.actor, "extension_requested", f"{period.period_id}: {action.reason}")
 
 
-def _extension_waits(case: CaseWorkflow) -> str | None:
-    return None if case.state.pending_extension is not None else "no extension is waiting for approval"
+def _extension_waits(case: CaseWorkflow) -> ApplicationError | None:
+    if case.state.pending_extension is None:
+        return refuse("NO_EXTENSION_WAITING", "no extension is waiting for approval")
+    return None
 
 
 def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
     if case.state.pending_extension.requested_by == action.actor:
-        raise refuse("four eyes: the requester cannot approve their own extension")
+        raise refuse("FOUR_EYES_EXTENSION", "four eyes: the requester cannot approve their own extension")
 
 
 @handles("approve_extension", when=_extension_waits, check=_four_eyes)
@@ -70,18 +77,21 @@ async def refuse_extension(case: CaseWorkflow, action: CaseAction, on: str) -> N
     case.state.pending_extension = None
 
 
-def _clock_runs(case: CaseWorkflow) -> str | None:
+def _clock_runs(case: CaseWorkflow) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
-        return NO_OFFICE_PERIOD
-    return "the clock is already suspended" if period.state == "paused" else None
+        return _no_office_period()
+    if period.state == "paused":
+        return refuse("CLOCK_ALREADY_SUSPENDED", "the clock is already suspended", period_id=period.period_id)
+    return None
 
 
 def _stops_this_period(case: CaseWorkflow, action: CaseAction) -> None:
     period = case.state.office_period()
     if action.cause not in period.plan.suspended_by:
-        raise refuse(f"{action.cause or 'nothing'} does not stop {period.period_id}; "
-                     f"it stops for: {', '.join(period.plan.suspended_by)}", "cause")
+        raise refuse("CAUSE_DOES_NOT_STOP_PERIOD", f"{action.cause or 'nothing'} does not stop {period.period_id}; "
+                     f"it stops for: {', '.join(period.plan.suspended_by)}", field="cause", cause=action.cause,
+                     period_id=period.period_id, causes=", ".join(period.plan.suspended_by))
 
 
 @handles("suspend_clock", when=_clock_runs, check=_stops_this_period)
@@ -92,11 +102,13 @@ async def suspend_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None
     case.note(action.actor, "clock_suspended", f"{period.period_id} stopped on {on} ({action.cause}): {action.reason}")
 
 
-def _clock_stopped(case: CaseWorkflow) -> str | None:
+def _clock_stopped(case: CaseWorkflow) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
-        return NO_OFFICE_PERIOD
-    return None if period.state == "paused" else "the clock is not suspended"
+        return _no_office_period()
+    if period.state != "paused":
+        return refuse("CLOCK_NOT_SUSPENDED", "the clock is not suspended", period_id=period.period_id)
+    return None
 
 
 @handles("resume_clock", when=_clock_stopped)

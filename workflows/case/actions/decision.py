@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from contracts.case import CaseAction
 from contracts.case_actions import DECIDED, DECISION_APPROVAL, INVESTIGATION, PRIOR_NOTICE
+from contracts.refusals import refuse
 from workflows.activities.registry import CreditEventOrder, RegistryActivities, StatusChangeOrder
 from workflows.activities.periods import MonthsQuestion, PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
@@ -18,21 +20,22 @@ from workflows.agency_suspension import workflow_id as suspension_workflow_id
 from workflows.case import clock, procedure
 from workflows.case.actions import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-from workflows.case.procedure import check_penalty, describe, heavier, penalty_of, refuse
+from workflows.case.procedure import check_penalty, describe, heavier, penalty_of
 from workflows.case.state import Decision
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
 
 
-def _decidable(case: CaseWorkflow) -> str | None:
+def _decidable(case: CaseWorkflow) -> ApplicationError | None:
     state = case.state
     window = state.periods.get("statement_and_defence")
     if state.stage == PRIOR_NOTICE and window.state == "running" and not state.statement_recorded:
-        return f"the party may still make a statement until {window.plan.due_on}" + clock.provisional_mark(window)
+        return refuse("STATEMENT_WINDOW_OPEN", f"the party may still make a statement until {window.plan.due_on}"
+                      + clock.provisional_mark(window), due_on=window.plan.due_on, provisional=window.provisional)
     decide = state.periods.get("decide_ordinary_case")
     if decide and decide.state == "paused":
-        return "the decision clock is suspended; resume it first"
+        return refuse("DECISION_CLOCK_SUSPENDED", "the decision clock is suspended; resume it first")
     return None
 
 
@@ -40,10 +43,12 @@ def _a_penalty_to_decide(case: CaseWorkflow, action: CaseAction) -> None:
     penalty = penalty_of(action)
     check_penalty(penalty, proposing=False)
     if case.state.stage == INVESTIGATION and penalty.kind != "none":
-        raise refuse("a penalty is decided only after the prior notice (告知); propose it first")
+        raise refuse("PENALTY_BEFORE_PRIOR_NOTICE",
+                     "a penalty is decided only after the prior notice (告知); propose it first")
     if case.state.stage == PRIOR_NOTICE and heavier(penalty, case.state.proposal.penalty):
-        raise refuse("the decision may not be heavier than the penalty told to the party without a new prior notice",
-                     "penalty")
+        raise refuse("DECISION_HEAVIER_THAN_NOTICE",
+                     "the decision may not be heavier than the penalty told to the party without a new prior notice",
+                     field="penalty")
 
 
 @handles("submit_decision", when=_decidable, check=_a_penalty_to_decide)
@@ -56,7 +61,7 @@ async def submit_decision(case: CaseWorkflow, action: CaseAction, on: str) -> No
 
 def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
     if case.state.proposal.proposed_by == action.actor:
-        raise refuse("four eyes: the proposer cannot approve their own decision")
+        raise refuse("FOUR_EYES_DECISION", "four eyes: the proposer cannot approve their own decision")
 
 
 @handles("approve_decision", check=_four_eyes)

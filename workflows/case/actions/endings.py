@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from contracts.case import CaseAction
+from contracts.refusals import refuse
 from workflows.case import clock
 from workflows.case.actions import close_case, handles
-from workflows.case.procedure import refuse
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 
 def _names_where_and_why(case: CaseWorkflow, action: CaseAction) -> None:
     if not (action.target_region_code or action.target_authority):
-        raise refuse("a transfer names the office or the authority", "target_authority")
+        raise refuse("TRANSFER_TARGET_REQUIRED", "a transfer names the office or the authority",
+                     field="target_authority")
     if action.target_region_code == case.state.region_code and not action.target_authority:
-        raise refuse("the case is already with that office", "target_region_code")
+        raise refuse("TRANSFER_TO_SAME_OFFICE", "the case is already with that office", field="target_region_code",
+                     region_code=action.target_region_code)
     if not action.reason:
-        raise refuse("a transfer needs its reason", "reason")
+        raise refuse("TRANSFER_REASON_REQUIRED", "a transfer needs its reason", field="reason")
 
 
 @handles("transfer", check=_names_where_and_why)
@@ -41,7 +43,7 @@ async def transfer(case: CaseWorkflow, action: CaseAction, on: str) -> None:
 
 def _names_the_association(case: CaseWorkflow, action: CaseAction) -> None:
     if not action.association_id:
-        raise refuse("a referral names the association", "association_id")
+        raise refuse("REFERRAL_ASSOCIATION_REQUIRED", "a referral names the association", field="association_id")
 
 
 @handles("refer_to_association", check=_names_the_association)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from temporalio.exceptions import ApplicationError
+
 from contracts.case import CaseAction
 from contracts.case_actions import HEARING, PRIOR_NOTICE
+from contracts.refusals import refuse
 from workflows.case import clock
 from workflows.case.actions import handles
-from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_of, refuse
+from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_of
 from workflows.case.state import Decision
 
 if TYPE_CHECKING:
@@ -39,27 +42,30 @@ async def record_statement(case: CaseWorkflow, action: CaseAction, on: str) -> N
     case.note(action.actor, "statement_recorded", action.reason)
 
 
-def _hearing_possible(case: CaseWorkflow) -> str | None:
+def _hearing_possible(case: CaseWorkflow) -> ApplicationError | None:
     proposal = case.state.proposal
     if proposal is None or not hearing_available(case.rules, proposal.penalty):
-        return f"no hearing for {describe(proposal.penalty) if proposal else 'no penalty'} (听证办法 art. 5)"
+        return refuse("NO_HEARING_FOR_PENALTY",
+                      f"no hearing for {describe(proposal.penalty) if proposal else 'no penalty'} (听证办法 art. 5)",
+                      penalty_kind=proposal.penalty.kind if proposal else "none")
     window = case.state.periods.get("statement_and_defence")
     if window is None or window.state != "running":
-        return "the period to ask for a hearing has ended"
+        return refuse("HEARING_REQUEST_PERIOD_ENDED", "the period to ask for a hearing has ended")
     return None
 
 
 def _names_the_day(case: CaseWorkflow, action: CaseAction) -> None:
     if not action.hearing_on:
-        raise refuse("a hearing needs its date", "hearing_on")
+        raise refuse("HEARING_DATE_REQUIRED", "a hearing needs its date", field="hearing_on")
 
 
 @handles("request_hearing", when=_hearing_possible, check=_names_the_day)
 async def request_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     notice = await clock.plan(case, "hearing_notice", action.hearing_on)
     if on > notice.due_on:
-        raise refuse(f"the party must be notified {notice.length} working days before the hearing: "
-                     f"a hearing on {action.hearing_on} needed notice by {notice.due_on}", "hearing_on")
+        raise refuse("HEARING_NOTICE_TOO_LATE", f"the party must be notified {notice.length} working days before the "
+                     f"hearing: a hearing on {action.hearing_on} needed notice by {notice.due_on}", field="hearing_on",
+                     days=notice.length, hearing_on=action.hearing_on, notice_by=notice.due_on)
     clock.meet(case, "statement_and_defence")
     decide = case.state.periods["decide_ordinary_case"]
     if decide.state == "running":

@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from contracts.case import CaseAction
 from contracts.case_actions import INVESTIGATION
+from contracts.refusals import refuse
 from workflows.activities.complaints import ComplaintsActivities, Notice
 from workflows.case import clock
 from workflows.case.actions import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-from workflows.case.procedure import refuse
 
 if TYPE_CHECKING:
     from workflows.case.workflow import CaseWorkflow
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 def _names_the_assignee(case: CaseWorkflow, action: CaseAction) -> None:
     if not action.assignee:
-        raise refuse("assign needs the assignee", "assignee")
+        raise refuse("ASSIGNEE_REQUIRED", "assign needs the assignee", field="assignee")
 
 
 @handles("assign", check=_names_the_assignee)
@@ -41,9 +42,9 @@ async def add_evidence(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     case.note(action.actor, "evidence_added", f"attachment {action.attachment_id}: {action.reason}")
 
 
-def _verification_clock_runs(case: CaseWorkflow) -> str | None:
+def _verification_clock_runs(case: CaseWorkflow) -> ApplicationError | None:
     if case.state.periods["verify_and_open"].state == "paused":
-        return "the verification clock is suspended; resume it first"
+        return refuse("VERIFICATION_CLOCK_SUSPENDED", "the verification clock is suspended; resume it first")
     return None
 
 
@@ -53,8 +54,9 @@ async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     if occurred_on:
         limit = await clock.plan(case, "limitation_period", occurred_on)
         if on > limit.due_on:
-            raise refuse(f"the conduct ended on {occurred_on}; the limitation period ran out on {limit.due_on} "
-                         f"(行政处罚法 art. 36)")
+            raise refuse("LIMITATION_PERIOD_EXPIRED", f"the conduct ended on {occurred_on}; the limitation period "
+                         f"ran out on {limit.due_on} (行政处罚法 art. 36)", occurred_on=occurred_on,
+                         expired_on=limit.due_on)
     clock.meet(case, "verify_and_open")
     case.state.stage, case.state.status = INVESTIGATION, "opened"
     await clock.start_period(case, "decide_ordinary_case", on)
@@ -66,7 +68,7 @@ async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
 
 def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
     if not action.reason:
-        raise refuse("declining needs the reason", "reason")
+        raise refuse("DECLINE_REASON_REQUIRED", "declining needs the reason", field="reason")
 
 
 @handles("decline", check=_gives_the_reason)

@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter
 
-from services.inspections.domain import draw as d
+from services.inspections.domain import draw
 from services.registry.seed import REGIONS
 from suite import testdata
 
@@ -32,8 +32,8 @@ BENCH = "draw"
 KINDS = (("patent", 30), ("trademark", 45), ("copyright", 5), ("legal", 5), ("operation", 5), ("information", 3),
          ("consulting", 5), ("evaluation", 2))
 GRADES = (("A", 70), ("B", 20), ("C", 7), ("D", 3))
-RATIOS = (d.Ratio("low", "", "", 300), d.Ratio("general", "", "", 500), d.Ratio("elevated", "", "", 1000),
-          d.Ratio("high", "", "", 3000))
+RATIOS = (draw.Ratio("low", "", "", 300), draw.Ratio("general", "", "", 500), draw.Ratio("elevated", "", "", 1000),
+          draw.Ratio("high", "", "", 3000))
 EXCLUSIONS_PER_INSPECTOR = (1, 4)
 ORIGIN_SHARE = 0.2
 SEED_VALUE = "中国福利彩票双色球 2026025期 03 08 12 19 27 31 + 09"
@@ -57,13 +57,13 @@ def directory(agencies: int, inspectors: int, rng: random.Random) -> tuple[list[
     ordered_codes = sorted(codes)
     pool = [[f"ZF{index:06d}", rng.choice(regions), rng.sample(ordered_codes, rng.randint(*EXCLUSIONS_PER_INSPECTOR)),
              [rng.choice(regions)] if rng.random() < ORIGIN_SHARE else []] for index in range(inspectors)]
-    return d.snapshot_entries(snapshot), d.pool_entries(pool)
+    return draw.snapshot_entries(snapshot), draw.pool_entries(pool)
 
 
-def one_draw(plan: d.PlanSpec, snapshot: list, snapshot_hash: str, pool: list) -> tuple[float, d.Outcome]:
+def one_draw(plan: draw.PlanSpec, snapshot: list, snapshot_hash: str, pool: list) -> tuple[float, draw.Outcome]:
     started = time.perf_counter()
-    pool_hash = d.sha256_hex(pool)
-    outcome = d.draw(plan, SEED_VALUE, snapshot, snapshot_hash, pool, pool_hash)
+    pool_hash = draw.sha256_hex(pool)
+    outcome = draw.draw(plan, SEED_VALUE, snapshot, snapshot_hash, pool, pool_hash)
     return time.perf_counter() - started, outcome
 
 
@@ -71,17 +71,17 @@ def run(args: argparse.Namespace) -> dict:
     rng = random.Random(args.rng_seed)
     snapshot, pool = directory(args.agencies, args.inspectors, rng)
     started = time.perf_counter()
-    snapshot_hash = d.sha256_hex(snapshot)
+    snapshot_hash = draw.sha256_hex(snapshot)
     snapshot_hash_s = time.perf_counter() - started
     regions = sorted({f"{entry[2][:2]}0000" for entry in snapshot})
-    plan = d.PlanSpec("plan-2026-0001", tuple(regions), (), False, RATIOS, 2)
+    plan = draw.PlanSpec("plan-2026-0001", tuple(regions), (), False, RATIOS, 2)
     timings, outcomes = [], []
     for _ in range(args.repeat):
         seconds, outcome = one_draw(plan, snapshot, snapshot_hash, pool)
         timings.append(seconds)
         outcomes.append(outcome)
     first = outcomes[0]
-    excluded = {entry[0]: (set(entry[2]), tuple(d.significant_prefix(r) for r in entry[3])) for entry in pool}
+    excluded = {entry[0]: (set(entry[2]), tuple(draw.significant_prefix(r) for r in entry[3])) for entry in pool}
     conflicts = sum(code in excluded[i][0] or any(region.startswith(p) for p in excluded[i][1])
                     for code, region, *_rest, team in first.targets for i in team)
     load = Counter(i for *_rest, team in first.targets for i in team)

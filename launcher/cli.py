@@ -99,9 +99,9 @@ def _calendar_import(args) -> int:
 
 
 def _draw(args) -> int:
-    from services.inspections import verification
+    from services.inspections import draw_check
 
-    return verification.run(args.record, args.address)
+    return draw_check.run(args.record, args.address)
 
 
 def _iso_date(text: str):

@@ -31,7 +31,7 @@ from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
-from services.inspections import verification
+from services.inspections import draw_check
 from suite import clock, config, migrate
 from suite.protos import enum_words
 from tests.conftest import fresh_database
@@ -193,7 +193,7 @@ async def downloaded_record_matches(download: httpx.Response, record: pb.DrawRec
     path = tmp_path / f"draw-record-{record.plan_id}.json.gz"
     path.write_bytes(download.content)
     out = io.StringIO()
-    assert await asyncio.to_thread(verification.run, str(path), None, out) == 0
+    assert await asyncio.to_thread(draw_check.run, str(path), None, out) == 0
     assert out.getvalue().startswith(f"MATCHES: plan {record.plan_id}, {len(record.targets)} targets")
 
 

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
-from services.inspections import store, verification
-from services.inspections.domain import draw as d
+from services.inspections import draw_check, store
+from services.inspections.domain import draw
 from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import bad_fields, precondition_subjects, refused
 from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
@@ -151,7 +151,7 @@ async def test_inspectors_are_listed_by_region_in_pages(w):
     assert bad_fields(error) == {"page_token"}
 
 
-# ---- plans, snapshots, draws, verification ----------------------------------------------------------
+# ---- plans, snapshots, draws, re-checks -----------------------------------------------------------
 
 async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     await register_inspectors(w.inspections, "310000", 8, "SH-")
@@ -177,7 +177,7 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     assert (await w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD)).record == record  # a retry
     await refused(w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="another",
                                                     seed_source="x"), metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
-    assert record.algorithm_version == d.ALGORITHM_VERSION and record.snapshot_hash == taken.snapshot.content_hash
+    assert record.algorithm_version == draw.ALGORITHM_VERSION and record.snapshot_hash == taken.snapshot.content_hash
     assert record.population == len(expected) and record.inspector_count >= 8
     assert sum(s.population for s in record.strata) == len(expected)
     assert len(record.targets) == sum(s.drawn for s in record.strata) > 0
@@ -196,7 +196,7 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
 
     address = w.inspections_address
     fetched = io.StringIO()
-    assert await asyncio.to_thread(verification.run, plan.id, address, fetched) == 0
+    assert await asyncio.to_thread(draw_check.run, plan.id, address, fetched) == 0
     assert fetched.getvalue().startswith(f"MATCHES: plan {plan.id}, {len(record.targets)} targets")
     for name, tamper in [("seed", lambda doc: doc["seed"].update(value="上证综指 2026-03-02 收盘 3351.25")),
                          ("snapshot", lambda doc: doc["snapshot"]["entries"][3].__setitem__(1, "别的名字"))]:
@@ -205,12 +205,12 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
         path = tmp_path / f"{name}.json.gz"
         path.write_bytes(gzip.compress(json.dumps(changed, ensure_ascii=False).encode()))
         out = io.StringIO()
-        assert await asyncio.to_thread(verification.run, str(path), None, out) == 1, name
+        assert await asyncio.to_thread(draw_check.run, str(path), None, out) == 1, name
         assert out.getvalue().startswith("DOES NOT MATCH")
     untouched = tmp_path / "record.json"
     untouched.write_bytes(content)
-    assert await asyncio.to_thread(verification.run, str(untouched), None, io.StringIO()) == 0
-    assert await asyncio.to_thread(verification.run, "plan-2026-9999", address, io.StringIO()) == 2
+    assert await asyncio.to_thread(draw_check.run, str(untouched), None, io.StringIO()) == 0
+    assert await asyncio.to_thread(draw_check.run, "plan-2026-9999", address, io.StringIO()) == 2
 
     # The same scope, ratios and seed over the same registry draw the same, byte for byte.
     again = await drawn_plan(w.inspections, ["310000"], seed_value=draw_request.seed_value)

@@ -1,7 +1,7 @@
 """The double-random draw algorithm (ipss-draw/1) as a pure function: the same inputs give the
 same bytes; each stratum yields ceil(N × ratio) targets, the most specific ratio winning; no
 inspector meets a target they are excluded from; an unstaffable plan fails naming the target;
-and verification catches a changed seed, snapshot, pool or result."""
+and a re-check catches a changed seed, snapshot, pool or result."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from services.inspections.domain import draw as d
+from services.inspections.domain import draw
 from services.inspections.domain import plans
 from suite import testdata
 from suite.errors import FailedPrecondition, InvalidArgument
@@ -29,8 +29,8 @@ def snapshot(count: int, seed: int = 7) -> tuple[list[list[str]], str]:
         region = rng.choice(REGIONS)
         rows.append([testdata.credit_code(region, rng), f"机构{index}", region, rng.choice(KINDS),
                      rng.choices("ABCD", weights=(60, 25, 10, 5))[0]])
-    entries = d.snapshot_entries(rows)
-    return entries, d.sha256_hex(entries)
+    entries = draw.snapshot_entries(rows)
+    return entries, draw.sha256_hex(entries)
 
 
 def pool(count: int, entries: list[list[str]], seed: int = 11, exclusions: int = 3,
@@ -39,16 +39,16 @@ def pool(count: int, entries: list[list[str]], seed: int = 11, exclusions: int =
     codes_ = [e[0] for e in entries]
     rows = [[f"INS{index:04d}", rng.choice(REGIONS), rng.sample(codes_, exclusions),
              [rng.choice(REGIONS)] if rng.random() < origin_share else []] for index in range(count)]
-    entries_ = d.pool_entries(rows)
-    return entries_, d.sha256_hex(entries_)
+    entries_ = draw.pool_entries(rows)
+    return entries_, draw.sha256_hex(entries_)
 
 
-def plan(**overrides) -> d.PlanSpec:
+def plan(**overrides) -> draw.PlanSpec:
     fields = dict(plan_id="plan-2026-0001", regions=("110000", "310000", "440000"), kinds=(), all_in_scope=False,
-                  ratios=(d.Ratio("low", "", "", 300), d.Ratio("general", "", "", 500), d.Ratio("elevated", "", "", 2000),
-                          d.Ratio("high", "", "", 5000)), inspectors_per_target=2)
+                  ratios=(draw.Ratio("low", "", "", 300), draw.Ratio("general", "", "", 500), draw.Ratio("elevated", "", "", 2000),
+                          draw.Ratio("high", "", "", 5000)), inspectors_per_target=2)
     fields.update(overrides)
-    return d.PlanSpec(**fields)
+    return draw.PlanSpec(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -60,24 +60,24 @@ def data():
 
 def test_the_same_inputs_give_the_same_bytes(data):
     entries, snapshot_hash, inspectors, pool_hash = data
-    first = d.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
-    again = d.draw(plan(), SEED, copy.deepcopy(entries), snapshot_hash, copy.deepcopy(inspectors), pool_hash)
+    first = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    again = draw.draw(plan(), SEED, copy.deepcopy(entries), snapshot_hash, copy.deepcopy(inspectors), pool_hash)
     assert first.canonical_bytes == again.canonical_bytes
     assert first.result_hash == hashlib.sha256(first.canonical_bytes).hexdigest() == again.result_hash
     # The input order of the snapshot does not matter: its canonical order does.
     shuffled = list(entries)
     random.Random(3).shuffle(shuffled)
-    assert d.draw(plan(), SEED, d.snapshot_entries(shuffled), snapshot_hash, inspectors,
+    assert draw.draw(plan(), SEED, draw.snapshot_entries(shuffled), snapshot_hash, inspectors,
                   pool_hash).result_hash == first.result_hash
 
 
 def test_another_seed_or_snapshot_draws_other_targets(data):
     entries, snapshot_hash, inspectors, pool_hash = data
-    first = d.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
-    other_seed = d.draw(plan(), SEED + " ", entries, snapshot_hash, inspectors, pool_hash)
+    first = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    other_seed = draw.draw(plan(), SEED + " ", entries, snapshot_hash, inspectors, pool_hash)
     changed = [list(e) for e in entries]
     changed[0][1] = "改名后的机构"
-    other_snapshot = d.draw(plan(), SEED, changed, d.sha256_hex(changed), inspectors, pool_hash)
+    other_snapshot = draw.draw(plan(), SEED, changed, draw.sha256_hex(changed), inspectors, pool_hash)
     mine = {t[0] for t in first.targets}
     for other in (other_seed, other_snapshot):
         theirs = {t[0] for t in other.targets}
@@ -87,8 +87,8 @@ def test_another_seed_or_snapshot_draws_other_targets(data):
 
 def test_each_stratum_yields_its_ratio_rounded_up(data):
     entries, snapshot_hash, inspectors, pool_hash = data
-    outcome = d.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
-    population = Counter((e[2], e[3], d.RISK_OF_GRADE[e[4]]) for e in entries)
+    outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    population = Counter((e[2], e[3], draw.RISK_OF_GRADE[e[4]]) for e in entries)
     drawn = Counter((t[1], t[2], t[3]) for t in outcome.targets)
     ratio = {"low": 300, "general": 500, "elevated": 2000, "high": 5000}
     strata = {tuple(row[:3]): row[3:] for row in outcome.result["strata"]}
@@ -106,9 +106,9 @@ def test_each_stratum_yields_its_ratio_rounded_up(data):
 
 def test_within_a_stratum_the_lowest_keys_are_drawn(data):
     entries, snapshot_hash, inspectors, pool_hash = data
-    outcome = d.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
     stratum = max(outcome.result["strata"], key=lambda row: row[3])
-    members = [e for e in entries if (e[2], e[3], d.RISK_OF_GRADE[e[4]]) == tuple(stratum[:3])]
+    members = [e for e in entries if (e[2], e[3], draw.RISK_OF_GRADE[e[4]]) == tuple(stratum[:3])]
 
     def key(code: str) -> bytes:
         return hashlib.sha256(b"\x1f".join([b"ipss-draw/1", b"target", SEED.encode(), snapshot_hash.encode(),
@@ -119,24 +119,24 @@ def test_within_a_stratum_the_lowest_keys_are_drawn(data):
 
 
 def test_the_most_specific_ratio_wins():
-    spec = plan(ratios=(d.Ratio("low", "", "", 100), d.Ratio("general", "", "", 200), d.Ratio("elevated", "", "", 300),
-                        d.Ratio("high", "", "", 400), d.Ratio("low", "patent", "", 1000),
-                        d.Ratio("low", "", "110000", 2000), d.Ratio("low", "patent", "110000", 3000),
-                        d.Ratio("low", "", "110108", 4000)))
-    assert d.stratum_ratio(spec, "310104", "trademark", "low") == 100
-    assert d.stratum_ratio(spec, "310104", "patent", "low") == 1000
-    assert d.stratum_ratio(spec, "110101", "trademark", "low") == 2000
-    assert d.stratum_ratio(spec, "110101", "patent", "low") == 3000
-    assert d.stratum_ratio(spec, "110108", "patent", "low") == 4000  # a narrower region beats a named kind
-    assert d.stratum_ratio(spec, "110108", "patent", "high") == 400
-    assert d.stratum_ratio(plan(all_in_scope=True, ratios=()), "110108", "patent", "low") == 10000
+    spec = plan(ratios=(draw.Ratio("low", "", "", 100), draw.Ratio("general", "", "", 200), draw.Ratio("elevated", "", "", 300),
+                        draw.Ratio("high", "", "", 400), draw.Ratio("low", "patent", "", 1000),
+                        draw.Ratio("low", "", "110000", 2000), draw.Ratio("low", "patent", "110000", 3000),
+                        draw.Ratio("low", "", "110108", 4000)))
+    assert draw.stratum_ratio(spec, "310104", "trademark", "low") == 100
+    assert draw.stratum_ratio(spec, "310104", "patent", "low") == 1000
+    assert draw.stratum_ratio(spec, "110101", "trademark", "low") == 2000
+    assert draw.stratum_ratio(spec, "110101", "patent", "low") == 3000
+    assert draw.stratum_ratio(spec, "110108", "patent", "low") == 4000  # a narrower region beats a named kind
+    assert draw.stratum_ratio(spec, "110108", "patent", "high") == 400
+    assert draw.stratum_ratio(plan(all_in_scope=True, ratios=()), "110108", "patent", "low") == 10000
 
 
 def test_no_inspector_meets_a_target_they_are_excluded_from(data):
     entries, snapshot_hash, _, _ = data
     inspectors, pool_hash = pool(40, entries, exclusions=60, origin_share=0.5)
-    outcome = d.draw(plan(inspectors_per_target=3), SEED, entries, snapshot_hash, inspectors, pool_hash)
-    excluded = {i[0]: (set(i[2]), tuple(d.significant_prefix(r) for r in i[3])) for i in inspectors}
+    outcome = draw.draw(plan(inspectors_per_target=3), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    excluded = {i[0]: (set(i[2]), tuple(draw.significant_prefix(r) for r in i[3])) for i in inspectors}
     assert outcome.targets
     load = Counter()
     for code, region, _kind, _risk, team in outcome.targets:
@@ -151,31 +151,31 @@ def test_no_inspector_meets_a_target_they_are_excluded_from(data):
 
 def test_a_target_nobody_may_inspect_fails_the_draw_naming_it(data):
     entries, snapshot_hash, inspectors, _ = data
-    outcome = d.draw(plan(), SEED, entries, snapshot_hash, inspectors, d.sha256_hex(inspectors))
+    outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, draw.sha256_hex(inspectors))
     victim = outcome.targets[len(outcome.targets) // 2][0]
     # Every inspector but one is excluded from the victim: two are needed.
     blocked = [[i[0], i[1], sorted(set(i[2]) | {victim}) if index else i[2], i[3]]
                for index, i in enumerate(inspectors)]
-    blocked_pool = d.pool_entries(blocked)
-    with pytest.raises(d.Unstaffable) as refusal:
-        d.draw(plan(), SEED, entries, snapshot_hash, blocked_pool, d.sha256_hex(blocked_pool))
+    blocked_pool = draw.pool_entries(blocked)
+    with pytest.raises(draw.Unstaffable) as refusal:
+        draw.draw(plan(), SEED, entries, snapshot_hash, blocked_pool, draw.sha256_hex(blocked_pool))
     assert isinstance(refusal.value, FailedPrecondition)
     assert refusal.value.credit_code == victim and victim in refusal.value.message
     assert "1 inspector(s)" in refusal.value.message
-    with pytest.raises(d.Unstaffable):
-        d.draw(plan(), SEED, entries, snapshot_hash, [], d.sha256_hex([]))
+    with pytest.raises(draw.Unstaffable):
+        draw.draw(plan(), SEED, entries, snapshot_hash, [], draw.sha256_hex([]))
 
 
 def record(data, seed_value: str = SEED) -> dict:
     entries, snapshot_hash, inspectors, pool_hash = data
-    outcome = d.draw(plan(), seed_value, entries, snapshot_hash, inspectors, pool_hash)
-    return d.record_document(plan(), seed_value, "中国福利彩票", entries, snapshot_hash, "2026-03-01", inspectors,
+    outcome = draw.draw(plan(), seed_value, entries, snapshot_hash, inspectors, pool_hash)
+    return draw.record_document(plan(), seed_value, "中国福利彩票", entries, snapshot_hash, "2026-03-01", inspectors,
                              pool_hash, outcome, "2026-03-03T10:00:00+08:00")
 
 
 def test_a_published_record_verifies(data):
     document = record(data)
-    verdict = d.verify(document)
+    verdict = draw.check_record(document)
     assert verdict.matches and verdict.problems == [] and verdict.targets == len(document["result"]["targets"])
 
 
@@ -189,10 +189,10 @@ def test_a_published_record_verifies(data):
     (lambda doc: doc.update(algorithm_version="ipss-draw/9"), "not implemented"),
     (lambda doc: doc.pop("snapshot"), "malformed"),
 ])
-def test_verification_catches_a_change(data, tamper, expected):
+def test_a_recheck_catches_a_change(data, tamper, expected):
     document = record(data)
     tamper(document)
-    verdict = d.verify(document)
+    verdict = draw.check_record(document)
     assert not verdict.matches
     assert any(expected in problem for problem in verdict.problems), verdict.problems
 
@@ -201,8 +201,8 @@ def test_a_snapshot_changed_along_with_its_hash_still_fails_on_the_result(data):
     document = record(data)
     entries = document["snapshot"]["entries"]
     entries[0][4] = "D" if entries[0][4] != "D" else "A"
-    document["snapshot"]["hash"] = d.sha256_hex(entries)
-    verdict = d.verify(document)
+    document["snapshot"]["hash"] = draw.sha256_hex(entries)
+    verdict = draw.check_record(document)
     assert not verdict.matches
     assert any("recomputed result hashes to" in p for p in verdict.problems)
 
@@ -210,9 +210,9 @@ def test_a_snapshot_changed_along_with_its_hash_still_fails_on_the_result(data):
 def test_additions_are_staffed_without_conflicts(data):
     entries, _, inspectors, _ = data
     targets = [(e[0], e[2]) for e in entries[:50]]
-    teams = d.assign(targets, inspectors, "campaign-2026-0001/1", 2)
-    assert teams == d.assign(targets, inspectors, "campaign-2026-0001/1", 2)
-    assert teams != d.assign(targets, inspectors, "campaign-2026-0001/2", 2)
+    teams = draw.assign(targets, inspectors, "campaign-2026-0001/1", 2)
+    assert teams == draw.assign(targets, inspectors, "campaign-2026-0001/1", 2)
+    assert teams != draw.assign(targets, inspectors, "campaign-2026-0001/2", 2)
     excluded = {i[0]: set(i[2]) for i in inspectors}
     assert all(code not in excluded[i] for (code, _), team in zip(targets, teams) for i in team)
 
@@ -220,8 +220,8 @@ def test_additions_are_staffed_without_conflicts(data):
 # ---- what a plan must be ----------------------------------------------------------------------
 
 def ratios(low=300, general=500, elevated=2000, high=5000, *extra):
-    return [d.Ratio("low", "", "", low), d.Ratio("general", "", "", general), d.Ratio("elevated", "", "", elevated),
-            d.Ratio("high", "", "", high), *extra]
+    return [draw.Ratio("low", "", "", low), draw.Ratio("general", "", "", general), draw.Ratio("elevated", "", "", elevated),
+            draw.Ratio("high", "", "", high), *extra]
 
 
 @pytest.mark.parametrize("regions, kinds, all_in_scope, given, field, problem", [
@@ -232,11 +232,11 @@ def ratios(low=300, general=500, elevated=2000, high=5000, *extra):
     (["110000"], [], False, [], "ratios", "required unless all_in_scope"),
     (["110000"], [], False, ratios()[:3], "ratios", "high"),
     (["110000"], [], False, ratios(500, 300), "ratios", "must not fall as the risk rises"),
-    (["110000"], [], False, ratios(300, 500, 2000, 5000, d.Ratio("low", "", "310000", 100)), "ratios[4].region_code",
+    (["110000"], [], False, ratios(300, 500, 2000, 5000, draw.Ratio("low", "", "310000", 100)), "ratios[4].region_code",
      "outside"),
-    (["110000"], ["patent"], False, ratios(300, 500, 2000, 5000, d.Ratio("low", "trademark", "", 100)),
+    (["110000"], ["patent"], False, ratios(300, 500, 2000, 5000, draw.Ratio("low", "trademark", "", 100)),
      "ratios[4].kind", "not a kind"),
-    (["110000"], [], False, ratios(300, 500, 2000, 5000, d.Ratio("low", "", "", 100)), "ratios[4]", "repeats"),
+    (["110000"], [], False, ratios(300, 500, 2000, 5000, draw.Ratio("low", "", "", 100)), "ratios[4]", "repeats"),
 ])
 def test_a_bad_plan_names_its_field(regions, kinds, all_in_scope, given, field, problem):
     with pytest.raises(InvalidArgument) as refusal:
@@ -247,7 +247,7 @@ def test_a_bad_plan_names_its_field(regions, kinds, all_in_scope, given, field, 
 
 def test_a_good_plan_passes_and_a_seed_has_no_control_characters():
     spec = plans.check_plan(["110000", "310000"], ["patent"], False,
-                            ratios(300, 500, 2000, 5000, d.Ratio("high", "patent", "310000", 10000)), 2)
+                            ratios(300, 500, 2000, 5000, draw.Ratio("high", "patent", "310000", 10000)), 2)
     assert spec.regions == ("110000", "310000")
     plans.check_seed(SEED)
     with pytest.raises(InvalidArgument):

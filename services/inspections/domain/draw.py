@@ -50,7 +50,7 @@ canonical form, in lower-case hex. `US` below is the byte 0x1F.
    [inspector ids]], ...] in the order of step 6}``; its hash Hr.
 
 A change of any of these steps is a new algorithm version; records keep the version they were
-drawn with, and verification refuses a version it does not implement.
+drawn with, and a re-check refuses a version it does not implement.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def assign(targets: Sequence[tuple[str, str]], pool: Sequence[PoolEntry], key_ma
     return [pairing.staff(code, region) for code, region in targets]
 
 
-# ---- the published record and its verification ------------------------------------------------
+# ---- the published record and its re-check ----------------------------------------------------
 
 def record_document(plan: PlanSpec, seed_value: str, seed_source: str, snapshot: Sequence[SnapshotEntry],
                     snapshot_hash: str, as_of: str, pool: Sequence[PoolEntry], pool_hash: str,
@@ -279,22 +279,24 @@ def record_document(plan: PlanSpec, seed_value: str, seed_source: str, snapshot:
 
 
 @dataclass(frozen=True)
-class Verification:
+class DrawCheck:
+    """What recomputing a published draw record found (`ipss draw verify`)."""
+
     matches: bool
     problems: list[str]
     targets: int
 
 
-def verify(document: dict[str, Any]) -> Verification:
+def check_record(document: dict[str, Any]) -> DrawCheck:
     """Recompute a published record from its public data: the snapshot and pool hashes from their
     entries, then the draw from plan, seed and hashes; say what does not match."""
     problems: list[str] = []
     try:
         if document.get("format") != RECORD_FORMAT:
-            return Verification(False, [f"not a draw record of format {RECORD_FORMAT}"], 0)
+            return DrawCheck(False, [f"not a draw record of format {RECORD_FORMAT}"], 0)
         if document["algorithm_version"] != ALGORITHM_VERSION:
-            return Verification(False, [f"algorithm {document['algorithm_version']!r} is not implemented here "
-                                        f"(this is {ALGORITHM_VERSION})"], 0)
+            return DrawCheck(False, [f"algorithm {document['algorithm_version']!r} is not implemented here "
+                                     f"(this is {ALGORITHM_VERSION})"], 0)
         snapshot, pool = document["snapshot"], document["pool"]
         if sha256_hex(snapshot["entries"]) != snapshot["hash"]:
             problems.append("the snapshot's entries do not hash to the published snapshot hash")
@@ -306,9 +308,9 @@ def verify(document: dict[str, Any]) -> Verification:
                            pool["hash"])
         except Unstaffable as error:
             problems.append(f"the recomputed draw fails: {error.message}")
-            return Verification(False, problems, 0)
+            return DrawCheck(False, problems, 0)
     except (KeyError, TypeError, ValueError) as error:
-        return Verification(False, [f"the record is malformed: {error!r}"], 0)
+        return DrawCheck(False, [f"the record is malformed: {error!r}"], 0)
     if outcome.result_hash != document.get("result_hash"):
         problems.append(f"the recomputed result hashes to {outcome.result_hash}, the record says "
                         f"{document.get('result_hash')}")
@@ -316,7 +318,7 @@ def verify(document: dict[str, Any]) -> Verification:
         problems.append("the published result does not hash to the published result hash")
     if outcome.result != document.get("result"):
         problems.append(first_difference(outcome.result, document.get("result") or {}))
-    return Verification(not problems, problems, len(outcome.targets))
+    return DrawCheck(not problems, problems, len(outcome.targets))
 
 
 def first_difference(recomputed: dict[str, Any], published: dict[str, Any]) -> str:

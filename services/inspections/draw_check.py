@@ -65,7 +65,7 @@ def run(record: str, address: str | None = None, out=sys.stdout) -> int:
     if not isinstance(document, dict):
         print("ipss draw verify: the document is not a draw record", file=sys.stderr)
         return 2
-    verdict = draw.verify(document)
+    verdict = draw.check_record(document)
     plan = (document.get("plan") or {}).get("plan_id", "?")
     if verdict.matches:
         print(f"MATCHES: plan {plan}, {verdict.targets} targets, algorithm {document['algorithm_version']}, "

@@ -18,7 +18,7 @@ from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from rules import Rules, Surcharge
 from services.complaints import domain, statistics, store
 from services.complaints.cases import CaseWorkflows
-from services.complaints.registry_client import RegistryDirectory
+from services.complaints.registry_client import ReportedAgencyLookup
 from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
@@ -47,7 +47,7 @@ class UnknownReport(DomainError):
 
 
 class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
-    def __init__(self, complaints: store.ComplaintsStore, registry: RegistryDirectory, cases: CaseWorkflows,
+    def __init__(self, complaints: store.ComplaintsStore, registry: ReportedAgencyLookup, cases: CaseWorkflows,
                  rules: domain.IntakeRules, secret_of: Callable[[str], str], legal: clock.LegalClock):
         self.store = complaints
         self.legal = legal

@@ -19,7 +19,9 @@ CALL_SECONDS = 10
 NAME_CANDIDATES = 20
 
 
-class RegistryDirectory(ServiceCaller):
+class ReportedAgencyLookup(ServiceCaller):
+    """Which registered agency a report names, asked of the registry."""
+
     def __init__(self, address: str | None = None, token_secret: str | None = None):
         super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
 

@@ -15,7 +15,7 @@ from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.complaints.api import ComplaintsApi
 from services.complaints.cases import CaseWorkflows
-from services.complaints.registry_client import RegistryDirectory
+from services.complaints.registry_client import ReportedAgencyLookup
 from suite import clock, config, db
 from suite.grpc_server import ServiceBinding, SuiteServer
 from suite.workflow_client import UPDATE_WAIT_SECONDS
@@ -30,7 +30,7 @@ class Complaints:
     """What the running service holds, to reach in tests and to close on stop."""
 
     store: store.ComplaintsStore
-    registry: RegistryDirectory
+    registry: ReportedAgencyLookup
     cases: CaseWorkflows
 
     async def close(self) -> None:
@@ -68,7 +68,7 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     """The server and what it holds. Tests and training replace the clients, the key and the legal
     clock (the day intake counts from; see suite.clock.LegalClock)."""
     engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
-    complaints = Complaints(store.ComplaintsStore(engine), RegistryDirectory(registry_address, token_secret),
+    complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address, token_secret),
                             CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds))
     api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(),
                         functools.partial(domain.tracking_secret, key or tracking_key()),

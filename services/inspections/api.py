@@ -14,7 +14,7 @@ from ipss.registry.v1 import registry_pb2 as rpb
 from rules import Rules
 from services.inspections import store
 from services.inspections.domain import directory, draw, plans
-from services.inspections.registry_client import RegistryDirectory
+from services.inspections.registry_client import InspectionTargets
 from services.inspections.workflow_client import InspectionWorkflows
 from suite import auth, clock, idempotency
 from suite import logging as suite_logging
@@ -39,7 +39,7 @@ log = suite_logging.get("inspections")
 
 
 class InspectionsApi(pb_grpc.InspectionsServiceServicer):
-    def __init__(self, inspections: store.InspectionsStore, registry: RegistryDirectory,
+    def __init__(self, inspections: store.InspectionsStore, registry: InspectionTargets,
                  workflows: InspectionWorkflows, legal: clock.LegalClock, batch_size: int = 200,
                  progress_interval_seconds: int = 30, history_limit: int = 3000):
         self.store = inspections

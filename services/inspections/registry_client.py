@@ -31,7 +31,10 @@ class RegisteredAgency:
     status: str
 
 
-class RegistryDirectory(ServiceCaller):
+class InspectionTargets(ServiceCaller):
+    """The agencies an inspection may target, read from the registry: a plan's scope with their
+    credit grades, and the agencies a campaign names by credit code."""
+
     def __init__(self, address: str | None = None, token_secret: str | None = None):
         super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
 

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from ipss.inspections.v1 import inspections_pb2, inspections_pb2_grpc
 from services.inspections import store
 from services.inspections.api import InspectionsApi
-from services.inspections.registry_client import RegistryDirectory
+from services.inspections.registry_client import InspectionTargets
 from services.inspections.workflow_client import InspectionWorkflows
 from suite import clock, config, db
 from suite.grpc_server import ServiceBinding, SuiteServer
@@ -26,7 +26,7 @@ class Inspections:
     """What the running service holds, to reach in tests and to close on stop."""
 
     store: store.InspectionsStore
-    registry: RegistryDirectory
+    registry: InspectionTargets
     workflows: InspectionWorkflows
 
     async def close(self) -> None:
@@ -42,7 +42,7 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     """The server and what it holds. Tests and benchmarks replace the clients, the legal clock
     (see suite.clock.LegalClock) and the campaigns' batch size, progress interval and history limit."""
     engine = db.create_engine(database_url or config.database_url("inspections"))
-    inspections = Inspections(store.InspectionsStore(engine), RegistryDirectory(registry_address, token_secret),
+    inspections = Inspections(store.InspectionsStore(engine), InspectionTargets(registry_address, token_secret),
                               InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds))
     api = InspectionsApi(inspections.store, inspections.registry, inspections.workflows,
                          legal_clock or clock.LegalClock(config.legal_offset_days()), batch_size,

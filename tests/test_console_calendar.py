@@ -25,24 +25,10 @@ from console.web import Visitor
 from rules.notice import read_notice
 from rules.workdays import CALENDAR_DIR_ENV, WorkingDayCalendar
 from suite import auth, clock
+from tests.test_calendar_notice import NOTICE_2026
 # browser is a fixture: imported, it serves this module too.
 from tests.test_console_browser import ARTIFACTS, browser, free_socket  # noqa: F401
 
-NOTICE_2026 = """国务院办公厅关于2026年部分节假日安排的通知
-国办发明电〔2025〕7号
-各省、自治区、直辖市人民政府，国务院各部委、各直属机构：
-　　经国务院批准，现将2026年元旦、春节、清明节、劳动节、端午节、中秋节和国庆节放假调休日期的具体安排通知如下。
-　　一、元旦：1月1日（周四）至3日（周六）放假调休，共3天。1月4日（周日）上班。
-　　二、春节：2月15日（农历腊月二十八、周日）至23日（农历正月初七、周一）放假调休，共9天。2月14日（周六）、2月28日（周六）上班。
-　　三、清明节：4月4日（周六）至6日（周一）放假，共3天。
-　　四、劳动节：5月1日（周五）至5日（周二）放假调休，共5天。5月9日（周六）上班。
-　　五、端午节：6月19日（周五）至21日（周日）放假，共3天。
-　　六、中秋节：9月25日（周五）至27日（周日）放假，共3天。
-　　七、国庆节：10月1日（周四）至7日（周三）放假调休，共7天。9月20日（周日）、10月10日（周六）上班。
-　　节假日期间，各地区、各部门要妥善安排好值班和安全、保卫等工作，遇有重大突发事件，要按规定及时报告并妥善处置，确保人民群众祥和平安度过节日假期。
-国务院办公厅
-2025年11月4日
-"""
 SOURCE_2026 = "国务院办公厅关于2026年部分节假日安排的通知（国办发明电〔2025〕7号）"
 SPRING_FESTIVAL = "春节 2026-02-15..2026-02-23 休 9天；上班 2026-02-14、2026-02-28"
 IMPORTED = "已导入：2026年放假安排；正在运行的案件将在一分钟内按新日程重新计算期限"

@@ -17,13 +17,13 @@ from starlette.routing import Route
 
 from console import forms, refusals
 from console.backend import Backend, ServiceError
-from console.officers import failed_page, officer, post_action, word
+from console.officers import failed_page, officer, post_action
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite.grpc_server import allowed_roles
-from suite.protos import enum_value, enum_word, enum_words
+from suite.protos import enum_value, enum_word, enum_words, optional_word
 
 INSPECTOR = "inspector"
 # Who reaches these pages at all; the service then refuses an inspector the campaigns and plans.
@@ -53,7 +53,7 @@ def render(request: Request, pages: Pages, template: str, status_code: int = 200
     """A page with `term(vocabulary, number)`: an enum value in the reader's words."""
     lang = language(request)
     return pages.render(request, template, status_code, term=lambda vocabulary, number: pages.label(
-        lang, vocabulary, word(VOCABULARIES[vocabulary], number)), **context)
+        lang, vocabulary, optional_word(VOCABULARIES[vocabulary], number)), **context)
 
 
 def pager(params, next_token: str) -> dict:

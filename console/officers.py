@@ -18,7 +18,7 @@ from console.backend import Backend, ServiceError
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from suite.clock import CHINA
-from suite.protos import enum_value, enum_word, enum_words
+from suite.protos import enum_value, enum_words, optional_word
 from contracts.case_actions import CASE_ACTIONS
 
 QUEUE_PAGE_SIZE = 50
@@ -33,10 +33,6 @@ STATUS_OF_CODE = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_
                   grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.UNAUTHENTICATED: 401,
                   grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
                   grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504}
-
-
-def word(descriptor, number: int) -> str:
-    return enum_word(descriptor, number) if number else ""
 
 
 def http_status(error: ServiceError) -> int:
@@ -107,7 +103,7 @@ async def queue(request: Request) -> Response:
         error = error_view(request, refused)
     next_query = dict(params, page=next_token) if next_token else None
     return pages.render(request, "queue.html", 400 if error else 200, view=view, cases=cases, filters=params,
-                        stages=STAGES, categories=CATEGORIES, error=error, next_query=next_query, word=word,
+                        stages=STAGES, categories=CATEGORIES, error=error, next_query=next_query, word=optional_word,
                         STAGE=STAGE, CATEGORY=CATEGORY)
 
 
@@ -120,7 +116,8 @@ async def inbox(request: Request) -> Response:
             awaiting_approval=True, page_size=200), visitor.token)
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    return pages.render(request, "inbox.html", cases=list(answer.cases), word=word, STAGE=STAGE, CATEGORY=CATEGORY)
+    return pages.render(request, "inbox.html", cases=list(answer.cases), word=optional_word, STAGE=STAGE,
+                        CATEGORY=CATEGORY)
 
 
 # ---- the case page and its actions ------------------------------------------------------------------
@@ -152,7 +149,7 @@ async def case_page(request: Request, failed_action: str = "", error: dict | Non
     return pages.render(
         request, "case.html", status_code, case=case, s=case.summary, actions=actions, deadlines=deadlines,
         failed_action=failed_action, error=error, posted=posted, options=forms.options,
-        effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=word,
+        effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=optional_word,
         STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE,
         workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
         timeline=sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision)))
@@ -244,9 +241,10 @@ async def statistics(request: Request) -> Response:
                             error=error_view(request, refused))
     t = lambda key: i18n.text(lang, key)  # noqa: E731
     stage_chart = charts.bar_chart(t("stats.chart_stage"), [
-        charts.Bar(pages.label(lang, "stage", word(STAGE, s.stage)), s.cases, str(s.cases)) for s in figures.by_stage])
+        charts.Bar(pages.label(lang, "stage", optional_word(STAGE, s.stage)), s.cases, str(s.cases))
+        for s in figures.by_stage])
     category_chart = charts.bar_chart(t("stats.chart_category"), [
-        charts.Bar(pages.label(lang, "category", word(CATEGORY, c.category)), c.cases, str(c.cases))
+        charts.Bar(pages.label(lang, "category", optional_word(CATEGORY, c.category)), c.cases, str(c.cases))
         for c in figures.by_category])
     measured = [p for p in figures.periods if p.met + p.missed]
     compliance_chart = charts.bar_chart(t("stats.chart_compliance"), [
@@ -255,7 +253,7 @@ async def statistics(request: Request) -> Response:
                for p in figures.periods]
     return pages.render(request, "statistics.html", figures=figures, filters=params, error=None, periods=periods,
                         stage_chart=stage_chart, category_chart=category_chart, compliance_chart=compliance_chart,
-                        word=word, STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME,
+                        word=optional_word, STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME,
                         export_query=request.url.query)
 
 
@@ -268,13 +266,14 @@ EXPORT_COLUMNS = ["case_id", "region_code", "agency_name", "agency_credit_code",
 def export_row(case: pb.ExportedCase) -> list:
     """One case: its record, the first moment it entered each stage, and every change in order."""
     s = case.summary
-    changes = [(word(STAGE, c.stage), c.entered_at.ToDatetime(CHINA).isoformat())
+    changes = [(optional_word(STAGE, c.stage), c.entered_at.ToDatetime(CHINA).isoformat())
                for c in case.stage_changes]
     first: dict[str, str] = {}
     for stage, at in changes:
         first.setdefault(stage, at)
-    return [s.case_id, s.region_code, s.agency_name, s.agency_credit_code, word(CATEGORY, s.category),
-            word(SOURCE, s.source), word(STAGE, s.stage), s.status, word(OUTCOME, s.outcome), s.assignee,
+    return [s.case_id, s.region_code, s.agency_name, s.agency_credit_code, optional_word(CATEGORY, s.category),
+            optional_word(SOURCE, s.source), optional_word(STAGE, s.stage), s.status,
+            optional_word(OUTCOME, s.outcome), s.assignee,
             s.received_on, s.next_deadline, s.next_deadline_period, int(s.next_deadline_provisional), int(s.overdue),
             s.reporter_count, case.fine_cny, case.surcharge_cny, *(first.get(stage, "") for stage in STAGES),
             ";".join(f"{stage}@{at}" for stage, at in changes)]

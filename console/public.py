@@ -13,12 +13,12 @@ from starlette.routing import Route
 
 from console import forms, i18n, refusals
 from console.backend import Backend, ServiceError, Violation
-from console.officers import CATEGORIES, CATEGORY, STAGE, error_view, failed_page, http_status, word
+from console.officers import CATEGORIES, CATEGORY, STAGE, error_view, failed_page, http_status
 from console.web import Pages, language
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite import codes
-from suite.protos import enum_value, enum_word
+from suite.protos import enum_value, enum_word, optional_word
 
 REGISTER_PAGE_SIZE = 20
 MAX_ATTACHMENTS = 20
@@ -153,7 +153,7 @@ async def track(request: Request) -> Response:
         message = ("; ".join(refusals.field_words(pages, lang, refused).values())
                    or refusals.detail(pages, lang, refused))
         return pages.render(request, "portal_track.html", 400, values=values, error=message)
-    return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, word=word, STAGE=STAGE,
+    return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, word=optional_word, STAGE=STAGE,
                         CATEGORY=CATEGORY)
 
 

@@ -33,6 +33,12 @@ def enum_value(enum: EnumDescriptor, word: str) -> int:
     return _numbers(enum)[word.lower()] if word else 0
 
 
+def optional_word(enum: EnumDescriptor, value: int) -> str:
+    """The word of a field that may be left unset: empty for the unspecified value, as enum_value
+    reads it back."""
+    return _words(enum)[value] if value else ""
+
+
 def enum_words(enum: EnumDescriptor) -> list[str]:
     """The words of every value but the unspecified one, in the order the proto declares them:
     what a form or a filter may offer."""

@@ -22,7 +22,7 @@ from services.complaints.registry_client import ReportedAgencyLookup
 from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
-from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
 
 SOURCE = pb.ReportSource.DESCRIPTOR
@@ -203,7 +203,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         progress = store.Progress(
             revision=request.revision,
             summary=dict(stage=enum_word(STAGE, summary.stage), status=summary.status,
-                         outcome=enum_word(OUTCOME, summary.outcome) if summary.outcome else "",
+                         outcome=optional_word(OUTCOME, summary.outcome),
                          region_code=summary.region_code, assignee=summary.assignee,
                          next_deadline=parse_date(summary.next_deadline),
                          next_deadline_period=summary.next_deadline_period,

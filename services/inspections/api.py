@@ -19,7 +19,7 @@ from services.inspections.workflow_client import InspectionWorkflows
 from suite import auth, clock, idempotency
 from suite import logging as suite_logging
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
-from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
 from contracts.inspections import (AddTargetsOrder, CampaignStart, CampaignState, CloseOrder, ExtendOrder, Figures,
                                    NO_PROBLEM, TaskAction)
@@ -110,7 +110,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
     # -- plans, snapshots and draws --
 
     async def CreatePlan(self, request: pb.CreatePlanRequest, context) -> pb.CreatePlanResponse:
-        ratios = [draw.Ratio(risk=enum_word(RISK, r.risk_class), kind=enum_word(KIND, r.kind) if r.kind else "",
+        ratios = [draw.Ratio(risk=enum_word(RISK, r.risk_class), kind=optional_word(KIND, r.kind),
                              region_code=r.region_code, basis_points=r.basis_points) for r in request.ratios]
         kinds = [enum_word(KIND, k) for k in request.kinds]
         spec = plans.check_plan(list(request.region_codes), kinds, request.all_in_scope, ratios,
@@ -370,7 +370,7 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
 
     async def RecordCheck(self, request: pb.RecordCheckRequest, context) -> pb.RecordCheckResponse:
         outcome = enum_word(OUTCOME, request.outcome)
-        category = enum_word(CATEGORY, request.category) if request.category else ""
+        category = optional_word(CATEGORY, request.category)
         if outcome != NO_PROBLEM and not category:
             raise InvalidArgument(FieldViolation("category", "CHECK_CATEGORY_REQUIRED",
                                                  "is required for a problem or a violation"))
@@ -416,8 +416,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
     async def RecordTaskProgress(self, request: pb.RecordTaskProgressRequest, context
                                  ) -> pb.RecordTaskProgressResponse:
         fields = dict(
-            stage=enum_word(STAGE, request.stage), outcome=enum_word(OUTCOME, request.outcome) if request.outcome else "",
-            category=enum_word(CATEGORY, request.category) if request.category else "", findings=request.findings,
+            stage=enum_word(STAGE, request.stage), outcome=optional_word(OUTCOME, request.outcome),
+            category=optional_word(CATEGORY, request.category), findings=request.findings,
             checked_on=parse_date(request.checked_on), rectify_due_on=parse_date(request.rectify_due_on),
             rectify_due_provisional=request.rectify_due_provisional, rechecked_on=parse_date(request.rechecked_on),
             rectified=request.rectified, case_id=request.case_id, publish_due_on=parse_date(request.publish_due_on),

@@ -9,20 +9,14 @@ working-day schedule is known (chinesecalendar knows 2026; 2027's is an operator
 from __future__ import annotations
 
 import asyncio
-
-import grpc
-
-from ipss.complaints.v1 import complaints_pb2 as pb
-from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from services.complaints.server import build
 from datetime import date
 
-from suite import clock, config
-from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata, token
-from tests.test_complaints_intake import file, new_agency, real_name, registry_api, report, uid  # noqa: F401
+from ipss.complaints.v1 import complaints_pb2 as pb
+from suite import clock
+from tests.conftest import metadata
+from tests.test_complaints_intake import (file, new_agency, real_name, registry_api,  # noqa: F401
+                                          replica_with_worker, report, uid)
 from contracts.case import CaseView, STATE_QUERY
-from workflows.worker import Activities, build_worker
-
 
 LEGAL_DAY = date(2026, 3, 2)
 
@@ -38,56 +32,42 @@ async def _eventually(probe, seconds: float = 10.0):
 
 
 async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, registry_api, complaints):
-    queue = f"e2e-{uid()}"
-    server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
-                            temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
-                            temporal_settings=config.TemporalSettings("", "", queue),
-                            legal_clock=clock.LegalClock((clock.today() - LEGAL_DAY).days))
-    port = await server.start("127.0.0.1:0")
-    activities = Activities.connect(registry_address=registry.address, complaints_address=f"127.0.0.1:{port}",
-                                    token=token("operator", subject="ipss-worker"))
     agency = await new_agency(registry_api)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, \
-                build_worker(complaints.temporal, activities, queue):
-            api = pb_grpc.ComplaintsServiceStub(channel)
-            reporter = real_name()
-            filed = await file(api, report(agency, reporter, occurred_on="2026-01-15"))
+    legal = clock.LegalClock((clock.today() - LEGAL_DAY).days)
+    async with replica_with_worker(registry, complaints, f"e2e-{uid()}", legal) as (_, api):
+        reporter = real_name()
+        filed = await file(api, report(agency, reporter, occurred_on="2026-01-15"))
 
-            async def running_cases():
-                query = f'AgencyCreditCode = "{agency.credit_code}" AND ExecutionStatus = "Running"'
-                return [w.id async for w in complaints.temporal.list_workflows(query)]
-            assert await _eventually(running_cases) == [filed.case_id]
+        async def running_cases():
+            query = f'AgencyCreditCode = "{agency.credit_code}" AND ExecutionStatus = "Running"'
+            return [w.id async for w in complaints.temporal.list_workflows(query)]
+        assert await _eventually(running_cases) == [filed.case_id]
 
-            async def status_with_deadline():
-                answer = await api.GetReportStatus(pb.GetReportStatusRequest(
-                    tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
-                return answer if answer.next_deadline else None
-            status = await _eventually(status_with_deadline)
-            handle = complaints.temporal.get_workflow_handle(filed.case_id)
-            view = await handle.query(STATE_QUERY, result_type=CaseView)
-            verify = next(d for d in view.deadlines if d.period_id == "verify_and_open")
-            assert status.next_deadline == verify.due_on == view.next_deadline == "2026-03-23"
-            assert status.stage == pb.CASE_STAGE_VERIFICATION
-
-            case = (await api.OpenCase(pb.OpenCaseRequest(idempotency_key=uid(), case_id=filed.case_id,
-                                                         reason="线索属实"),
-                                       metadata=metadata("handler", subject="handler-wang"))).case
-            assert case.summary.stage == pb.CASE_STAGE_INVESTIGATION
-            assert "propose_penalty" in case.allowed_actions
-
-            async def opened():
-                query = f'AgencyCreditCode = "{agency.credit_code}" AND CaseStage = "investigation"'
-                return [w.id async for w in complaints.temporal.list_workflows(query)]
-            assert await _eventually(opened) == [filed.case_id]
-            status = await api.GetReportStatus(pb.GetReportStatusRequest(
+        async def status_with_deadline():
+            answer = await api.GetReportStatus(pb.GetReportStatusRequest(
                 tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
-            assert status.stage == pb.CASE_STAGE_INVESTIGATION and status.messages
-            history = await handle.fetch_history()
-            recorded = history.to_json()
-            assert reporter.name not in recorded and reporter.phone not in recorded
-            assert reporter.resident_id not in recorded
-    finally:
-        await activities.close()
-        await server.stop(0)
-        await replica.close()
+            return answer if answer.next_deadline else None
+        status = await _eventually(status_with_deadline)
+        handle = complaints.temporal.get_workflow_handle(filed.case_id)
+        view = await handle.query(STATE_QUERY, result_type=CaseView)
+        verify = next(d for d in view.deadlines if d.period_id == "verify_and_open")
+        assert status.next_deadline == verify.due_on == view.next_deadline == "2026-03-23"
+        assert status.stage == pb.CASE_STAGE_VERIFICATION
+
+        case = (await api.OpenCase(pb.OpenCaseRequest(idempotency_key=uid(), case_id=filed.case_id,
+                                                     reason="线索属实"),
+                                   metadata=metadata("handler", subject="handler-wang"))).case
+        assert case.summary.stage == pb.CASE_STAGE_INVESTIGATION
+        assert "propose_penalty" in case.allowed_actions
+
+        async def opened():
+            query = f'AgencyCreditCode = "{agency.credit_code}" AND CaseStage = "investigation"'
+            return [w.id async for w in complaints.temporal.list_workflows(query)]
+        assert await _eventually(opened) == [filed.case_id]
+        status = await api.GetReportStatus(pb.GetReportStatusRequest(
+            tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
+        assert status.stage == pb.CASE_STAGE_INVESTIGATION and status.messages
+        history = await handle.fetch_history()
+        recorded = history.to_json()
+        assert reporter.name not in recorded and reporter.phone not in recorded
+        assert reporter.resident_id not in recorded

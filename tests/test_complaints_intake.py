@@ -32,12 +32,14 @@ from ipss.registry.v1 import registry_pb2 as reg_pb
 from ipss.registry.v1 import registry_pb2_grpc as reg_grpc
 from services.complaints import domain, store
 from services.complaints.server import build
-from suite import clock, testdata
+from suite import clock, config, testdata
 from suite.protos import enum_word
 from tests import grpc_checks as checks
-from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
+from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata, token
 from tests.grpc_checks import invalid, refused
 from contracts import search_attributes
+from workflows.activities.periods import PeriodActivities
+from workflows.worker import Activities, build_worker
 
 Code = grpc.StatusCode
 OPERATOR = metadata("operator")
@@ -141,6 +143,27 @@ async def replica_without_temporal(complaints, registry, monkeypatch):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield pb_grpc.ComplaintsServiceStub(channel)
     finally:
+        await server.stop(0)
+        await replica.close()
+
+
+@asynccontextmanager
+async def replica_with_worker(registry, complaints, queue: str, legal_clock: clock.LegalClock | None = None,
+                              periods: PeriodActivities | None = None):
+    """Another replica of the service, on the same database, starting case workflows on a task
+    queue of its own, and the suite's worker on that queue writing the records back through the
+    replica's RecordCaseProgress: the replica's address and a stub of it."""
+    server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
+                            temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
+                            temporal_settings=config.TemporalSettings("", "", queue), legal_clock=legal_clock)
+    address = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
+    activities = Activities.connect(registry_address=registry.address, complaints_address=address,
+                                    token=token("operator", subject="ipss-worker"), periods=periods)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel, build_worker(complaints.temporal, activities, queue):
+            yield address, pb_grpc.ComplaintsServiceStub(channel)
+    finally:
+        await activities.close()
         await server.stop(0)
         await replica.close()
 
@@ -571,36 +594,19 @@ async def test_no_log_line_carries_a_reporters_identity(api, registry_api, compl
 async def test_with_a_worker_a_joining_reporter_reaches_the_case_workflow(registry, registry_api, complaints):
     """End to end: a replica of the service starting workflows on its own task queue, and the
     suite's worker on that queue writing the record back through RecordCaseProgress."""
-    from suite import config
-    from tests.conftest import token
     from contracts.case import CaseView, STATE_QUERY
-    from workflows.worker import Activities, build_worker
 
-    queue = f"complaints-join-{uid()}"
-    server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
-                            temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
-                            temporal_settings=config.TemporalSettings("", "", queue))
-    port = await server.start("127.0.0.1:0")
-    activities = Activities.connect(registry_address=registry.address, complaints_address=f"127.0.0.1:{port}",
-                                    token=token("operator", subject="ipss-worker"))
     agency = await new_agency(registry_api)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, \
-                build_worker(complaints.temporal, activities, queue):
-            api = pb_grpc.ComplaintsServiceStub(channel)
-            first = await file(api, report(agency, real_name()))
-            joined = await file(api, report(agency, real_name(), agency=pb.ReportedAgency(name=agency.name)))
-            assert joined.case_id == first.case_id and joined.joined_existing_case
-            again = await file(api, report(agency, ANONYMOUS, category=pb.VIOLATION_CATEGORY_FALSE_ADVERTISING))
-            assert again.case_id == first.case_id
+    async with replica_with_worker(registry, complaints, f"complaints-join-{uid()}") as (_, api):
+        first = await file(api, report(agency, real_name()))
+        joined = await file(api, report(agency, real_name(), agency=pb.ReportedAgency(name=agency.name)))
+        assert joined.case_id == first.case_id and joined.joined_existing_case
+        again = await file(api, report(agency, ANONYMOUS, category=pb.VIOLATION_CATEGORY_FALSE_ADVERTISING))
+        assert again.case_id == first.case_id
 
-            view = await complaints.temporal.get_workflow_handle(first.case_id).query(
-                STATE_QUERY, result_type=CaseView)
-            assert view.reporter_count == 3
-            case = (await api.GetCase(pb.GetCaseRequest(case_id=first.case_id), metadata=HANDLER)).case
-            assert case.summary.reporter_count == 3 and case.summary.next_deadline
-            assert [e.action for e in case.timeline].count("reporter_joined") == 2
-    finally:
-        await activities.close()
-        await server.stop(0)
-        await replica.close()
+        view = await complaints.temporal.get_workflow_handle(first.case_id).query(
+            STATE_QUERY, result_type=CaseView)
+        assert view.reporter_count == 3
+        case = (await api.GetCase(pb.GetCaseRequest(case_id=first.case_id), metadata=HANDLER)).case
+        assert case.summary.reporter_count == 3 and case.summary.next_deadline
+        assert [e.action for e in case.timeline].count("reporter_joined") == 2

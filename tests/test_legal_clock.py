@@ -31,9 +31,9 @@ from rules.workdays import provisional_schedule
 from services.complaints.server import build
 from suite import clock, config, migrate
 from tests import legal_time
-from tests.conftest import COMPLAINTS_TRACKING_KEY, fresh_database, metadata, token
+from tests.conftest import fresh_database, metadata, token
 from tests.test_case_procedure import HANDLER, SUPERVISOR, Court, deadline
-from tests.test_complaints_intake import new_agency, registry_api, uid  # noqa: F401
+from tests.test_complaints_intake import new_agency, registry_api, replica_with_worker, uid  # noqa: F401
 from contracts import search_attributes
 from workflows.activities.periods import PeriodActivities
 from workflows.calendar_watch import CalendarWatch
@@ -275,24 +275,11 @@ async def eventually(probe, seconds: float = 15.0):
 async def today_suite(registry, complaints):
     """The complaints service on the real legal date, a worker on its own task queue whose calendar
     leaves the year a case opened today is due in provisional, and the calendar watcher."""
-    queue = f"today-{uid()}"
     schedules = Schedules(first_provisional_year(clock.today()))
     periods = PeriodActivities(schedules.calendar)
-    server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
-                            temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
-                            temporal_settings=config.TemporalSettings("", "", queue), legal_clock=clock.LegalClock())
-    port = await server.start("127.0.0.1:0")
-    activities = Activities.connect(registry_address=registry.address, complaints_address=f"127.0.0.1:{port}",
-                                    token=token("operator", subject="ipss-worker"), periods=periods)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, \
-                build_worker(complaints.temporal, activities, queue):
-            yield (f"127.0.0.1:{port}", cpb_grpc.ComplaintsServiceStub(channel), schedules,
-                   CalendarWatch(complaints.temporal, periods))
-    finally:
-        await activities.close()
-        await server.stop(0)
-        await replica.close()
+    replica = replica_with_worker(registry, complaints, f"today-{uid()}", clock.LegalClock(), periods)
+    async with replica as (address, api):
+        yield address, api, schedules, CalendarWatch(complaints.temporal, periods)
 
 
 def grpcurl(address: str, method: str, body: dict, bearer: str = "") -> dict:

@@ -7,7 +7,6 @@ import sqlite3
 from collections import namedtuple
 from datetime import datetime, timezone
 
-import sqlalchemy
 from sqlalchemy import DateTime, event, pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite

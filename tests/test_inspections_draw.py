@@ -45,8 +45,9 @@ def pool(count: int, entries: list[list[str]], seed: int = 11, exclusions: int =
 
 def plan(**overrides) -> draw.PlanSpec:
     fields = dict(plan_id="plan-2026-0001", regions=("110000", "310000", "440000"), kinds=(), all_in_scope=False,
-                  ratios=(draw.Ratio("low", "", "", 300), draw.Ratio("general", "", "", 500), draw.Ratio("elevated", "", "", 2000),
-                          draw.Ratio("high", "", "", 5000)), inspectors_per_target=2)
+                  ratios=(draw.Ratio("low", "", "", 300), draw.Ratio("general", "", "", 500),
+                          draw.Ratio("elevated", "", "", 2000), draw.Ratio("high", "", "", 5000)),
+                  inspectors_per_target=2)
     fields.update(overrides)
     return draw.PlanSpec(**fields)
 
@@ -119,8 +120,9 @@ def test_within_a_stratum_the_lowest_keys_are_drawn(data):
 
 
 def test_the_most_specific_ratio_wins():
-    spec = plan(ratios=(draw.Ratio("low", "", "", 100), draw.Ratio("general", "", "", 200), draw.Ratio("elevated", "", "", 300),
-                        draw.Ratio("high", "", "", 400), draw.Ratio("low", "patent", "", 1000),
+    spec = plan(ratios=(draw.Ratio("low", "", "", 100), draw.Ratio("general", "", "", 200),
+                        draw.Ratio("elevated", "", "", 300), draw.Ratio("high", "", "", 400),
+                        draw.Ratio("low", "patent", "", 1000),
                         draw.Ratio("low", "", "110000", 2000), draw.Ratio("low", "patent", "110000", 3000),
                         draw.Ratio("low", "", "110108", 4000)))
     assert draw.stratum_ratio(spec, "310104", "trademark", "low") == 100
@@ -220,8 +222,8 @@ def test_additions_are_staffed_without_conflicts(data):
 # ---- what a plan must be ----------------------------------------------------------------------
 
 def ratios(low=300, general=500, elevated=2000, high=5000, *extra):
-    return [draw.Ratio("low", "", "", low), draw.Ratio("general", "", "", general), draw.Ratio("elevated", "", "", elevated),
-            draw.Ratio("high", "", "", high), *extra]
+    return [draw.Ratio("low", "", "", low), draw.Ratio("general", "", "", general),
+            draw.Ratio("elevated", "", "", elevated), draw.Ratio("high", "", "", high), *extra]
 
 
 @pytest.mark.parametrize("regions, kinds, all_in_scope, given, field, problem", [

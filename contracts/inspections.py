@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contracts.case_actions import ActionSpec
+
 TASK_WORKFLOW = "InspectionTask"
 CAMPAIGN_WORKFLOW = "InspectionCampaign"
 ACT_UPDATE = "act"
@@ -19,17 +21,18 @@ PROGRESS_QUERY = "progress"
 # Task stages (TaskStage in the proto, lower case).
 ASSIGNED, RECTIFYING, CONCLUDED, CLOSED = "assigned", "rectifying", "concluded", "closed"
 # Who may take each action on a task, and in which stages (the task workflow enforces it).
-TASK_ACTIONS = {
-    "check": (frozenset({"inspector"}), (ASSIGNED,)),
-    "recheck": (frozenset({"inspector"}), (RECTIFYING,)),
-    "publish": (frozenset({"supervisor"}), (RECTIFYING, CONCLUDED)),
-}
+INSPECTOR, SUPERVISOR = frozenset({"inspector"}), frozenset({"supervisor"})
+TASK_ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
+    ActionSpec("check", "RecordCheck", INSPECTOR, (ASSIGNED,), ("outcome", "category", "findings")),
+    ActionSpec("recheck", "RecordRecheck", INSPECTOR, (RECTIFYING,), ("rectified", "findings")),
+    ActionSpec("publish", "PublishResult", SUPERVISOR, (RECTIFYING, CONCLUDED), ()),
+)}
 
 
 def allowed_actions(stage: str, published_on: str) -> list[str]:
     """The actions a task allows in a stage: what its record keeps and the console offers."""
-    return [name for name, (_, stages) in TASK_ACTIONS.items()
-            if stage in stages and not (name == "publish" and published_on)]
+    return [name for name, spec in TASK_ACTIONS.items()
+            if stage in spec.stages and not (name == "publish" and published_on)]
 
 
 # Check outcomes.

@@ -10,8 +10,11 @@ import pytest
 
 from contracts.case import CaseAction
 from contracts.case_actions import CASE_ACTIONS, STAGES
+from contracts.inspections import TASK_ACTIONS
 from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.inspections.v1 import inspections_pb2 as ipb
 from services.complaints.api import ComplaintsApi
+from services.inspections.api import InspectionsApi
 from suite.grpc_server import allowed_roles
 from workflows.case.actions import HANDLERS
 
@@ -53,3 +56,12 @@ def test_the_console_has_a_form_for_every_action_posting_to_its_rpc():
     from console.forms import ACTION_FORMS
 
     assert {name: form.rpc for name, form in ACTION_FORMS.items()} == {s.name: s.rpc for s in SPECS}
+
+
+@pytest.mark.parametrize("spec", sorted(TASK_ACTIONS.values(), key=lambda spec: spec.name), ids=lambda spec: spec.name)
+def test_the_inspections_api_serves_each_task_action_to_exactly_its_roles(spec):
+    service = ipb.DESCRIPTOR.services_by_name["InspectionsService"]
+    assert spec.rpc in service.methods_by_name and spec.rpc in vars(InspectionsApi)
+    assert allowed_roles(f"/{service.full_name}/{spec.rpc}") == spec.roles
+    request_fields = set(getattr(ipb, f"{spec.rpc}Request").DESCRIPTOR.fields_by_name)
+    assert set(spec.arguments) <= request_fields

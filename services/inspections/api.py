@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+from contracts.case_actions import ActionSpec
+from contracts.inspections import (TASK_ACTIONS, AddTargetsOrder, CampaignStart, CampaignState, CloseOrder, ExtendOrder,
+                                   Figures, NO_PROBLEM, TaskAction)
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
@@ -21,8 +24,6 @@ from suite import logging as suite_logging
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
-from contracts.inspections import (AddTargetsOrder, CampaignStart, CampaignState, CloseOrder, ExtendOrder, Figures,
-                                   NO_PROBLEM, TaskAction)
 
 KIND = rpb.AgencyKind.DESCRIPTOR
 CATEGORY = cpb.ViolationCategory.DESCRIPTOR
@@ -377,13 +378,6 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         action = self._action("check", request, outcome=outcome, category=category, findings=request.findings)
         return pb.RecordCheckResponse(task=await self._act(request, action))
 
-    async def RecordRecheck(self, request: pb.RecordRecheckRequest, context) -> pb.RecordRecheckResponse:
-        action = self._action("recheck", request, rectified=request.rectified, findings=request.findings)
-        return pb.RecordRecheckResponse(task=await self._act(request, action))
-
-    async def PublishResult(self, request: pb.PublishResultRequest, context) -> pb.PublishResultResponse:
-        return pb.PublishResultResponse(task=await self._act(request, self._action("publish", request)))
-
     async def ListPublishedResults(self, request: pb.ListPublishedResultsRequest, context
                                    ) -> pb.ListPublishedResultsResponse:
         rows, next_token = await self.store.published_results(
@@ -425,6 +419,23 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             overdue=request.overdue, allowed_actions=list(request.allowed_actions))
         return pb.RecordTaskProgressResponse(
             applied=await self.store.record_task_progress(request.task_id, request.revision, fields))
+
+
+def _task_action_rpc(spec: ActionSpec):
+    """The RPC of a task action: the arguments its registry entry names, from its request, sent
+    to the task's workflow; the answer is the task's record."""
+    answer = getattr(pb, f"{spec.rpc}Response")
+
+    async def rpc(self: InspectionsApi, request, context):
+        action = self._action(spec.name, request, **{name: getattr(request, name) for name in spec.arguments})
+        return answer(task=await self._act(request, action))
+    rpc.__name__ = rpc.__qualname__ = spec.rpc
+    return rpc
+
+
+for _spec in TASK_ACTIONS.values():
+    if _spec.rpc not in vars(InspectionsApi):  # RecordCheck reads its outcome and category first
+        setattr(InspectionsApi, _spec.rpc, _task_action_rpc(_spec))
 
 
 # ---- scope ----------------------------------------------------------------------------------------

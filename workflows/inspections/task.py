@@ -147,7 +147,8 @@ class InspectionTaskWorkflow:
     def _check(self, action: TaskAction) -> None:
         if action.action not in TASK_ACTIONS:
             raise refuse("ACTION_UNKNOWN", f"unknown action {action.action!r}", field="action", action=action.action)
-        roles, stages = TASK_ACTIONS[action.action]
+        spec = TASK_ACTIONS[action.action]
+        roles, stages = spec.roles, spec.stages
         if action.actor_role not in roles:
             raise deny("ACTION_NOT_FOR_ROLE", f"{action.action} is for {', '.join(sorted(roles))}",
                        action=action.action, role=action.actor_role)

@@ -27,6 +27,16 @@ def deny(reason: str, message: str, /, **metadata: object) -> ApplicationError:
     return _refusal(PERMISSION_DENIED, "", reason, message, metadata)
 
 
+def step_failed(failure: Exception, subject: str, request_id: str) -> Exception:
+    """What an action answers when it failed half-way and its state was put back: a refusal found
+    on the way as it is; anything else (a service that would not do its part) as a refusal that
+    says nothing changed, with the request id the operator finds in the worker's log."""
+    if isinstance(failure, ApplicationError):
+        return failure
+    return refuse("ACTION_STEP_FAILED", f"操作未生效，{subject}保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
+                  f"（请求号 {request_id}）", request_id=request_id)
+
+
 def _refusal(status: str, field: str, reason: str, message: str, metadata: dict[str, object]) -> ApplicationError:
     texts = {key: str(value) for key, value in metadata.items()}
     return ApplicationError(message, field, reason, texts, type=status, non_retryable=True)

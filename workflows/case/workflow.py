@@ -20,13 +20,13 @@ import copy
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 from contracts.case import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart, CaseView,
                             ReporterRef, TimelineItem)
 from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
-from contracts.refusals import refuse
+from contracts.refusals import refuse, step_failed
 from rules.statutes import Rules
 from workflows.activities.periods import PeriodActivities
 from workflows.case import actions, clock, record
@@ -118,12 +118,8 @@ class CaseWorkflow:
                 await actions.apply(self, action, on)
             except FailureError as failure:
                 self.state = before  # a refusal found half-way (a date, a service) leaves the case as it was
-                if isinstance(failure, ApplicationError):
-                    raise
-                workflow.logger.warning("%s of %s failed: %s", action.action, self.start.case_id, failure.cause)
-                raise refuse("ACTION_STEP_FAILED",
-                             f"操作未生效，案件保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
-                             f"（请求号 {action.request_id}）", request_id=action.request_id) from None
+                workflow.logger.warning("%s of %s failed: %s", action.action, self.start.case_id, failure)
+                raise step_failed(failure, "案件", action.request_id) from None
             finally:
                 self.acting = False
             self.handled_requests.add(action.request_id)

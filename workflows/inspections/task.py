@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
                                        RECTIFYING, STATE_QUERY, TASK_ACTIONS, TASK_EVENT_SIGNAL, TASK_WORKFLOW,
                                        TaskAction, TaskEvent, TaskStart, TaskView, VIOLATION, allowed_actions)
     from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
-    from contracts.refusals import deny, refuse
+    from contracts.refusals import deny, refuse, step_failed
 
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
                              maximum_interval=timedelta(hours=1))
@@ -125,12 +125,8 @@ class InspectionTaskWorkflow:
             except FailureError as failure:
                 # Whatever failed half-way (a date, a service) leaves the task as it was.
                 self.view_state, self.provisional = before
-                if isinstance(failure, ApplicationError):
-                    raise
                 workflow.logger.warning("%s of %s failed: %s", action.action, self.task.task_id, failure)
-                raise refuse("ACTION_STEP_FAILED",
-                             f"操作未生效，检查任务保持原状：相关服务未能完成本次处理，请稍后重试；如仍不成功请联系运维人员"
-                             f"（请求号 {action.request_id}）", request_id=action.request_id) from None
+                raise step_failed(failure, "检查任务", action.request_id) from None
             finally:
                 self.acting = False
             self.handled.add(action.request_id)

@@ -51,7 +51,7 @@ class TaskStart:
     inspectors: list[str]
     rules_version: str
     # Days between the legal calendar and the workflow clock: zero in production (see
-    # workflows.case.model.CaseStart).
+    # contracts.case.CaseStart).
     calendar_offset_days: int = 0
 
 

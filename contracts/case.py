@@ -95,12 +95,16 @@ class DeadlineView:
 
 @dataclass
 class TimelineItem:
+    """One entry of the case's timeline: what happened as a code (`action`) and the values its
+    words need (`data`: dates, amounts, a period, a penalty, what a person typed as `reason`),
+    never prose. Readers word it in their own language, and rewording it changes no history."""
+
     revision: int
     at: str
     actor: str
     action: str
-    detail: str
     internal: bool
+    data: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

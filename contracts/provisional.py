@@ -16,9 +16,3 @@ SCHEDULE_PUBLISHED_SIGNAL = "holiday_schedule_published"
 @dataclass
 class SchedulePublished:
     years: list[int] = field(default_factory=list)
-
-
-def retimed_note(before: str, after: str, years: list[int]) -> str:
-    """The timeline's words for a date that moved (截止日期调整)."""
-    published = "、".join(f"{year}年" for year in years)
-    return f"截止日期由 {before} 调整为 {after}（{published}放假安排已发布）"

@@ -163,7 +163,7 @@ async def test_get_case_shows_the_record_and_reporters_only_to_handlers_and_supe
     first = await file(api, report(agency, who, attachment_ids=[evidence.attachment_id]))
     joining = report(agency, ANONYMOUS, description="我也遇到同样的虚假宣传问题。")
     await refused(file(api, joining), Code.UNAVAILABLE)  # joined and on record; no worker took the join
-    entries = [pb.TimelineEntry(revision=1, actor="system", action="received", detail="收到举报", internal=False),
+    entries = [pb.TimelineEntry(revision=1, actor="system", action="received", data={"on": day(0)}, internal=False),
                pb.TimelineEntry(revision=1, actor="handler-li", action="note", detail="内部备注", internal=True)]
     await record(api, progress(first.case_id, county, 1, next_deadline=day(20), entries=entries))
 
@@ -175,7 +175,8 @@ async def test_get_case_shows_the_record_and_reporters_only_to_handlers_and_supe
     assert list(seen.attachment_ids) == [evidence.attachment_id]
     assert [(d.period_id, d.due_on, d.legal_source) for d in seen.deadlines] == [
         ("verify_and_open", day(20), "市场监督管理行政处罚程序规定 第十八条")]
-    assert [(e.action, e.internal) for e in seen.timeline] == [("received", False), ("note", True)]
+    assert [(e.action, e.internal, dict(e.data), e.detail) for e in seen.timeline] == [
+        ("received", False, {"on": day(0)}, ""), ("note", True, {}, "内部备注")]  # the second as recorded before data
     assert list(seen.allowed_actions) == ["assign", "open", "decline"]
     assert seen.workflow_id == first.case_id and seen.rules_version
     assert [(r.real_name, r.name, r.phone, r.resident_id) for r in seen.reporters] == [
@@ -257,24 +258,28 @@ async def test_notify_reporters_once_per_key(api, registry_api, complaints):
                                 store.Report.joined_existing_case.is_(True))
     case_id = anonymous.case_id
 
-    async def notify(notice_key: str, text: str, real_name_only: bool) -> int:
+    async def notify(notice_key: str, code: str, real_name_only: bool, **data: str) -> int:
         return (await api.NotifyReporters(pb.NotifyReportersRequest(
-            case_id=case_id, notice_key=notice_key, text=text, real_name_only=real_name_only),
+            case_id=case_id, notice_key=notice_key, code=code, data=data, real_name_only=real_name_only),
             metadata=OPERATOR)).notified
 
-    assert await notify("opening-decision", "已立案调查", True) == 1
-    assert await notify("opening-decision", "已立案调查", True) == 1
-    assert await notify("decision", "已作出行政处罚决定", False) == 2
+    assert await notify("opening-decision", "opened", True) == 1
+    assert await notify("opening-decision", "declined", True, reason="一次") == 1  # the key was used: nothing sent
+    assert await notify("second-notice", "declined", False, reason="证据不足") == 2
 
-    async def page(code: str, secret: str) -> list[str]:
+    async def page(code: str, secret: str) -> list[tuple[str, dict, str]]:
+        """Each message as its code and data, and the Chinese the service words them in."""
         status = await api.GetReportStatus(pb.GetReportStatusRequest(tracking_code=code, tracking_secret=secret),
                                            metadata=CITIZEN)
-        return [m.text for m in status.messages]
+        assert not any(m.action for m in status.messages)
+        return [(m.notice, dict(m.data), m.text) for m in status.messages]
 
     named_secret = domain.tracking_secret(COMPLAINTS_TRACKING_KEY, named_report.tracking_code)
+    declined = ("declined", {"reason": "证据不足"}, "您举报的问题不予立案：证据不足")
     assert await page(named_report.tracking_code, named_secret) == [
-        domain.JOINED_NOTICE, "已立案调查", "已作出行政处罚决定"]
-    assert await page(anonymous.tracking_code, anonymous.tracking_secret) == ["已作出行政处罚决定"]
+        ("joined", {}, "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。"),
+        ("opened", {}, "您举报的问题已立案调查"), declined]
+    assert await page(anonymous.tracking_code, anonymous.tracking_secret) == [declined]
     assert len(await rows(complaints, store.CaseNotice, store.CaseNotice.case_id == case_id)) == 2
 
 
@@ -282,10 +287,10 @@ async def test_notify_reporters_refusals(api, registry_api, complaints):
     case_id = await inspection(api, await new_agency(registry_api))
     async with nothing_stored_changes(complaints):
         await refused(api.NotifyReporters(pb.NotifyReportersRequest(
-            case_id="case-2026-110000-999999", notice_key="k", text="t"), metadata=OPERATOR), Code.NOT_FOUND)
+            case_id="case-2026-110000-999999", notice_key="k", code="opened"), metadata=OPERATOR), Code.NOT_FOUND)
         await invalid(api.NotifyReporters(pb.NotifyReportersRequest(), metadata=OPERATOR),
-                      "case_id", "notice_key", "text")
-        await refused(api.NotifyReporters(pb.NotifyReportersRequest(case_id=case_id, notice_key="k", text="t"),
+                      "case_id", "notice_key", "code")
+        await refused(api.NotifyReporters(pb.NotifyReportersRequest(case_id=case_id, notice_key="k", code="opened"),
                                           metadata=HANDLER), Code.PERMISSION_DENIED)
 
 

@@ -530,17 +530,23 @@ async def test_the_status_page_shows_public_progress_and_no_internal_notes(api, 
     agency = await new_agency(registry_api)
     who = real_name()
     answer = await file(api, report(agency, who))
-    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
-        case_id=answer.case_id, revision=1,
-        summary=pb.CaseSummary(case_id=answer.case_id, stage=pb.CASE_STAGE_INVESTIGATION, status="opened",
-                               region_code=agency.region_code, next_deadline=day(60),
-                               next_deadline_period="decide_ordinary_case"),
-        new_entries=[pb.TimelineEntry(revision=1, actor="handler-li", action="opened",
-                                      detail="立案调查 case opened", internal=False),
-                     pb.TimelineEntry(revision=1, actor="handler-li", action="note",
-                                      detail="内部：举报人曾在该机构任职", internal=True)]), metadata=OPERATOR)
+
+    def progress(revision: int, *entries: pb.TimelineEntry) -> pb.RecordCaseProgressRequest:
+        return pb.RecordCaseProgressRequest(
+            case_id=answer.case_id, revision=revision,
+            summary=pb.CaseSummary(case_id=answer.case_id, stage=pb.CASE_STAGE_INVESTIGATION, status="opened",
+                                   region_code=agency.region_code, next_deadline=day(60),
+                                   next_deadline_period="decide_ordinary_case"), new_entries=entries)
+    # An entry recorded in words, before entries had data; then entries as the workflow writes them now.
+    await api.RecordCaseProgress(progress(1, pb.TimelineEntry(
+        revision=1, actor="system", action="received", detail="收到举报 report received", internal=False)),
+        metadata=OPERATOR)
+    await api.RecordCaseProgress(progress(
+        2, pb.TimelineEntry(revision=2, actor="handler-li", action="opened", data={"on": day(0)}, internal=False),
+        pb.TimelineEntry(revision=2, actor="handler-li", action="verification_recorded",
+                         data={"reason": "内部：举报人曾在该机构任职"}, internal=True)), metadata=OPERATOR)
     await api.NotifyReporters(pb.NotifyReportersRequest(case_id=answer.case_id, notice_key="opening-decision",
-                                                        text="已立案调查", real_name_only=True), metadata=OPERATOR)
+                                                        code="opened", real_name_only=True), metadata=OPERATOR)
 
     for code, secret in ((answer.tracking_code, answer.tracking_secret),
                          (answer.tracking_code.lower().replace("-", ""), " " + answer.tracking_secret.lower())):
@@ -549,7 +555,9 @@ async def test_the_status_page_shows_public_progress_and_no_internal_notes(api, 
         assert status.stage == pb.CASE_STAGE_INVESTIGATION and status.stage_label == "已立案，调查取证中"
         assert (status.next_deadline, status.agency_name, status.category, status.filed_on) == (
             day(60), agency.name, pb.VIOLATION_CATEGORY_FALSE_ADVERTISING, clock.today().isoformat())
-        assert [m.text for m in status.messages] == ["立案调查 case opened", "已立案调查"]
+        assert [(m.action, m.notice, dict(m.data), m.text) for m in status.messages] == [
+            ("", "", {}, "收到举报 report received"), ("opened", "", {"on": day(0)}, f"{day(0)} 立案调查"),
+            ("", "opened", {}, "您举报的问题已立案调查")]
         shown = str(status)
         for hidden in ("内部", "handler-li", who.name, who.phone, who.resident_id):
             assert hidden not in shown

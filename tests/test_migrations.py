@@ -70,6 +70,9 @@ def test_upgrade_to_head_builds_the_models_and_downgrade_removes_them(service, e
 ADDED_COLUMNS = [
     ("complaints", "0002", "cases", {"next_deadline_provisional": False, "paid_on": None, "surcharge_paused": []}),
     ("inspections", "0003", "tasks", {"publish_due_provisional": False, "rectify_due_provisional": False}),
+    ("complaints", "0003", "timeline_entries", {"data": {}}),
+    ("complaints", "0003", "reporter_messages", {"code": "", "data": {}}),
+    ("complaints", "0003", "case_notices", {"code": "", "data": {}}),
 ]
 
 

@@ -119,7 +119,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             next_deadline_note=domain.provisional_note(case.next_deadline, case.next_deadline_provisional),
             agency_name=case.agency_name,
             category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
-            messages=[pb.ReporterMessage(sent_at=timestamp(at), text=text) for at, text in status.messages])
+            messages=[reporter_message(m) for m in status.messages])
 
     # -- the queue and the record --
 
@@ -217,13 +217,14 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             allowed_actions=list(request.allowed_actions),
             new_entries=[dict(revision=e.revision or request.revision,
                               at=e.at.ToDatetime(clock.CHINA) if e.HasField("at") else now, actor=e.actor,
-                              action=e.action, detail=e.detail, internal=e.internal) for e in request.new_entries])
+                              action=e.action, detail=e.detail, internal=e.internal, data=dict(e.data))
+                         for e in request.new_entries])
         applied = await self.store.record_progress(request.case_id, progress, now)
         return pb.RecordCaseProgressResponse(applied=applied)
 
     async def NotifyReporters(self, request: pb.NotifyReportersRequest, context) -> pb.NotifyReportersResponse:
-        notified = await self.store.notify_reporters(request.case_id, request.notice_key, request.text,
-                                                     request.real_name_only, clock.now())
+        notified = await self.store.notify_reporters(request.case_id, request.notice_key, request.code,
+                                                     dict(request.data), request.real_name_only, clock.now())
         return pb.NotifyReportersResponse(notified=notified)
 
 
@@ -341,7 +342,7 @@ def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.C
         attachment_ids=case_file.attachment_ids,
         deadlines=[pb.Deadline(**d) for d in case.deadlines],
         timeline=[pb.TimelineEntry(revision=e.revision, at=timestamp(e.at), actor=e.actor, action=e.action,
-                                   detail=e.detail, internal=e.internal) for e in case_file.timeline],
+                                   detail=e.detail, internal=e.internal, data=e.data) for e in case_file.timeline],
         allowed_actions=case.allowed_actions,
         reporters=[pb.Reporter(real_name=r.real_name, name=r.name, phone=r.phone, resident_id=r.resident_id,
                                organisation=r.organisation, email=r.email)
@@ -350,6 +351,15 @@ def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.C
         surcharge_cny=surcharge_on(case, today), paid_on=format_date(case.paid_on),
         surcharge_paused=[pb.ReviewSpan(filed_on=filed_on, concluded_on=concluded_on)
                           for filed_on, concluded_on in case.surcharge_paused])
+
+
+def reporter_message(message: domain.ReporterMessage) -> pb.ReporterMessage:
+    """What a reporter reads: the code and data a client words, and the Chinese for one that shows
+    the message as it is; a message recorded in words before codes existed, those words alone."""
+    if message.recorded:
+        return pb.ReporterMessage(sent_at=timestamp(message.at), text=message.recorded)
+    return pb.ReporterMessage(sent_at=timestamp(message.at), text=domain.reporter_text(message),
+                              action=message.action, notice=message.notice, data=message.data)
 
 
 @functools.lru_cache(maxsize=None)

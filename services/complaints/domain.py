@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
+from contracts import timeline
 from rules import Period, Surcharge, WorkingDayCalendar
 from suite.errors import FieldViolation, InvalidArgument, PermissionDenied
 
@@ -267,6 +268,72 @@ def provisional_note(next_deadline: date | None, provisional: bool) -> str:
     return f"暂定：{next_deadline.year}年放假安排尚未发布，日期可能调整"
 
 
+# ---- what a reporter reads ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReporterMessage:
+    """A message on a reporter's status page: a public timeline entry (its action) or a notice
+    (its code), with the values its words need; `recorded` holds the words of one recorded before
+    codes and data existed."""
+
+    at: datetime
+    action: str = ""
+    notice: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+    recorded: str = ""
+
+
+# The reporter's messages in Chinese, for API clients that show them as they are: the texts of the
+# public timeline entries and the notices, by the ids and in the words of the console's Chinese
+# catalogue (console/locale/zh_CN), which a test holds them to.
+REPORTER_WORDS = {
+    "timeline.received": "{on} 收到举报",
+    "timeline.opened": "{on} 立案调查",
+    "timeline.declined": "{on} 不予立案：{reason}",
+    "timeline.transferred": "{on} 移送{to}",
+    "timeline.mark.competent_office": "（有管辖权的机关）",
+    "timeline.referred": "{on} 转行业协会自律处理",
+    "timeline.decided": "{on} 作出处理决定：{penalty}",
+    "timeline.published": "处罚信息公示至 {until}",
+    "timeline.agency_suspended": "停止承接新业务至 {until}",
+    "timeline.publicity_ended": "处罚信息公示期届满",
+    "timeline.credit_repair_open": "可申请信用修复",
+    "timeline.review_concluded": "{review_kind}：{result}",
+    "timeline.publication_withdrawn": "处罚信息已撤回，不再计入信用评价",
+    "timeline.suspension_lifted": "停止承接新业务自 {on} 解除",
+    "timeline.licence_reinstated": "吊销决定已撤销，机构自 {on} 起恢复为“{agency_status}”",
+    "timeline.closed": "{on} 结案",
+    "notice.opened": "您举报的问题已立案调查",
+    "notice.declined": "您举报的问题不予立案：{reason}",
+    "notice.joined": "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。",
+    "penalty.none": "不予处罚",
+    "penalty.warning": "警告",
+    "penalty.fine": "罚款 {fine_cny} 元",
+    "penalty.suspension": "停止承接新业务 {suspension_months} 个月",
+    "penalty.suspension_with_fine": "停止承接新业务 {suspension_months} 个月，并处罚款 {fine_cny} 元",
+    "penalty.revocation": "吊销执业许可证",
+    "label.review_kind.reconsideration": "行政复议",
+    "label.review_kind.litigation": "行政诉讼",
+    "label.review_result.upheld": "维持原处理决定",
+    "label.review_result.revoked": "撤销原处理决定",
+    "label.agency_status.active": "正常",
+    "label.agency_status.suspended": "停止承接新业务",
+    "label.agency_status.revoked": "已吊销",
+    "label.agency_status.deregistered": "已注销",
+}
+
+
+def reporter_text(message: ReporterMessage) -> str:
+    """A reporter's message in Chinese, worded from its code and data; its code where the words
+    are missing (a test keeps that from happening)."""
+    kind, code = (timeline.TIMELINE, message.action) if message.action else (timeline.NOTICE, message.notice)
+    return timeline.words(REPORTER_WORDS.get, _reporter_label, timeline.key(kind, code), message.data) or code
+
+
+def _reporter_label(vocabulary: str, word: str) -> str:
+    return REPORTER_WORDS.get(f"label.{vocabulary}.{word}", word)
+
+
 # ---- the late-payment surcharge (加处罚款) ------------------------------------------------------
 
 PAY_FINE = "pay_fine"
@@ -319,7 +386,7 @@ class Intake:
 
 
 JOINED_NOTICE_KEY = "joined"
-JOINED_NOTICE = "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。"
+JOINED_NOTICE_CODE = "joined"  # what the notice says: the report joined an open case (并案)
 
 
 def case_description(reports: list[tuple[date, str]]) -> str:

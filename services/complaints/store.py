@@ -145,7 +145,8 @@ class CaseAttachment(Base):
 
 class TimelineEntry(Base):
     """An entry of a case's timeline, keyed by the record revision that brought it and its place
-    there, so a retried write appends it once."""
+    there, so a retried write appends it once. What happened is its action and data (the values
+    its words need); `detail` holds the words of an entry recorded before data existed."""
 
     __tablename__ = "timeline_entries"
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
@@ -157,6 +158,7 @@ class TimelineEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
     internal: Mapped[bool] = mapped_column(Boolean)
+    data: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class CaseStageChange(Base):
@@ -171,25 +173,31 @@ class CaseStageChange(Base):
 
 
 class CaseNotice(Base):
-    """A notice the workflow sent to a case's reporters, once per key."""
+    """A notice the workflow sent to a case's reporters, once per key: its code and data (`text`
+    holds the words of one sent before notices had codes)."""
 
     __tablename__ = "case_notices"
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     notice_key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    text: Mapped[str] = mapped_column(Text, default="")
     real_name_only: Mapped[bool] = mapped_column(Boolean)
     notified: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
 class ReporterMessage(Base):
-    """A message on one report's status page."""
+    """A notice on one report's status page: its code and data (`text` holds the words of one
+    sent before notices had codes)."""
 
     __tablename__ = "reporter_messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
     notice_key: Mapped[str] = mapped_column(String(100))
-    text: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    text: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime] = mapped_column(db.Instant)
 
     __table_args__ = (UniqueConstraint("report_id", "notice_key", name="uq_reporter_messages_report_notice"),)
@@ -224,7 +232,7 @@ class CaseFile:
 class ReportStatus:
     report: Report
     case: Case
-    messages: list[tuple[datetime, str]]
+    messages: list[domain.ReporterMessage]
 
 
 @dataclass(frozen=True)
@@ -348,7 +356,7 @@ class ComplaintsStore:
                                                          for a in dict.fromkeys(intake.attachment_ids)])
         if joined and reference is not None:
             session.add(ReporterMessage(report_id=report.id, notice_key=domain.JOINED_NOTICE_KEY,
-                                        text=domain.JOINED_NOTICE, sent_at=now))
+                                        code=domain.JOINED_NOTICE_CODE, sent_at=now))
         return Filing(case.id, code, joined, reference)
 
     async def _lock_counter(self, session: AsyncSession, province: str, year: int) -> CaseCounter:
@@ -398,12 +406,14 @@ class ComplaintsStore:
             if report is None or not matches:
                 return None
             case = await self._case(session, report.case_id)
-            messages = [(m.sent_at, m.text) for m in (await session.execute(
-                select(ReporterMessage).where(ReporterMessage.report_id == report.id))).scalars()]
+            messages = [domain.ReporterMessage(m.sent_at, notice=m.code, data=m.data, recorded=m.text)
+                        for m in (await session.execute(select(ReporterMessage).where(
+                            ReporterMessage.report_id == report.id))).scalars()]
             entries = (await session.execute(select(TimelineEntry).where(
                 TimelineEntry.case_id == case.id, TimelineEntry.internal.is_(False)))).scalars()
-            messages += [(e.at, e.detail or e.action) for e in entries]
-        return ReportStatus(report, case, sorted(messages, key=lambda m: m[0]))
+            messages += [domain.ReporterMessage(e.at, action=e.action, data=e.data, recorded=e.detail)
+                         for e in entries]
+        return ReportStatus(report, case, sorted(messages, key=lambda m: m.at))
 
     # -- the case record --
 
@@ -493,8 +503,8 @@ class ComplaintsStore:
             case.revision, case.updated_at = progress.revision, now
         return True
 
-    async def notify_reporters(self, case_id: str, notice_key: str, text: str, real_name_only: bool,
-                               now: datetime) -> int:
+    async def notify_reporters(self, case_id: str, notice_key: str, code: str, data: dict[str, str],
+                               real_name_only: bool, now: datetime) -> int:
         """Put the message on the page of every (real-name) reporter of the case, once per key:
         a repeated key answers the first count and sends nothing."""
         async with self.sessions() as session, session.begin():
@@ -508,9 +518,9 @@ class ComplaintsStore:
                 recipients = recipients.where(Reporter.real_name.is_(True))
             report_ids = list((await session.execute(recipients)).scalars())
             await self._insert_once(session, ReporterMessage, [
-                dict(report_id=r, notice_key=notice_key, text=text, sent_at=now) for r in report_ids])
-            session.add(CaseNotice(case_id=case_id, notice_key=notice_key, text=text, real_name_only=real_name_only,
-                                   notified=len(report_ids), sent_at=now))
+                dict(report_id=r, notice_key=notice_key, code=code, data=data, sent_at=now) for r in report_ids])
+            session.add(CaseNotice(case_id=case_id, notice_key=notice_key, code=code, data=data,
+                                   real_name_only=real_name_only, notified=len(report_ids), sent_at=now))
         return len(report_ids)
 
     # -- statistics and exports: read from the records, never from the workflows --

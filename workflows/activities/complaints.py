@@ -3,7 +3,7 @@ through its gRPC API, as the suite's worker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from temporalio import activity
@@ -28,10 +28,17 @@ class ProgressRecord:
 
 @dataclass
 class Notice:
+    """A notice to a case's reporters: what it says as a code and the values its words need (the
+    reporter's page words it), sent once per key."""
+
     case_id: str
     notice_key: str
-    text: str
     real_name_only: bool
+    # A notice scheduled before notices had codes arrives without one: the service refuses it, so
+    # the action that sent it is refused as failed half-way and taken again, rather than retried
+    # for ever.
+    code: str = ""
+    data: dict[str, str] = field(default_factory=dict)
 
 
 def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
@@ -46,7 +53,7 @@ def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
         overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count)
     entries = []
     for item in record.new_entries:
-        entry = pb.TimelineEntry(revision=item.revision, actor=item.actor, action=item.action, detail=item.detail,
+        entry = pb.TimelineEntry(revision=item.revision, actor=item.actor, action=item.action, data=item.data,
                                  internal=item.internal)
         entry.at.FromDatetime(datetime.fromisoformat(item.at))
         entries.append(entry)
@@ -73,6 +80,6 @@ class ComplaintsActivities(ServiceClient):
     @activity.defn(name="complaints.notify_reporters")
     async def notify_reporters(self, notice: Notice) -> int:
         response = await self._call(self._stub.NotifyReporters, pb.NotifyReportersRequest(
-            case_id=notice.case_id, notice_key=notice.notice_key, text=notice.text,
+            case_id=notice.case_id, notice_key=notice.notice_key, code=notice.code, data=notice.data,
             real_name_only=notice.real_name_only))
         return response.notified

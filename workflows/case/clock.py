@@ -18,8 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from contracts.case_actions import PRIOR_NOTICE
-from contracts.provisional import retimed_note
 from contracts.refusals import refuse
+from contracts.timeline import listed
 from suite.clock import CHINA
 from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
 from workflows.case import procedure
@@ -136,8 +136,8 @@ async def on_dates_passed(case: CaseWorkflow) -> bool:
         if not period.warned and period.plan.warn_on and period.plan.warn_on <= day:
             period.warned = changed = True
             if period.period_id in OFFICE_DUTIES:
-                case.note("system", "due_soon", f"{period.period_id} falls due on {period.plan.due_on}"
-                          + provisional_mark(period))
+                case.note("system", "due_soon", period_id=period.period_id, due_on=period.plan.due_on,
+                          provisional=period.provisional)
         if period.plan.due_on < day:
             changed = True
             if period.period_id in PARTY_WINDOWS and period.provisional:
@@ -149,29 +149,26 @@ async def on_dates_passed(case: CaseWorkflow) -> bool:
 
 def _await_schedule(case: CaseWorkflow, period: RunningPeriod) -> None:
     period.awaiting_schedule = True
-    years = "、".join(f"{year}年" for year in period.plan.provisional_years)
-    case.note("system", "awaiting_schedule",
-              f"{period.plan.description}的最后一天 {period.plan.due_on} 为暂定日期：{years}放假安排发布前不认定届满"
-              f" (the last day is provisional; nothing follows for the party until the schedule is out)")
+    case.note("system", "awaiting_schedule", period_id=period.period_id, due_on=period.plan.due_on,
+              years=listed(period.plan.provisional_years))
 
 
 def _expire(case: CaseWorkflow, period: RunningPeriod) -> None:
     period_id, state = period.period_id, case.state
     if period_id in OFFICE_DUTIES:
         period.state = "missed"
-        case.note("system", "deadline_missed",
-                  f"{period_id} was due on {period.plan.due_on}{provisional_mark(period)}; escalated to the supervisor")
+        case.note("system", "deadline_missed", period_id=period_id, due_on=period.plan.due_on,
+                  provisional=period.provisional)
         return
     period.state = "ended"
     if period_id == "statement_and_defence" and state.stage == PRIOR_NOTICE:
-        case.note("system", "statement_period_ended",
-                  "the party made no further statement in time; the right is waived (逾期视为放弃)")
+        case.note("system", "statement_period_ended")
     elif period_id == "pay_fine" and state.decision and not state.decision.paid_on:
-        case.note("system", "payment_overdue", "the fine is unpaid; the late surcharge accrues (加处罚款)")
+        case.note("system", "payment_overdue")
     elif period_id.startswith("publicity"):
-        case.note("system", "publicity_ended", "处罚信息公示期届满 the publicity period ended", internal=False)
+        case.note("system", "publicity_ended", internal=False)
     elif period_id == "credit_repair_after" and _credit_repair_open(case):
-        case.note("system", "credit_repair_open", "可申请信用修复 the agency may apply for credit repair", internal=False)
+        case.note("system", "credit_repair_open", internal=False)
 
 
 def _credit_repair_open(case: CaseWorkflow) -> bool:
@@ -211,8 +208,8 @@ async def _retime_period(case: CaseWorkflow, period: RunningPeriod, years: list[
     if period.plan.warn_on != before.warn_on:
         period.warned = period.warned and period.plan.warn_on <= day
     if period.plan.due_on != before.due_on:
-        case.note("system", "deadline_retimed",
-                  f"{period.plan.description}：{retimed_note(before.due_on, period.plan.due_on, years)}")
+        case.note("system", "deadline_retimed", period_id=period.period_id, before=before.due_on,
+                  after=period.plan.due_on, years=listed(years))
         if period.state == "missed" and period.plan.due_on >= day:
             period.state = "running"
     period.awaiting_schedule = False

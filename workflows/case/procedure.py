@@ -76,6 +76,11 @@ def describe(penalty: Penalty) -> str:
     return {"none": "no penalty", "warning": "warning", "revocation": "licence revocation"}[penalty.kind]
 
 
+def penalty_data(penalty: Penalty) -> dict[str, object]:
+    """A penalty as a timeline entry's data, which readers word (`contracts.timeline`)."""
+    return {"penalty_kind": penalty.kind, "fine_cny": penalty.fine_cny, "suspension_months": penalty.suspension_months}
+
+
 def heavier(decided: Penalty, proposed: Penalty) -> bool:
     """A decision heavier than the penalty told to the party needs a new prior notice."""
     return (PENALTY_KINDS.index(decided.kind) > PENALTY_KINDS.index(proposed.kind)

@@ -57,7 +57,7 @@ class CaseWorkflow:
         async with self.lock:
             self.rules = Rules.from_data(await clock.compute(self, PeriodActivities.rules, start.rules_version))
             await clock.start_period(self, "verify_and_open", start.received_on)
-            self.note("system", "received", f"{start.received_on} 收到举报 report received", internal=False)
+            self.note("system", "received", internal=False, on=start.received_on)
             await record.write(self)
         while not self.finished:
             wake_at = clock.next_wake(self)
@@ -96,7 +96,7 @@ class CaseWorkflow:
         async with self.lock:
             if all(r.reference != reporter.reference for r in self.reporters):
                 self.reporters.append(reporter)
-                self.note("system", "reporter_joined", "another report on the same conduct joined the case")
+                self.note("system", "reporter_joined")
                 await record.write(self)
         return record.view(self)
 
@@ -148,6 +148,9 @@ class CaseWorkflow:
                          field="effective_on", last_step_on=self.state.last_effective_on)
         return on
 
-    def note(self, actor: str, action: str, detail: str, internal: bool = True) -> None:
+    def note(self, actor: str, action: str, internal: bool = True, **data: object) -> None:
+        """Put what happened on the timeline as its code and the values its words need, as text
+        (`contracts.timeline`): the readers word it, so rewording an entry changes no history."""
         self.state.timeline.append(TimelineItem(revision=self.revision + 1, at=workflow.now().isoformat(),
-                                                actor=actor, action=action, detail=detail, internal=internal))
+                                                actor=actor, action=action, internal=internal,
+                                                data={name: str(value) for name, value in data.items()}))

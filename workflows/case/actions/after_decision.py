@@ -41,7 +41,7 @@ async def record_service(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     decision.served_on = on
     clock.meet(case, "serve_absent_party")
     case.state.status = "served"
-    case.note(action.actor, "served", f"decision served on {on}" + ("" if action.party_present else " (party absent)"))
+    case.note(action.actor, "served", on=on, party_absent=not action.party_present)
     if decision.penalty.fine_cny:
         await clock.start_period(case, "pay_fine", on)
     await clock.start_period(case, "reconsideration_window", on)
@@ -78,8 +78,7 @@ async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     if period and period.state == "running":
         clock.meet(case, "pay_fine")
     case.state.status = "paid"
-    case.note(action.actor, "paid", f"{action.amount_cny} CNY paid on {on}"
-              + (f" including {owed - fine} CNY surcharge" if owed > fine else ""))
+    case.note(action.actor, "paid", amount_cny=action.amount_cny, on=on, surcharge_cny=owed - fine)
 
 
 def _a_review_change(case: CaseWorkflow, action: CaseAction) -> None:
@@ -98,12 +97,12 @@ async def record_review(case: CaseWorkflow, action: CaseAction, on: str) -> None
     if action.review_pending:
         state.reviews.append(ReviewSpan(date.fromisoformat(on), None))
         state.status = f"{kind}_pending"
-        case.note(action.actor, "review_filed", f"{kind} filed on {on}; no surcharge accrues")
+        case.note(action.actor, "review_filed", review_kind=kind, on=on)
         return
     state.reviews[-1] = ReviewSpan(state.reviews[-1].start, date.fromisoformat(on))
     if action.review_upheld:
         state.status = "upheld"
-        case.note(action.actor, "review_concluded", f"{kind}: the decision is upheld")
+        case.note(action.actor, "review_concluded", review_kind=kind, result="upheld")
         return
     await _revoked_on_review(case, action, on)
 
@@ -115,7 +114,7 @@ async def _revoked_on_review(case: CaseWorkflow, action: CaseAction, on: str) ->
     for period in state.periods.values():
         if period.state == "running":
             period.state = "cancelled"
-    case.note(action.actor, "review_concluded", f"{kind}: the decision is revoked", internal=False)
+    case.note(action.actor, "review_concluded", internal=False, review_kind=kind, result="revoked")
     if decision.credit_event_id:
         await clock.start_period(case, "withdraw_publication", on)
         await workflow.execute_activity_method(
@@ -125,15 +124,13 @@ async def _revoked_on_review(case: CaseWorkflow, action: CaseAction, on: str) ->
                             reason=f"{kind} revoked the decision of {decision.decided_on} ({start.case_id})"),
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
         clock.meet(case, "withdraw_publication")
-        case.note("system", "publication_withdrawn", "处罚信息已撤回 the penalty is off the public register "
-                                                     "and no longer counts in the credit grade", internal=False)
+        case.note("system", "publication_withdrawn", internal=False)
     if decision.penalty.kind == "revocation" and workflow.patched(REINSTATEMENT_PATCH):
         await _reinstate_agency(case, kind, on)
     if decision.suspension_workflow_id and on <= decision.suspended_until:
         await workflow.get_external_workflow_handle(decision.suspension_workflow_id).signal(
             AgencySuspensionWorkflow.end_early, EarlyEnd(on=on, reason=f"{kind} revoked the decision ({start.case_id})"))
-        case.note("system", "suspension_lifted", f"停止承接新业务自 {on} 解除 the suspension ends on review",
-                  internal=False)
+        case.note("system", "suspension_lifted", internal=False, on=on)
 
 
 async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> None:
@@ -146,8 +143,7 @@ async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> No
                            reason=f"{review_kind} revoked the decision of {case.state.decision.decided_on} "
                                   f"({start.case_id})"),
         start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
-    case.note("system", "licence_reinstated", f"吊销决定已撤销 the licence is restored; the agency is {agency.status} "
-                                              f"from {on}", internal=False)
+    case.note("system", "licence_reinstated", internal=False, agency_status=agency.status, on=on)
 
 
 def _complied_with(case: CaseWorkflow) -> ApplicationError | None:
@@ -175,4 +171,4 @@ async def close(case: CaseWorkflow, action: CaseAction, on: str) -> None:
                          provisional=period.provisional)
     clock.meet(case, "withdraw_publication")
     close_case(case, case.state.outcome, "closed")
-    case.note(action.actor, "closed", f"{on} 结案 closed", internal=False)
+    case.note(action.actor, "closed", internal=False, on=on)

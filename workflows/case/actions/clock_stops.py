@@ -47,7 +47,7 @@ def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
 async def request_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     period = case.state.office_period()
     case.state.pending_extension = PendingExtension(period.period_id, action.actor, action.reason)
-    case.note(action.actor, "extension_requested", f"{period.period_id}: {action.reason}")
+    case.note(action.actor, "extension_requested", period_id=period.period_id, reason=action.reason)
 
 
 def _extension_waits(case: CaseWorkflow) -> ApplicationError | None:
@@ -68,12 +68,14 @@ async def approve_extension(case: CaseWorkflow, action: CaseAction, on: str) -> 
     period.granted.append("supervisor")
     await clock.replan(case, period)
     case.state.pending_extension = None
-    case.note(action.actor, "extension_approved", f"{period.period_id} now due on {period.plan.due_on}")
+    case.note(action.actor, "extension_approved", period_id=period.period_id, due_on=period.plan.due_on,
+              provisional=period.provisional)
 
 
 @handles("refuse_extension", when=_extension_waits, check=_four_eyes)
 async def refuse_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
-    case.note(action.actor, "extension_refused", f"{case.state.pending_extension.period_id}: {action.reason}")
+    case.note(action.actor, "extension_refused", period_id=case.state.pending_extension.period_id,
+              reason=action.reason)
     case.state.pending_extension = None
 
 
@@ -99,7 +101,8 @@ async def suspend_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None
     period = case.state.office_period()
     period.state, period.paused_on = "paused", on
     case.state.status = f"suspended:{action.cause}"
-    case.note(action.actor, "clock_suspended", f"{period.period_id} stopped on {on} ({action.cause}): {action.reason}")
+    case.note(action.actor, "clock_suspended", period_id=period.period_id, on=on, cause=action.cause,
+              reason=action.reason)
 
 
 def _clock_stopped(case: CaseWorkflow) -> ApplicationError | None:
@@ -116,4 +119,5 @@ async def resume_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     period = case.state.office_period()
     await clock.resume(case, period, on)
     case.state.status = "opened" if case.state.stage != VERIFICATION else "verifying"
-    case.note(action.actor, "clock_resumed", f"{period.period_id} runs again from {on}, due on {period.plan.due_on}")
+    case.note(action.actor, "clock_resumed", period_id=period.period_id, on=on, due_on=period.plan.due_on,
+              provisional=period.provisional)

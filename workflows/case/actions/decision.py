@@ -20,7 +20,7 @@ from workflows.agency_suspension import workflow_id as suspension_workflow_id
 from workflows.case import clock, procedure
 from workflows.case.actions import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-from workflows.case.procedure import check_penalty, describe, heavier, penalty_of
+from workflows.case.procedure import check_penalty, describe, heavier, penalty_data, penalty_of
 from workflows.case.state import Decision
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def submit_decision(case: CaseWorkflow, action: CaseAction, on: str) -> No
     clock.meet(case, "statement_and_defence")
     case.state.proposal = Decision(penalty_of(action), action.actor)
     case.state.stage, case.state.status = DECISION_APPROVAL, "awaiting_approval"
-    case.note(action.actor, "decision_submitted", f"{describe(case.state.proposal.penalty)}: {action.reason}")
+    case.note(action.actor, "decision_submitted", reason=action.reason, **penalty_data(case.state.proposal.penalty))
 
 
 def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
@@ -73,7 +73,7 @@ async def approve_decision(case: CaseWorkflow, action: CaseAction, on: str) -> N
     clock.meet(case, "decide_ordinary_case")
     penalty = decision.penalty
     state.outcome = procedure.OUTCOME_OF_PENALTY[penalty.kind]
-    case.note(action.actor, "decided", f"{on} 作出处理决定 decided: {describe(penalty)}", internal=False)
+    case.note(action.actor, "decided", internal=False, on=on, **penalty_data(penalty))
     if penalty.kind == "none":
         close_case(case, "no_penalty", "closed without penalty")
         return
@@ -106,7 +106,7 @@ async def _put_on_credit_record(case: CaseWorkflow, decision: Decision) -> None:
         start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
     if published:
         clock.meet(case, "publish_penalty")
-        case.note("system", "published", f"处罚信息公示至 {publicity.due_on} published until then", internal=False)
+        case.note("system", "published", internal=False, until=publicity.due_on)
     if published and rules.credit_repair.allowed_after(procedure.measures(penalty)):
         await clock.start_period(case, "credit_repair_after", decision.decided_on)
 
@@ -121,7 +121,7 @@ async def _suspend_agency(case: CaseWorkflow, decision: Decision) -> None:
     decision.suspension_workflow_id, decision.suspended_until = suspension_workflow_id(order), until
     await workflow.start_child_workflow(AgencySuspensionWorkflow.run, order, id=decision.suspension_workflow_id,
                                         parent_close_policy=workflow.ParentClosePolicy.ABANDON)
-    case.note("system", "agency_suspended", f"停止承接新业务至 {until} no new business until then", internal=False)
+    case.note("system", "agency_suspended", internal=False, until=until)
 
 
 async def _revoke_agency(case: CaseWorkflow, decision: Decision) -> None:
@@ -132,4 +132,4 @@ async def _revoke_agency(case: CaseWorkflow, decision: Decision) -> None:
                           to_status="revoked", effective_on=decision.decided_on, suspended_until="",
                           reason=start.category, decision_reference=start.case_id),
         start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
-    case.note("system", "licence_revoked", "the agency's licence is revoked")
+    case.note("system", "licence_revoked")

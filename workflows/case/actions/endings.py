@@ -32,13 +32,12 @@ async def transfer(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     if action.target_authority:
         clock.cancel_running(case)
         close_case(case, "transferred", "transferred")
-        case.note(action.actor, "transferred", f"{on} 移送{action.target_authority} transferred", internal=False)
-        case.note(action.actor, "transfer_grounds", action.reason)
+        case.note(action.actor, "transferred", internal=False, on=on, to=action.target_authority)
+        case.note(action.actor, "transfer_grounds", reason=action.reason)
         return
     previous, state.region_code, state.assignee = state.region_code, action.target_region_code, ""
-    case.note(action.actor, "transferred", f"{on} 移送有管辖权的机关 ({state.region_code}) transferred to the "
-                                           "competent office", internal=False)
-    case.note(action.actor, "transfer_grounds", f"from {previous}: {action.reason}")
+    case.note(action.actor, "transferred", internal=False, on=on, to=state.region_code, competent_office=True)
+    case.note(action.actor, "transfer_grounds", reason=action.reason, previous_region=previous)
 
 
 def _names_the_association(case: CaseWorkflow, action: CaseAction) -> None:
@@ -50,5 +49,5 @@ def _names_the_association(case: CaseWorkflow, action: CaseAction) -> None:
 async def refer_to_association(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     clock.cancel_running(case)
     close_case(case, "referred_to_association", "referred")
-    case.note(action.actor, "referred", f"{on} 转行业协会自律处理 referred to the industry association", internal=False)
-    case.note(action.actor, "referral_grounds", f"{action.association_id}: {action.reason}")
+    case.note(action.actor, "referred", internal=False, on=on)
+    case.note(action.actor, "referral_grounds", association_id=action.association_id, reason=action.reason)

@@ -13,7 +13,7 @@ from contracts.case_actions import HEARING, PRIOR_NOTICE
 from contracts.refusals import refuse
 from workflows.case import clock
 from workflows.case.actions import handles
-from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_of
+from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_data, penalty_of
 from workflows.case.state import Decision
 
 if TYPE_CHECKING:
@@ -31,15 +31,15 @@ async def propose_penalty(case: CaseWorkflow, action: CaseAction, on: str) -> No
     state.stage, state.status = PRIOR_NOTICE, "prior_notice_served"
     state.statement_recorded = False
     await clock.start_period(case, "statement_and_defence", on)
-    hearing = "; the party may ask for a hearing" if hearing_available(case.rules, state.proposal.penalty) else ""
-    case.note(action.actor, "prior_notice_served",
-              f"proposed {describe(state.proposal.penalty)} served on {on}{hearing}. {action.reason}")
+    penalty = state.proposal.penalty
+    case.note(action.actor, "prior_notice_served", on=on, hearing=hearing_available(case.rules, penalty),
+              reason=action.reason, **penalty_data(penalty))
 
 
 @handles("record_statement")
 async def record_statement(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     case.state.statement_recorded = True
-    case.note(action.actor, "statement_recorded", action.reason)
+    case.note(action.actor, "statement_recorded", reason=action.reason)
 
 
 def _hearing_possible(case: CaseWorkflow) -> ApplicationError | None:
@@ -71,7 +71,7 @@ async def request_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> No
     if decide.state == "running":
         decide.state, decide.paused_on = "paused", on  # a hearing is not counted (处罚程序规定 art. 64)
     case.state.stage, case.state.status = HEARING, "hearing_scheduled"
-    case.note(action.actor, "hearing_requested", f"hearing on {action.hearing_on}, notified on {on}")
+    case.note(action.actor, "hearing_requested", hearing_on=action.hearing_on, on=on)
 
 
 @handles("record_hearing")
@@ -81,4 +81,4 @@ async def record_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> Non
         await clock.resume(case, decide, on)
     case.state.stage, case.state.status = PRIOR_NOTICE, "heard"
     case.state.statement_recorded = True
-    case.note(action.actor, "hearing_held", action.reason)
+    case.note(action.actor, "hearing_held", reason=action.reason)

@@ -28,18 +28,18 @@ def _names_the_assignee(case: CaseWorkflow, action: CaseAction) -> None:
 @handles("assign", check=_names_the_assignee)
 async def assign(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     case.state.assignee = action.assignee
-    case.note(action.actor, "assigned", f"assigned to {action.assignee}")
+    case.note(action.actor, "assigned", assignee=action.assignee)
 
 
 @handles("record_verification")
 async def record_verification(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     case.state.status = "verifying"
-    case.note(action.actor, "verification_recorded", action.reason)
+    case.note(action.actor, "verification_recorded", reason=action.reason)
 
 
 @handles("add_evidence")
 async def add_evidence(case: CaseWorkflow, action: CaseAction, on: str) -> None:
-    case.note(action.actor, "evidence_added", f"attachment {action.attachment_id}: {action.reason}")
+    case.note(action.actor, "evidence_added", attachment_id=action.attachment_id, reason=action.reason)
 
 
 def _verification_clock_runs(case: CaseWorkflow) -> ApplicationError | None:
@@ -60,10 +60,10 @@ async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     clock.meet(case, "verify_and_open")
     case.state.stage, case.state.status = INVESTIGATION, "opened"
     await clock.start_period(case, "decide_ordinary_case", on)
-    case.note(action.actor, "opened", f"{on} 立案调查 case opened", internal=False)
+    case.note(action.actor, "opened", internal=False, on=on)
     if action.reason:
-        case.note(action.actor, "opening_grounds", action.reason)
-    await _tell_reporters_about_opening(case, on, "立案调查 a case was opened")
+        case.note(action.actor, "opening_grounds", reason=action.reason)
+    await _tell_reporters_about_opening(case, on, "opened")
 
 
 def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
@@ -75,17 +75,20 @@ def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
 async def decline(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     clock.meet(case, "verify_and_open")
     close_case(case, "not_opened", "not opened")
-    case.note(action.actor, "declined", f"{on} 不予立案 not opened: {action.reason}", internal=False)
-    await _tell_reporters_about_opening(case, on, f"不予立案 no case was opened: {action.reason}")
+    case.note(action.actor, "declined", internal=False, on=on, reason=action.reason)
+    await _tell_reporters_about_opening(case, on, "declined", reason=action.reason)
 
 
-async def _tell_reporters_about_opening(case: CaseWorkflow, decided_on: str, text: str) -> None:
+async def _tell_reporters_about_opening(case: CaseWorkflow, decided_on: str, code: str, **data: str) -> None:
+    """Tell the real-name reporters whether a case was opened (投诉举报处理暂行办法 art. 31): a
+    notice by its code and data (`contracts.timeline`), worded by whoever shows it."""
     if not any(r.real_name for r in case.reporters):
         return
     await clock.start_period(case, "notify_reporter_of_opening", decided_on)
     await workflow.execute_activity_method(
         ComplaintsActivities.notify_reporters,
-        Notice(case_id=case.start.case_id, notice_key="opening-decision", text=text, real_name_only=True),
+        Notice(case_id=case.start.case_id, notice_key="opening-decision", code=code, data=data,
+               real_name_only=True),
         start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)
     clock.meet(case, "notify_reporter_of_opening")
-    case.note("system", "reporters_told", "real-name reporters were told whether a case was opened")
+    case.note("system", "reporters_told")

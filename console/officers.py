@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from console import charts, forms, i18n, refusals
+from console import charts, forms, i18n, refusals, timeline
 from console.backend import Backend, ServiceError
 from console.web import OFFICERS, Pages, Visitor, language
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -152,7 +152,8 @@ async def case_page(request: Request, failed_action: str = "", error: dict | Non
         effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=optional_word,
         STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE,
         workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
-        timeline=sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision)))
+        timeline=[dict(e=e, words=timeline.entry_words(pages, lang, e))
+                  for e in sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision))])
 
 
 async def act(request: Request) -> Response:

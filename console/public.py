@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from console import forms, i18n, refusals
+from console import forms, i18n, refusals, timeline
 from console.backend import Backend, ServiceError, Violation
 from console.officers import CATEGORIES, CATEGORY, STAGE, error_view, failed_page, http_status
 from console.web import Pages, language
@@ -153,8 +153,9 @@ async def track(request: Request) -> Response:
         message = ("; ".join(refusals.field_words(pages, lang, refused).values())
                    or refusals.detail(pages, lang, refused))
         return pages.render(request, "portal_track.html", 400, values=values, error=message)
-    return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, word=optional_word, STAGE=STAGE,
-                        CATEGORY=CATEGORY)
+    messages = [dict(m=m, words=timeline.message_words(pages, lang, m)) for m in status.messages]
+    return pages.render(request, "portal_status.html", headers=NO_STORE, status=status, messages=messages,
+                        word=optional_word, STAGE=STAGE, CATEGORY=CATEGORY)
 
 
 # ---- the public register ---------------------------------------------------------------------------

@@ -231,6 +231,37 @@ async def test_a_provisional_date_is_marked_with_why_and_a_final_one_is_not(cons
     assert "Whether the period has run out is settled once the holiday schedule is published" in page
 
 
+async def test_the_timeline_and_the_reporters_page_are_worded_from_codes_and_data(console, api, registry_api):
+    county = new_county(PROVINCE)
+    filed = await file(api, report(await new_agency(registry_api, county)))
+    await record(api, filed.case_id, county, 1)  # its entry recorded in words, before entries had data
+    moved = dict(period_id="verify_and_open", before=f"{NEXT_YEAR}-02-05", after=f"{NEXT_YEAR}-02-08",
+                 years=str(NEXT_YEAR))
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
+        case_id=filed.case_id, revision=2, summary=pb.CaseSummary(
+            case_id=filed.case_id, stage=pb.CASE_STAGE_INVESTIGATION, status="opened", region_code=county),
+        new_entries=[pb.TimelineEntry(actor="system", action="deadline_retimed", data=moved, internal=True),
+                     pb.TimelineEntry(actor="handler-wang", action="opened", data=dict(on=day(0)), internal=False)]),
+        metadata=OPERATOR)
+    await sign_in(console, "handler", county)
+    page = (await console.get(f"/cases/{filed.case_id}")).text
+    assert "已调取网页截图" in page and f"{day(0)} 立案调查" in page
+    assert (f"“核查立案期限”截止日期由 {NEXT_YEAR}-02-05 调整为 {NEXT_YEAR}-02-08"
+            f"（{NEXT_YEAR}年放假安排已发布）") in page
+    await console.get("/lang/en")
+    page = (await console.get(f"/cases/{filed.case_id}")).text
+    assert f"{day(0)} case opened" in page and "已调取网页截图" in page  # an old entry as it was recorded
+    assert (f"“verification period” moved from {NEXT_YEAR}-02-05 to {NEXT_YEAR}-02-08 "
+            f"(the {NEXT_YEAR} holiday schedule is published)") in page
+
+    track = dict(tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret)
+    page = (await console.post("/portal/track", data=track)).text
+    assert f"{day(0)} case opened" in page and "moved from" not in page and "已调取网页截图" not in page
+    await console.get("/lang/zh")
+    page = (await console.post("/portal/track", data=track)).text
+    assert f"{day(0)} 立案调查" in page and "截止日期由" not in page
+
+
 async def test_the_reporters_page_marks_a_provisional_next_deadline_and_says_why(console, api, registry_api):
     county = new_county(PROVINCE)
     filed = await file(api, report(await new_agency(registry_api, county)))

@@ -11,7 +11,6 @@ that rested on a year whose schedule has come out."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -24,9 +23,8 @@ from suite.clock import CHINA
 from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
 from workflows.case import procedure
 from workflows.case.state import RunningPeriod
+from workflows.case.context import Case
 
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
 
 # On its own clock a case retries its calendar arithmetic (hourly at most) until it can count.
 CALENDAR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=4,
@@ -44,17 +42,17 @@ PARTY_WINDOWS = frozenset({"statement_and_defence", "pay_fine", "reconsideration
 DATED_STATES = ("running", "paused", "missed", "met", "ended")
 
 
-def today(case: CaseWorkflow) -> date:
+def today(case: Case) -> date:
     return (workflow.now().astimezone(CHINA) - timedelta(days=case.start.calendar_offset_days)).date()
 
 
-def instant(case: CaseWorkflow, legal_day: str) -> datetime:
+def instant(case: Case, legal_day: str) -> datetime:
     """The first moment of a legal day, on the workflow's clock."""
     day = date.fromisoformat(legal_day) + timedelta(days=case.start.calendar_offset_days)
     return datetime.combine(day, time(0), tzinfo=CHINA)
 
 
-async def compute(case: CaseWorkflow, activity, question):
+async def compute(case: Case, activity, question):
     """Calendar arithmetic. Within a handler's action it runs once, so that a failure refuses the
     action at once in words a handler can act on (the failure itself goes to the worker's log)."""
     if not case.acting:
@@ -69,43 +67,43 @@ async def compute(case: CaseWorkflow, activity, question):
                      "期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
 
 
-async def plan(case: CaseWorkflow, period_id: str, start_on: str, extra: int = 0,
+async def plan(case: Case, period_id: str, start_on: str, extra: int = 0,
                pauses: list[list[str]] | None = None) -> PeriodPlan:
     return await compute(case, PeriodActivities.plan_period, PeriodQuestion(
         case.start.rules_version, period_id, start_on, extra, pauses or []))
 
 
-async def start_period(case: CaseWorkflow, period_id: str, start_on: str) -> PeriodPlan:
+async def start_period(case: Case, period_id: str, start_on: str) -> PeriodPlan:
     planned = await plan(case, period_id, start_on)
     case.state.periods[period_id] = RunningPeriod(planned)
     return planned
 
 
-async def replan(case: CaseWorkflow, period: RunningPeriod) -> None:
+async def replan(case: Case, period: RunningPeriod) -> None:
     """The due and warning days again, after an extension or a stop of the clock."""
     period.plan = await plan(case, period.period_id, period.plan.started_on, period.extra, period.pauses)
     period.warned = False
 
 
-async def resume(case: CaseWorkflow, period: RunningPeriod, on: str) -> None:
+async def resume(case: Case, period: RunningPeriod, on: str) -> None:
     period.pauses.append([period.paused_on, on])
     period.state, period.paused_on = "running", ""
     await replan(case, period)
 
 
-def meet(case: CaseWorkflow, period_id: str) -> None:
+def meet(case: Case, period_id: str) -> None:
     period = case.state.periods.get(period_id)
     if period and period.state in ("running", "paused"):
         period.state = "met"
 
 
-def cancel_running(case: CaseWorkflow) -> None:
+def cancel_running(case: Case) -> None:
     for period in case.state.periods.values():
         if period.state in ("running", "paused"):
             period.state = "cancelled"
 
 
-def cancel_office_duties(case: CaseWorkflow) -> None:
+def cancel_office_duties(case: Case) -> None:
     for period in case.state.periods.values():
         if period.state in ("running", "paused") and period.period_id in OFFICE_DUTIES:
             period.state = "cancelled"
@@ -115,7 +113,7 @@ def provisional_mark(period: RunningPeriod) -> str:
     return "（暂定 provisional）" if period.provisional else ""
 
 
-def next_wake(case: CaseWorkflow) -> datetime | None:
+def next_wake(case: Case) -> datetime | None:
     moments = []
     for period in case.state.periods.values():
         if period.state != "running" or period.awaiting_schedule:
@@ -126,7 +124,7 @@ def next_wake(case: CaseWorkflow) -> datetime | None:
     return min(moments, default=None)
 
 
-async def on_dates_passed(case: CaseWorkflow) -> bool:
+async def on_dates_passed(case: Case) -> bool:
     """Warn, escalate and close what the day has reached; answers whether anything changed."""
     day = today(case).isoformat()
     changed = False
@@ -147,13 +145,13 @@ async def on_dates_passed(case: CaseWorkflow) -> bool:
     return changed
 
 
-def _await_schedule(case: CaseWorkflow, period: RunningPeriod) -> None:
+def _await_schedule(case: Case, period: RunningPeriod) -> None:
     period.awaiting_schedule = True
     case.note("system", "awaiting_schedule", period_id=period.period_id, due_on=period.plan.due_on,
               years=listed(period.plan.provisional_years))
 
 
-def _expire(case: CaseWorkflow, period: RunningPeriod) -> None:
+def _expire(case: Case, period: RunningPeriod) -> None:
     period_id, state = period.period_id, case.state
     if period_id in OFFICE_DUTIES:
         period.state = "missed"
@@ -171,13 +169,13 @@ def _expire(case: CaseWorkflow, period: RunningPeriod) -> None:
         case.note("system", "credit_repair_open", internal=False)
 
 
-def _credit_repair_open(case: CaseWorkflow) -> bool:
+def _credit_repair_open(case: Case) -> bool:
     decision = case.state.decision
     complied = decision is not None and (decision.penalty.kind != "fine" or bool(decision.paid_on))
     return complied and case.rules.credit_repair.allowed_after(procedure.measures(decision.penalty))
 
 
-def surcharge(case: CaseWorkflow, until: date) -> int:
+def surcharge(case: Case, until: date) -> int:
     """The late-payment surcharge (加处罚款) on `until`, in yuan. Nothing accrues on a provisional
     payment deadline (暂定): lateness is never decided on one; nor on a decision revoked on
     review (its payment period cancelled)."""
@@ -190,7 +188,7 @@ def surcharge(case: CaseWorkflow, until: date) -> int:
                                         paid_or_until, [(r.start, r.end) for r in case.state.reviews]) // 100
 
 
-async def retime(case: CaseWorkflow, years: list[int]) -> bool:
+async def retime(case: Case, years: list[int]) -> bool:
     """The State Council's schedule for `years` is out: every date that rested on them is computed
     again; a changed one moves its timer and is noted (截止日期调整), an unchanged one only loses its
     暂定 mark. Answers whether any period was re-timed."""
@@ -201,7 +199,7 @@ async def retime(case: CaseWorkflow, years: list[int]) -> bool:
     return bool(stale)
 
 
-async def _retime_period(case: CaseWorkflow, period: RunningPeriod, years: list[int]) -> None:
+async def _retime_period(case: Case, period: RunningPeriod, years: list[int]) -> None:
     before = period.plan
     period.plan = await plan(case, before.period_id, before.started_on, period.extra, period.pauses)
     day = today(case).isoformat()

@@ -5,7 +5,6 @@ read it, never the workflow), and the search attributes an operator filters by i
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
@@ -16,12 +15,11 @@ from workflows.activities.complaints import ComplaintsActivities, ProgressRecord
 from workflows.case import actions, clock
 from workflows.case.activity_options import RECORD_TIMEOUT, SERVICE_RETRY
 from workflows.case.state import RunningPeriod
-
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
+from workflows.case.context import Case
 
 
-def view(case: CaseWorkflow) -> CaseView:
+
+def view(case: Case) -> CaseView:
     start, state = case.start, case.state
     day = clock.today(case).isoformat()
     upcoming = next_deadline(case)
@@ -46,18 +44,18 @@ def view(case: CaseWorkflow) -> CaseView:
         surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in state.reviews])
 
 
-def next_deadline(case: CaseWorkflow) -> RunningPeriod | None:
+def next_deadline(case: Case) -> RunningPeriod | None:
     running = [x for x in case.state.periods.values() if x.state == "running"
                and not x.period_id.startswith(("publicity", "credit_repair"))]
     return min(running, key=lambda x: x.plan.due_on, default=None)
 
 
-def provisional_years(case: CaseWorkflow) -> list[int]:
+def provisional_years(case: Case) -> list[int]:
     return sorted({year for x in case.state.periods.values() if x.state in clock.DATED_STATES
                    for year in x.plan.provisional_years})
 
 
-async def write(case: CaseWorkflow) -> None:
+async def write(case: Case) -> None:
     """Write the case record and the search attributes."""
     case.revision += 1
     new_entries = case.state.timeline[case.recorded_entries:]

@@ -5,7 +5,6 @@ followed from it — and closing the case (结案) once the review windows have 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
@@ -16,19 +15,18 @@ from contracts.refusals import refuse
 from workflows.activities.registry import RegistryActivities, ReinstatementOrder, WithdrawalOrder
 from workflows.agency_suspension import AgencySuspensionWorkflow, EarlyEnd
 from workflows.case import clock
-from workflows.case.actions import close_case, handles
+from workflows.case.actions.registry import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
 from workflows.case.procedure import ReviewSpan
+from workflows.case.context import Case
 
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
 
 # Cases decided before reinstatement on review existed replay without it.
 REINSTATEMENT_PATCH = "reinstate-agency-on-review"
 REVIEW_WINDOWS = ("reconsideration_window", "litigation_window")
 
 
-def _not_served(case: CaseWorkflow) -> ApplicationError | None:
+def _not_served(case: Case) -> ApplicationError | None:
     served_on = case.state.decision.served_on
     if served_on:
         return refuse("DECISION_ALREADY_SERVED", "the decision was already served", served_on=served_on)
@@ -36,7 +34,7 @@ def _not_served(case: CaseWorkflow) -> ApplicationError | None:
 
 
 @handles("record_service", when=_not_served)
-async def record_service(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_service(case: Case, action: CaseAction, on: str) -> None:
     decision = case.state.decision
     decision.served_on = on
     clock.meet(case, "serve_absent_party")
@@ -48,7 +46,7 @@ async def record_service(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     await clock.start_period(case, "litigation_window", on)
 
 
-def _payable(case: CaseWorkflow) -> ApplicationError | None:
+def _payable(case: Case) -> ApplicationError | None:
     decision = case.state.decision
     if not decision.penalty.fine_cny:
         return refuse("DECISION_WITHOUT_FINE", "the decision carries no fine")
@@ -59,13 +57,13 @@ def _payable(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
-def _names_the_amount(case: CaseWorkflow, action: CaseAction) -> None:
+def _names_the_amount(case: Case, action: CaseAction) -> None:
     if action.amount_cny <= 0:
         raise refuse("PAYMENT_AMOUNT_REQUIRED", "a payment needs its amount", field="amount_cny")
 
 
 @handles("record_payment", when=_payable, check=_names_the_amount)
-async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_payment(case: Case, action: CaseAction, on: str) -> None:
     decision = case.state.decision
     fine = decision.penalty.fine_cny
     owed = fine + clock.surcharge(case, date.fromisoformat(on))
@@ -81,7 +79,7 @@ async def record_payment(case: CaseWorkflow, action: CaseAction, on: str) -> Non
     case.note(action.actor, "paid", amount_cny=action.amount_cny, on=on, surcharge_cny=owed - fine)
 
 
-def _a_review_change(case: CaseWorkflow, action: CaseAction) -> None:
+def _a_review_change(case: Case, action: CaseAction) -> None:
     if action.review_kind not in ("reconsideration", "litigation"):
         raise refuse("REVIEW_KIND_UNKNOWN", "review kind must be reconsideration or litigation", field="kind")
     pending = bool(case.state.reviews) and case.state.reviews[-1].end is None
@@ -92,7 +90,7 @@ def _a_review_change(case: CaseWorkflow, action: CaseAction) -> None:
 
 
 @handles("record_review", check=_a_review_change)
-async def record_review(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_review(case: Case, action: CaseAction, on: str) -> None:
     state, kind = case.state, action.review_kind
     if action.review_pending:
         state.reviews.append(ReviewSpan(date.fromisoformat(on), None))
@@ -107,7 +105,7 @@ async def record_review(case: CaseWorkflow, action: CaseAction, on: str) -> None
     await _revoked_on_review(case, action, on)
 
 
-async def _revoked_on_review(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def _revoked_on_review(case: Case, action: CaseAction, on: str) -> None:
     """The decision never had effect: what followed from it is undone."""
     state, kind, decision, start = case.state, action.review_kind, case.state.decision, case.start
     state.status = "revoked_on_review"
@@ -133,7 +131,7 @@ async def _revoked_on_review(case: CaseWorkflow, action: CaseAction, on: str) ->
         case.note("system", "suspension_lifted", internal=False, on=on)
 
 
-async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> None:
+async def _reinstate_agency(case: Case, review_kind: str, on: str) -> None:
     """The revocation never had effect: the agency returns to the status it had before it."""
     start = case.start
     agency = await workflow.execute_activity_method(
@@ -146,7 +144,7 @@ async def _reinstate_agency(case: CaseWorkflow, review_kind: str, on: str) -> No
     case.note("system", "licence_reinstated", internal=False, agency_status=agency.status, on=on)
 
 
-def _complied_with(case: CaseWorkflow) -> ApplicationError | None:
+def _complied_with(case: Case) -> ApplicationError | None:
     state = case.state
     revoked = state.status == "revoked_on_review"
     if not state.decision.served_on and not revoked:
@@ -157,7 +155,7 @@ def _complied_with(case: CaseWorkflow) -> ApplicationError | None:
 
 
 @handles("close", when=_complied_with)
-async def close(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def close(case: Case, action: CaseAction, on: str) -> None:
     for period_id in REVIEW_WINDOWS:
         period = case.state.periods.get(period_id)
         if period and period.state == "running" and period.awaiting_schedule:

@@ -4,7 +4,6 @@ period counts no days of until the clock is resumed."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
@@ -13,11 +12,10 @@ from contracts.case_actions import VERIFICATION
 from contracts.refusals import refuse
 from rules.statutes import ExtensionRefused
 from workflows.case import clock
-from workflows.case.actions import handles
+from workflows.case.actions.registry import handles
 from workflows.case.state import PendingExtension
+from workflows.case.context import Case
 
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
 
 
 
@@ -25,7 +23,7 @@ def _no_office_period() -> ApplicationError:
     return refuse("NO_OFFICE_PERIOD", "no statutory period of the office runs now")
 
 
-def _extensible(case: CaseWorkflow) -> ApplicationError | None:
+def _extensible(case: Case) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
         return _no_office_period()
@@ -38,31 +36,31 @@ def _extensible(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
-def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
+def _gives_the_reason(case: Case, action: CaseAction) -> None:
     if not action.reason:
         raise refuse("EXTENSION_REASON_REQUIRED", "an extension needs its reason", field="reason")
 
 
 @handles("request_extension", when=_extensible, check=_gives_the_reason)
-async def request_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def request_extension(case: Case, action: CaseAction, on: str) -> None:
     period = case.state.office_period()
     case.state.pending_extension = PendingExtension(period.period_id, action.actor, action.reason)
     case.note(action.actor, "extension_requested", period_id=period.period_id, reason=action.reason)
 
 
-def _extension_waits(case: CaseWorkflow) -> ApplicationError | None:
+def _extension_waits(case: Case) -> ApplicationError | None:
     if case.state.pending_extension is None:
         return refuse("NO_EXTENSION_WAITING", "no extension is waiting for approval")
     return None
 
 
-def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
+def _four_eyes(case: Case, action: CaseAction) -> None:
     if case.state.pending_extension.requested_by == action.actor:
         raise refuse("FOUR_EYES_EXTENSION", "four eyes: the requester cannot approve their own extension")
 
 
 @handles("approve_extension", when=_extension_waits, check=_four_eyes)
-async def approve_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def approve_extension(case: Case, action: CaseAction, on: str) -> None:
     period = case.state.periods[case.state.pending_extension.period_id]
     period.extra += case.rules.periods[period.period_id].extension_length("supervisor", period.granted)
     period.granted.append("supervisor")
@@ -73,13 +71,13 @@ async def approve_extension(case: CaseWorkflow, action: CaseAction, on: str) -> 
 
 
 @handles("refuse_extension", when=_extension_waits, check=_four_eyes)
-async def refuse_extension(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def refuse_extension(case: Case, action: CaseAction, on: str) -> None:
     case.note(action.actor, "extension_refused", period_id=case.state.pending_extension.period_id,
               reason=action.reason)
     case.state.pending_extension = None
 
 
-def _clock_runs(case: CaseWorkflow) -> ApplicationError | None:
+def _clock_runs(case: Case) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
         return _no_office_period()
@@ -88,7 +86,7 @@ def _clock_runs(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
-def _stops_this_period(case: CaseWorkflow, action: CaseAction) -> None:
+def _stops_this_period(case: Case, action: CaseAction) -> None:
     period = case.state.office_period()
     if action.cause not in period.plan.suspended_by:
         raise refuse("CAUSE_DOES_NOT_STOP_PERIOD", f"{action.cause or 'nothing'} does not stop {period.period_id}; "
@@ -97,7 +95,7 @@ def _stops_this_period(case: CaseWorkflow, action: CaseAction) -> None:
 
 
 @handles("suspend_clock", when=_clock_runs, check=_stops_this_period)
-async def suspend_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def suspend_clock(case: Case, action: CaseAction, on: str) -> None:
     period = case.state.office_period()
     period.state, period.paused_on = "paused", on
     case.state.status = f"suspended:{action.cause}"
@@ -105,7 +103,7 @@ async def suspend_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None
               reason=action.reason)
 
 
-def _clock_stopped(case: CaseWorkflow) -> ApplicationError | None:
+def _clock_stopped(case: Case) -> ApplicationError | None:
     period = case.state.office_period()
     if period is None:
         return _no_office_period()
@@ -115,7 +113,7 @@ def _clock_stopped(case: CaseWorkflow) -> ApplicationError | None:
 
 
 @handles("resume_clock", when=_clock_stopped)
-async def resume_clock(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def resume_clock(case: Case, action: CaseAction, on: str) -> None:
     period = case.state.office_period()
     await clock.resume(case, period, on)
     case.state.status = "opened" if case.state.stage != VERIFICATION else "verifying"

@@ -5,7 +5,6 @@ agency's status in the registry."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -18,16 +17,15 @@ from workflows.activities.periods import MonthsQuestion, PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow, SuspensionDecision
 from workflows.agency_suspension import workflow_id as suspension_workflow_id
 from workflows.case import clock, procedure
-from workflows.case.actions import close_case, handles
+from workflows.case.actions.registry import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
 from workflows.case.procedure import check_penalty, describe, heavier, penalty_data, penalty_of
 from workflows.case.state import Decision
-
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
+from workflows.case.context import Case
 
 
-def _decidable(case: CaseWorkflow) -> ApplicationError | None:
+
+def _decidable(case: Case) -> ApplicationError | None:
     state = case.state
     window = state.periods.get("statement_and_defence")
     if state.stage == PRIOR_NOTICE and window.state == "running" and not state.statement_recorded:
@@ -39,7 +37,7 @@ def _decidable(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
-def _a_penalty_to_decide(case: CaseWorkflow, action: CaseAction) -> None:
+def _a_penalty_to_decide(case: Case, action: CaseAction) -> None:
     penalty = penalty_of(action)
     check_penalty(penalty, proposing=False)
     if case.state.stage == INVESTIGATION and penalty.kind != "none":
@@ -52,20 +50,20 @@ def _a_penalty_to_decide(case: CaseWorkflow, action: CaseAction) -> None:
 
 
 @handles("submit_decision", when=_decidable, check=_a_penalty_to_decide)
-async def submit_decision(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def submit_decision(case: Case, action: CaseAction, on: str) -> None:
     clock.meet(case, "statement_and_defence")
     case.state.proposal = Decision(penalty_of(action), action.actor)
     case.state.stage, case.state.status = DECISION_APPROVAL, "awaiting_approval"
     case.note(action.actor, "decision_submitted", reason=action.reason, **penalty_data(case.state.proposal.penalty))
 
 
-def _four_eyes(case: CaseWorkflow, action: CaseAction) -> None:
+def _four_eyes(case: Case, action: CaseAction) -> None:
     if case.state.proposal.proposed_by == action.actor:
         raise refuse("FOUR_EYES_DECISION", "four eyes: the proposer cannot approve their own decision")
 
 
 @handles("approve_decision", check=_four_eyes)
-async def approve_decision(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def approve_decision(case: Case, action: CaseAction, on: str) -> None:
     state = case.state
     decision = state.proposal
     decision.decided_on = on
@@ -86,7 +84,7 @@ async def approve_decision(case: CaseWorkflow, action: CaseAction, on: str) -> N
         await _revoke_agency(case, decision)
 
 
-async def _put_on_credit_record(case: CaseWorkflow, decision: Decision) -> None:
+async def _put_on_credit_record(case: Case, decision: Decision) -> None:
     start, penalty, rules = case.start, decision.penalty, case.rules
     publicity_period = rules.publicity.period_id(procedure.measures(penalty), penalty.fine_cny * 100)
     published = publicity_period is not None
@@ -111,7 +109,7 @@ async def _put_on_credit_record(case: CaseWorkflow, decision: Decision) -> None:
         await clock.start_period(case, "credit_repair_after", decision.decided_on)
 
 
-async def _suspend_agency(case: CaseWorkflow, decision: Decision) -> None:
+async def _suspend_agency(case: Case, decision: Decision) -> None:
     start = case.start
     until = await clock.compute(case, PeriodActivities.last_day_of_months,
                                 MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
@@ -124,7 +122,7 @@ async def _suspend_agency(case: CaseWorkflow, decision: Decision) -> None:
     case.note("system", "agency_suspended", internal=False, until=until)
 
 
-async def _revoke_agency(case: CaseWorkflow, decision: Decision) -> None:
+async def _revoke_agency(case: Case, decision: Decision) -> None:
     start = case.start
     await workflow.execute_activity_method(
         RegistryActivities.change_agency_status,

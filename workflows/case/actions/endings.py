@@ -4,18 +4,16 @@ industry association for self-regulation (转行业协会自律处理)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from contracts.case import CaseAction
 from contracts.refusals import refuse
 from workflows.case import clock
-from workflows.case.actions import close_case, handles
-
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
+from workflows.case.actions.registry import close_case, handles
+from workflows.case.context import Case
 
 
-def _names_where_and_why(case: CaseWorkflow, action: CaseAction) -> None:
+
+def _names_where_and_why(case: Case, action: CaseAction) -> None:
     if not (action.target_region_code or action.target_authority):
         raise refuse("TRANSFER_TARGET_REQUIRED", "a transfer names the office or the authority",
                      field="target_authority")
@@ -27,7 +25,7 @@ def _names_where_and_why(case: CaseWorkflow, action: CaseAction) -> None:
 
 
 @handles("transfer", check=_names_where_and_why)
-async def transfer(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def transfer(case: Case, action: CaseAction, on: str) -> None:
     state = case.state
     if action.target_authority:
         clock.cancel_running(case)
@@ -40,13 +38,13 @@ async def transfer(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     case.note(action.actor, "transfer_grounds", reason=action.reason, previous_region=previous)
 
 
-def _names_the_association(case: CaseWorkflow, action: CaseAction) -> None:
+def _names_the_association(case: Case, action: CaseAction) -> None:
     if not action.association_id:
         raise refuse("REFERRAL_ASSOCIATION_REQUIRED", "a referral names the association", field="association_id")
 
 
 @handles("refer_to_association", check=_names_the_association)
-async def refer_to_association(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def refer_to_association(case: Case, action: CaseAction, on: str) -> None:
     clock.cancel_running(case)
     close_case(case, "referred_to_association", "referred")
     case.note(action.actor, "referred", internal=False, on=on)

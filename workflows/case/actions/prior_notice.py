@@ -4,7 +4,6 @@ clock does not count the days of a hearing (处罚程序规定 art. 64)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
@@ -12,20 +11,19 @@ from contracts.case import CaseAction
 from contracts.case_actions import HEARING, PRIOR_NOTICE
 from contracts.refusals import refuse
 from workflows.case import clock
-from workflows.case.actions import handles
+from workflows.case.actions.registry import handles
 from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_data, penalty_of
 from workflows.case.state import Decision
-
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
+from workflows.case.context import Case
 
 
-def _a_penalty_to_propose(case: CaseWorkflow, action: CaseAction) -> None:
+
+def _a_penalty_to_propose(case: Case, action: CaseAction) -> None:
     check_penalty(penalty_of(action), proposing=True)
 
 
 @handles("propose_penalty", check=_a_penalty_to_propose)
-async def propose_penalty(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def propose_penalty(case: Case, action: CaseAction, on: str) -> None:
     state = case.state
     state.proposal = Decision(penalty_of(action), action.actor)
     state.stage, state.status = PRIOR_NOTICE, "prior_notice_served"
@@ -37,12 +35,12 @@ async def propose_penalty(case: CaseWorkflow, action: CaseAction, on: str) -> No
 
 
 @handles("record_statement")
-async def record_statement(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_statement(case: Case, action: CaseAction, on: str) -> None:
     case.state.statement_recorded = True
     case.note(action.actor, "statement_recorded", reason=action.reason)
 
 
-def _hearing_possible(case: CaseWorkflow) -> ApplicationError | None:
+def _hearing_possible(case: Case) -> ApplicationError | None:
     proposal = case.state.proposal
     if proposal is None or not hearing_available(case.rules, proposal.penalty):
         return refuse("NO_HEARING_FOR_PENALTY",
@@ -54,13 +52,13 @@ def _hearing_possible(case: CaseWorkflow) -> ApplicationError | None:
     return None
 
 
-def _names_the_day(case: CaseWorkflow, action: CaseAction) -> None:
+def _names_the_day(case: Case, action: CaseAction) -> None:
     if not action.hearing_on:
         raise refuse("HEARING_DATE_REQUIRED", "a hearing needs its date", field="hearing_on")
 
 
 @handles("request_hearing", when=_hearing_possible, check=_names_the_day)
-async def request_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def request_hearing(case: Case, action: CaseAction, on: str) -> None:
     notice = await clock.plan(case, "hearing_notice", action.hearing_on)
     if on > notice.due_on:
         raise refuse("HEARING_NOTICE_TOO_LATE", f"the party must be notified {notice.length} working days before the "
@@ -75,7 +73,7 @@ async def request_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> No
 
 
 @handles("record_hearing")
-async def record_hearing(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_hearing(case: Case, action: CaseAction, on: str) -> None:
     decide = case.state.periods["decide_ordinary_case"]
     if decide.state == "paused":
         await clock.resume(case, decide, on)

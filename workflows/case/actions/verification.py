@@ -3,7 +3,6 @@ reporter is told which (投诉举报处理暂行办法 art. 31)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -13,43 +12,42 @@ from contracts.case_actions import INVESTIGATION
 from contracts.refusals import refuse
 from workflows.activities.complaints import ComplaintsActivities, Notice
 from workflows.case import clock
-from workflows.case.actions import close_case, handles
+from workflows.case.actions.registry import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-
-if TYPE_CHECKING:
-    from workflows.case.workflow import CaseWorkflow
+from workflows.case.context import Case
 
 
-def _names_the_assignee(case: CaseWorkflow, action: CaseAction) -> None:
+
+def _names_the_assignee(case: Case, action: CaseAction) -> None:
     if not action.assignee:
         raise refuse("ASSIGNEE_REQUIRED", "assign needs the assignee", field="assignee")
 
 
 @handles("assign", check=_names_the_assignee)
-async def assign(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def assign(case: Case, action: CaseAction, on: str) -> None:
     case.state.assignee = action.assignee
     case.note(action.actor, "assigned", assignee=action.assignee)
 
 
 @handles("record_verification")
-async def record_verification(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def record_verification(case: Case, action: CaseAction, on: str) -> None:
     case.state.status = "verifying"
     case.note(action.actor, "verification_recorded", reason=action.reason)
 
 
 @handles("add_evidence")
-async def add_evidence(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def add_evidence(case: Case, action: CaseAction, on: str) -> None:
     case.note(action.actor, "evidence_added", attachment_id=action.attachment_id, reason=action.reason)
 
 
-def _verification_clock_runs(case: CaseWorkflow) -> ApplicationError | None:
+def _verification_clock_runs(case: Case) -> ApplicationError | None:
     if case.state.periods["verify_and_open"].state == "paused":
         return refuse("VERIFICATION_CLOCK_SUSPENDED", "the verification clock is suspended; resume it first")
     return None
 
 
 @handles("open", when=_verification_clock_runs)
-async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def open_case(case: Case, action: CaseAction, on: str) -> None:
     occurred_on = case.start.occurred_on
     if occurred_on:
         limit = await clock.plan(case, "limitation_period", occurred_on)
@@ -66,20 +64,20 @@ async def open_case(case: CaseWorkflow, action: CaseAction, on: str) -> None:
     await _tell_reporters_about_opening(case, on, "opened")
 
 
-def _gives_the_reason(case: CaseWorkflow, action: CaseAction) -> None:
+def _gives_the_reason(case: Case, action: CaseAction) -> None:
     if not action.reason:
         raise refuse("DECLINE_REASON_REQUIRED", "declining needs the reason", field="reason")
 
 
 @handles("decline", check=_gives_the_reason)
-async def decline(case: CaseWorkflow, action: CaseAction, on: str) -> None:
+async def decline(case: Case, action: CaseAction, on: str) -> None:
     clock.meet(case, "verify_and_open")
     close_case(case, "not_opened", "not opened")
     case.note(action.actor, "declined", internal=False, on=on, reason=action.reason)
     await _tell_reporters_about_opening(case, on, "declined", reason=action.reason)
 
 
-async def _tell_reporters_about_opening(case: CaseWorkflow, decided_on: str, code: str, **data: str) -> None:
+async def _tell_reporters_about_opening(case: Case, decided_on: str, code: str, **data: str) -> None:
     """Tell the real-name reporters whether a case was opened (投诉举报处理暂行办法 art. 31): a
     notice by its code and data (`contracts.timeline`), worded by whoever shows it."""
     if not any(r.real_name for r in case.reporters):

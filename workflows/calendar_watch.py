@@ -29,8 +29,10 @@ EVERY_SECONDS = 10.0
 # The newest official years are the only ones a running workflow can still hold as provisional.
 RECENT_YEARS = 4
 SIGNALS_IN_FLIGHT = 64
-# A workflow signalled this recently is still re-timing; visibility shows it a moment later.
-RESIGNAL_AFTER_SECONDS = 120.0
+# A signal the server accepted is delivered: a workflow signalled this recently is still at work on
+# it (ten thousand take minutes), and is signalled again only if it still lists the year after
+# this long (a worker whose calendar was read before the schedule came may have planned on it).
+RESIGNAL_AFTER_SECONDS = 900.0
 
 
 class CalendarWatch:
@@ -64,9 +66,14 @@ class CalendarWatch:
             return 0
         now = time.monotonic()
         self._signalled = {key: at for key, at in self._signalled.items() if now - at < RESIGNAL_AFTER_SECONDS}
+        # Counting is cheap where listing a backlog of thousands is not: while no more workflows are
+        # provisional than were signalled lately, those are still at work and there is nothing new.
+        query = provisional_query(years)
+        if (await self._client.count_workflows(query)).count <= len(self._signalled):
+            return 0
         slots = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
         sent: list[asyncio.Task] = []
-        async for execution in self._client.list_workflows(provisional_query(years)):
+        async for execution in self._client.list_workflows(query):
             held = sorted({int(y) for y in execution.typed_search_attributes.get(
                 search_attributes.PROVISIONAL_YEARS) or ()} & set(years))
             key = f"{execution.id}/{execution.run_id}/{held}"

@@ -9,6 +9,7 @@ days 05-09 (Sat), 09-20 (Sun), 10-10 (Sat)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from tests.grpc_checks import error_info, field_reasons
 from contracts import search_attributes
 from contracts.case import CaseView
 from workflows.case.workflow import CaseWorkflow
+from workflows.activities.periods import PeriodActivities
 from workflows.worker import WORKFLOWS, Activities, build_worker
 
 HANDLER, SECOND_HANDLER, SUPERVISOR = "handler-wang", "handler-li", "supervisor-zhao"
@@ -106,26 +108,30 @@ def deadline(case: cpb.Case | CaseView, period_id: str):
     return found[0]
 
 
-@pytest.fixture(scope="module")
-async def court(registry):
+@contextlib.asynccontextmanager
+async def convened(registry, court_type: type[Court] = Court, legal_day: date = date(2026, 1, 5),
+                   task_queue: str = TASK_QUEUE, periods: PeriodActivities | None = None):
+    """A court on the time-skipping server: the complaints service on a fresh database of the
+    registry's kind, on a legal calendar the scenario moves, and the suite's worker (its period
+    activities on the calendar given, the installed one by default)."""
     from services.complaints.server import build
 
     server_binary = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server_binary))
     await search_attributes.register(env.client)
     backend = "sqlite" if registry.database_url.startswith("sqlite") else "postgresql"
-    legal = legal_time.ScenarioClock(date(2026, 1, 5))
+    legal = legal_time.ScenarioClock(legal_day)
     with fresh_database(backend) as url:
         migrate.upgrade("complaints", database_url=url)
         server, complaints = build(database_url=url, registry_address=registry.address, temporal_client=env.client,
-                                   temporal_settings=_settings(), legal_clock=legal)
+                                   temporal_settings=_settings(task_queue), legal_clock=legal)
         port = await server.start("127.0.0.1:0")
-        activities = Activities.connect(registry.address, f"127.0.0.1:{port}")
+        activities = Activities.connect(registry.address, f"127.0.0.1:{port}", periods=periods)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
-            async with build_worker(env.client, activities, TASK_QUEUE):
-                yield Court(env, legal, cpb_grpc.ComplaintsServiceStub(channel), rpb_grpc.RegistryServiceStub(
-                    registry.channel))
+            async with build_worker(env.client, activities, task_queue):
+                yield court_type(env, legal, cpb_grpc.ComplaintsServiceStub(channel),
+                                 rpb_grpc.RegistryServiceStub(registry.channel))
         finally:
             await channel.close()
             await activities.close()
@@ -134,10 +140,16 @@ async def court(registry):
             await env.shutdown()
 
 
-def _settings():
+@pytest.fixture(scope="module")
+async def court(registry):
+    async with convened(registry) as court:
+        yield court
+
+
+def _settings(task_queue: str):
     from suite import config
 
-    return config.TemporalSettings(address="", namespace="default", task_queue=TASK_QUEUE)
+    return config.TemporalSettings(address="", namespace="default", task_queue=task_queue)
 
 
 # ---- verification: opened or not, on time or late --------------------------------------------

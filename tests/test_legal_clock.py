@@ -19,27 +19,22 @@ from pathlib import Path
 
 import grpc
 import pytest
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from contracts import search_attributes
+from contracts.case import STATE_QUERY, CaseView
+from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 from ipss.complaints.v1 import complaints_pb2 as cpb
-from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
-from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from rules import Rules, WorkingDayCalendar, YearSchedule
 from rules.workdays import provisional_schedule
-from services.complaints.server import build
-from suite import clock, config, migrate
-from tests import legal_time
-from tests.conftest import fresh_database, metadata, token
-from tests.test_case_procedure import HANDLER, SUPERVISOR, Court, deadline
+from suite import clock
+from tests.conftest import metadata, token
+from tests.test_case_procedure import HANDLER, SUPERVISOR, Court, convened, deadline
 from tests.test_complaints_intake import new_agency, registry_api, replica_with_worker, uid  # noqa: F401
-from contracts import search_attributes
 from workflows.activities.periods import PeriodActivities
 from workflows.calendar_watch import CalendarWatch
-from contracts.case import CaseView, STATE_QUERY
-from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
-from workflows.worker import WORKFLOWS, Activities, build_worker
+from workflows.worker import WORKFLOWS
 
 RULES = Rules.load()
 FINE = 50000  # below the 100,000 CNY that opens a hearing for an organisation
@@ -128,33 +123,12 @@ class ProvisionalCourt(Court):
 
 @pytest.fixture(scope="module")
 async def court(registry):
-    queue = f"legal-clock-{uuid.uuid4().hex[:8]}"
-    server_binary = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server_binary))
-    await search_attributes.register(env.client)
-    backend = "sqlite" if registry.database_url.startswith("sqlite") else "postgresql"
-    legal = legal_time.ScenarioClock(clock.today())
     schedules = Schedules(first_provisional_year(clock.today()))
     periods = PeriodActivities(schedules.calendar)
-    with fresh_database(backend) as url:
-        migrate.upgrade("complaints", database_url=url)
-        server, complaints = build(database_url=url, registry_address=registry.address, temporal_client=env.client,
-                                   temporal_settings=config.TemporalSettings("", "default", queue), legal_clock=legal)
-        port = await server.start("127.0.0.1:0")
-        activities = Activities.connect(registry.address, f"127.0.0.1:{port}", periods=periods)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        try:
-            async with build_worker(env.client, activities, queue):
-                court = ProvisionalCourt(env, legal, cpb_grpc.ComplaintsServiceStub(channel),
-                                         rpb_grpc.RegistryServiceStub(registry.channel))
-                court.schedules, court.periods = schedules, periods
-                yield court
-        finally:
-            await channel.close()
-            await activities.close()
-            await server.stop(0)
-            await complaints.close()
-            await env.shutdown()
+    async with convened(registry, ProvisionalCourt, clock.today(), f"legal-clock-{uuid.uuid4().hex[:8]}",
+                        periods) as court:
+        court.schedules, court.periods = schedules, periods
+        yield court
 
 
 async def test_a_report_filed_today_reaches_a_published_decision_on_provisional_dates(court: ProvisionalCourt):

@@ -76,7 +76,7 @@ ADDED_COLUMNS = [
 ]
 
 
-def placeholder_row(table: sqlalchemy.Table) -> dict:
+def sample_row(table: sqlalchemy.Table) -> dict:
     """A value for every column, the same in every table so that foreign keys find their rows."""
     def value(column: sqlalchemy.Column):
         if isinstance(column.type, sqlalchemy.JSON):
@@ -99,7 +99,7 @@ def test_columns_added_to_tables_in_use_give_stored_rows_their_defaults(service,
         with engine.begin() as connection:
             for each in stored.sorted_tables:
                 if each.name != VERSION_TABLE:
-                    connection.execute(each.insert().values(placeholder_row(each)))
+                    connection.execute(each.insert().values(sample_row(each)))
         assert migrate.upgrade(service, database_url=empty_database)
         columns = models(service).tables[table].c
         with engine.connect() as connection:

@@ -91,3 +91,20 @@ class Unavailable(DomainError):
     """A service this one depends on did not answer; the same request may succeed when retried."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class OutOfRange(DomainError):
+    """A position or page outside what is kept (a feed position older than the oldest kept):
+    the metadata says what is still available."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class ResourceExhausted(DomainError):
+    """The caller's quota is spent for now (google.rpc.RetryInfo says when to try again)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, reason: str, message: str, /, retry_after_seconds: float, **metadata: object):
+        super().__init__(reason, message, **metadata)
+        self.retry_after_seconds = retry_after_seconds

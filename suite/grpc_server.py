@@ -7,6 +7,7 @@ google.rpc details."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ from functools import lru_cache
 
 import grpc
 import structlog
-from google.protobuf import any_pb2, descriptor_pool
+from google.protobuf import any_pb2, descriptor_pool, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
@@ -30,7 +31,8 @@ from grpc_status import rpc_status
 from ipss.options.v1 import options_pb2
 from suite import auth, config, validation
 from suite import logging as suite_logging
-from suite.errors import DomainError, FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
+from suite.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted,
+                          Unauthenticated)
 
 # Infrastructure services every server offers without a token.
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
@@ -80,6 +82,10 @@ def rich_status(error: DomainError) -> grpc.Status:
         details.append(error_details_pb2.PreconditionFailure(violations=[
             error_details_pb2.PreconditionFailure.Violation(
                 type=error.violation_type, subject=error.subject, description=error.message)]))
+    elif isinstance(error, ResourceExhausted):
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(datetime.timedelta(seconds=error.retry_after_seconds))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     packed = []
     for detail in details:
         any_detail = any_pb2.Any()

@@ -22,7 +22,7 @@ from functools import lru_cache
 import grpc
 import structlog
 from google.protobuf import any_pb2, descriptor_pool, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -107,57 +107,110 @@ def _authorize(full_method: str, principal: auth.Principal) -> None:
                                role=principal.role, method=full_method)
 
 
+# A refusal another suite service gave to a call made on the caller's behalf is the caller's
+# refusal too (the linkage endpoint relays the registry's NOT_FOUND, not an INTERNAL).
+RELAYED_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                           grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION,
+                           grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.PERMISSION_DENIED,
+                           grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
+
+# Who is calling, from the call's metadata and its connection (a bearer token by default; the
+# linkage endpoint's client certificate).
+Authenticate = Callable[[dict[str, str], grpc.aio.ServicerContext], Awaitable[auth.Principal]]
+
+
 class SuiteInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, token_secret: str):
+    def __init__(self, token_secret: str, authenticate: Authenticate | None = None):
         self._secret = token_secret
+        self._authenticate = authenticate or self._bearer
+
+    async def _bearer(self, metadata: dict[str, str], context: grpc.aio.ServicerContext) -> auth.Principal:
+        return auth.principal_from_metadata(metadata, self._secret)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or is_open(method):
             return handler
-        if handler.unary_unary is None:
-            # Every suite RPC is unary; a streaming one would need its own checks here.
-            raise RuntimeError(f"{method}: streaming RPCs are not supported by the suite interceptor")
         metadata = {m.key: m.value for m in handler_call_details.invocation_metadata or ()}
-        return grpc.unary_unary_rpc_method_handler(
-            self._guard(method, metadata, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._guard(method, metadata, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard_stream(method, metadata, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        raise RuntimeError(f"{method}: only unary and server-streaming RPCs are supported by the suite interceptor")
+
+    async def _admit(self, method: str, metadata: dict[str, str], request,
+                     context: grpc.aio.ServicerContext) -> auth.Principal:
+        caller = await self._authenticate(metadata, context)
+        _authorize(method, caller)
+        validation.check(request)
+        auth.bind(caller)
+        return caller
 
     def _guard(self, method: str, metadata: dict[str, str], behaviour: Callable[..., Awaitable]):
         async def guarded(request, context: grpc.aio.ServicerContext):
-            request_id = metadata.get("x-request-id") or uuid.uuid4().hex
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            caller = auth.ANONYMOUS
-            with structlog.contextvars.bound_contextvars(request_id=request_id, rpc=method):
+            call = _Call(method, metadata)
+            with structlog.contextvars.bound_contextvars(request_id=call.request_id, rpc=method):
                 try:
-                    caller = auth.principal_from_metadata(metadata, self._secret)
-                    _authorize(method, caller)
-                    validation.check(request)
-                    auth.bind(caller)
+                    call.caller = await self._admit(method, metadata, request, context)
                     return await behaviour(request, context)
-                except DomainError as error:
-                    code = error.code
-                    status = rich_status(error)
-                    await context.abort(status.code, status.details,
-                                        tuple(status.trailing_metadata) + (("x-request-id", request_id),))
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
-                    raise
-                except Exception as error:  # noqa: BLE001 - the one place that turns crashes into INTERNAL
-                    if isinstance(error, grpc.aio.AbortError):
-                        raise
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("unhandled error")
-                    await context.abort(grpc.StatusCode.INTERNAL,
-                                        f"internal error; quote request id {request_id}")
+                except BaseException as error:  # noqa: BLE001 - mapped to a status, or raised on
+                    await call.refused(error, context)
                 finally:
-                    log.info("rpc", code=code.name, ms=round((time.perf_counter() - started) * 1000, 2),
-                             role=caller.role)
+                    call.log()
         return guarded
+
+    def _guard_stream(self, method: str, metadata: dict[str, str], behaviour: Callable):
+        async def guarded(request, context: grpc.aio.ServicerContext):
+            call = _Call(method, metadata)
+            with structlog.contextvars.bound_contextvars(request_id=call.request_id, rpc=method):
+                try:
+                    call.caller = await self._admit(method, metadata, request, context)
+                    async for response in behaviour(request, context):
+                        yield response
+                except BaseException as error:  # noqa: BLE001 - mapped to a status, or raised on
+                    await call.refused(error, context)
+                finally:
+                    call.log()
+        return guarded
+
+
+class _Call:
+    """One call as the interceptor sees it: its request id, caller and final status."""
+
+    def __init__(self, method: str, metadata: dict[str, str]):
+        self.method, self.request_id = method, metadata.get("x-request-id") or uuid.uuid4().hex
+        self.caller, self.code, self.started = auth.ANONYMOUS, grpc.StatusCode.OK, time.perf_counter()
+
+    async def refused(self, error: BaseException, context: grpc.aio.ServicerContext) -> None:
+        """Abort with the status the error maps to; raise what is not the call's to map."""
+        if isinstance(error, DomainError):
+            self.code = error.code
+            status = rich_status(error)
+            await context.abort(status.code, status.details,
+                                tuple(status.trailing_metadata) + (("x-request-id", self.request_id),))
+        if isinstance(error, asyncio.CancelledError):
+            self.code = grpc.StatusCode.CANCELLED
+            raise error
+        if isinstance(error, grpc.aio.AbortError) or not isinstance(error, Exception):
+            raise error
+        if isinstance(error, grpc.aio.AioRpcError) and error.code() in RELAYED_CODES:
+            self.code = error.code()
+            relayed = tuple((k, v) for k, v in error.trailing_metadata() or () if k == "grpc-status-details-bin")
+            await context.abort(error.code(), error.details(), relayed + (("x-request-id", self.request_id),))
+        self.code = grpc.StatusCode.INTERNAL
+        log.exception("unhandled error")
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error; quote request id {self.request_id}")
+
+    def log(self) -> None:
+        log.info("rpc", code=self.code.name, ms=round((time.perf_counter() - self.started) * 1000, 2),
+                 role=self.caller.role)
 
 
 @dataclass
@@ -171,14 +224,16 @@ class ServiceBinding:
 
 class SuiteServer:
     def __init__(self, component: str, bindings: Sequence[ServiceBinding], token_secret: str | None = None,
-                 options: Sequence[tuple[str, object]] = (), shared_port: bool = False):
+                 options: Sequence[tuple[str, object]] = (), shared_port: bool = False,
+                 authenticate: Authenticate | None = None, credentials: grpc.ServerCredentials | None = None):
         self.component = component
         self.bindings = list(bindings)
+        self.credentials = credentials
         self.health = health_aio.HealthServicer()
         # A port is shared only among the processes of one service (serve_in_processes checks
         # that nobody else holds it); otherwise a port taken is an error, not a silent sharer.
         self.server = grpc.aio.server(
-            interceptors=[SuiteInterceptor(token_secret or config.token_secret())],
+            interceptors=[SuiteInterceptor(token_secret or config.token_secret(), authenticate)],
             options=[("grpc.so_reuseport", int(shared_port)), *options],
         )
         for binding in self.bindings:
@@ -189,7 +244,8 @@ class SuiteServer:
         reflection.enable_server_reflection(names, self.server)
 
     async def start(self, address: str) -> int:
-        port = self.server.add_insecure_port(address)
+        port = (self.server.add_secure_port(address, self.credentials) if self.credentials
+                else self.server.add_insecure_port(address))
         if port == 0:
             raise OSError(f"{self.component}: cannot listen on {address}")
         await self.server.start()

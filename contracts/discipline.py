@@ -34,8 +34,10 @@ class DisciplineReport:
 class DisciplineView:
     """Where the measure stands: recorded on the credit record, public until, publicity ended."""
 
-    stage: str  # planning, recording, public, ended
+    stage: str  # planning, recording, public, ended; refused when the registry would not record it
     publicity_period: str = ""
     publicity_ends_on: str = ""
     provisional: bool = False
     credit_event_id: str = ""
+    # Why the registry refused it (stage refused).
+    refused_because: str = ""

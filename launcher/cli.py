@@ -104,6 +104,39 @@ def _draw(args) -> int:
     return draw_check.run(args.record, args.address)
 
 
+def _certs(args) -> int:
+    from launcher import association
+
+    if args.revoke:
+        print(f"revoked {args.revoke}: {asyncio.run(association.revoke_certificate(args.revoke, args.registry))}")
+        return 0
+    for association_id, path in asyncio.run(association.issue_certificates(args.association, args.days,
+                                                                          args.registry)):
+        print(f"{association_id}: {path} (key {path.with_suffix('.key')})")
+    print(f"CA: {association.tls.authority_pair().certificate}")
+    return 0
+
+
+def _association_watch(args) -> int:
+    from launcher import association
+    from suite import tls
+
+    if not (args.cert or args.association):
+        print("ipss association watch: name the certificate (--cert) or the association (--association)",
+              file=sys.stderr)
+        return 2
+    client = (tls.KeyPair(args.cert, args.key or args.cert.with_suffix(".key")) if args.cert
+              else tls.association_pair(args.association))
+    state = args.state or config.var_dir() / "association-watch" / f"{client.certificate.stem}.position"
+    spec = association.Watch(address=args.address or f"127.0.0.1:{config.listen_port('linkage')}",
+                             authority=args.ca or tls.authority_pair().certificate, client=client, state=state,
+                             after=args.from_position, idle_exit_seconds=args.idle_exit)
+    try:
+        return asyncio.run(association.watch(spec))
+    except KeyboardInterrupt:
+        return 0
+
+
 def _iso_date(text: str):
     from datetime import datetime
 
@@ -166,6 +199,33 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("record", help="an exported record file, or a plan id to fetch its record")
     verify.add_argument("--address", help="the inspections service to fetch from (default $IPSS_INSPECTIONS_ADDR)")
     verify.set_defaults(run=_draw)
+
+    certs = commands.add_parser("certs", help="make the linkage endpoint's development CA and server certificate, "
+                                              "and register a client certificate for each association")
+    certs.add_argument("--association", action="append", default=[],
+                       help="only this association (repeatable); every association in the registry by default")
+    certs.add_argument("--days", type=int, default=365, help="validity of a new client certificate")
+    certs.add_argument("--revoke", metavar="ASSOCIATION", help="revoke the association's certificate instead")
+    certs.add_argument("--registry", help="the registry's address (default $IPSS_REGISTRY_ADDR)")
+    certs.set_defaults(run=_certs)
+
+    association = commands.add_parser("association", help="an industry association's client of the linkage "
+                                                          "endpoint (mutual TLS)")
+    association_commands = association.add_subparsers(dest="association_command", required=True)
+    watch = association_commands.add_parser("watch", help="print the member events feed as JSON lines, resuming "
+                                                          "after the last position printed")
+    watch.add_argument("--cert", type=Path, help="the association's client certificate (PEM)")
+    watch.add_argument("--key", type=Path, help="its private key (default: the certificate's name with .key)")
+    watch.add_argument("--association", help="use var/certs/associations/<ID>.pem instead of --cert")
+    watch.add_argument("--ca", type=Path, help="the CA that signed the endpoint's certificate")
+    watch.add_argument("--address", help="host:port of the linkage endpoint (default 127.0.0.1:50054)")
+    watch.add_argument("--from", dest="from_position", type=int,
+                       help="the last position seen: print every event after it (default: the state file's, "
+                            "else the position last acknowledged)")
+    watch.add_argument("--state", type=Path, help="where the last position printed is kept")
+    watch.add_argument("--idle-exit", type=float, default=0.0, metavar="SECONDS",
+                       help="exit when no event came for this long (default: watch until interrupted)")
+    watch.set_defaults(run=_association_watch)
     return root
 
 

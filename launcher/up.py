@@ -44,10 +44,13 @@ def children() -> list[Child]:
         *search_attributes.dev_server_flags()], f"127.0.0.1:{grpc_port}")
     services = [Child(name, [sys.executable, "-m", f"services.{name}"], config.service_address(name))
                 for name in config.SERVICES]
+    # The association linkage endpoint is checked on its health-only port: it asks for a certificate.
+    linkage = Child("linkage", [sys.executable, "-m", "services.linkage"],
+                    f"127.0.0.1:{config.linkage_health_port()}")
     worker = Child("worker", [sys.executable, "-m", "workflows.worker"], "")
     # The development user picker is on: `ipss up` is the suite on a developer's machine.
     console = Child("console", [sys.executable, "-m", "console", "--dev-signin"], console_settings.address())
-    return [temporal, *services, worker, console]
+    return [temporal, *services, linkage, worker, console]
 
 
 class Suite:
@@ -114,11 +117,22 @@ def load_demo() -> str:
     return f"demo: loaded {counts}"
 
 
+async def demo_certificates() -> str:
+    """A client certificate for every demo association, registered: the linkage endpoint's callers."""
+    from launcher import association
+
+    issued = await association.issue_certificates([], days=365)
+    return (f"demo: {len(issued)} association certificates in {config.var_dir() / 'certs' / 'associations'} "
+            f"(ipss association watch --association {issued[0][0]})" if issued else "demo: no associations")
+
+
 def address_table(suite: Suite) -> str:
     _, ui_port = temporal_ports()
     rows = [("Temporal Web UI", f"http://127.0.0.1:{ui_port}")]
     rows += [(c.name, c.address or "(polls task queue " + config.temporal().task_queue + ")") for c in suite.children
-             if c.name != "console"]
+             if c.name not in ("console", "linkage")]
+    rows.append(("linkage (mutual TLS)", f"127.0.0.1:{config.listen_port('linkage')} (health "
+                                         f"127.0.0.1:{config.linkage_health_port()})"))
     rows.append(("console (web)", f"http://{console_settings.address()}"))
     rows.append(("logs", str(suite.log_dir)))
     width = max(len(name) for name, _ in rows)
@@ -136,18 +150,20 @@ async def up(demo: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        temporal, *services, worker, console = suite.children
+        temporal, *services, linkage, worker, console = suite.children
         suite.start(temporal, env)
         for service in config.SERVICES:
             migrate.upgrade(service)
         if demo:
             print(load_demo(), flush=True)
-        for child in (*services, console):
+        for child in (*services, linkage, console):
             suite.start(child, env)
         await suite.wait_ready(temporal)
         suite.start(worker, env)
-        for child in (*services, worker, console):
+        for child in (*services, linkage, worker, console):
             await suite.wait_ready(child)
+        if demo:
+            print(await demo_certificates(), flush=True)
         print("ipss is up:\n" + address_table(suite) + "\nCtrl-C stops everything.", flush=True)
         while not stopping.is_set():
             dead = [c for c in suite.children if c.process.poll() is not None]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVICES = ("registry", "complaints", "inspections")
-DEFAULT_PORTS = {"registry": 50051, "complaints": 50052, "inspections": 50053}
+# The association linkage endpoint (50054, mutual TLS) keeps no database: it is not in SERVICES.
+DEFAULT_PORTS = {"registry": 50051, "complaints": 50052, "inspections": 50053, "linkage": 50054}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Write-ahead logging, synced at checkpoints: the dev server's file survives a crash of the suite
 # and takes workflow starts about twice as fast as with its default rollback journal.
@@ -87,3 +88,25 @@ def legal_offset_days() -> int:
     Zero in production; training environments and benchmarks set it to run procedures on another
     legal day, e.g. one whose deadlines reach into a year without the State Council's schedule."""
     return int(os.environ.get("IPSS_LEGAL_OFFSET_DAYS", "0"))
+
+
+def linkage_health_port() -> int:
+    """The linkage endpoint's plaintext health port (gRPC health only): probes cannot present an
+    association's certificate."""
+    return int(os.environ.get("IPSS_LINKAGE_HEALTH_PORT", "50055"))
+
+
+@dataclass(frozen=True)
+class LinkageQuota:
+    """What one association may ask of the linkage endpoint: calls per second (a token bucket
+    holding `burst`) and watches open at once."""
+
+    calls_per_second: float
+    burst: int
+    watches: int
+
+
+def linkage_quota() -> LinkageQuota:
+    return LinkageQuota(calls_per_second=float(os.environ.get("IPSS_LINKAGE_CALLS_PER_SECOND", "50")),
+                        burst=int(os.environ.get("IPSS_LINKAGE_BURST", "100")),
+                        watches=int(os.environ.get("IPSS_LINKAGE_WATCHES", "4")))

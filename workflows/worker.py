@@ -19,12 +19,14 @@ from workflows.activities.inspections import InspectionActivities
 from workflows.activities.registry import RegistryActivities
 from workflows.activities.periods import PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
+from workflows.association_discipline import AssociationDisciplineWorkflow, rules_version
 from workflows.calendar_watch import CalendarWatch
 from workflows.case.workflow import CaseWorkflow
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
 
-WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, CampaignWorkflow]
+WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, CampaignWorkflow,
+             AssociationDisciplineWorkflow]
 
 
 @dataclass
@@ -43,7 +45,8 @@ class Activities:
 
     def all(self) -> list:
         return [self.registry.change_agency_status, self.registry.reinstate_agency, self.registry.record_credit_event,
-                self.registry.withdraw_credit_event,
+                self.registry.withdraw_credit_event, self.registry.get_agency,
+                self.registry.record_association_discipline, self.registry.record_publicity_ended, rules_version,
                 self.complaints.record_progress, self.complaints.notify_reporters,
                 self.periods.rules, self.periods.plan_period, self.periods.last_day_of_months,
                 *self.inspections.all()]

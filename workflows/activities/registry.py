@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
+from functools import partial
+from urllib.parse import quote
 
 from temporalio import activity
 
@@ -59,6 +62,19 @@ class ReinstatementOrder:
 
 
 @dataclass
+class DisciplineOrder:
+    """An industry association's disciplinary measure against its member, for the credit record
+    (行业自律惩戒); the registry records one per decision document number."""
+
+    association_id: str
+    agency_id: str
+    measure: str  # warning, circulated_criticism, public_censure, membership_revoked
+    document_number: str
+    decided_on: str
+    publicity_ends_on: str
+
+
+@dataclass
 class AgencySnapshot:
     agency_id: str
     name: str
@@ -71,6 +87,10 @@ class AgencySnapshot:
 class RegistryActivities(ServiceClient):
     service = "registry"
     stub_type = pb_grpc.RegistryServiceStub
+
+    async def _call(self, rpc, request):
+        # The association-discipline workflow's id names the document (non-ASCII): see below.
+        return await super()._call(partial(_ascii_request_id, rpc), request)
 
     @activity.defn(name="registry.change_agency_status")
     async def change_agency_status(self, order: StatusChangeOrder) -> AgencySnapshot:
@@ -104,6 +124,35 @@ class RegistryActivities(ServiceClient):
             idempotency_key=order.idempotency_key, event_id=order.event_id, withdrawn_on=order.withdrawn_on,
             reason=order.reason))
         return response.event.withdrawn_on
+
+    @activity.defn(name="registry.get_agency")
+    async def get_agency(self, agency_id: str) -> AgencySnapshot:
+        """The agency as the register shows it now (what an operator finds a workflow by)."""
+        response = await self._call(self._stub.GetAgency, pb.GetAgencyRequest(id=agency_id))
+        return snapshot(response.agency)
+
+    @activity.defn(name="registry.record_association_discipline")
+    async def record_association_discipline(self, order: DisciplineOrder) -> str:
+        """The credit event's id; the same document number answers the same event."""
+        response = await self._call(self._stub.RecordAssociationDiscipline, pb.RecordAssociationDisciplineRequest(
+            association_id=order.association_id, agency_id=order.agency_id,
+            measure=enum_value(pb.DisciplineMeasure.DESCRIPTOR, order.measure),
+            document_number=order.document_number, decided_on=order.decided_on,
+            publicity_ends_on=order.publicity_ends_on))
+        return response.event.id
+
+    @activity.defn(name="registry.record_publicity_ended")
+    async def record_publicity_ended(self, event_id: str) -> None:
+        """公示期届满, said on the member events feed; idempotent by the event."""
+        await self._call(self._stub.RecordPublicityEnded, pb.RecordPublicityEndedRequest(event_id=event_id))
+
+
+async def _ascii_request_id(rpc, request, metadata, timeout):
+    """A workflow id may carry an association's decision document number (京知协惩字〔2026〕12号),
+    which a gRPC header value cannot: such a request id goes percent-encoded (UTF-8)."""
+    metadata = tuple((key, quote(value, safe=string.punctuation) if key == "x-request-id" and not value.isascii()
+                      else value) for key, value in metadata)
+    return await rpc(request, metadata=metadata, timeout=timeout)
 
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:

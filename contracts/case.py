@@ -73,6 +73,24 @@ class CaseAction:
     target_region_code: str = ""
     target_authority: str = ""
     association_id: str = ""
+    # An association's answer to a referral: accepted, measure_taken or declined (and the measure).
+    referral_answer: str = ""
+    measure: str = ""
+
+
+@dataclass
+class ReferralView:
+    """A referral to an industry association for self-regulation (移交行业自律) and its answer."""
+
+    association_id: str
+    sent_on: str
+    # The office's grounds, as its letter to the association says them.
+    grounds: str = ""
+    # accepted, measure_taken, declined; empty while the association has not answered.
+    answer: str = ""
+    answered_on: str = ""
+    measure: str = ""
+    answer_reason: str = ""
 
 
 @dataclass
@@ -140,3 +158,5 @@ class CaseView:
     paid_on: str = ""
     # Reviews (复议/诉讼) filed, [filed_on, concluded_on or ""]: no surcharge accrues meanwhile.
     surcharge_paused: list[list[str]] = field(default_factory=list)
+    # The latest referral to an industry association, once one was sent.
+    referral: ReferralView | None = None

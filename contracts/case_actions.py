@@ -6,7 +6,9 @@ validator and its list of what is allowed now read the same entry, and so do the
 
 Stages (案件阶段), in order: 核查 (verification: verify the lead, decide whether to open 立案),
 调查取证 (investigation), 告知与陈述申辩 (prior notice: statement and defence), 听证 (hearing),
-审批 (decision approval), 已决定 (decided: service, payment, publication, review), 结案 (closed)."""
+审批 (decision approval), 已决定 (decided: service, payment, publication, review), 结案 (closed).
+Beside them, 移交行业自律 (referred): the case waits for the industry association's answer, the
+office's clock standing still; a declined referral returns to the stage it was referred from."""
 
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ PRIOR_NOTICE = "prior_notice"
 HEARING = "hearing"
 DECISION_APPROVAL = "decision_approval"
 DECIDED = "decided"
+REFERRED = "referred"
 CLOSED = "closed"
-STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED, CLOSED)
+STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED, REFERRED, CLOSED)
 
 STAFF = frozenset({"handler", "supervisor"})
 SUPERVISOR = frozenset({"supervisor"})
+ASSOCIATION = frozenset({"association"})
 OPEN_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED)
 EXTENSIBLE_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE)
 
@@ -69,6 +73,9 @@ CASE_ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
           ("target_region_code", "target_authority", "reason")),
     ActionSpec("refer_to_association", "ReferToAssociation", STAFF, (VERIFICATION, INVESTIGATION),
           ("association_id", "reason")),
+    # The association's answer (受理, 已采取自律措施, 不予受理); association_id is the caller's own.
+    ActionSpec("answer_referral", "AnswerReferral", ASSOCIATION, (REFERRED,),
+          ("referral_answer", "measure", "reason", "association_id")),
     ActionSpec("close", "CloseCase", STAFF, (DECIDED,), ("reason",)),
 )}
 

@@ -270,10 +270,12 @@ async def test_transfer_and_referral_end_the_case(court: Court):
     refusal = await court.refused("OpenCase", moved.case_id)  # a Beijing handler no longer reaches it
     assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED
 
+    # A referral to an association waits for its answer (tests/test_case_referral.py), the clock stopped.
     referred = await court.report(await court.agency())
     case = await court.act("ReferToAssociation", referred.case_id, association_id="assoc-bj-patent",
                            reason="情节轻微，转行业自律处理")
-    assert case.summary.outcome == cpb.CASE_OUTCOME_REFERRED_TO_ASSOCIATION
+    assert case.summary.stage == cpb.CASE_STAGE_REFERRED and case.summary.outcome == cpb.CASE_OUTCOME_UNSPECIFIED
+    assert deadline(case, "verify_and_open").state == "paused"
     refusal = await court.refused("OpenCase", referred.case_id)
     assert refusal.code() == grpc.StatusCode.FAILED_PRECONDITION
 

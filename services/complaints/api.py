@@ -21,7 +21,7 @@ from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import ReportedAgencyLookup
 from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
-from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument
+from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
 
@@ -31,6 +31,7 @@ STAGE = pb.CaseStage.DESCRIPTOR
 OUTCOME = pb.CaseOutcome.DESCRIPTOR
 PENALTY_KIND = pb.PenaltyKind.DESCRIPTOR
 REVIEW_KIND = pb.ReviewKind.DESCRIPTOR
+REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
 ATTACHMENT_ID = re.compile(r"[0-9a-f]{64}")
 DEFAULT_PAGE_SIZE = 50
 
@@ -193,6 +194,52 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         await self.store.add_evidence(request.case_id, request.attachment_id, clock.now())
         return pb.AddEvidenceResponse(case=await self._case_in_scope(request.case_id))
 
+    # -- referrals to industry associations (移交行业自律) --
+
+    async def ListReferrals(self, request: pb.ListReferralsRequest, context) -> pb.ListReferralsResponse:
+        """An association lists its own referrals (naming another finds nothing, as an unknown one
+        would); staff name the association."""
+        principal = auth.current()
+        if principal.role == "association":
+            association_id = principal.association_id
+            if request.association_id and request.association_id != association_id:
+                return pb.ListReferralsResponse()
+        else:
+            association_id = request.association_id
+            if not association_id:
+                raise InvalidArgument(FieldViolation("association_id", "REFERRAL_ASSOCIATION_REQUIRED",
+                                                     "staff name the association whose referrals they list"))
+        if not association_id:
+            return pb.ListReferralsResponse()
+        cases, next_token = await self.store.list_referrals(
+            association_id, request.open_only, request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_referrals_token(request.page_token))
+        if principal.role != "association":
+            cases = [c for c in cases if principal.covers_region(c.region_code)]
+        return pb.ListReferralsResponse(referrals=[referral_message(c) for c in cases], next_page_token=next_token)
+
+    async def AnswerReferral(self, request: pb.AnswerReferralRequest, context) -> pb.AnswerReferralResponse:
+        """The association's answer, sent to the case's workflow as the action answer_referral by
+        the association itself; the answer is the referral as recorded after it. A case not
+        referred to the caller's association is NOT_FOUND, as one that does not exist."""
+        association_id = auth.current().association_id
+        case = await self.store.get_case(request.case_id)
+        if not association_id or case.referral_association_id != association_id:
+            raise NotFound("case", request.case_id)
+        try:
+            await self.cases.act(case.id, CaseAction(
+                action="answer_referral", actor=association_id, actor_role=auth.current().role,
+                request_id=request.idempotency_key, effective_on=request.effective_on,
+                referral_answer=enum_word(REFERRAL_ANSWER, request.answer), measure=request.measure,
+                reason=request.reason, association_id=association_id))
+        except FailedPrecondition as refused:
+            if refused.reason == "CASE_NOT_FOUND":
+                raise NotFound("case", request.case_id) from None
+            raise
+        log.info("referral answered", case_id=case.id, association_id=association_id,
+                 answer=enum_word(REFERRAL_ANSWER, request.answer))
+        return pb.AnswerReferralResponse(referral=referral_message(await self.store.get_case(request.case_id)))
+
     # -- written by the case workflow --
 
     async def RecordCaseProgress(self, request: pb.RecordCaseProgressRequest, context
@@ -218,7 +265,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             new_entries=[dict(revision=e.revision or request.revision,
                               at=e.at.ToDatetime(clock.CHINA) if e.HasField("at") else now, actor=e.actor,
                               action=e.action, detail=e.detail, internal=e.internal, data=dict(e.data))
-                         for e in request.new_entries])
+                         for e in request.new_entries],
+            referral=referral_of_summary(summary.referral) if summary.HasField("referral") else None)
         applied = await self.store.record_progress(request.case_id, progress, now)
         return pb.RecordCaseProgressResponse(applied=applied)
 
@@ -240,7 +288,7 @@ def _action_rpc(spec: ActionSpec):
 
 
 for _spec in CASE_ACTIONS.values():
-    if _spec.rpc not in vars(ComplaintsApi):  # AddEvidence checks its attachment first
+    if _spec.rpc not in vars(ComplaintsApi):  # AddEvidence and AnswerReferral have their own
         setattr(ComplaintsApi, _spec.rpc, _action_rpc(_spec))
 
 
@@ -300,6 +348,14 @@ def check_progress(request: pb.RecordCaseProgressRequest) -> None:
         raise InvalidArgument(violations)
 
 
+def referral_of_summary(referral: pb.Referral) -> dict:
+    """The referral a workflow's summary carries, as the record keeps it."""
+    return dict(association_id=referral.association_id, sent_on=parse_date(referral.sent_on),
+                grounds=referral.grounds, answer=optional_word(REFERRAL_ANSWER, referral.answer),
+                answered_on=parse_date(referral.answered_on), measure=referral.measure,
+                answer_reason=referral.answer_reason)
+
+
 def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> store.CaseScope:
     received_from, received_to = parse_date(request.received_from), parse_date(request.received_to)
     if received_from and received_to and received_from > received_to:
@@ -330,7 +386,19 @@ def summary_message(case: store.Case, today) -> pb.CaseSummary:
         received_on=format_date(case.received_on), next_deadline=format_date(case.next_deadline),
         next_deadline_period=case.next_deadline_period, next_deadline_provisional=case.next_deadline_provisional,
         overdue=domain.is_overdue(case.overdue, case.next_deadline, today), due_soon=case.due_soon,
-        reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at))
+        reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at),
+        referral=referral_message(case) if case.referral_association_id else None)
+
+
+def referral_message(case: store.Case) -> pb.Referral:
+    return pb.Referral(
+        case_id=case.id, association_id=case.referral_association_id, agency_id=case.agency_id,
+        agency_name=case.agency_name, agency_credit_code=case.agency_credit_code,
+        category=enum_value(CATEGORY, case.category), region_code=case.region_code,
+        sent_on=format_date(case.referral_sent_on), grounds=case.referral_grounds,
+        answer=enum_value(REFERRAL_ANSWER, case.referral_answer) if case.referral_answer else 0,
+        answered_on=format_date(case.referral_answered_on), measure=case.referral_measure,
+        answer_reason=case.referral_answer_reason)
 
 
 def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.Case:

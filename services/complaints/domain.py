@@ -13,6 +13,7 @@ from datetime import date, datetime
 from contracts import timeline
 from rules import Period, Surcharge, WorkingDayCalendar
 from suite.errors import FieldViolation, InvalidArgument, PermissionDenied
+from suite.outbox import MemberEvent
 
 # ---- who files what (来源) -------------------------------------------------------------------
 
@@ -238,6 +239,7 @@ STAGE_LABELS = {
     "hearing": "听证程序中",
     "decision_approval": "处理决定审批中",
     "decided": "已作出处理决定",
+    "referred": "已移交行业协会自律处理，等待协会答复",
     "closed": "已办结",
 }
 
@@ -268,6 +270,78 @@ def provisional_note(next_deadline: date | None, provisional: bool) -> str:
     return f"暂定：{next_deadline.year}年放假安排尚未发布，日期可能调整"
 
 
+# ---- referrals to industry associations (移交行业自律) ---------------------------------------------
+
+REFERRED = "referred"
+# The record's referral, by the names of the Referral message's fields (the Case's referral_* columns).
+REFERRAL_FIELDS = ("association_id", "sent_on", "grounds", "answer", "answered_on", "measure", "answer_reason")
+# Answers after which the referral still waits for a final one: none yet, or accepted (受理).
+OPEN_REFERRAL_ANSWERS = ("", "accepted")
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def referral_after(referral: dict, entries: list[dict]) -> dict:
+    """The record's referral after the timeline entries a workflow step brings: a referral sent
+    (its day in `referred`, the association and grounds in the internal `referral_grounds`), and
+    the association's answers."""
+    referral = dict(referral)
+    for entry in entries:
+        action, data = entry["action"], entry.get("data") or {}
+        if action == REFERRED:
+            referral.update(association_id="", sent_on=_day(data.get("on")), grounds="", answer="",
+                            answered_on=None, measure="", answer_reason="")
+        elif action == "referral_grounds":
+            referral.update(association_id=data.get("association_id", ""), grounds=data.get("reason", ""))
+        elif action == "referral_accepted":
+            referral.update(answer="accepted", answered_on=_day(data.get("on")))
+        elif action == "referral_measure_taken":
+            referral.update(answer="measure_taken", answered_on=_day(data.get("on")), measure=data.get("measure", ""))
+        elif action == "referral_declined":
+            referral.update(answer="declined", answered_on=_day(data.get("on")), answer_reason=data.get("reason", ""))
+    return referral
+
+
+# ---- events about the agency, for the registry's member events feed --------------------------------
+
+OPENED, DECIDED, PUBLISHED, PUBLICITY_ENDED = "opened", "decided", "published", "publicity_ended"
+# The public timeline entries that are events about the agency, and their MemberEventKind word.
+MEMBER_EVENT_OF_ENTRY = {OPENED: "case_opened", DECIDED: "decision", PUBLISHED: "publication",
+                         PUBLICITY_ENDED: "publication_ended", REFERRED: "referral_sent"}
+# What each event tells of its entry's data: a whitelist. Never a reason, a reporter or what a
+# handler typed; a decision only its day (the penalty is told once it is published).
+MEMBER_EVENT_FACTS = {OPENED: ("on",), DECIDED: ("on",), PUBLISHED: ("until",), PUBLICITY_ENDED: (),
+                      REFERRED: ("on",)}
+
+
+def member_events(case_id: str, agency_id: str, record_revision: int, entries: list[dict], referral: dict,
+                  penalty_kind: str) -> list[MemberEvent]:
+    """The member events the public entries of one record write make, each keyed by the entry's
+    place (complaints:<case>:<record revision>:<position>), so that a retried write makes the same
+    keys. A publication tells the kind of penalty published; a referral is the referred
+    association's alone."""
+    events = []
+    for position, entry in enumerate(entries):
+        kind = MEMBER_EVENT_OF_ENTRY.get(entry["action"])
+        if kind is None or entry["internal"]:
+            continue
+        data = entry.get("data") or {}
+        facts = {name: data[name] for name in MEMBER_EVENT_FACTS[entry["action"]] if data.get(name)}
+        association_id = ""
+        if entry["action"] == PUBLISHED and penalty_kind:
+            facts["penalty_kind"] = penalty_kind
+        if entry["action"] == REFERRED:
+            association_id = referral.get("association_id", "")
+            if not association_id:
+                continue  # never to every association: a referral is its association's alone
+        events.append(MemberEvent(source_key=f"complaints:{case_id}:{record_revision}:{position}", kind=kind,
+                                  subject_id=case_id, occurred_at=entry["at"], agency_id=agency_id, facts=facts,
+                                  association_id=association_id))
+    return events
+
+
 # ---- what a reporter reads ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -293,6 +367,8 @@ REPORTER_WORDS = {
     "timeline.transferred": "{on} 移送{to}",
     "timeline.mark.competent_office": "（有管辖权的机关）",
     "timeline.referred": "{on} 转行业协会自律处理",
+    "timeline.referral_accepted": "{on} 行业协会已受理移交",
+    "timeline.referral_measure_taken": "{on} 行业协会已采取自律措施：{measure}",
     "timeline.decided": "{on} 作出处理决定：{penalty}",
     "timeline.published": "处罚信息公示至 {until}",
     "timeline.agency_suspended": "停止承接新业务至 {until}",

@@ -16,7 +16,7 @@ from services.complaints import domain, store
 from services.complaints.api import ComplaintsApi
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import ReportedAgencyLookup
-from suite import clock, config, db
+from suite import clock, config, db, outbox
 from suite.grpc_server import ServiceBinding, SuiteServer
 from suite.workflow_client import UPDATE_WAIT_SECONDS
 
@@ -32,8 +32,11 @@ class Complaints:
     store: store.ComplaintsStore
     registry: ReportedAgencyLookup
     cases: CaseWorkflows
+    # Relays the member events the case records commit to the registry's feed.
+    relay: outbox.OutboxRelay
 
     async def close(self) -> None:
+        await self.relay.stop()
         await self.registry.close()
         await self.store.engine.dispose()
 
@@ -68,8 +71,11 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     """The server and what it holds. Tests and training replace the clients, the key and the legal
     clock (the day intake counts from; see suite.clock.LegalClock)."""
     engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
+    relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "complaints", registry_address, token_secret)
     complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address, token_secret),
-                            CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds))
+                            CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds), relay)
+    complaints.store.on_member_events = relay.wake
+    relay.start()
     api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(),
                         functools.partial(domain.tracking_secret, key or tracking_key()),
                         legal_clock or clock.LegalClock(config.legal_offset_days()))

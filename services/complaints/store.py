@@ -4,6 +4,7 @@ the workflow writes, the queue, and the messages reporters read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
-from suite import db, pages
+from suite import db, outbox, pages
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
 
@@ -86,6 +87,15 @@ class Case(Base):
     allowed_actions: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(db.Instant)
     updated_at: Mapped[datetime] = mapped_column(db.Instant)
+    # The latest referral to an industry association (移交行业自律) and its answer, as the workflow
+    # recorded them; empty association: never referred.
+    referral_association_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    referral_sent_on: Mapped[date | None] = mapped_column(Date)
+    referral_grounds: Mapped[str] = mapped_column(Text, default="", server_default="")
+    referral_answer: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    referral_answered_on: Mapped[date | None] = mapped_column(Date)
+    referral_measure: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    referral_answer_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
         Index("ix_cases_queue", "due_sort", "id"),
@@ -94,6 +104,7 @@ class Case(Base):
         Index("ix_cases_credit_code", "agency_credit_code"),
         Index("ix_cases_assignee", "assignee"),
         Index("ix_cases_stage", "stage"),
+        Index("ix_cases_referral", "referral_association_id", "referral_sent_on", "id"),
     )
 
 
@@ -207,6 +218,11 @@ class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 
+class MemberEventOutbox(outbox.MemberEventOutboxMixin, Base):
+    """Events about agencies for the registry's member events feed, committed with the case
+    record that brings them (suite.outbox relays them)."""
+
+
 # ---- what the RPCs read and write ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -256,6 +272,9 @@ class Progress:
     deadlines: list[dict]
     allowed_actions: list[str]
     new_entries: list[dict]
+    # The referral as the workflow's summary carried it (the Case's referral_* columns), or None:
+    # then it is read from the entries (domain.referral_after).
+    referral: dict | None = None
 
 
 def encode_page_token(due_sort: date, case_id: str) -> str:
@@ -276,6 +295,15 @@ class CaseScope:
     received_to: date | None = None
 
 
+def decode_referrals_token(token: str) -> tuple[date, str] | None:
+    return pages.decode(token, "referrals", date.fromisoformat, str)
+
+
+def referral_of(case: Case) -> dict:
+    """The referral columns of a case record, by their names without the prefix."""
+    return {name: getattr(case, f"referral_{name}") for name in domain.REFERRAL_FIELDS}
+
+
 def encode_export_token(case_id: str) -> str:
     """An export page's key: the id of the case before it."""
     return pages.encode("export", case_id)
@@ -291,6 +319,8 @@ class ComplaintsStore:
         self.engine = engine
         self.sessions = db.sessionmaker(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Called after a commit that added member events (the server wakes its outbox relay).
+        self.on_member_events: Callable[[], None] = lambda: None
 
     async def _insert_once(self, session: AsyncSession, model: type[Base], rows: list[dict] | dict) -> int:
         """Insert, leaving rows whose key is already stored as they are; the number inserted."""
@@ -483,25 +513,67 @@ class ComplaintsStore:
 
     async def record_progress(self, case_id: str, progress: Progress, now: datetime) -> bool:
         """Apply a newer revision's state; append the timeline entries it brings once, whatever
-        the order in which retried writes arrive. True when the state was applied."""
+        the order in which retried writes arrive, and in the same transaction the member events
+        its public entries make (domain.member_events): a retried write adds none twice. True
+        when the state was applied."""
         async with self.sessions() as session, session.begin():
             case = await self._case(session, case_id, for_update=True)
             await self._insert_once(session, TimelineEntry, [
                 dict(case_id=case_id, record_revision=progress.revision, position=i, **entry)
                 for i, entry in enumerate(progress.new_entries)])
-            if progress.revision <= case.revision:
-                return False
-            if progress.summary["stage"] != case.stage:
-                entered_at = max((e["at"] for e in progress.new_entries), default=now)
-                await self._insert_once(session, CaseStageChange, dict(
-                    case_id=case_id, revision=progress.revision, stage=progress.summary["stage"],
-                    entered_at=entered_at))
-            for name, value in progress.summary.items():
-                setattr(case, name, value)
-            case.due_sort = domain.due_sort_key(case.next_deadline)
-            case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
-            case.revision, case.updated_at = progress.revision, now
-        return True
+            referral = progress.referral or domain.referral_after(referral_of(case), progress.new_entries)
+            events = domain.member_events(case_id, case.agency_id, progress.revision, progress.new_entries, referral,
+                                          await self._decided_penalty(session, case_id, progress.new_entries))
+            added = await outbox.add_events(session, MemberEventOutbox, events)
+            applied = progress.revision > case.revision
+            if applied:
+                if progress.summary["stage"] != case.stage:
+                    entered_at = max((e["at"] for e in progress.new_entries), default=now)
+                    await self._insert_once(session, CaseStageChange, dict(
+                        case_id=case_id, revision=progress.revision, stage=progress.summary["stage"],
+                        entered_at=entered_at))
+                for name, value in progress.summary.items():
+                    setattr(case, name, value)
+                for name, value in referral.items():
+                    setattr(case, f"referral_{name}", value)
+                case.due_sort = domain.due_sort_key(case.next_deadline)
+                case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
+                case.revision, case.updated_at = progress.revision, now
+        if added:
+            self.on_member_events()
+        return applied
+
+    async def _decided_penalty(self, session: AsyncSession, case_id: str, new_entries: list[dict]) -> str:
+        """The kind of penalty decided (what a publication says is published): from the decision
+        among the new entries, else from the case's timeline; only asked when something is published."""
+        if not any(e["action"] == domain.PUBLISHED for e in new_entries):
+            return ""
+        for entry in reversed(new_entries):
+            if entry["action"] == domain.DECIDED:
+                return entry["data"].get("penalty_kind", "")
+        data = await session.scalar(select(TimelineEntry.data).where(
+            TimelineEntry.case_id == case_id, TimelineEntry.action == domain.DECIDED)
+            .order_by(TimelineEntry.record_revision.desc(), TimelineEntry.position.desc()).limit(1))
+        return (data or {}).get("penalty_kind", "")
+
+    # -- referrals (移交行业自律) --
+
+    async def list_referrals(self, association_id: str, open_only: bool, page_size: int,
+                             after: tuple[date, str] | None) -> tuple[list[Case], str]:
+        """The cases referred to the association, oldest referral first."""
+        conditions = [Case.referral_association_id == association_id]
+        if open_only:
+            conditions.append(Case.referral_answer.in_(domain.OPEN_REFERRAL_ANSWERS))
+        if after:
+            conditions.append(tuple_(Case.referral_sent_on, Case.id) > after)
+        statement = (select(Case).where(*conditions).order_by(Case.referral_sent_on, Case.id)
+                     .limit(page_size + 1))
+        async with self.sessions() as session:
+            rows = list((await session.execute(statement)).scalars())
+        if len(rows) <= page_size:
+            return rows, ""
+        last = rows[page_size - 1]
+        return rows[:page_size], pages.encode("referrals", last.referral_sent_on.isoformat(), last.id)
 
     async def notify_reporters(self, case_id: str, notice_key: str, code: str, data: dict[str, str],
                                real_name_only: bool, now: datetime) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from services.inspections.domain import plans
 from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
-from suite import clock, db, pages
+from suite import clock, db, outbox, pages
 from suite.errors import AlreadyExists, FailedPrecondition, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
@@ -205,6 +205,19 @@ class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 
+class MemberEventOutbox(outbox.MemberEventOutboxMixin, Base):
+    """Events about agencies for the registry's member events feed (a task's result published),
+    committed with the task record that brings them (suite.outbox relays them)."""
+
+
+def result_published_event(task: Task, published_on: date) -> outbox.MemberEvent:
+    """A task's result published (检查结果公示): the day and the outcome's word, nothing of the
+    findings. The task knows its agency by credit code; the relay finds its registry id."""
+    return outbox.MemberEvent(source_key=f"inspections:{task.id}:published", kind="inspection_result_published",
+                              subject_id=task.id, occurred_at=clock.now(), agency_credit_code=task.agency_credit_code,
+                              facts={"published_on": published_on.isoformat(), "result": task.outcome or ""})
+
+
 # ---- pagination ---------------------------------------------------------------------------------
 
 def encode_page_token(key: str) -> str:
@@ -256,6 +269,8 @@ class InspectionsStore:
         self.engine = engine
         self.sessions = db.sessionmaker(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Called after a commit that added member events (the server wakes its outbox relay).
+        self.on_member_events: Callable[[], None] = lambda: None
 
     async def _next_number(self, session: AsyncSession, name: str, year: int) -> int:
         """The next number of a plan or campaign in a year; the counter row stays locked until commit."""
@@ -539,17 +554,26 @@ class InspectionsStore:
         return _page(rows, page_size, key=lambda row: row[0].id)
 
     async def record_task_progress(self, task_id: str, revision: int, fields: dict) -> bool:
+        """Apply a newer revision of the task; the revision that publishes its result adds, in the
+        same transaction, the member event that says so (once, by its key)."""
+        added = 0
         async with self.sessions() as session, session.begin():
             await session.connection(execution_options=db.WRITE)
             task = await db.one_or_not_found(session, select(Task).where(Task.id == task_id), "task", task_id,
                                              for_update=True)
             if revision <= task.revision:
                 return False
+            newly_published = fields.get("published_on") is not None and task.published_on is None
             overdue = fields.pop("overdue")
             for name, value in fields.items():
                 setattr(task, name, value)
             task.overdue = task.overdue or overdue
             task.revision, task.updated_at = revision, clock.now()
+            if newly_published:
+                added = await outbox.add_events(session, MemberEventOutbox,
+                                                [result_published_event(task, task.published_on)])
+        if added:
+            self.on_member_events()
         return True
 
     async def published_results(self, campaign_id: str, credit_code: str, page_size: int, after: str | None

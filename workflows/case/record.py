@@ -41,7 +41,8 @@ def view(case: Case) -> CaseView:
         next_deadline_provisional=bool(upcoming and upcoming.provisional),
         provisional_years=provisional_years(case),
         paid_on=decision.paid_on if decision else "",
-        surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in state.reviews])
+        surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in state.reviews],
+        referral=state.referral.view() if state.referral else None)
 
 
 def next_deadline(case: Case) -> RunningPeriod | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.case import DeadlineView, TimelineItem
+from contracts.case import DeadlineView, ReferralView, TimelineItem
 from contracts.case_actions import VERIFICATION
 from workflows.activities.periods import PeriodPlan
 from workflows.case.procedure import Penalty, ReviewSpan
@@ -71,6 +71,30 @@ class Decision:
 
 
 @dataclass
+class Referral:
+    """A referral to an industry association (移交行业自律): whom, when and why; where the case
+    was and whether its office clock was stopped for it (so a declined referral puts both back);
+    the association's answer."""
+
+    association_id: str
+    sent_on: str
+    grounds: str
+    from_stage: str
+    from_status: str
+    # The office period the referral stopped (paused_on = sent_on); empty when none was running.
+    paused_period: str = ""
+    answer: str = ""  # accepted, measure_taken, declined
+    answered_on: str = ""
+    measure: str = ""
+    answer_reason: str = ""
+
+    def view(self) -> ReferralView:
+        return ReferralView(association_id=self.association_id, sent_on=self.sent_on, grounds=self.grounds,
+                            answer=self.answer, answered_on=self.answered_on, measure=self.measure,
+                            answer_reason=self.answer_reason)
+
+
+@dataclass
 class CaseState:
     region_code: str
     last_effective_on: str
@@ -85,6 +109,7 @@ class CaseState:
     decision: Decision | None = None
     reviews: list[ReviewSpan] = field(default_factory=list)
     statement_recorded: bool = False
+    referral: Referral | None = None
 
     def office_period(self) -> RunningPeriod | None:
         """The office's own running clock: verification (核查) before opening, decision after."""

@@ -837,7 +837,45 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
         "ListAgencyCreditGrades": lambda: pb.ListAgencyCreditGradesRequest(page_size=10),
         "LookupAgencyPublic": lambda: pb.LookupAgencyPublicRequest(query=agency.credit_code),
         "LookupPractitionerPublic": lambda: pb.LookupPractitionerPublicRequest(query=person.certificate_number),
+        # Associations (tests/test_registry_associations.py): an unknown association is NOT_FOUND past the gate.
+        "CreateAssociation": lambda: pb.CreateAssociationRequest(
+            idempotency_key=key(), name=f"测试协会{uid()}", credit_code=testdata.credit_code("110000"),
+            region_code="110000", kinds=[pb.AGENCY_KIND_PATENT]),
+        "ListAssociations": lambda: pb.ListAssociationsRequest(),
+        "GetAssociation": lambda: pb.GetAssociationRequest(id=NO_ASSOCIATION),
+        "AdmitMember": lambda: pb.AdmitMemberRequest(idempotency_key=key(), association_id=NO_ASSOCIATION,
+                                                     agency_id=agency.id, joined_on=day(0)),
+        "EndMembership": lambda: pb.EndMembershipRequest(idempotency_key=key(), association_id=NO_ASSOCIATION,
+                                                         agency_id=agency.id, left_on=day(0),
+                                                         ended_by=pb.MEMBERSHIP_END_LEFT),
+        "ListMembers": lambda: pb.ListMembersRequest(association_id=NO_ASSOCIATION),
+        "GetMember": lambda: pb.GetMemberRequest(association_id=NO_ASSOCIATION, agency_id=agency.id),
+        "RecordAssociationDiscipline": lambda: pb.RecordAssociationDisciplineRequest(
+            association_id=NO_ASSOCIATION, agency_id=agency.id, measure=pb.DISCIPLINE_MEASURE_WARNING,
+            document_number=f"D{uid()}", decided_on=day(0), publicity_ends_on=day(90)),
+        "RecordPublicityEnded": lambda: pb.RecordPublicityEndedRequest(event_id="ce-nosuchevent"),
+        "RegisterAssociationCertificate": lambda: pb.RegisterAssociationCertificateRequest(
+            association_id=NO_ASSOCIATION, fingerprint_sha256="0" * 64, not_after=day(30)),
+        "RevokeAssociationCertificate": lambda: pb.RevokeAssociationCertificateRequest(
+            fingerprint_sha256="0" * 64, revoked_on=day(0)),
+        "ResolveAssociationCertificate": lambda: pb.ResolveAssociationCertificateRequest(fingerprint_sha256="0" * 64),
+        "AppendMemberEvents": lambda: pb.AppendMemberEventsRequest(events=[pb.MemberEventDraft(
+            source_key=f"roles:{uid()}", kind=pb.MEMBER_EVENT_KIND_CASE_OPENED, agency_id=agency.id,
+            occurred_at=timestamp_now(), subject_id="case-roles", association_id=NO_ASSOCIATION)]),
+        "ReadMemberEvents": lambda: pb.ReadMemberEventsRequest(association_id=NO_ASSOCIATION),
+        "AcknowledgeMemberEvents": lambda: pb.AcknowledgeMemberEventsRequest(association_id=NO_ASSOCIATION,
+                                                                             position=1),
+        # Nothing is recorded before 2000: nothing is dropped.
+        "PruneMemberEvents": lambda: pb.PruneMemberEventsRequest(before="2000-01-01"),
     }[rpc]()
+
+
+NO_ASSOCIATION = "as-nosuchassociation"
+
+
+def timestamp_now():
+    from suite.protos import timestamp
+    return timestamp(clock.now())
 
 
 async def test_every_rpc_admits_its_declared_roles_and_no_other(api, registry):

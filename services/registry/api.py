@@ -4,6 +4,8 @@ suite's interceptor."""
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import domain, store
@@ -19,6 +21,9 @@ PRACTITIONER_KIND = pb.PractitionerKind.DESCRIPTOR
 EVENT_KIND = pb.CreditEventKind.DESCRIPTOR
 EVENT_SOURCE = pb.CreditEventSource.DESCRIPTOR
 GRADE = pb.CreditGrade.DESCRIPTOR
+MEMBERSHIP_END = pb.MembershipEnd.DESCRIPTOR
+MEASURE = pb.DisciplineMeasure.DESCRIPTOR
+MEMBER_EVENT_KIND = pb.MemberEventKind.DESCRIPTOR
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_PUBLIC_PAGE_SIZE = 10
 
@@ -182,13 +187,9 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def GetCreditProfile(self, request: pb.GetCreditProfileRequest, context) -> pb.GetCreditProfileResponse:
         agency, events = await self.store.credit_events(request.agency_id)
         auth.require_region(agency.region_code, "the agency")
-        profile = domain.grade([e.view() for e in events], parse_date(request.as_of) or clock.today(), self.grading)
-        return pb.GetCreditProfileResponse(profile=pb.CreditProfile(
-            agency_id=agency.id, as_of=format_date(profile.as_of), grade=enum_value(GRADE, profile.grade),
-            score=profile.score, rules_version=profile.rules_version,
-            reasons=[pb.CreditReason(event_id=r.event_id, kind=enum_value(EVENT_KIND, r.kind), points=r.points,
-                                     counts_until=format_date(r.counts_until), explanation=r.explanation)
-                     for r in profile.reasons]))
+        return pb.GetCreditProfileResponse(profile=credit_profile_message(
+            agency.id, domain.grade([e.view() for e in events], parse_date(request.as_of) or clock.today(),
+                                    self.grading)))
 
     async def ListAgencyCreditGrades(self, request: pb.ListAgencyCreditGradesRequest, context
                                      ) -> pb.ListAgencyCreditGradesResponse:
@@ -213,15 +214,7 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         today = clock.today()
         found = await self.store.public_agencies(request.query, request.page_size or DEFAULT_PUBLIC_PAGE_SIZE)
         return pb.LookupAgencyPublicResponse(agencies=[
-            pb.PublicAgency(
-                name=a.name, kind=enum_value(KIND, a.kind), credit_code=a.credit_code,
-                licence_number=a.licence_number or "", region_code=a.region_code,
-                legal_form=enum_value(LEGAL_FORM, a.legal_form), status=enum_value(STATUS, a.status),
-                suspended_until=format_date(a.suspended_until), legal_representative=a.legal_representative,
-                annual_report_years=years,
-                credit_grade=enum_value(GRADE, domain.grade([e.view() for e in events], today, self.grading).grade),
-                penalties=public_penalties(events, today), practitioner_count=count)
-            for a, years, events, count in found])
+            public_agency_message(a, years, events, count, today, self.grading) for a, years, events, count in found])
 
     async def LookupPractitionerPublic(self, request: pb.LookupPractitionerPublicRequest, context
                                        ) -> pb.LookupPractitionerPublicResponse:
@@ -234,6 +227,192 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
                 agency_name=agency.name if agency else "", agency_credit_code=agency.credit_code if agency else "",
                 penalties=public_penalties(events, today))
             for p, agency, events in found])
+
+
+    # -- industry associations --
+
+    async def CreateAssociation(self, request: pb.CreateAssociationRequest, context
+                                ) -> pb.CreateAssociationResponse:
+        fields = dict(name=request.name, credit_code=request.credit_code, region_code=request.region_code,
+                      kinds=",".join(dict.fromkeys(enum_word(KIND, k) for k in request.kinds)))
+
+        async def write(session):
+            association = await self.store.create_association(session, fields)
+            return pb.CreateAssociationResponse(association=association_message(association))
+        return await self._once("CreateAssociation", request, pb.CreateAssociationResponse, write)
+
+    async def ListAssociations(self, request: pb.ListAssociationsRequest, context) -> pb.ListAssociationsResponse:
+        associations = await self.store.list_associations(scoped_prefix(request.region_code))
+        return pb.ListAssociationsResponse(associations=[association_message(a) for a in associations])
+
+    async def GetAssociation(self, request: pb.GetAssociationRequest, context) -> pb.GetAssociationResponse:
+        association = await self.store.get_association(_association_asked(request.id, "id"))
+        return pb.GetAssociationResponse(association=association_message(association))
+
+    async def AdmitMember(self, request: pb.AdmitMemberRequest, context) -> pb.AdmitMemberResponse:
+        async def write(session):
+            membership = await self.store.admit_member(session, request.association_id, request.agency_id,
+                                                       parse_date(request.joined_on))
+            return pb.AdmitMemberResponse(membership=membership_message(membership))
+        return await self._once("AdmitMember", request, pb.AdmitMemberResponse, write)
+
+    async def EndMembership(self, request: pb.EndMembershipRequest, context) -> pb.EndMembershipResponse:
+        async def write(session):
+            membership = await self.store.end_membership(
+                session, request.association_id, request.agency_id, parse_date(request.left_on),
+                enum_word(MEMBERSHIP_END, request.ended_by), request.reference)
+            return pb.EndMembershipResponse(membership=membership_message(membership))
+        return await self._once("EndMembership", request, pb.EndMembershipResponse, write)
+
+    async def ListMembers(self, request: pb.ListMembersRequest, context) -> pb.ListMembersResponse:
+        association_id = _association_asked(request.association_id)
+        on, today = parse_date(request.on) or clock.today(), clock.today()
+        page, next_token = await self.store.members(association_id, on, request.page_size or DEFAULT_PAGE_SIZE,
+                                                    store.decode_page_token(request.page_token))
+        return pb.ListMembersResponse(members=[
+            pb.Member(agency_id=membership.agency_id, membership=membership_message(membership),
+                      agency=public_agency_message(a, years, events, count, today, self.grading))
+            for membership, a, years, events, count in page], next_page_token=next_token, on=format_date(on))
+
+    async def GetMember(self, request: pb.GetMemberRequest, context) -> pb.GetMemberResponse:
+        association_id = _association_asked(request.association_id)
+        on = parse_date(request.on) or clock.today()
+        membership, agency, events = await self.store.member(association_id, request.agency_id, on)
+        if auth.current().role != domain.ASSOCIATION_ROLE:
+            auth.require_region(agency.region_code, "the agency")
+        entry = (await self.store.public_agencies_of([agency.id]))[agency.id]
+        return pb.GetMemberResponse(
+            member=pb.Member(agency_id=agency.id, membership=membership_message(membership),
+                             agency=public_agency_message(*entry, clock.today(), self.grading)),
+            credit=credit_profile_message(agency.id, domain.grade([e.view() for e in events], on, self.grading)))
+
+    async def RecordAssociationDiscipline(self, request: pb.RecordAssociationDisciplineRequest, context
+                                          ) -> pb.RecordAssociationDisciplineResponse:
+        async with self.store.writing() as session:
+            event = await self.store.record_association_discipline(
+                session, request.association_id, request.agency_id, enum_word(MEASURE, request.measure),
+                request.document_number, parse_date(request.decided_on), parse_date(request.publicity_ends_on))
+            return pb.RecordAssociationDisciplineResponse(event=credit_event_message(event))
+
+    async def RecordPublicityEnded(self, request: pb.RecordPublicityEndedRequest, context
+                                   ) -> pb.RecordPublicityEndedResponse:
+        async with self.store.writing() as session:
+            await self.store.record_publicity_ended(session, request.event_id)
+        return pb.RecordPublicityEndedResponse()
+
+    # -- association certificates --
+
+    async def RegisterAssociationCertificate(self, request: pb.RegisterAssociationCertificateRequest, context
+                                             ) -> pb.RegisterAssociationCertificateResponse:
+        async with self.store.writing() as session:
+            certificate = await self.store.register_certificate(
+                session, request.association_id, request.fingerprint_sha256, parse_date(request.not_after))
+            return pb.RegisterAssociationCertificateResponse(certificate=certificate_message(certificate))
+
+    async def RevokeAssociationCertificate(self, request: pb.RevokeAssociationCertificateRequest, context
+                                           ) -> pb.RevokeAssociationCertificateResponse:
+        async with self.store.writing() as session:
+            certificate = await self.store.revoke_certificate(session, request.fingerprint_sha256,
+                                                              parse_date(request.revoked_on))
+            return pb.RevokeAssociationCertificateResponse(certificate=certificate_message(certificate))
+
+    async def ResolveAssociationCertificate(self, request: pb.ResolveAssociationCertificateRequest, context
+                                            ) -> pb.ResolveAssociationCertificateResponse:
+        certificate = await self.store.resolve_certificate(request.fingerprint_sha256)
+        return pb.ResolveAssociationCertificateResponse(certificate=certificate_message(certificate))
+
+    # -- the member events feed --
+
+    async def AppendMemberEvents(self, request: pb.AppendMemberEventsRequest, context
+                                 ) -> pb.AppendMemberEventsResponse:
+        appended = await self.store.append_member_events([feed_draft(d) for d in request.events])
+        return pb.AppendMemberEventsResponse(appended=appended)
+
+    async def ReadMemberEvents(self, request: pb.ReadMemberEventsRequest, context) -> pb.ReadMemberEventsResponse:
+        association_id = _association_asked(request.association_id)
+        events, last_position = await self.store.read_member_events(
+            association_id, None if request.from_acknowledged else request.after_position,
+            request.limit or domain.DEFAULT_FEED_LIMIT)
+        return pb.ReadMemberEventsResponse(events=[member_event_message(e) for e in events],
+                                           last_position=last_position)
+
+    async def AcknowledgeMemberEvents(self, request: pb.AcknowledgeMemberEventsRequest, context
+                                      ) -> pb.AcknowledgeMemberEventsResponse:
+        position = await self.store.acknowledge_member_events(_association_asked(request.association_id),
+                                                              request.position)
+        return pb.AcknowledgeMemberEventsResponse(acknowledged_position=position)
+
+    async def PruneMemberEvents(self, request: pb.PruneMemberEventsRequest, context
+                                ) -> pb.PruneMemberEventsResponse:
+        pruned, oldest = await self.store.prune_member_events(parse_date(request.before))
+        return pb.PruneMemberEventsResponse(pruned=pruned, oldest_position=oldest)
+
+
+def _association_asked(requested: str, field_name: str = "association_id") -> str:
+    """The association a request is about, within the caller's reach (domain.scoped_association)."""
+    caller = auth.current()
+    return domain.scoped_association(caller.role, caller.association_id, requested, field_name)
+
+
+def public_agency_message(a, years: list[int], events: list[store.LiveEvent], count: int, today,
+                          grading: domain.GradingRules) -> pb.PublicAgency:
+    """An agency's entry in the public register: what anyone may see of it."""
+    return pb.PublicAgency(
+        name=a.name, kind=enum_value(KIND, a.kind), credit_code=a.credit_code,
+        licence_number=a.licence_number or "", region_code=a.region_code,
+        legal_form=enum_value(LEGAL_FORM, a.legal_form), status=enum_value(STATUS, a.status),
+        suspended_until=format_date(a.suspended_until), legal_representative=a.legal_representative,
+        annual_report_years=years,
+        credit_grade=enum_value(GRADE, domain.grade([e.view() for e in events], today, grading).grade),
+        penalties=public_penalties(events, today), practitioner_count=count)
+
+
+def credit_profile_message(agency_id: str, profile: domain.CreditProfile) -> pb.CreditProfile:
+    return pb.CreditProfile(
+        agency_id=agency_id, as_of=format_date(profile.as_of), grade=enum_value(GRADE, profile.grade),
+        score=profile.score, rules_version=profile.rules_version,
+        reasons=[pb.CreditReason(event_id=r.event_id, kind=enum_value(EVENT_KIND, r.kind), points=r.points,
+                                 counts_until=format_date(r.counts_until), explanation=r.explanation)
+                 for r in profile.reasons])
+
+
+def association_message(association: store.Association) -> pb.Association:
+    return pb.Association(id=association.id, name=association.name, credit_code=association.credit_code,
+                          region_code=association.region_code,
+                          kinds=[enum_value(KIND, k) for k in association.kind_words],
+                          created_at=timestamp(association.created_at))
+
+
+def membership_message(membership: store.Membership) -> pb.Membership:
+    return pb.Membership(id=membership.id, association_id=membership.association_id,
+                         agency_id=membership.agency_id, joined_on=format_date(membership.joined_on),
+                         left_on=format_date(membership.left_on),
+                         ended_by=enum_value(MEMBERSHIP_END, membership.ended_by), reference=membership.reference)
+
+
+def certificate_message(certificate: store.AssociationCertificate) -> pb.AssociationCertificate:
+    return pb.AssociationCertificate(fingerprint_sha256=certificate.fingerprint_sha256,
+                                     association_id=certificate.association_id,
+                                     not_after=format_date(certificate.not_after),
+                                     revoked_on=format_date(certificate.revoked_on))
+
+
+def member_event_message(row) -> pb.MemberEvent:
+    return pb.MemberEvent(position=row.position, kind=enum_value(MEMBER_EVENT_KIND, row.kind),
+                          agency_id=row.agency_id, agency_name=row.agency_name,
+                          agency_credit_code=row.agency_credit_code, occurred_at=timestamp(row.occurred_at),
+                          subject_id=row.subject_id, facts={k: str(v) for k, v in (row.facts or {}).items()})
+
+
+def feed_draft(draft: pb.MemberEventDraft) -> store.FeedDraft:
+    """A relayed draft: to the association it names, else to those the agency is a member of on
+    the day (China time) it occurred."""
+    occurred_at = draft.occurred_at.ToDatetime(tzinfo=timezone.utc)
+    return store.FeedDraft(
+        source_key=draft.source_key, kind=enum_word(MEMBER_EVENT_KIND, draft.kind), agency_id=draft.agency_id,
+        occurred_at=occurred_at, subject_id=draft.subject_id, facts=dict(draft.facts),
+        associations=(draft.association_id,) if draft.association_id else (),
+        members_on=None if draft.association_id else occurred_at.astimezone(clock.CHINA).date())
 
 
 def agency_message(agency: store.Agency) -> pb.Agency:

@@ -14,7 +14,7 @@ from typing import Protocol
 import yaml
 
 from suite.codes import credit_code_problem
-from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, OutOfRange
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -203,6 +203,17 @@ EVENT_LABELS = {
 }
 
 
+# Measures some kinds of event are taken as (their words, with how they are named).
+MEASURES_OF_KIND = {"association_discipline": {
+    "warning": "警告 warning", "circulated_criticism": "通报批评 circulated criticism",
+    "public_censure": "公开谴责 public censure", "membership_revoked": "取消会员资格 membership revoked"}}
+
+
+def event_label(event: CreditEventView) -> str:
+    measure = MEASURES_OF_KIND.get(event.kind, {}).get(event.measure)
+    return f"{EVENT_LABELS[event.kind]}: {measure}" if measure else EVENT_LABELS[event.kind]
+
+
 @dataclass(frozen=True)
 class GradingRules:
     version: str
@@ -210,6 +221,9 @@ class GradingRules:
     points: dict[str, int]
     grade_d_kinds: frozenset[str]
     grade_floors: dict[str, int]
+    # Kinds that count by the measure taken (an association's discipline by its severity): points
+    # per measure; the kind's own points count for an event recorded without its measure.
+    measure_points: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = RULES_DIR / "credit-grading.yaml") -> GradingRules:
@@ -217,18 +231,29 @@ class GradingRules:
         rules = cls(version=str(raw["version"]), base_score=int(raw["base_score"]),
                     points={k: int(v) for k, v in raw["points"].items()},
                     grade_d_kinds=frozenset(raw["grade_d_kinds"]),
-                    grade_floors={k: int(v) for k, v in raw["grade_floors"].items()})
+                    grade_floors={k: int(v) for k, v in raw["grade_floors"].items()},
+                    measure_points={kind: {m: int(p) for m, p in measures.items()}
+                                    for kind, measures in (raw.get("measure_points") or {}).items()})
         rules.validate()
         return rules
 
     def validate(self) -> None:
-        unknown = (set(self.points) | self.grade_d_kinds) - set(EVENT_LABELS)
+        unknown = (set(self.points) | self.grade_d_kinds | set(self.measure_points)) - set(EVENT_LABELS)
         missing = set(EVENT_LABELS) - set(self.points)
         if unknown or missing:
             raise ValueError(f"credit grading rules: unknown kinds {sorted(unknown)}, missing {sorted(missing)}")
         floors = [self.grade_floors[g] for g in GRADES[:-1]]
-        if floors != sorted(floors, reverse=True) or any(p < 0 for p in self.points.values()):
+        every_points = list(self.points.values()) + [p for m in self.measure_points.values() for p in m.values()]
+        if floors != sorted(floors, reverse=True) or any(p < 0 for p in every_points):
             raise ValueError("credit grading rules: floors must fall from A to C and points be >= 0")
+        for kind, measures in self.measure_points.items():
+            known = MEASURES_OF_KIND.get(kind, {})
+            if set(measures) != set(known):
+                raise ValueError(f"credit grading rules: {kind} counts by measure: points for exactly "
+                                 f"{sorted(known)}, not {sorted(measures)}")
+
+    def points_of(self, event: CreditEventView) -> int:
+        return self.measure_points.get(event.kind, {}).get(event.measure, self.points[event.kind])
 
 
 @dataclass(frozen=True)
@@ -237,6 +262,8 @@ class CreditEventView:
     kind: str
     occurred_on: date
     publicity_ends_on: date
+    # The measure taken, for the kinds that count by it (MEASURES_OF_KIND); empty otherwise.
+    measure: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,8 +290,8 @@ def counts_on(event: CreditEventView, day: date) -> bool:
 
 def grade(events: list[CreditEventView], as_of: date, rules: GradingRules) -> CreditProfile:
     counting = sorted((e for e in events if counts_on(e, as_of)), key=lambda e: (e.occurred_on, e.id))
-    reasons = [Reason(e.id, e.kind, rules.points[e.kind], e.publicity_ends_on,
-                      f"{EVENT_LABELS[e.kind]} on {e.occurred_on}: -{rules.points[e.kind]} points "
+    reasons = [Reason(e.id, e.kind, rules.points_of(e), e.publicity_ends_on,
+                      f"{event_label(e)} on {e.occurred_on}: -{rules.points_of(e)} points "
                       f"until {e.publicity_ends_on}") for e in counting]
     score = max(0, rules.base_score - sum(r.points for r in reasons))
     letter = next((g for g in GRADES[:-1] if score >= rules.grade_floors[g]), "D")
@@ -300,3 +327,139 @@ def classify_query(query: str) -> str:
 def mask_resident_id(number: str) -> str:
     """Identity numbers are never published (信息公开): only the first and last character show."""
     return number[:1] + "*" * (len(number) - 2) + number[-1:] if len(number) > 2 else "*" * len(number)
+
+
+# ---- industry associations (行业协会, seed (十七)) ---------------------------------------------
+
+ASSOCIATION_ROLE = "association"
+
+# Disciplinary measures of an association (行业自律惩戒措施), as DisciplineMeasure's words, with
+# the words a credit event's summary names them by.
+DISCIPLINE_MEASURES = {"warning": "警告", "circulated_criticism": "通报批评", "public_censure": "公开谴责",
+                       "membership_revoked": "取消会员资格"}
+
+
+class MembershipEnd(enum.StrEnum):
+    LEFT = "left"  # 退会
+    EXPELLED = "expelled"  # 取消会员资格
+    AGENCY_CLOSED = "agency_closed"  # 机构注销、吊销
+
+
+def scoped_association(role: str, own_association_id: str, requested: str, field_name: str = "association_id"
+                       ) -> str:
+    """The association a request is about. An association's caller asks about its own only:
+    naming another is answered as if it did not exist (NOT_FOUND, the same as an unknown id), so
+    nothing tells it which associations there are. Staff name the association."""
+    if role == ASSOCIATION_ROLE:
+        if not own_association_id or (requested and requested != own_association_id):
+            raise NotFound("association", requested or own_association_id)
+        return own_association_id
+    if not requested:
+        raise InvalidArgument(FieldViolation(field_name, "FIELD_REQUIRED",
+                                             "is required unless the caller is an association"))
+    return requested
+
+
+class PastMembership(Protocol):
+    joined_on: date
+    left_on: date | None
+
+
+def member_on(membership: PastMembership, day: date) -> bool:
+    """A membership runs from the day the agency joined to the day it left, that day excluded."""
+    return membership.joined_on <= day and (membership.left_on is None or day < membership.left_on)
+
+
+def member_not_found(agency_id: str) -> NotFound:
+    """The one answer for an agency that is not the association's member on the day, whether it
+    is another association's member, a member on other days, or no agency at all."""
+    return NotFound("member", agency_id)
+
+
+def check_admission(memberships: Sequence[PastMembership], joined_on: date, today: date, agency_status: AgencyStatus,
+                    agency_kind: str, established_on: date, association_kinds: Sequence[str]) -> None:
+    """An agency joins an association it is of a kind the association serves, on a day it exists,
+    while no other membership of it in the association runs (one at a time)."""
+    if joined_on > today:
+        raise InvalidArgument(FieldViolation("joined_on", "DATE_IN_FUTURE", "must not be in the future"))
+    if joined_on < established_on:
+        raise InvalidArgument(FieldViolation("joined_on", "JOINED_BEFORE_ESTABLISHMENT",
+                                             f"is before the agency was established ({established_on})",
+                                             {"established_on": established_on}))
+    if agency_status in (AgencyStatus.REVOKED, AgencyStatus.DEREGISTERED):
+        raise FailedPrecondition("AGENCY_CLOSED_TO_MEMBERSHIP", f"the agency is {agency_status}; it cannot join",
+                                 subject="agency.status", agency_status=agency_status)
+    if agency_kind not in association_kinds:
+        raise FailedPrecondition("AGENCY_KIND_NOT_SERVED",
+                                 f"the association serves {', '.join(association_kinds)} agencies, not {agency_kind}",
+                                 subject="association.kinds", agency_kind=agency_kind,
+                                 kinds=",".join(association_kinds))
+    for membership in memberships:
+        if membership.left_on is None or membership.left_on > joined_on:
+            left = membership.left_on.isoformat() if membership.left_on else ""
+            raise AlreadyExists("MEMBERSHIP_OVERLAPS",
+                                f"the agency is a member from {membership.joined_on}"
+                                + (f" until {left}" if left else "") + f", which {joined_on} overlaps",
+                                joined_on=membership.joined_on, left_on=left)
+
+
+def check_membership_end(membership: PastMembership | None, left_on: date, today: date) -> None:
+    if membership is None:
+        raise FailedPrecondition("NOT_A_MEMBER", "the agency holds no open membership of the association",
+                                 subject="membership")
+    if left_on > today:
+        raise InvalidArgument(FieldViolation("left_on", "DATE_IN_FUTURE", "must not be in the future"))
+    if left_on <= membership.joined_on:
+        raise InvalidArgument(FieldViolation("left_on", "LEFT_ON_NOT_AFTER_JOINED_ON",
+                                             f"must be after the day the agency joined ({membership.joined_on})",
+                                             {"joined_on": membership.joined_on}))
+
+
+def discipline_summary(association_name: str, measure: str, document_number: str) -> str:
+    """How the credit record words an association's measure (public while it is published)."""
+    return f"{association_name}给予{DISCIPLINE_MEASURES[measure]}处分（{document_number}）"
+
+
+def check_discipline_repeat(agency_id: str, measure: str, first_agency_id: str, first_measure: str,
+                            document_number: str) -> None:
+    """A decision document records one measure against one member: the same again is a repeat,
+    another under the same number a conflict."""
+    if (agency_id, measure) != (first_agency_id, first_measure):
+        raise AlreadyExists("DISCIPLINE_DOCUMENT_ALREADY_RECORDED",
+                            f"decision {document_number} already recorded another measure or member",
+                            document_number=document_number)
+
+
+# ---- association certificates ---------------------------------------------------------------
+
+def check_certificate(revoked_on: date | None, not_after: date, today: date, fingerprint: str) -> None:
+    """A certificate names its association until it is revoked or expires."""
+    if revoked_on is not None:
+        raise FailedPrecondition("CERTIFICATE_REVOKED", f"the certificate was revoked on {revoked_on}",
+                                 subject="certificate.revoked_on", fingerprint_sha256=fingerprint,
+                                 revoked_on=revoked_on)
+    if not_after < today:
+        raise FailedPrecondition("CERTIFICATE_EXPIRED", f"the certificate expired after {not_after}",
+                                 subject="certificate.not_after", fingerprint_sha256=fingerprint,
+                                 not_after=not_after)
+
+
+# ---- the member events feed -----------------------------------------------------------------
+
+DEFAULT_FEED_LIMIT = 500
+
+
+def check_feed_position(after_position: int, pruned_through: int) -> None:
+    """A read goes on from a position the feed still holds everything after."""
+    if after_position < pruned_through:
+        raise OutOfRange("FEED_POSITION_TOO_OLD",
+                         f"events up to position {pruned_through} were dropped; the oldest position kept is "
+                         f"{pruned_through + 1}: read after {pruned_through} or later",
+                         oldest_position=pruned_through + 1, after_position=after_position)
+
+
+def check_acknowledgement(position: int, last_position: int) -> None:
+    if position > last_position:
+        raise OutOfRange("FEED_POSITION_NOT_REACHED",
+                         f"position {position} is beyond the feed's last position {last_position}",
+                         position=position, last_position=last_position)

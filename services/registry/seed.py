@@ -1,7 +1,8 @@
 """Realistic, valid registry data at scale (演示与压测数据): agencies of every kind with credit
 codes, licence or filing numbers, shareholders, branches and status histories; practitioners
 with resident identity numbers, certificates and practice filings (moves included); annual
-reports; credit events with their publicity periods. The same seed and day give the same data.
+reports; credit events with their publicity periods; industry associations and their members.
+The same seed and day give the same data.
 
 Rows are bulk-loaded in one transaction (PostgreSQL COPY, SQLite executemany), never one RPC
 per row, into a registry migrated to head and still empty."""
@@ -205,6 +206,8 @@ class Rows:
     practice_filings: list[tuple] = field(default_factory=list)
     annual_reports: list[tuple] = field(default_factory=list)
     credit_events: list[tuple] = field(default_factory=list)
+    associations: list[tuple] = field(default_factory=list)
+    memberships: list[tuple] = field(default_factory=list)
 
 
 COLUMNS = {
@@ -220,6 +223,8 @@ COLUMNS = {
     "annual_reports": ("agency_id", "year", "filed_on", "employees", "practitioners", "revenue_cny", "summary"),
     "credit_events": ("id", "agency_id", "practitioner_id", "kind", "source", "source_reference", "occurred_on",
                       "publicity_ends_on", "summary", "fine_cny", "recorded_at"),
+    "associations": ("id", "name", "credit_code", "region_code", "kinds", "created_at"),
+    "memberships": ("id", "association_id", "agency_id", "joined_on", "left_on", "ended_by", "reference"),
 }
 
 
@@ -754,6 +759,70 @@ def batches(generator: Generator, planned: list[PlannedAgency], practitioners: i
         yield rows
 
 
+# ---- industry associations (行业协会) and their members --------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedAssociation:
+    name: str
+    region_code: str  # a province: its members are the province's agencies
+    kinds: tuple[str, ...]
+    founded: date
+    share: float  # of the province's head offices of its kinds that are members now, roughly
+
+
+ASSOCIATIONS = (
+    PlannedAssociation("北京市知识产权服务业协会", "110000", ("patent", "trademark"), date(2013, 6, 18), 0.45),
+    PlannedAssociation("广东省商标协会", "440000", ("trademark",), date(2004, 9, 22), 0.35),
+    PlannedAssociation("浙江省专利代理师协会", "330000", ("patent",), date(2009, 3, 26), 0.6),
+)
+
+
+def association_rows(rng_seed: int, as_of: date, planned: list[PlannedAgency]) -> Rows:
+    """The associations, and memberships for a share of the head offices of their province and
+    kinds: most joined years ago, a few left (退会), and those of agencies since revoked or
+    deregistered ended on that day (机构注销、吊销). Drawn from a stream of their own, so the
+    registry's other data are the same with or without them."""
+    rng = random.Random(f"{rng_seed}-associations")
+    today = as_of.toordinal()
+    rows = Rows()
+    for association in ASSOCIATIONS:
+        association_id = f"as-{rng.getrandbits(80):020x}"
+        rows.associations.append((
+            association_id, association.name, association_credit_code(rng, association.region_code),
+            association.region_code, ",".join(association.kinds),
+            moment(association.founded.toordinal(), 9)))
+        founded = association.founded.toordinal()
+        for agency in planned:
+            if (agency.parent is not None or agency.kind not in association.kinds
+                    or agency.region.code[:2] != association.region_code[:2] or rng.random() >= association.share):
+                continue
+            opens = max(founded, agency.established + 30)
+            closes = (agency.ended or today) - 1
+            if closes <= opens:
+                continue
+            # Most joined long ago: the earlier part of the span is drawn more often.
+            joined = opens + int((closes - opens) * rng.random() ** 1.5)
+            left, ended_by, reference = None, "", ""
+            if agency.ended and agency.ended > joined:
+                left, ended_by, reference = agency.ended, "agency_closed", "机构注销或吊销"
+            elif closes - joined > 120 and rng.random() < 0.08:
+                left = rng.randrange(joined + 60, closes + 1)
+                ended_by, reference = "left", f"退会申请{date.fromordinal(left).year}-{rng.randrange(1, 999):03d}"
+            rows.memberships.append((f"ms-{rng.getrandbits(80):020x}", association_id, agency.id, day(joined),
+                                     day(left), ended_by, reference))
+    return rows
+
+
+def association_credit_code(rng: random.Random, region_code: str) -> str:
+    """GB 32100 for a social organisation (社会团体) registered by a civil affairs department (51),
+    with a GB 11714 organisation code."""
+    body = f"{rng.randrange(10**8):08d}"
+    check = 11 - sum(int(c) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2))) % 11
+    first17 = "51" + region_code + body + {10: "X", 11: "0"}.get(check, str(check))
+    return first17 + credit_code_check_char(first17)
+
+
 def seed(url: str, agencies: int, practitioners: int, rng_seed: int = 2026, as_of: date | None = None
          ) -> dict[str, int]:
     """Load `agencies` agencies and `practitioners` practitioners (with everything around them)
@@ -769,4 +838,5 @@ def seed(url: str, agencies: int, practitioners: int, rng_seed: int = 2026, as_o
             writing = background.submit(writer.write_all, rows)
         if writing is not None:
             writing.result()
+        writer.write_all(association_rows(rng_seed, as_of or clock.today(), planned))
     return {table: writer.counts.get(table, 0) for table in COLUMNS}

@@ -4,13 +4,14 @@ one transaction each and apply the rules of `domain` to the stored state."""
 from __future__ import annotations
 
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text,
-                        and_, bindparam, cast, func, literal_column, or_, select, tuple_)
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        and_, bindparam, cast, delete, func, insert, literal_column, or_, select, tuple_)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
@@ -142,13 +143,121 @@ class CreditEvent(Base):
     # stays, but the event is no longer shown or counted.
     withdrawn_on: Mapped[date | None] = mapped_column(Date)
     withdrawal_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The measure taken, for the kinds graded by it (domain.MEASURES_OF_KIND): an association's
+    # discipline. Empty for the others and for events recorded before measures were (0004).
+    measure: Mapped[str] = mapped_column(String(30), default="", server_default="")
 
     def view(self) -> domain.CreditEventView:
-        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
+        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on, self.measure)
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+# ---- industry associations (行业协会) ----------------------------------------------------------
+
+class Association(Base):
+    __tablename__ = "associations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    # The kinds of agency it serves, as AgencyKind's words separated by commas.
+    kinds: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    @property
+    def kind_words(self) -> list[str]:
+        return self.kinds.split(",") if self.kinds else []
+
+
+class Membership(Base):
+    """An agency's membership of an association over [joined_on, left_on): open while left_on is
+    empty. An agency's memberships of one association never overlap."""
+
+    __tablename__ = "memberships"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    association_id: Mapped[str] = mapped_column(ForeignKey("associations.id"))
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    joined_on: Mapped[date] = mapped_column(Date)
+    left_on: Mapped[date | None] = mapped_column(Date)
+    ended_by: Mapped[str] = mapped_column(String(20), default="")
+    reference: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (Index("ix_memberships_association_agency", "association_id", "agency_id"),)
+
+
+class AssociationDiscipline(Base):
+    """A disciplinary measure an association recorded on its member's credit record, one per
+    decision document of the association."""
+
+    __tablename__ = "association_disciplines"
+    association_id: Mapped[str] = mapped_column(ForeignKey("associations.id"), primary_key=True)
+    document_number: Mapped[str] = mapped_column(String(100), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
+    measure: Mapped[str] = mapped_column(String(30))
+    credit_event_id: Mapped[str] = mapped_column(ForeignKey("credit_events.id"), unique=True)
+
+
+class AssociationCertificate(Base):
+    """A client certificate an association links in with, by the SHA-256 of its DER encoding."""
+
+    __tablename__ = "association_certificates"
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    association_id: Mapped[str] = mapped_column(ForeignKey("associations.id"), index=True)
+    not_after: Mapped[date] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    registered_at: Mapped[datetime] = mapped_column(db.Instant)
+
+
+# ---- the member events feed --------------------------------------------------------------------
+
+class MemberEvent(Base):
+    """One event about a member as one association's feed carries it: an event that concerns
+    several associations has a row in each. Positions are global, and given in commit order
+    (see RegistryStore._append_feed)."""
+
+    __tablename__ = "member_events"
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    association_id: Mapped[str] = mapped_column(ForeignKey("associations.id"))
+    source_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    agency_id: Mapped[str] = mapped_column(String(64))
+    agency_name: Mapped[str] = mapped_column(String(200))
+    agency_credit_code: Mapped[str] = mapped_column(String(18))
+    occurred_at: Mapped[datetime] = mapped_column(db.Instant)
+    subject_id: Mapped[str] = mapped_column(String(100))
+    facts: Mapped[dict] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (
+        UniqueConstraint("association_id", "source_key", name="uq_member_events_association_source_key"),
+        Index("ix_member_events_association_position", "association_id", "position"),
+        Index("ix_member_events_recorded_at", "recorded_at"),
+    )
+
+
+FEED_STATE_ID = 1
+
+
+class MemberFeedState(Base):
+    """The feed's one row: the last position given and the highest position dropped. Every
+    transaction that appends locks it first, so positions are given in commit order."""
+
+    __tablename__ = "member_feed_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_position: Mapped[int] = mapped_column(BigInteger)
+    pruned_through: Mapped[int] = mapped_column(BigInteger)
+
+
+class MemberFeedCursor(Base):
+    """The last position an association says it has processed."""
+
+    __tablename__ = "member_feed_cursors"
+    association_id: Mapped[str] = mapped_column(ForeignKey("associations.id"), primary_key=True)
+    acknowledged_position: Mapped[int] = mapped_column(BigInteger)
+    acknowledged_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
 # ---- pagination ---------------------------------------------------------------------------
@@ -250,6 +359,16 @@ AGENCY_QUERY = {"credit_code": Agency.credit_code == bindparam("query", type_=St
                 "number": Agency.licence_number == bindparam("query", type_=String),
                 "name": _name_prefix(Agency.name)}
 PUBLIC_AGENCIES = {kind: db.DriverRead(_public_agencies(condition)) for kind, condition in AGENCY_QUERY.items()}
+
+
+@lru_cache(maxsize=None)
+def public_agencies_by_id(count: int) -> db.DriverRead:
+    """The public register's entries of `count` agencies named by id (agency0, agency1, ...), as
+    a lookup answers them: what a list of an association's members shows."""
+    return db.DriverRead(_public_agencies(Agency.id.in_([bindparam(f"agency{i}", type_=String)
+                                                         for i in range(count)])))
+
+
 _BY_CERTIFICATE = db.DriverRead(_public_practitioners(
     Practitioner.certificate_number == bindparam("query", type_=String)))
 PUBLIC_PRACTITIONERS = {"credit_code": _BY_CERTIFICATE, "number": _BY_CERTIFICATE,
@@ -269,9 +388,10 @@ class LiveEvent(NamedTuple):
     publicity_ends_on: date
     summary: str
     fine_cny: int
+    measure: str
 
     def view(self) -> domain.CreditEventView:
-        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on)
+        return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on, self.measure)
 
 
 @lru_cache(maxsize=None)
@@ -282,7 +402,7 @@ def live_events(subject: str, count: int) -> db.DriverRead:
     column = CreditEvent.__table__.c[subject]
     return db.DriverRead(
         select(CreditEvent.id, column.label("subject_id"), CreditEvent.kind, CreditEvent.occurred_on,
-               CreditEvent.publicity_ends_on, CreditEvent.summary, CreditEvent.fine_cny)
+               CreditEvent.publicity_ends_on, CreditEvent.summary, CreditEvent.fine_cny, CreditEvent.measure)
         .where(column.in_([bindparam(f"subject{i}", type_=String) for i in range(count)]),
                CreditEvent.publicity_ends_on >= TODAY, IN_FORCE))
 
@@ -354,6 +474,32 @@ def search_parameters(where: AgencyFilter, limit: int, after: tuple[str, str] | 
 
 def _lookup_parameters(query: str, limit: int) -> dict:
     return {"query": query, "query_end": query + "\U0010ffff", "limit": limit, "today": clock.today()}
+
+
+# ---- drafts of the member events feed -------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeedDraft:
+    """An event to append to the member events feed, before it has a position. It goes to the
+    associations named, and to every association the agency is a member of on `members_on`."""
+
+    source_key: str
+    kind: str  # MemberEventKind's word
+    agency_id: str
+    occurred_at: datetime
+    subject_id: str
+    facts: dict[str, str]
+    associations: tuple[str, ...] = ()
+    members_on: date | None = None
+
+
+def membership_draft(membership: Membership, change: str) -> FeedDraft:
+    """MEMBERSHIP_CHANGED to the association, as a membership begins (`joined`) or ends (`ended`)."""
+    facts = {"joined_on": membership.joined_on.isoformat()}
+    if change == "ended":
+        facts.update(left_on=membership.left_on.isoformat(), ended_by=membership.ended_by)
+    return FeedDraft(f"registry:membership:{membership.id}:{change}", "membership_changed", membership.agency_id,
+                     clock.now(), membership.id, facts, associations=(membership.association_id,))
 
 
 # ---- the store -----------------------------------------------------------------------------
@@ -638,9 +784,12 @@ class RegistryStore:
 
     async def credit_events(self, agency_id: str) -> tuple[Agency, list[CreditEvent]]:
         async with self.sessions() as session:
-            agency = await self._agency(session, agency_id)
-            rows = await session.execute(select(CreditEvent).where(CreditEvent.agency_id == agency_id, IN_FORCE))
-            return agency, list(rows.scalars())
+            return await self._credit_events(session, agency_id)
+
+    async def _credit_events(self, session: AsyncSession, agency_id: str) -> tuple[Agency, list[CreditEvent]]:
+        agency = await self._agency(session, agency_id)
+        rows = await session.execute(select(CreditEvent).where(CreditEvent.agency_id == agency_id, IN_FORCE))
+        return agency, list(rows.scalars())
 
     # -- the public register --
 
@@ -674,6 +823,355 @@ class RegistryStore:
             for row in rows:
                 events.setdefault(row.subject_id, []).append(LiveEvent._make(row))
         return events
+
+    # -- industry associations --
+
+    async def create_association(self, session: AsyncSession, fields: dict) -> Association:
+        if await session.scalar(select(Association.id).where(Association.credit_code == fields["credit_code"])):
+            raise AlreadyExists("ASSOCIATION_ALREADY_REGISTERED",
+                                f"an association with credit code {fields['credit_code']} is already registered",
+                                credit_code=fields["credit_code"])
+        association = Association(id=new_id("as"), created_at=clock.now(), **fields)
+        session.add(association)
+        await session.flush()
+        return association
+
+    @staticmethod
+    async def _association(session: AsyncSession, association_id: str, for_update: bool = False) -> Association:
+        return await db.one_or_not_found(session, select(Association).where(Association.id == association_id),
+                                         "association", association_id, for_update)
+
+    async def get_association(self, association_id: str) -> Association:
+        async with self.sessions() as session:
+            return await self._association(session, association_id)
+
+    async def list_associations(self, region_prefix: str) -> list[Association]:
+        """The associations of a region, those within it and those above it (a province's serves
+        its cities), in name order; every one for the whole country (an empty prefix)."""
+        statement = select(Association).order_by(Association.name, Association.id)
+        if region_prefix:
+            low, high = code_range(region_prefix)
+            above = {prefix.ljust(6, "0") for prefix in (region_prefix[:2], region_prefix[:4], region_prefix)}
+            statement = statement.where(or_(Association.region_code.between(low, high),
+                                            Association.region_code.in_(sorted(above))))
+        async with self.sessions() as session:
+            return list((await session.execute(statement)).scalars())
+
+    @staticmethod
+    async def _memberships(session: AsyncSession, association_id: str, agency_id: str) -> list[Membership]:
+        return list((await session.execute(
+            select(Membership).where(Membership.association_id == association_id, Membership.agency_id == agency_id)
+            .order_by(Membership.joined_on).execution_options(populate_existing=True))).scalars())
+
+    async def admit_member(self, session: AsyncSession, association_id: str, agency_id: str, joined_on: date
+                           ) -> Membership:
+        association = await self._association(session, association_id)
+        # The agency's row is the lock two admissions of it wait for each other on.
+        agency = await self._agency(session, agency_id, for_update=True)
+        domain.check_admission(await self._memberships(session, association_id, agency_id), joined_on,
+                               clock.today(), domain.AgencyStatus(agency.status), agency.kind, agency.established_on,
+                               association.kind_words)
+        membership = Membership(id=new_id("ms"), association_id=association_id, agency_id=agency_id,
+                                joined_on=joined_on, ended_by="", reference="")
+        session.add(membership)
+        await session.flush()
+        await self._append_feed(session, [membership_draft(membership, "joined")])
+        return membership
+
+    async def end_membership(self, session: AsyncSession, association_id: str, agency_id: str, left_on: date,
+                             ended_by: str, reference: str) -> Membership:
+        await self._association(session, association_id)
+        await self._agency(session, agency_id, for_update=True)
+        current = next((m for m in await self._memberships(session, association_id, agency_id)
+                        if m.left_on is None), None)
+        domain.check_membership_end(current, left_on, clock.today())
+        return await self._end(session, current, left_on, ended_by, reference)
+
+    async def _end(self, session: AsyncSession, membership: Membership, left_on: date, ended_by: str,
+                   reference: str) -> Membership:
+        membership.left_on, membership.ended_by, membership.reference = left_on, ended_by, reference
+        await session.flush()
+        await self._append_feed(session, [membership_draft(membership, "ended")])
+        return membership
+
+    async def members(self, association_id: str, on: date, page_size: int, after: tuple[str, str] | None
+                      ) -> tuple[list[tuple[Membership, AgencyRecord, list[int], list[LiveEvent], int]], str]:
+        """The association's members on a day, in the order of their names, each with its public
+        register entry (as LookupAgencyPublic answers it)."""
+        conditions = [Membership.association_id == association_id, Membership.joined_on <= on,
+                      or_(Membership.left_on.is_(None), Membership.left_on > on)]
+        if after:
+            conditions.append(tuple_(Agency.name, Agency.id) > after)
+        statement = (select(Membership, Agency.name).join(Agency, Agency.id == Membership.agency_id)
+                     .where(*conditions).order_by(Agency.name, Agency.id).limit(page_size + 1))
+        async with self.sessions() as session:
+            await self._association(session, association_id)
+            rows = list(await session.execute(statement))
+        more, rows = len(rows) > page_size, rows[:page_size]
+        entries = await self.public_agencies_of([membership.agency_id for membership, _ in rows])
+        page = [(membership, *entries[membership.agency_id]) for membership, _ in rows]
+        last = rows[-1] if rows else None
+        return page, encode_page_token(last[1], last[0].agency_id) if more and last else ""
+
+    async def member(self, association_id: str, agency_id: str, on: date
+                     ) -> tuple[Membership, Agency, list[CreditEvent]]:
+        """The association's member on a day with its credit events; NOT_FOUND alike for an agency
+        that is not a member on that day and for one that does not exist."""
+        async with self.sessions() as session:
+            await self._association(session, association_id)
+            membership = next((m for m in await self._memberships(session, association_id, agency_id)
+                               if domain.member_on(m, on)), None)
+            if membership is None:
+                raise domain.member_not_found(agency_id)
+            agency, events = await self._credit_events(session, agency_id)
+        return membership, agency, events
+
+    async def public_agencies_of(self, agency_ids: list[str]
+                                 ) -> dict[str, tuple[AgencyRecord, list[int], list[LiveEvent], int]]:
+        """The public register's entries of these agencies, by id."""
+        if not agency_ids:
+            return {}
+        count = max(8, 1 << (len(agency_ids) - 1).bit_length())  # a statement per size bucket
+        parameters = {**_lookup_parameters("", count), **{f"agency{i}": agency_id for i, agency_id in
+                                                          enumerate(agency_ids + [""] * (count - len(agency_ids)))}}
+        async with self.key_reads.connect() as connection:
+            agencies = await public_agencies_by_id(count).rows(connection, parameters)
+            events = await self._live_events(connection, "agency_id", [a.id for a in agencies if a.live_events])
+        return {a.id: (a, sorted(int(y) for y in a.report_years.split(",")) if a.report_years else [],
+                       events.get(a.id, []), a.practitioner_count) for a in agencies}
+
+    async def record_association_discipline(self, session: AsyncSession, association_id: str, agency_id: str,
+                                            measure: str, document_number: str, decided_on: date,
+                                            publicity_ends_on: date) -> CreditEvent:
+        """The measure on the member's credit record; membership revoked also ends the membership
+        that day. The feed says so in the same transaction. A document recorded before answers
+        the event it recorded then."""
+        # The association's row orders the decisions of one association (their numbers are its own).
+        association = await self._association(session, association_id, for_update=True)
+        first = await session.get(AssociationDiscipline, (association_id, document_number))
+        if first is not None:
+            domain.check_discipline_repeat(agency_id, measure, first.agency_id, first.measure, document_number)
+            return await session.get(CreditEvent, first.credit_event_id)
+        agency = await session.scalar(select(Agency).where(Agency.id == agency_id).with_for_update())
+        membership = next((m for m in await self._memberships(session, association_id, agency_id)
+                           if domain.member_on(m, decided_on)), None) if agency is not None else None
+        if membership is None:
+            raise domain.member_not_found(agency_id)
+        domain.check_credit_event(decided_on, publicity_ends_on, clock.today())
+        event = CreditEvent(
+            id=new_id("ce"), agency_id=agency.id, practitioner_id=None, kind="association_discipline",
+            source="association", source_reference=document_number, occurred_on=decided_on,
+            publicity_ends_on=publicity_ends_on, summary=domain.discipline_summary(association.name, measure,
+                                                                                   document_number),
+            fine_cny=0, recorded_at=clock.now(), withdrawal_reason="", measure=measure)
+        session.add(event)
+        await session.flush()
+        session.add(AssociationDiscipline(association_id=association_id, document_number=document_number,
+                                          agency_id=agency_id, measure=measure, credit_event_id=event.id))
+        facts = {"measure": measure, "document_number": document_number, "decided_on": decided_on.isoformat(),
+                 "until": publicity_ends_on.isoformat()}
+        now = clock.now()
+        drafts = [FeedDraft(f"registry:discipline:{event.id}:recorded", "discipline_recorded", agency_id, now,
+                            event.id, facts, associations=(association_id,)),
+                  # Published: every association the agency is a member of that day hears of it.
+                  FeedDraft(f"registry:discipline:{event.id}:publication", "publication", agency_id, now, event.id,
+                            facts, associations=(association_id,), members_on=decided_on)]
+        await session.flush()
+        await self._append_feed(session, drafts)
+        if measure == "membership_revoked":
+            await self._end(session, membership, decided_on, domain.MembershipEnd.EXPELLED, document_number)
+        return event
+
+    async def record_publicity_ended(self, session: AsyncSession, event_id: str) -> int:
+        """PUBLICATION_ENDED on the feed for a published credit event of an agency, to the
+        associations it is a member of on the last day of publicity (and the one whose measure it
+        was); once per event. Returns how many drafts were new (0 or 1)."""
+        event = await db.one_or_not_found(session, select(CreditEvent).where(CreditEvent.id == event_id),
+                                          "credit event", event_id)
+        if event.agency_id is None or event.kind not in domain.PUBLISHED_KINDS:
+            return 0  # nothing was published about a member
+        decided_by = await session.scalar(select(AssociationDiscipline.association_id)
+                                          .where(AssociationDiscipline.credit_event_id == event.id))
+        facts = {"until": event.publicity_ends_on.isoformat(), "kind": event.kind}
+        if event.measure:
+            facts["measure"] = event.measure
+        return await self._append_feed(session, [FeedDraft(
+            f"registry:publicity-ended:{event.id}", "publication_ended", event.agency_id, clock.now(), event.id,
+            facts, associations=(decided_by,) if decided_by else (), members_on=event.publicity_ends_on)])
+
+    # -- association certificates --
+
+    async def register_certificate(self, session: AsyncSession, association_id: str, fingerprint: str,
+                                   not_after: date) -> AssociationCertificate:
+        # The association's row orders registrations of its certificates.
+        await self._association(session, association_id, for_update=True)
+        known = await session.get(AssociationCertificate, fingerprint, populate_existing=True)
+        if known is not None:
+            if known.association_id != association_id:
+                raise AlreadyExists("CERTIFICATE_OF_ANOTHER_ASSOCIATION",
+                                    "the certificate is registered to another association",
+                                    fingerprint_sha256=fingerprint)
+            return known
+        certificate = AssociationCertificate(fingerprint_sha256=fingerprint, association_id=association_id,
+                                             not_after=not_after, revoked_on=None, registered_at=clock.now())
+        session.add(certificate)
+        await session.flush()
+        return certificate
+
+    @staticmethod
+    async def _certificate(session: AsyncSession, fingerprint: str, for_update: bool = False
+                           ) -> AssociationCertificate:
+        return await db.one_or_not_found(
+            session, select(AssociationCertificate).where(AssociationCertificate.fingerprint_sha256 == fingerprint),
+            "certificate", fingerprint, for_update)
+
+    async def revoke_certificate(self, session: AsyncSession, fingerprint: str, revoked_on: date
+                                 ) -> AssociationCertificate:
+        """Revoked from a day on; revoking again keeps the first day."""
+        certificate = await self._certificate(session, fingerprint, for_update=True)
+        if certificate.revoked_on is None:
+            certificate.revoked_on = revoked_on
+            await session.flush()
+        return certificate
+
+    async def resolve_certificate(self, fingerprint: str) -> AssociationCertificate:
+        async with self.sessions() as session:
+            certificate = await self._certificate(session, fingerprint)
+        domain.check_certificate(certificate.revoked_on, certificate.not_after, clock.today(), fingerprint)
+        return certificate
+
+    # -- the member events feed --
+
+    @asynccontextmanager
+    async def writing(self):
+        """A transaction of its own that will write (on SQLite it takes the write lock at once)."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options=db.WRITE)
+            yield session
+
+    async def _append_feed(self, session: AsyncSession, drafts: list[FeedDraft]) -> int:
+        """Append drafts to the feed in the session's transaction; returns how many were new.
+
+        Positions are given in commit order: the feed's state row is locked (SELECT ... FOR
+        UPDATE; SQLite has one writer anyway) before anything is read, and stays locked until the
+        transaction commits, so a transaction given later positions commits later, and no reader
+        sees position N+1 before N. It is taken last in every writing transaction (after the
+        association and agency rows), and held for the few statements that follow."""
+        if not drafts:
+            return 0
+        state = (await session.execute(select(MemberFeedState).where(MemberFeedState.id == FEED_STATE_ID)
+                                       .with_for_update().execution_options(populate_existing=True))).scalar_one()
+        agency_ids = sorted({d.agency_id for d in drafts})
+        agencies = {row.id: row for row in await session.execute(
+            select(Agency.id, Agency.name, Agency.credit_code).where(Agency.id.in_(agency_ids)))}
+        memberships: dict[str, list] = {}
+        if any(d.members_on is not None for d in drafts):
+            for row in await session.execute(
+                    select(Membership.association_id, Membership.agency_id, Membership.joined_on, Membership.left_on)
+                    .where(Membership.agency_id.in_(agency_ids))):
+                memberships.setdefault(row.agency_id, []).append(row)
+        named = sorted({a for d in drafts for a in d.associations})
+        existing_associations = set((await session.execute(
+            select(Association.id).where(Association.id.in_(named)))).scalars()) if named else set()
+        routes = []
+        for draft in drafts:
+            targets = {a for a in draft.associations if a in existing_associations}
+            if draft.members_on is not None:
+                targets |= {m.association_id for m in memberships.get(draft.agency_id, [])
+                            if domain.member_on(m, draft.members_on)}
+            routes.append((draft, sorted(targets) if draft.agency_id in agencies else []))
+        keys = sorted({d.source_key for d, targets in routes if targets})
+        associations = sorted({a for _, targets in routes for a in targets})
+        seen = set()
+        if keys:
+            seen = set(await session.execute(select(MemberEvent.association_id, MemberEvent.source_key).where(
+                MemberEvent.association_id.in_(associations), MemberEvent.source_key.in_(keys))))
+        rows, appended, position, now = [], 0, state.last_position, clock.now()
+        for draft, targets in routes:
+            new = [a for a in targets if (a, draft.source_key) not in seen]
+            if not new:
+                continue
+            appended += 1
+            agency = agencies[draft.agency_id]
+            for association_id in new:
+                seen.add((association_id, draft.source_key))
+                position += 1
+                rows.append(dict(position=position, association_id=association_id, source_key=draft.source_key,
+                                 kind=draft.kind, agency_id=draft.agency_id, agency_name=agency.name,
+                                 agency_credit_code=agency.credit_code, occurred_at=draft.occurred_at,
+                                 subject_id=draft.subject_id, facts=dict(draft.facts), recorded_at=now))
+        if rows:
+            await session.execute(insert(MemberEvent), rows)
+            state.last_position = position
+            await session.flush()
+        return appended
+
+    async def append_member_events(self, drafts: list[FeedDraft]) -> int:
+        async with self.writing() as session:
+            return await self._append_feed(session, drafts)
+
+    async def read_member_events(self, association_id: str, after_position: int | None, limit: int
+                                 ) -> tuple[list[MemberEvent], int]:
+        """The association's events after a position (None: after its acknowledged position, or
+        from the oldest kept when it has acknowledged none), in position order, and the position
+        the next read goes on from. The rows are read before the state: a prune that dropped any
+        of them has then raised pruned_through, and the read is refused rather than short."""
+        async with self.sessions() as session:
+            await self._association(session, association_id)
+            if after_position is None:
+                after_position = await session.scalar(select(MemberFeedCursor.acknowledged_position).where(
+                    MemberFeedCursor.association_id == association_id))
+                if after_position is None:
+                    after_position = await session.scalar(select(MemberFeedState.pruned_through))
+        async with self.reads.connect() as connection:
+            rows = list(await connection.execute(
+                select(MemberEvent.__table__).where(MemberEvent.association_id == association_id,
+                                                    MemberEvent.position > after_position)
+                .order_by(MemberEvent.position).limit(limit)))
+            pruned_through = await connection.scalar(select(MemberFeedState.pruned_through))
+        domain.check_feed_position(after_position, pruned_through)
+        return rows, rows[-1].position if rows else after_position
+
+    async def acknowledge_member_events(self, association_id: str, position: int) -> int:
+        """The association's cursor moved on to `position`, never back; returns where it stands."""
+        async with self.writing() as session:
+            await self._association(session, association_id, for_update=True)
+            last = await session.scalar(select(MemberFeedState.last_position))
+            domain.check_acknowledgement(position, last)
+            cursor = await session.get(MemberFeedCursor, association_id, populate_existing=True)
+            if cursor is None:
+                cursor = MemberFeedCursor(association_id=association_id, acknowledged_position=position,
+                                          acknowledged_at=clock.now())
+                session.add(cursor)
+            elif position > cursor.acknowledged_position:
+                cursor.acknowledged_position, cursor.acknowledged_at = position, clock.now()
+            await session.flush()
+            return cursor.acknowledged_position
+
+    async def prune_member_events(self, before: date) -> tuple[int, int]:
+        """Drop the events recorded before a day (China time): every position up to the last of
+        them, so what is kept is always everything after pruned_through. Returns how many rows
+        were dropped and the oldest position kept (0 when none is)."""
+        cutoff = datetime.combine(before, time(0), tzinfo=clock.CHINA)
+        async with self.writing() as session:
+            state = (await session.execute(select(MemberFeedState).where(MemberFeedState.id == FEED_STATE_ID)
+                                           .with_for_update().execution_options(populate_existing=True))).scalar_one()
+            through = await session.scalar(select(func.max(MemberEvent.position))
+                                           .where(MemberEvent.recorded_at < cutoff))
+            pruned = 0
+            if through is not None:
+                pruned = (await session.execute(delete(MemberEvent).where(MemberEvent.position <= through))).rowcount
+                state.pruned_through = max(state.pruned_through, through)
+            oldest = await session.scalar(select(func.min(MemberEvent.position))) or 0
+            await session.flush()
+        return pruned, oldest
+
+    async def feed_state(self) -> tuple[int, int]:
+        """The feed's last position and the highest position dropped."""
+        async with self.reads.connect() as connection:
+            row = (await connection.execute(select(MemberFeedState.last_position, MemberFeedState.pruned_through)
+                                            .where(MemberFeedState.id == FEED_STATE_ID))).one()
+        return row.last_position, row.pruned_through
 
 
 def _page(rows: list, page_size: int) -> tuple[list, str]:

@@ -105,15 +105,16 @@ def _draw(args) -> int:
 
 
 def _certs(args) -> int:
-    from launcher import association
+    from services.linkage import enrolment
+    from suite import tls
 
     if args.revoke:
-        print(f"revoked {args.revoke}: {asyncio.run(association.revoke_certificate(args.revoke, args.registry))}")
+        print(f"revoked {args.revoke}: {asyncio.run(enrolment.revoke_certificate(args.revoke, args.registry))}")
         return 0
-    for association_id, path in asyncio.run(association.issue_certificates(args.association, args.days,
-                                                                          args.registry)):
+    for association_id, path in asyncio.run(enrolment.issue_certificates(args.association, args.days,
+                                                                        args.registry)):
         print(f"{association_id}: {path} (key {path.with_suffix('.key')})")
-    print(f"CA: {association.tls.authority_pair().certificate}")
+    print(f"CA: {tls.authority_pair().certificate}")
     return 0
 
 

@@ -119,9 +119,9 @@ def load_demo() -> str:
 
 async def demo_certificates() -> str:
     """A client certificate for every demo association, registered: the linkage endpoint's callers."""
-    from launcher import association
+    from services.linkage import enrolment
 
-    issued = await association.issue_certificates([], days=365)
+    issued = await enrolment.issue_certificates([], days=365)
     return (f"demo: {len(issued)} association certificates in {config.var_dir() / 'certs' / 'associations'} "
             f"(ipss association watch --association {issued[0][0]})" if issued else "demo: no associations")
 

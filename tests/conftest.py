@@ -8,7 +8,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -93,12 +93,12 @@ class RunningService:
     temporal: object = None  # the Temporal client a service starts its workflows with, if any
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-async def registry(request) -> AsyncIterator[RunningService]:
-    """The registry service over loopback, migrated to head, once per backend for the session."""
+@asynccontextmanager
+async def running_registry(backend: str) -> AsyncIterator[RunningService]:
+    """The registry service over loopback on a fresh database of `backend`, migrated to head."""
     from services.registry.server import build
 
-    with fresh_database(request.param) as url:
+    with fresh_database(backend) as url:
         migrate.upgrade("registry", database_url=url)
         server, store = build(database_url=url)
         port = await server.start("127.0.0.1:0")
@@ -110,6 +110,13 @@ async def registry(request) -> AsyncIterator[RunningService]:
             await channel.close()
             await server.stop(0)
             await store.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def registry(request) -> AsyncIterator[RunningService]:
+    """The registry, once per backend for the session."""
+    async with running_registry(request.param) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -144,6 +144,13 @@ async def test_another_association_finds_nothing(court: Court):
     with pytest.raises(grpc.aio.AioRpcError) as refusal:
         await court.complaints.ListReferrals(cpb.ListReferralsRequest(), metadata=metadata("supervisor", OFFICE))
     assert field_reasons(refusal.value) == {"association_id": "REFERRAL_ASSOCIATION_REQUIRED"}
+    # Only the referred association answers: no officer, citizen or worker speaks for it.
+    for role in ("handler", "supervisor", "operator", "citizen", "inspector"):
+        with pytest.raises(grpc.aio.AioRpcError) as refusal:
+            await court.complaints.AnswerReferral(cpb.AnswerReferralRequest(
+                idempotency_key=uuid.uuid4().hex, case_id=filed.case_id, answer=cpb.REFERRAL_ANSWER_ACCEPTED),
+                metadata=metadata(role, OFFICE))
+        assert refusal.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
     view = await court.state(filed.case_id)
     assert (view.stage, view.referral.answer) == ("referred", "")
 

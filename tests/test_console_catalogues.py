@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REASON = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
 # Calls that name a refusal's reason, by the position of the reason and of a dict of its metadata.
 REASON_CALLS = {"AlreadyExists": (0, None), "FailedPrecondition": (0, None), "PermissionDenied": (0, None),
-                "Unauthenticated": (0, None), "Unavailable": (0, None), "refuse": (0, None), "deny": (0, None),
+                "Unauthenticated": (0, None), "Unavailable": (0, None), "OutOfRange": (0, None), "ResourceExhausted": (0, None), "refuse": (0, None), "deny": (0, None),
                 "__init__": (0, None), "FieldViolation": (1, 3), "Problem": (0, 2), "Violation": (0, 2),
                 "own": (1, None)}
 # Calls whose argument is a kind of record that may not be found (its reason: KIND_NOT_FOUND).

@@ -49,13 +49,19 @@ async def complaints_with_case(url: str, agency_id: str = "agency-1") -> tuple[c
     return store, case_id
 
 
-def progress(revision: int, *entries: tuple[str, bool, dict], stage: str | None = "investigation"
-             ) -> complaints_store.Progress:
+def progress(revision: int, *entries: tuple[str, bool, dict], stage: str | None = "investigation",
+             referral: dict | None = None) -> complaints_store.Progress:
     return complaints_store.Progress(
         revision=revision, summary=dict(stage=stage, status="opened", region_code="110108"), deadlines=[],
         allowed_actions=[], new_entries=[dict(revision=revision, at=AT + timedelta(minutes=revision), actor="handler",
                                               action=action, detail="", internal=internal, data=data)
-                                         for action, internal, data in entries])
+                                         for action, internal, data in entries], referral=referral)
+
+
+def referral(association_id: str, sent_on: date, grounds: str, **answer) -> dict:
+    """The referral as the case workflow's summary carries it."""
+    return dict(association_id=association_id, sent_on=sent_on, grounds=grounds, answer="", answered_on=None,
+                measure="", answer_reason="") | answer
 
 
 async def outbox_rows(engine, model) -> list:
@@ -104,17 +110,20 @@ async def test_public_entries_become_member_events_once_with_public_facts_only(d
 async def test_a_referral_is_its_associations_event_and_the_record_keeps_it(database_url):
     store, case_id = await complaints_with_case(database_url)
     try:
+        sent = referral("assoc-bj", date(2026, 3, 5), SENTINEL)
         await store.record_progress(case_id, progress(
             1, ("referred", False, {"on": "2026-03-05"}),
-            ("referral_grounds", True, {"association_id": "assoc-bj", "reason": SENTINEL}), stage="referred"), AT)
+            ("referral_grounds", True, {"association_id": "assoc-bj", "reason": SENTINEL}), stage="referred",
+            referral=sent), AT)
         [row] = await outbox_rows(store.engine, complaints_store.MemberEventOutbox)
         assert (row.kind, row.association_id, row.facts) == ("referral_sent", "assoc-bj", {"on": "2026-03-05"})
         assert nowhere_in([row], SENTINEL)
         case = await store.get_case(case_id)
         assert (case.referral_association_id, case.referral_sent_on, case.referral_grounds) == (
             "assoc-bj", date(2026, 3, 5), SENTINEL)
-        await store.record_progress(case_id, progress(2, ("referral_declined", True, {"on": "2026-03-16",
-                                                                                        "reason": "非会员"})), AT)
+        await store.record_progress(case_id, progress(
+            2, ("referral_declined", True, {"on": "2026-03-16", "reason": "非会员"}),
+            referral=sent | dict(answer="declined", answered_on=date(2026, 3, 16), answer_reason="非会员")), AT)
         case = await store.get_case(case_id)
         assert (case.referral_answer, case.referral_answered_on, case.referral_answer_reason) == (
             "declined", date(2026, 3, 16), "非会员")
@@ -202,7 +211,7 @@ async def test_the_relay_hands_the_events_to_the_registry_once(registry):
             await store.record_progress(case_id, progress(
                 2, ("referred", False, {"on": "2026-03-06"}),
                 ("referral_grounds", True, {"association_id": association.id, "reason": SENTINEL}),
-                stage="referred"), AT)
+                stage="referred", referral=referral(association.id, date(2026, 3, 6), SENTINEL)), AT)
             assert await relay.relay_once() == 2
             assert await relay.relay_once() == 0
             rows = await outbox_rows(store.engine, complaints_store.MemberEventOutbox)

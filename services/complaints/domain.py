@@ -279,31 +279,6 @@ REFERRAL_FIELDS = ("association_id", "sent_on", "grounds", "answer", "answered_o
 OPEN_REFERRAL_ANSWERS = ("", "accepted")
 
 
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-def referral_after(referral: dict, entries: list[dict]) -> dict:
-    """The record's referral after the timeline entries a workflow step brings: a referral sent
-    (its day in `referred`, the association and grounds in the internal `referral_grounds`), and
-    the association's answers."""
-    referral = dict(referral)
-    for entry in entries:
-        action, data = entry["action"], entry.get("data") or {}
-        if action == REFERRED:
-            referral.update(association_id="", sent_on=_day(data.get("on")), grounds="", answer="",
-                            answered_on=None, measure="", answer_reason="")
-        elif action == "referral_grounds":
-            referral.update(association_id=data.get("association_id", ""), grounds=data.get("reason", ""))
-        elif action == "referral_accepted":
-            referral.update(answer="accepted", answered_on=_day(data.get("on")))
-        elif action == "referral_measure_taken":
-            referral.update(answer="measure_taken", answered_on=_day(data.get("on")), measure=data.get("measure", ""))
-        elif action == "referral_declined":
-            referral.update(answer="declined", answered_on=_day(data.get("on")), answer_reason=data.get("reason", ""))
-    return referral
-
-
 # ---- events about the agency, for the registry's member events feed --------------------------------
 
 OPENED, DECIDED, PUBLISHED, PUBLICITY_ENDED = "opened", "decided", "published", "publicity_ended"

@@ -272,8 +272,8 @@ class Progress:
     deadlines: list[dict]
     allowed_actions: list[str]
     new_entries: list[dict]
-    # The referral as the workflow's summary carried it (the Case's referral_* columns), or None:
-    # then it is read from the entries (domain.referral_after).
+    # The referral as the workflow's summary carried it (the Case's referral_* columns), or None
+    # while the case was never referred.
     referral: dict | None = None
 
 
@@ -521,7 +521,7 @@ class ComplaintsStore:
             await self._insert_once(session, TimelineEntry, [
                 dict(case_id=case_id, record_revision=progress.revision, position=i, **entry)
                 for i, entry in enumerate(progress.new_entries)])
-            referral = progress.referral or domain.referral_after(referral_of(case), progress.new_entries)
+            referral = progress.referral or referral_of(case)
             events = domain.member_events(case_id, case.agency_id, progress.revision, progress.new_entries, referral,
                                           await self._decided_penalty(session, case_id, progress.new_entries))
             added = await outbox.add_events(session, MemberEventOutbox, events)

@@ -18,6 +18,7 @@ STAGE = pb.CaseStage.DESCRIPTOR
 OUTCOME = pb.CaseOutcome.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
 SOURCE = pb.ReportSource.DESCRIPTOR
+REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
 
 
 @dataclass
@@ -51,6 +52,12 @@ def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
         assignee=view.assignee, received_on=view.received_on, next_deadline=view.next_deadline,
         next_deadline_period=view.next_deadline_period, next_deadline_provisional=view.next_deadline_provisional,
         overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count)
+    if view.referral:
+        referral = view.referral
+        summary.referral.CopyFrom(pb.Referral(
+            association_id=referral.association_id, sent_on=referral.sent_on, grounds=referral.grounds,
+            answer=enum_value(REFERRAL_ANSWER, referral.answer) if referral.answer else 0,
+            answered_on=referral.answered_on, measure=referral.measure, answer_reason=referral.answer_reason))
     entries = []
     for item in record.new_entries:
         entry = pb.TimelineEntry(revision=item.revision, actor=item.actor, action=item.action, data=item.data,

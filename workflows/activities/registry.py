@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
-from functools import partial
-from urllib.parse import quote
 
 from temporalio import activity
 
@@ -88,10 +85,6 @@ class RegistryActivities(ServiceClient):
     service = "registry"
     stub_type = pb_grpc.RegistryServiceStub
 
-    async def _call(self, rpc, request):
-        # The association-discipline workflow's id names the document (non-ASCII): see below.
-        return await super()._call(partial(_ascii_request_id, rpc), request)
-
     @activity.defn(name="registry.change_agency_status")
     async def change_agency_status(self, order: StatusChangeOrder) -> AgencySnapshot:
         response = await self._call(self._stub.ChangeAgencyStatus, pb.ChangeAgencyStatusRequest(
@@ -145,14 +138,6 @@ class RegistryActivities(ServiceClient):
     async def record_publicity_ended(self, event_id: str) -> None:
         """公示期届满, said on the member events feed; idempotent by the event."""
         await self._call(self._stub.RecordPublicityEnded, pb.RecordPublicityEndedRequest(event_id=event_id))
-
-
-async def _ascii_request_id(rpc, request, metadata, timeout):
-    """A workflow id may carry an association's decision document number (京知协惩字〔2026〕12号),
-    which a gRPC header value cannot: such a request id goes percent-encoded (UTF-8)."""
-    metadata = tuple((key, quote(value, safe=string.punctuation) if key == "x-request-id" and not value.isascii()
-                      else value) for key, value in metadata)
-    return await rpc(request, metadata=metadata, timeout=timeout)
 
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:

@@ -4,6 +4,9 @@ non-retryable errors the workflow decides about."""
 
 from __future__ import annotations
 
+import string
+from urllib.parse import quote
+
 import grpc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,10 +33,16 @@ class ServiceClient:
         await self._channel.close()
 
     async def _call(self, rpc, request):
-        metadata = self._metadata + (("x-request-id", activity.info().workflow_id),)
+        metadata = self._metadata + (("x-request-id", request_id(activity.info().workflow_id)),)
         try:
             return await rpc(request, metadata=metadata, timeout=10)
         except grpc.aio.AioRpcError as error:
             if error.code() in FINAL_CODES:
                 raise ApplicationError(error.details() or "", type=error.code().name, non_retryable=True) from None
             raise
+
+
+def request_id(workflow_id: str) -> str:
+    """A workflow id may carry an association's decision document number (京知协惩字〔2026〕12号),
+    which a gRPC header value cannot: such an id goes percent-encoded (UTF-8)."""
+    return workflow_id if workflow_id.isascii() else quote(workflow_id, safe=string.punctuation)

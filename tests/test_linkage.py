@@ -55,9 +55,11 @@ class Link:
 
 
 async def start_link(registry, certs: Path, quota: config.LinkageQuota = GENEROUS, port: int = 0,
-                     trust_seconds: float = 0.0) -> Link:
-    linkage = build(registry_address=registry.address, complaints_address=registry.address, certs_dir=certs,
-                    quota=quota, trust_seconds=trust_seconds)
+                     **services) -> Link:
+    """The endpoint in front of the registry (and of `services`: complaints_address, temporal_client
+    and temporal_settings, when a test needs them), trusting no certificate for longer than a call."""
+    linkage = build(registry_address=registry.address, certs_dir=certs, quota=quota, trust_seconds=0.0,
+                    **{"complaints_address": registry.address} | services)
     bound = await linkage.server.start(f"127.0.0.1:{port}")
     return Link(f"127.0.0.1:{bound}", certs, linkage)
 

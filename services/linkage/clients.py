@@ -25,6 +25,8 @@ SUBJECT = "ipss-linkage"
 CALL_SECONDS = 10
 # How long a report waits for its workflow to plan the publicity period.
 PLAN_WAIT_SECONDS = 10.0
+# The stages of the discipline workflow after the registry recorded the measure.
+ON_THE_RECORD = ("public", "ended")
 TOKEN_SECONDS = 300
 # A token is minted again this long before it would expire.
 TOKEN_MARGIN_SECONDS = 60
@@ -97,7 +99,7 @@ class DisciplineWorkflows(WorkflowClient):
 
     async def report(self, report: DisciplineReport) -> DisciplineView:
         """Start it (or find it, for a number reported before) and answer its view once the
-        publicity period is planned."""
+        measure is on the credit record, its publicity planned."""
         key = workflow_id(report.association_id, report.document_number)
         await self.start_or_attach(DISCIPLINE_WORKFLOW, report, key)
         handle = (await self.client()).get_workflow_handle(key)
@@ -106,7 +108,7 @@ class DisciplineWorkflows(WorkflowClient):
             view = await answered(lambda: handle.query(VIEW_QUERY, result_type=DisciplineView), key)
             if view.stage == "refused":
                 raise FailedPrecondition("DISCIPLINE_REFUSED", view.refused_because, subject=key, workflow_id=key)
-            if view.publicity_ends_on:
+            if view.stage in ON_THE_RECORD:
                 return view
             await asyncio.sleep(0.1)
             waited += 0.1

@@ -96,6 +96,14 @@ def linkage_health_port() -> int:
     return int(os.environ.get("IPSS_LINKAGE_HEALTH_PORT", "50055"))
 
 
+def linkage_tls_dir() -> Path | None:
+    """Where a production linkage endpoint finds its CA certificate and server pair, mounted from
+    a Secret (ca.pem, linkage-server.pem, linkage-server.key); unset, a development CA is made
+    under the var directory (ipss certs)."""
+    directory = os.environ.get("IPSS_LINKAGE_TLS_DIR")
+    return Path(directory) if directory else None
+
+
 @dataclass(frozen=True)
 class LinkageQuota:
     """What one association may ask of the linkage endpoint: calls per second (a token bucket

@@ -143,6 +143,16 @@ def ensure_server(directory: Path | None = None) -> tuple[KeyPair, KeyPair]:
     return authority, server
 
 
+def mounted_server(directory: Path) -> tuple[KeyPair, KeyPair]:
+    """The CA and server certificate an operator mounted: nothing is made (a production CA's key
+    never sits beside the server), and a missing file stops the endpoint at start-up."""
+    authority, server = authority_pair(directory), server_pair(directory)
+    missing = [p for p in (authority.certificate, server.certificate, server.key) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"the linkage endpoint's TLS files are missing: {', '.join(map(str, missing))}")
+    return authority, server
+
+
 def server_credentials(authority: KeyPair, server: KeyPair) -> grpc.ServerCredentials:
     """TLS that requires a client certificate signed by the authority (checked in the handshake:
     an unknown issuer or an expired certificate never reaches a handler)."""

@@ -30,8 +30,11 @@ WORKER = "worker"
 WORKER_MODULE = "workflows.worker"
 CONSOLE = "console"
 CONSOLE_PORT = 8080
-DEPLOYMENTS = [*SERVICES, WORKER, CONSOLE]
-REPLICAS = {"registry": 2, "complaints": 2, "inspections": 2, WORKER: 1, CONSOLE: 2}
+# The association linkage endpoint: mutual TLS on one port, health in plaintext on the other.
+LINKAGE, LINKAGE_PORT, LINKAGE_HEALTH_PORT = "linkage", 50054, 50055
+LINKAGE_TLS_SECRET, LINKAGE_TLS_DIR = "ipss-linkage-tls", "/etc/ipss/linkage-tls"
+DEPLOYMENTS = [*SERVICES, WORKER, CONSOLE, LINKAGE]
+REPLICAS = {"registry": 2, "complaints": 2, "inspections": 2, WORKER: 1, CONSOLE: 2, LINKAGE: 2}
 
 DB_SECRET = "ipss-database"
 AUTH_SECRET = "ipss-auth"
@@ -152,6 +155,7 @@ def test_expected_files_exist() -> None:
         *(f"{s}.yaml" for s in SERVICES),
         "worker.yaml",
         "console.yaml",
+        "linkage.yaml",
         "kustomization.yaml",
         "README.md",
     ]:
@@ -199,7 +203,7 @@ def test_only_expected_workloads() -> None:
     deployments = sorted(o["metadata"]["name"] for o in all_objects() if o["kind"] == "Deployment")
     services = sorted(o["metadata"]["name"] for o in all_objects() if o["kind"] == "Service")
     assert deployments == sorted(DEPLOYMENTS)
-    assert services == sorted([*SERVICES, CONSOLE])  # the worker has no Service
+    assert services == sorted([*SERVICES, CONSOLE, LINKAGE])  # the worker has no Service
 
 
 # --------------------------------------------------------------------------- #
@@ -218,7 +222,8 @@ def test_deployment_basics(name: str) -> None:
     assert selector.items() <= template_labels.items(), "selector does not match pod labels"
     assert deploy["metadata"]["labels"]["app.kubernetes.io/name"] == name
 
-    module = SERVICES[name][1] if name in SERVICES else {WORKER: WORKER_MODULE, CONSOLE: "console"}[name]
+    module = SERVICES[name][1] if name in SERVICES else {WORKER: WORKER_MODULE, CONSOLE: "console",
+                                                          LINKAGE: "services.linkage"}[name]
     assert main_container(deploy)["command"] == ["python", "-m", module]
 
 
@@ -328,7 +333,7 @@ def test_every_container_loads_configmap(name: str) -> None:
 def test_each_service_sees_only_its_own_database_url(name: str) -> None:
     for container in all_containers(get("Deployment", name)):
         seen = visible_env_names(container) & ALL_DB_ENV_NAMES
-        if name in (WORKER, CONSOLE):
+        if name in (WORKER, CONSOLE, LINKAGE):
             assert seen == set(), f"{name} must not get database URLs: {seen}"
             continue
         assert seen == {db_env_name(name)}, f"{name}/{container['name']} sees {seen}"
@@ -495,3 +500,55 @@ def test_console_serves_http_behind_its_service() -> None:
     assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
     assert svc["spec"]["ports"][0]["port"] == CONSOLE_PORT
     assert "--dev-signin" not in container["args"]
+
+
+# --------------------------------------------------------------------------- #
+# the association linkage endpoint
+# --------------------------------------------------------------------------- #
+
+
+def test_linkage_serves_mutual_tls_behind_its_service_and_is_probed_on_its_health_port() -> None:
+    deploy = get("Deployment", LINKAGE)
+    container = main_container(deploy)
+    assert not pod_spec(deploy).get("initContainers")  # no database of its own
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpcs": LINKAGE_PORT, "health": LINKAGE_HEALTH_PORT}
+    for probe_kind in ("readinessProbe", "livenessProbe"):
+        assert container[probe_kind]["grpc"] == {"port": LINKAGE_HEALTH_PORT}
+    env = env_map(container)
+    assert env["IPSS_BIND"]["value"] == "0.0.0.0"
+    svc = get("Service", LINKAGE)
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    (svc_port,) = svc["spec"]["ports"]  # the health port is for the kubelet only
+    assert svc_port["port"] == LINKAGE_PORT
+    assert resolve_target_port(container, svc_port["targetPort"]) == LINKAGE_PORT
+    pdb = get("PodDisruptionBudget", LINKAGE)
+    assert pdb["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
+
+
+def test_linkage_reads_its_certificates_from_a_secret_mounted_read_only() -> None:
+    deploy = get("Deployment", LINKAGE)
+    container = main_container(deploy)
+    assert env_map(container)["IPSS_LINKAGE_TLS_DIR"]["value"] == LINKAGE_TLS_DIR
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == LINKAGE_TLS_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod_spec(deploy)["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == LINKAGE_TLS_SECRET
+    assert volume["secret"]["defaultMode"] == 0o400
+
+
+def test_linkage_ingress_passes_tls_through_to_the_endpoint() -> None:
+    ingress = get("Ingress", LINKAGE)
+    assert ingress["apiVersion"] == "networking.k8s.io/v1"
+    annotations = ingress["metadata"]["annotations"]
+    # Terminating TLS at the ingress would hide the association's certificate from the endpoint.
+    assert annotations["nginx.ingress.kubernetes.io/ssl-passthrough"] == "true"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] in ingress["spec"]["tls"][0]["hosts"]
+    (path,) = rule["http"]["paths"]
+    backend = path["backend"]["service"]
+    assert backend["name"] == LINKAGE
+    svc_port = get("Service", LINKAGE)["spec"]["ports"][0]
+    assert backend["port"] in ({"name": svc_port["name"]}, {"number": svc_port["port"]})
+    # Only the linkage is reachable from outside: no other Ingress.
+    assert [o["metadata"]["name"] for o in all_objects() if o["kind"] == "Ingress"] == [LINKAGE]

@@ -319,3 +319,18 @@ async def test_the_watch_command_prints_json_lines_and_resumes_from_its_state_fi
     subjects = [event["subject_id"] for event in printed[1:]]
     assert subjects == [f"case-{tag}-{i}" for i in range(5)] + [f"case-{tag}b-{i}" for i in range(5)]
     assert int((tmp_path / "position").read_text()) == json.loads(second[-1])["position"]
+
+
+async def test_in_production_the_endpoint_uses_the_mounted_certificates_and_makes_none(registry, tmp_path,
+                                                                                         monkeypatch):
+    mounted = tmp_path / "linkage-tls"
+    mounted.mkdir()
+    tls.make_authority(tls.authority_pair(mounted))
+    monkeypatch.setenv("IPSS_LINKAGE_TLS_DIR", str(mounted))
+    with pytest.raises(FileNotFoundError, match="linkage-server.pem"):
+        build(registry_address=registry.address)
+    tls.issue_server(tls.authority_pair(mounted), tls.server_pair(mounted))
+    tls.authority_pair(mounted).key.unlink()  # the CA's key stays with the office, not the pod
+    linkage = build(registry_address=registry.address, complaints_address=registry.address)
+    await linkage.close()
+    assert sorted(p.name for p in mounted.iterdir()) == ["ca.pem", "linkage-server.key", "linkage-server.pem"]

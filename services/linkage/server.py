@@ -64,7 +64,8 @@ def build(token_secret: str | None = None, registry_address: str | None = None,
           complaints_address: str | None = None, temporal_client: Client | None = None,
           temporal_settings: config.TemporalSettings | None = None, certs_dir: Path | None = None,
           quota: config.LinkageQuota | None = None, trust_seconds: float | None = None) -> Linkage:
-    authority, server_keys = tls.ensure_server(certs_dir)
+    mounted = None if certs_dir else config.linkage_tls_dir()
+    authority, server_keys = tls.mounted_server(mounted) if mounted else tls.ensure_server(certs_dir)
     quotas = Quotas(quota or config.linkage_quota(), time.monotonic)
     records = CertificateRecords(registry_address, token_secret)
     trusted = TrustedCertificates(time.monotonic, *(() if trust_seconds is None else (trust_seconds,)))

@@ -27,6 +27,7 @@ STAGE = pb.CaseStage.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
 OUTCOME = pb.CaseOutcome.DESCRIPTOR
 SOURCE = pb.ReportSource.DESCRIPTOR
+REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
 STAGES = enum_words(STAGE)
 CATEGORIES = enum_words(CATEGORY)
 STATUS_OF_CODE = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
@@ -150,7 +151,7 @@ async def case_page(request: Request, failed_action: str = "", error: dict | Non
         request, "case.html", status_code, case=case, s=case.summary, actions=actions, deadlines=deadlines,
         failed_action=failed_action, error=error, posted=posted, options=forms.options,
         effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=optional_word,
-        STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE,
+        STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE, REFERRAL_ANSWER=REFERRAL_ANSWER,
         workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
         timeline=[dict(e=e, words=timeline.entry_words(pages, lang, e))
                   for e in sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision))])

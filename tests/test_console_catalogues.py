@@ -96,7 +96,8 @@ def built_ids() -> set[str]:
                     forms.PLAN_ACTION_FORMS, forms.NEW_PLAN_FORMS)
     fields = [field for form_set in action_forms for form in form_set.values() for field in form.fields]
     vocabularies = {"stage": pb.CaseStage, "category": pb.ViolationCategory, "outcome": pb.CaseOutcome,
-                    "source": pb.ReportSource, "penalty_kind": pb.PenaltyKind, "review_kind": pb.ReviewKind}
+                    "source": pb.ReportSource, "penalty_kind": pb.PenaltyKind, "review_kind": pb.ReviewKind,
+                    "referral_answer": pb.ReferralAnswer}
     return {
         *(f"error.{code.name}" for code in STATUS_OF_CODE), "error.OTHER",
         *(f"field.{field.label or field.path}" for field in (*fields, forms.EFFECTIVE_ON)),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import secrets
@@ -27,46 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from bench.load import open_loop, percentile
+from bench.load import health_floor
 from bench.processes import cpu_seconds, wait_ready
-from bench.registry_lookup import CALL_TIMEOUT_SECONDS, SERVICE, registry_process
+from bench.registry_lookup import SERVICE, registry_process
 from suite import migrate
 from suite.probes import healthy
 
 BENCH = "grpc_floor"
-
-
-async def drive(address: str, args: argparse.Namespace) -> tuple[dict, float]:
-    """One run of health checks at the rate; its figures and the load generator's CPU share."""
-    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(args.clients)]
-    stubs = itertools.cycle([health_pb2_grpc.HealthStub(channel) for channel in channels])
-    request = health_pb2.HealthCheckRequest(service=SERVICE)
-
-    async def send() -> grpc.StatusCode:
-        try:
-            await next(stubs).Check(request, timeout=CALL_TIMEOUT_SECONDS)
-        except grpc.aio.AioRpcError as error:
-            return error.code()
-        return grpc.StatusCode.OK
-
-    try:
-        for _ in range(args.clients):
-            await send()  # every connection open before the clock starts
-        cpu_before, wall_before = time.process_time(), time.monotonic()
-        outcomes, start = await open_loop(send, args.qps, args.warmup + args.seconds, args.clients)
-        client_cpu = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
-    finally:
-        for channel in channels:
-            await channel.close()
-    measured = [o for o in outcomes if o.due >= start + args.warmup]
-    latencies = sorted(o.latency * 1000 for o in measured)
-    return {"requests": len(measured), "p50_ms": round(percentile(latencies, 0.5), 2),
-            "p99_ms": round(percentile(latencies, 0.99), 2), "max_ms": round(latencies[-1], 2),
-            "errors": sum(o.code != grpc.StatusCode.OK for o in measured)}, client_cpu
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -78,7 +44,8 @@ def run(args: argparse.Namespace) -> dict:
             asyncio.run(wait_ready("the registry", server, lambda: healthy(address, SERVICE)))
             for number in range(1, args.runs + 1):
                 cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
-                figures, client_cpu = asyncio.run(drive(address, args))
+                figures, client_cpu = asyncio.run(health_floor(address, SERVICE, args.qps, args.warmup,
+                                                               args.seconds, args.clients))
                 seconds = time.monotonic() - wall_before
                 figures.update(server_cpu_percent=round(100 * (cpu_seconds(server.pid) - cpu_before) / seconds, 1),
                                client_cpu_percent=round(100 * client_cpu, 1),

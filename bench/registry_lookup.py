@@ -39,7 +39,7 @@ import sqlalchemy
 from google.protobuf.message import Message
 from sqlalchemy import text
 
-from bench.load import freeze_prepared, percentile
+from bench.load import CALL_TIMEOUT_SECONDS, freeze_prepared, health_floor, percentile
 from bench.processes import cpu_seconds, free_port, process, wait_ready
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
@@ -49,7 +49,6 @@ from suite.probes import healthy
 
 BENCH = "registry_lookup"
 ADMIN_URL = os.environ.get("IPSS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-CALL_TIMEOUT_SECONDS = 10.0
 SAMPLE = 2000
 SEARCH_PAGE_SIZE = 20
 # Share of each kind of request in the mix.
@@ -258,15 +257,26 @@ def postgres_shared_buffers() -> str:
         admin.dispose()
 
 
-def run_backend(backend: str, args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"ipss-bench-{backend}-") as work, \
-            fresh_database(backend, Path(work)) as url:
-        workdir = Path(work)
+@contextmanager
+def seeded_database(backend: str, args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, float]]:
+    """A fresh database seeded as asked, and the seconds seeding took; or, with --seeded, the
+    database named there as it is (for runs after a profile's change, without seeding again)."""
+    if args.seeded:
+        yield args.seeded, 0.0
+        return
+    with fresh_database(backend, workdir) as url:
         migrate.upgrade("registry", database_url=url)
         started = time.perf_counter()
         counts = seed.seed(url, args.agencies, args.practitioners, rng_seed=args.rng_seed)
         seed_seconds = time.perf_counter() - started
         print(f"{BENCH} {backend}: seeded {counts} in {seed_seconds:.1f} s", flush=True)
+        yield url, seed_seconds
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"ipss-bench-{backend}-") as work, \
+            seeded_database(backend, args, Path(work)) as (url, seed_seconds):
+        workdir = Path(work)
         agencies, people = sample_targets(url)
         secret = secrets.token_urlsafe(32)
         total = int(args.qps * (args.warmup + args.seconds))
@@ -276,11 +286,21 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))
             server_cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
+            # The floor, on the same server processes, at the same rate from as many clients.
+            cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+            floor, _ = asyncio.run(health_floor(address, SERVICE, args.qps, args.warmup, args.seconds,
+                                                args.clients))
+            floor_cpu = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
+    measured = figures(outcomes, start + args.warmup, args.seconds)
     result = {"bench": BENCH, "db": backend, "agencies": args.agencies, "practitioners": args.practitioners,
               "target_qps": args.qps, "server_processes": args.server_processes, "seconds": args.seconds,
               "clients": args.clients,
-              "seed_seconds": round(seed_seconds, 1), **figures(outcomes, start + args.warmup, args.seconds),
+              "seed_seconds": round(seed_seconds, 1), **measured,
               "server_cpu_percent": round(100 * server_cpu, 1),
+              "server_cpu_ms_per_request": round(1000 * server_cpu / args.qps, 3),
+              "floor_p50_ms": floor["p50_ms"], "floor_p99_ms": floor["p99_ms"], "floor_errors": floor["errors"],
+              "floor_server_cpu_ms_per_request": round(1000 * floor_cpu / args.qps, 3),
+              "p99_ratio_to_floor": round(measured["p99_ms"] / floor["p99_ms"], 2),
               **({"postgres_shared_buffers": postgres_shared_buffers()} if backend == "postgresql" else {}),
               # Other work on the machine competes for its cores: the load tells how much there was.
               "load_average_1m": round(os.getloadavg()[0], 2)}
@@ -295,7 +315,12 @@ def describe(result: dict) -> str:
             f"over {result['seconds']} s by {result['clients']} clients: p50 {result['p50_ms']} ms, "
             f"p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms, p99.9 {result['p999_ms']} ms, "
             f"max {result['max_ms']} ms, {result['errors']} errors; slowest kind {slowest[0]} "
-            f"(p99 {slowest[1]['p99_ms']} ms); registry server CPU {result['server_cpu_percent']} %, "
+            f"(p99 {slowest[1]['p99_ms']} ms); floor (health checks, same server, rate and clients) p99 "
+            f"{result['floor_p99_ms']} ms: ratio {result['p99_ratio_to_floor']} (target 3, "
+            f"{'met' if result['p99_ratio_to_floor'] <= 3 and not result['errors'] else 'not met'}); "
+            f"server CPU a request {result['server_cpu_ms_per_request']} ms against "
+            f"{result['floor_server_cpu_ms_per_request']} ms for a health check; "
+            f"registry server CPU {result['server_cpu_percent']} %, "
             f"machine load {result['load_average_1m']}"
             + (f"; PostgreSQL shared_buffers {result['postgres_shared_buffers']}"
                if "postgres_shared_buffers" in result else ""))
@@ -304,7 +329,9 @@ def describe(result: dict) -> str:
 def combined(results: list[dict]) -> dict:
     worst = max(results, key=lambda r: (r["errors"] > 0, r["p99_ms"]))
     return {"bench": BENCH, "db": "both", "worst": worst["db"], "qps": worst["qps"], "p50_ms": worst["p50_ms"],
-            "p99_ms": worst["p99_ms"], "errors": worst["errors"], "backends": {r["db"]: r for r in results}}
+            "p99_ms": worst["p99_ms"], "errors": worst["errors"],
+            "p99_ratio_to_floor": max(r["p99_ratio_to_floor"] for r in results),
+            "backends": {r["db"]: r for r in results}}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -321,6 +348,8 @@ def parser() -> argparse.ArgumentParser:
                               "default: one process alone serves 500 qps at about 85 %% of its core, at the "
                               "knee of its latency")
     options.add_argument("--rng-seed", type=int, default=2026, help="seed of the data and of the request mix")
+    options.add_argument("--seeded", metavar="URL", help="a database seeded before (with the same --db backend): "
+                                                         "use it as it is instead of a fresh one")
     return options
 
 

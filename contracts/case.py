@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from contracts.periods import PeriodPlan
+
 WORKFLOW_NAME = "Case"
 ACT_UPDATE = "act"
 JOIN_UPDATE = "join"
 STATE_QUERY = "state"
+# A case's first period, running from the day the report was received (核查立案期限).
+OPENING_PERIOD = "verify_and_open"
 
 
 @dataclass
@@ -45,6 +49,9 @@ class CaseStart:
     # Days between the legal calendar and the workflow's clock: zero in production; a replay of a
     # procedure on past dates (tests, training) sets it so that legal dates keep their meaning.
     calendar_offset_days: int = 0
+    # Verification (verify_and_open) placed on the calendar by the service that received the
+    # report (None in the starts of cases opened before it did).
+    opening_plan: PeriodPlan | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ working-day schedule is known (chinesecalendar knows 2026; 2027's is an operator
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -29,6 +30,13 @@ async def _eventually(probe, seconds: float = 10.0):
         if answer or asyncio.get_running_loop().time() > deadline:
             return answer
         await asyncio.sleep(0.2)
+
+
+def local_activities(history) -> list[str]:
+    """The local activities a workflow ran, by type, as their markers in its history record them."""
+    return [json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+            for event in history.events if event.HasField("marker_recorded_event_attributes")
+            and event.marker_recorded_event_attributes.marker_name == "core_local_activity"]
 
 
 async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, registry_api, complaints):
@@ -69,5 +77,8 @@ async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, r
         assert status.stage == pb.CASE_STAGE_INVESTIGATION and status.messages
         history = await handle.fetch_history()
         recorded = history.to_json()
+        # The service gave the rules and the first period in the start: the case's first task
+        # asked the worker's calendar nothing, and only wrote the record.
+        assert local_activities(history)[0] == "complaints.record_progress"
         assert reporter.name not in recorded and reporter.phone not in recorded
         assert reporter.resident_id not in recorded

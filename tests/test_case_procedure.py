@@ -124,7 +124,8 @@ async def convened(registry, court_type: type[Court] = Court, legal_day: date = 
     with fresh_database(backend) as url:
         migrate.upgrade("complaints", database_url=url)
         server, complaints = build(database_url=url, registry_address=registry.address, temporal_client=env.client,
-                                   temporal_settings=_settings(task_queue), legal_clock=legal)
+                                   temporal_settings=_settings(task_queue), legal_clock=legal,
+                                   calendar=(lambda: periods.calendar) if periods else None)
         port = await server.start("127.0.0.1:0")
         activities = Activities.connect(registry.address, f"127.0.0.1:{port}", periods=periods)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

@@ -40,7 +40,8 @@ def test_case_ids_carry_the_year_and_the_province_of_jurisdiction():
 def test_the_duplicate_window_comes_from_the_rules_file():
     rules = Rules.load()
     window = rules.periods["duplicate_merge_window"]
-    intake = domain.IntakeRules(rules.version, window, WorkingDayCalendar.load())
+    calendar = WorkingDayCalendar.load()
+    intake = domain.IntakeRules(rules.version, window, lambda: calendar)
     received = date(2026, 9, 30)
     assert window.unit == "calendar_days" and not window.roll_forward
     assert intake.joins(received, received + timedelta(days=window.length))

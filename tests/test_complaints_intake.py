@@ -155,7 +155,8 @@ async def replica_with_worker(registry, complaints, queue: str, legal_clock: clo
     replica's RecordCaseProgress: the replica's address and a stub of it."""
     server, replica = build(database_url=complaints.database_url, registry_address=registry.address,
                             temporal_client=complaints.temporal, key=COMPLAINTS_TRACKING_KEY,
-                            temporal_settings=config.TemporalSettings("", "", queue), legal_clock=legal_clock)
+                            temporal_settings=config.TemporalSettings("", "", queue), legal_clock=legal_clock,
+                            calendar=(lambda: periods.calendar) if periods else None)
     address = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
     activities = Activities.connect(registry_address=registry.address, complaints_address=address,
                                     token=token("operator", subject="ipss-worker"), periods=periods)

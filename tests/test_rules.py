@@ -5,6 +5,7 @@ rules as plain data."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -219,3 +220,22 @@ def test_a_case_loads_the_version_it_was_opened_under(rules, tmp_path):
     with pytest.raises(RulesError, match="holds version '2099.1', not '2098.1'"):
         Rules.load_version("2098.1", tmp_path)
     assert Rules.load_version(rules.version) == rules
+
+
+# Each version's content, as the workflows read it (suite.periods.rules_of): a case's workflow
+# reads its version's rules from the package, so a version must never change once cases run on
+# it. A new version is added here with its fingerprint; an edit in place fails.
+KEPT_VERSIONS = {"2026.1": "0b49e6583b08a0eeabc698c1641418f7070c7f001be4e2b41ec14220b0d3615f"}
+
+
+def fingerprint(rules: Rules) -> str:
+    return hashlib.sha256(json.dumps(rules.to_data(), sort_keys=True, ensure_ascii=False,
+                                     default=str).encode()).hexdigest()
+
+
+def test_a_rules_version_never_changes_once_kept(rules):
+    kept = {path.stem for path in (PERIODS_FILE.parent / "history").glob("*.yaml")} | {rules.version}
+    assert kept == set(KEPT_VERSIONS), "a new rules version needs its fingerprint in KEPT_VERSIONS"
+    for version, expected in KEPT_VERSIONS.items():
+        assert fingerprint(Rules.load_version(version)) == expected, (
+            f"rules version {version} changed in place: keep it in rules/history and give the edit a new version")

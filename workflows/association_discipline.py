@@ -20,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
     from contracts.discipline import DISCIPLINE_WORKFLOW, MEASURES, VIEW_QUERY, DisciplineReport, DisciplineView
     from rules.statutes import Rules
-    from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
+    from contracts.periods import PeriodPlan, PeriodQuestion
+    from workflows.activities.periods import PeriodActivities
     from workflows.activities.registry import AgencySnapshot, DisciplineOrder, RegistryActivities
     from workflows.agency_suspension import lift_moment
 

@@ -11,17 +11,19 @@ from datetime import date
 
 import grpc
 
-from contracts.case import AgencyRef, CaseAction, CaseStart, ReporterRef
+from contracts.case import OPENING_PERIOD, AgencyRef, CaseAction, CaseStart, ReporterRef
 from contracts.case_actions import CASE_ACTIONS, PENALTY, ActionSpec
+from contracts.periods import PeriodQuestion
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
-from rules import Rules, Surcharge
+from rules import Rules, Surcharge, WorkingDayCalendar
 from services.complaints import domain, statistics, store
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import ReportedAgencyLookup
 from suite import auth, clock, codes, idempotency
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from suite.periods import plan_period, rules_of
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
 
@@ -97,7 +99,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         case, reporters = await self.store.case_start(filed.case_id)
         if case.stage == domain.CLOSED:
             return
-        await self.cases.ensure_started(case_start(case, reporters, self.legal.offset_days))
+        await self.cases.ensure_started(case_start(case, reporters, self.legal.offset_days,
+                                                   self.rules.calendar))
         if filed.joined_existing_case:
             reporter = await self.store.reporter_of(filed.tracking_code)
             if reporter is not None:
@@ -364,15 +367,20 @@ def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> 
     return store.CaseScope(scoped_prefix(request.region_code), received_from, received_to)
 
 
-def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int) -> CaseStart:
+def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offset_days: int,
+               calendar: WorkingDayCalendar) -> CaseStart:
+    """The case's start, with its first period placed on this service's calendar."""
+    received_on = case.received_on.isoformat()
+    opening = plan_period(rules_of(case.rules_version), calendar,
+                          PeriodQuestion(case.rules_version, OPENING_PERIOD, received_on))
     return CaseStart(
         case_id=case.id, region_code=case.region_code,
         agency=AgencyRef(agency_id=case.agency_id, name=case.agency_name, credit_code=case.agency_credit_code,
                                region_code=case.region_code, kind=case.agency_kind),
-        category=case.category, source=case.source, received_on=case.received_on.isoformat(),
+        category=case.category, source=case.source, received_on=received_on,
         occurred_on=format_date(case.occurred_on), rules_version=case.rules_version,
         reporters=[ReporterRef(reference=r.reference, real_name=r.real_name) for r in reporters],
-        calendar_offset_days=calendar_offset_days)
+        calendar_offset_days=calendar_offset_days, opening_plan=opening)
 
 
 # ---- messages out -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -211,11 +212,16 @@ def _grouped(text: str, size: int) -> str:
 
 @dataclass(frozen=True)
 class IntakeRules:
-    """What intake takes from the rules file: its version and the duplicate window."""
+    """What intake takes from the rules file: its version and the duplicate window; and the
+    working-day calendar, as `calendar_source` gives it at each use."""
 
     rules_version: str
     duplicate_window: Period
-    calendar: WorkingDayCalendar
+    calendar_source: Callable[[], WorkingDayCalendar]
+
+    @property
+    def calendar(self) -> WorkingDayCalendar:
+        return self.calendar_source()
 
     def joins(self, received_on: date, today: date) -> bool:
         """A report joins an open case on the same agency and conduct received within the window."""

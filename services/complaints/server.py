@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client
@@ -58,25 +59,30 @@ def tracking_key() -> bytes:
     return path.read_text().strip().encode()
 
 
-def intake_rules() -> domain.IntakeRules:
+def intake_rules(calendar: Callable[[], WorkingDayCalendar] | None = None) -> domain.IntakeRules:
     rules = Rules.load()
+    if calendar is None:
+        installed = WorkingDayCalendar.load()
+        calendar = lambda: installed  # noqa: E731 - the installed schedules, read once
     return domain.IntakeRules(rules_version=rules.version, duplicate_window=rules.periods[DUPLICATE_WINDOW_PERIOD],
-                              calendar=WorkingDayCalendar.load())
+                              calendar_source=calendar)
 
 
 def build(database_url: str | None = None, token_secret: str | None = None, registry_address: str | None = None,
           temporal_client: Client | None = None, temporal_settings: config.TemporalSettings | None = None,
           update_wait_seconds: float = UPDATE_WAIT_SECONDS, key: bytes | None = None,
-          legal_clock: clock.LegalClock | None = None) -> tuple[SuiteServer, Complaints]:
-    """The server and what it holds. Tests and training replace the clients, the key and the legal
-    clock (the day intake counts from; see suite.clock.LegalClock)."""
+          legal_clock: clock.LegalClock | None = None, calendar: Callable[[], WorkingDayCalendar] | None = None
+          ) -> tuple[SuiteServer, Complaints]:
+    """The server and what it holds. Tests and training replace the clients, the key, the legal
+    clock (the day intake counts from; see suite.clock.LegalClock) and where the working-day
+    calendar is read (the installed schedules by default)."""
     engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
     relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "complaints", registry_address, token_secret)
     complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address, token_secret),
                             CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds), relay)
     complaints.store.on_member_events = relay.wake
     relay.start()
-    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(),
+    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(calendar),
                         functools.partial(domain.tracking_secret, key or tracking_key()),
                         legal_clock or clock.LegalClock(config.legal_offset_days()))
     server = SuiteServer("complaints", [ServiceBinding(

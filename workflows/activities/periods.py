@@ -12,57 +12,24 @@ case."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from temporalio import activity
 
-from rules.statutes import Rules
-from rules.workdays import CalendarError, Pause, WorkingDayCalendar
+from contracts.periods import PeriodPlan, PeriodQuestion
+from rules.workdays import CalendarError, WorkingDayCalendar
 from suite import logging as suite_logging
+from suite.periods import plan_period, rules_of
 
 log = suite_logging.get("periods")
-
-
-@dataclass
-class PeriodQuestion:
-    rules_version: str
-    period_id: str
-    started_on: str
-    # Extension length granted so far, in the period's unit (Period.extension_length).
-    extra: int = 0
-    # Stops of the clock so far: [stopped_on, resumed_on] pairs.
-    pauses: list[list[str]] = field(default_factory=list)
-
-
-@dataclass
-class PeriodPlan:
-    period_id: str
-    started_on: str
-    due_on: str
-    # Empty for a period that counts back from an event (it has no elapsed share).
-    warn_on: str
-    length: int
-    unit: str
-    legal_source: str
-    description: str
-    suspended_by: list[str]
-    # Years without the State Council's schedule that due_on and warn_on rest on (暂定).
-    provisional_years: list[int] = field(default_factory=list)
 
 
 @dataclass
 class MonthsQuestion:
     start_on: str
     months: int
-
-
-@lru_cache(maxsize=16)
-def rules_of(version: str) -> Rules:
-    current = Rules.load()
-    return current if current.version == version else Rules.load_version(version)
 
 
 class PeriodActivities:
@@ -93,20 +60,7 @@ class PeriodActivities:
 
     @activity.defn(name="statutes.plan_period")
     async def plan_period(self, question: PeriodQuestion) -> PeriodPlan:
-        rules = rules_of(question.rules_version)
-        period = rules.periods[question.period_id]
-        start = date.fromisoformat(question.started_on)
-        pauses = [Pause(date.fromisoformat(a), date.fromisoformat(b)) for a, b in question.pauses]
-
-        calendar = self.calendar
-        due = calendar.deadline(start, period, question.extra, pauses)
-        warn = ("" if period.counts == "before" else
-                calendar.warning_date(start, period, rules.warning_percent, question.extra, pauses).isoformat())
-        return PeriodPlan(period_id=period.id, started_on=question.started_on, due_on=due.isoformat(),
-                          warn_on=warn, length=period.length + question.extra, unit=period.unit,
-                          legal_source=period.legal_source, description=period.description.zh,
-                          suspended_by=list(period.suspended_by),
-                          provisional_years=list(calendar.provisional_years(start, period, due)))
+        return plan_period(rules_of(question.rules_version), self.calendar, question)
 
     @activity.defn(name="statutes.last_day_of_months")
     async def last_day_of_months(self, question: MonthsQuestion) -> str:

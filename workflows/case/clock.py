@@ -16,11 +16,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from contracts.case import OPENING_PERIOD
 from contracts.case_actions import PRIOR_NOTICE
+from contracts.periods import PeriodPlan, PeriodQuestion
 from contracts.refusals import refuse
 from contracts.timeline import listed
+from rules import Rules
 from suite.clock import CHINA
-from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
+from suite.periods import rules_of
+from workflows.activities.periods import PeriodActivities
 from workflows.case import procedure
 from workflows.case.state import RunningPeriod
 from workflows.case.context import Case
@@ -65,6 +69,25 @@ async def compute(case: Case, activity, question):
         workflow.logger.warning("period not computed for %s: %s", case.start.case_id, failure.cause)
         raise refuse("PERIOD_NOT_COMPUTED",
                      "期限暂时无法计算（工作日历或期限规则不可用），本次操作未生效，请稍后重试或联系运维人员") from None
+
+
+async def open_case(case: Case) -> None:
+    """The rules the case runs on and its first period, verification (核查立案期限). The complaints
+    service places that period at intake, so that a new case's first workflow task asks no
+    activity: its rules are the kept version's (rules/history/README.md: a version never changes
+    once a case runs on it). A period resting on a provisional year is placed again on the
+    worker's calendar, which re-times it when the schedule comes out. A case started before the
+    service placed its first period asks for both, as its history recorded."""
+    start = case.start
+    if start.opening_plan is None:
+        case.rules = Rules.from_data(await compute(case, PeriodActivities.rules, start.rules_version))
+        await start_period(case, OPENING_PERIOD, start.received_on)
+        return
+    case.rules = rules_of(start.rules_version)
+    if start.opening_plan.provisional_years:
+        await start_period(case, OPENING_PERIOD, start.received_on)
+    else:
+        case.state.periods[OPENING_PERIOD] = RunningPeriod(start.opening_plan)
 
 
 async def plan(case: Case, period_id: str, start_on: str, extra: int = 0,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from contracts.case import DeadlineView, ReferralView, TimelineItem
 from contracts.case_actions import VERIFICATION
-from workflows.activities.periods import PeriodPlan
+from contracts.periods import PeriodPlan
 from workflows.case.procedure import Penalty, ReviewSpan
 
 

@@ -28,7 +28,6 @@ from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 from contracts.refusals import refuse, step_failed
 from rules.statutes import Rules
-from workflows.activities.periods import PeriodActivities
 from workflows.case import actions, clock, record
 from workflows.case.state import CaseState
 
@@ -55,8 +54,7 @@ class CaseWorkflow:
         self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on)
         self.reporters = list(start.reporters)
         async with self.lock:
-            self.rules = Rules.from_data(await clock.compute(self, PeriodActivities.rules, start.rules_version))
-            await clock.start_period(self, "verify_and_open", start.received_on)
+            await clock.open_case(self)
             self.note("system", "received", internal=False, on=start.received_on)
             await record.write(self)
         while not self.finished:

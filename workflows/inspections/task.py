@@ -21,7 +21,8 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from suite.clock import CHINA
     from workflows.activities.inspections import CaseOrder, InspectionActivities
-    from workflows.activities.periods import PeriodActivities, PeriodPlan, PeriodQuestion
+    from contracts.periods import PeriodPlan, PeriodQuestion
+    from workflows.activities.periods import PeriodActivities
     from contracts import search_attributes
     from contracts.inspections import (ACT_UPDATE, ASSIGNED, CLOSED, CONCLUDED, NO_PROBLEM, OUTCOMES, PROBLEM,
                                        RECTIFYING, STATE_QUERY, TASK_ACTIONS, TASK_EVENT_SIGNAL, TASK_WORKFLOW,

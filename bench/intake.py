@@ -7,8 +7,10 @@ report opens a case rather than joining one). Then, at a fixed rate in an open l
 file reports (FileReport: registry lookup, the case record, the case workflow's start); each
 latency runs from when the report was due, so a stalled service shows as latency. Last, with the
 same number of concurrent clients flat out, it measures how many reports per second the service
-accepts, and how many bare workflow starts per second the same Temporal server takes (a workflow
-type no worker polls, each timing out after a minute): `ratio` is the first over the second.
+accepts, how many bare workflow starts per second the same Temporal server takes (a workflow
+type no worker polls, each timing out after a minute): `ratio` is the first over the second; and
+how many starts whose first workflow task a worker runs (the ceiling an intake that starts a case
+can reach): `ratio_to_ceiling`.
 Over the flat-out intake, until the worker has caught up, it counts the CPU each process of the
 suite spent per case: the worker's and the services' against the Temporal server's own.
 The last line is one JSON object."""
@@ -24,9 +26,11 @@ from datetime import timedelta
 
 import grpc
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from bench.load import open_loop, percentile
 from bench.processes import cpu_seconds, settled, suite_pids
+from bench.temporal_cost import WaitingWorkflow
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
@@ -36,6 +40,7 @@ from suite import auth, config, testdata
 BENCH = "intake"
 CATEGORIES = [value.number for value in cpb.ViolationCategory.DESCRIPTOR.values if value.number]
 BARE_QUEUE = "bench-bare-starts"
+CEILING_QUEUE = "bench-start-and-first-task"
 FLAT_OUT_CEILING = 800
 
 
@@ -116,11 +121,22 @@ async def run(args: argparse.Namespace) -> dict:
                                     execution_timeout=timedelta(minutes=1))
         return True
     started, _ = await flat_out(args.clients, args.seconds, bare_start)
+    # The ceiling: a start whose first workflow task a worker runs (a workflow that only waits,
+    # as a new case does), on the same server, flat out from as many clients.
+    async with Worker(client, task_queue=CEILING_QUEUE, workflows=[WaitingWorkflow]):
+        async def start_and_first_task() -> bool:
+            await client.start_workflow(WaitingWorkflow.run, id=f"bench-ceiling-{uuid.uuid4().hex}",
+                                        task_queue=CEILING_QUEUE, execution_timeout=timedelta(minutes=1))
+            return True
+        ceiling, _ = await flat_out(args.clients, args.seconds, start_and_first_task)
     accepted_per_s, bare_per_s = accepted / args.seconds, started / args.seconds
+    ceiling_per_s = ceiling / args.seconds
     return {"bench": BENCH, "rate": args.rate, "requests": len(measured),
             "p50_ms": round(percentile(latencies, 0.5), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
             "accepted_per_s": round(accepted_per_s, 1), "bare_starts_per_s": round(bare_per_s, 1),
             "ratio": round(accepted_per_s / bare_per_s, 3) if bare_per_s else None,
+            "start_and_first_task_per_s": round(ceiling_per_s, 1),
+            "ratio_to_ceiling": round(accepted_per_s / ceiling_per_s, 3) if ceiling_per_s else None,
             "errors": errors + failed,
             **{f"{name}_cpu_ms_per_case": round(ms, 2) for name, ms in cpu_ms.items()},
             "worker_over_temporal": round(cpu_ms["worker"] / cpu_ms["temporal"], 2),
@@ -142,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"intake at {result['rate']:g}/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; flat out "
           f"{result['accepted_per_s']} reports/s against {result['bare_starts_per_s']} bare starts/s "
           f"(ratio {result['ratio']}), {result['errors']} errors")
+    print(f"ceiling (starts whose first task a worker runs, same server): {result['start_and_first_task_per_s']}/s; "
+          f"intake at {result['ratio_to_ceiling']} of it (target 0.9)")
     print(f"CPU per case: worker {result['worker_cpu_ms_per_case']} ms, complaints "
           f"{result['complaints_cpu_ms_per_case']} ms, registry {result['registry_cpu_ms_per_case']} ms, Temporal "
           f"server {result['temporal_cpu_ms_per_case']} ms (worker/Temporal {result['worker_over_temporal']}, "
-          f"suite/Temporal {result['suite_over_temporal']})")
+          f"suite/Temporal {result['suite_over_temporal']}, target at most 1)")
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -37,9 +37,11 @@ from pathlib import Path
 import grpc
 import sqlalchemy
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from bench.processes import cpu_seconds, dev_server_pid, free_port, process, wait_ready
 from bench.registry_lookup import fresh_database
+from bench.temporal_cost import WaitingWorkflow, server_cpu_ms_per_workflow
 from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from rules import Rules, WorkingDayCalendar
@@ -52,6 +54,9 @@ from workflows.inspections.campaign import CampaignWorkflow
 BENCH = "campaign"
 BIN = Path(sys.executable).parent
 TASK_QUEUE = "bench-campaign"
+CEILING_QUEUE = "bench-campaign-ceiling"
+# The ceiling's pace: bench.temporal_cost's defaults, below the server's saturation.
+CEILING_PACE = argparse.Namespace(rate=40, seconds=15, settle=3)
 # A share of the agencies the seed plans that still practise; more are planned to be sure.
 PLANNED_PER_TARGET = 1.15
 EXCLUSIONS_PER_INSPECTOR = 2
@@ -201,6 +206,8 @@ async def drive(args, env: WorkflowEnvironment, address: str, registry_url: str,
         sample = rng.sample(list(range(len(record.targets))), min(args.history_sample, len(record.targets)))
         task_ids = [f"inspection-{campaign.id}-{record.targets[i].credit_code}" for i in sample]
         runs, task_histories = await history_lengths(env.client, campaign.id, task_ids)
+    ceiling_per_s = await new_workflows_ceiling(env, processes["temporal"])
+    targets_per_s = (progress.figures.started if progress else 0) / started_s
     all_started = progress is not None and progress.figures.started >= progress.figures.targets
     return {"bench": BENCH, "db": args.db, "targets": len(record.targets),
             "started": progress.figures.started if progress else 0, "all_started": all_started,
@@ -208,7 +215,18 @@ async def drive(args, env: WorkflowEnvironment, address: str, registry_url: str,
             "snapshot_s": round(snapshot_s, 2), "draw_s": round(draw_s, 2), "inspectors": args.inspectors,
             "batch_size": args.batch_size, "campaign_runs": len(runs), "campaign_history_max": max(runs),
             "task_histories_sampled": len(task_histories), "task_history_max": max(task_histories, default=0),
-            "cpu_s": cpu, "max_history_events": max(runs + task_histories)}
+            "cpu_s": cpu, "max_history_events": max(runs + task_histories),
+            "targets_per_s": round(targets_per_s, 1), "ceiling_per_s": round(ceiling_per_s, 1),
+            "ratio_to_ceiling": round(targets_per_s / ceiling_per_s, 3)}
+
+
+async def new_workflows_ceiling(env: WorkflowEnvironment, server_pid: int) -> float:
+    """How many new workflows a second the machine's cores would take if they did nothing but
+    serve this Temporal server: a start whose first task a worker runs, at a rate below
+    saturation, priced in the server's own CPU (bench.temporal_cost), on the same server."""
+    async with Worker(env.client, task_queue=CEILING_QUEUE, workflows=[WaitingWorkflow]):
+        per_workflow_ms = await server_cpu_ms_per_workflow(env.client, server_pid, CEILING_QUEUE, CEILING_PACE)
+    return (os.cpu_count() or 1) * 1000 / per_workflow_ms
 
 
 def registered(registry_url: str) -> tuple[list[str], list[str]]:
@@ -230,7 +248,8 @@ def describe(result: dict) -> str:
             f"snapshot {result['snapshot_s']} s, draw {result['draw_s']} s); the campaign ran as "
             f"{result['campaign_runs']} runs, longest history {result['campaign_history_max']} events; "
             f"{result['task_histories_sampled']} sampled tasks, longest {result['task_history_max']} events; "
-            f"CPU seconds meanwhile: {result['cpu_s']}")
+            f"CPU seconds meanwhile: {result['cpu_s']}; {result['targets_per_s']} targets/s against a ceiling of "
+            f"{result['ceiling_per_s']} new workflows/s on this server: ratio {result['ratio_to_ceiling']} (target 0.5)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -73,8 +73,10 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         domain.check_source(auth.current().role, intake.source, intake.source_reference, intake.reporter)
         domain.check_occurred_on(intake.occurred_on, self.legal.today())
         agency = await self.registry.find_agency(request.agency)
+        opened = None
 
         async def write(session):
+            nonlocal opened
             unknown = await self.store.unknown_attachments(session, intake.attachment_ids)
             if unknown:
                 raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "ATTACHMENT_NOT_UPLOADED",
@@ -82,21 +84,24 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                                        for i, a in enumerate(intake.attachment_ids) if a in unknown])
             filing = await self.store.file_report(session, intake, agency, self.rules, self.legal.today(), clock.now(),
                                                   self.secret_of)
+            opened = filing.opened
             # The secret is not kept with the answer: a replay derives it again (see domain.tracking_secret).
             return pb.FileReportResponse(case_id=filing.case_id, tracking_code=filing.tracking_code,
                                          joined_existing_case=filing.joined_existing_case)
         response = await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, "FileReport", request,
                                               pb.FileReportResponse, write)
-        await self._set_in_motion(response)
+        await self._set_in_motion(response, opened)
         log.info("report filed", case_id=response.case_id, source=intake.source,
                  joined_existing_case=response.joined_existing_case)
         response.tracking_secret = self.secret_of(response.tracking_code)
         return response
 
-    async def _set_in_motion(self, filed: pb.FileReportResponse) -> None:
+    async def _set_in_motion(self, filed: pb.FileReportResponse,
+                             opened: tuple[store.Case, list[store.Reporter]] | None = None) -> None:
         """After the commit, and again on every replay, so that a crash in between heals when the
-        caller retries: the case's workflow runs, and a joining reporter is known to it."""
-        case, reporters = await self.store.case_start(filed.case_id)
+        caller retries: the case's workflow runs, and a joining reporter is known to it. A case
+        this call has just opened starts from what it wrote; otherwise the record is read."""
+        case, reporters = opened or await self.store.case_start(filed.case_id)
         if case.stage == domain.CLOSED:
             return
         await self.cases.ensure_started(case_start(case, reporters, self.legal.offset_days,

@@ -231,6 +231,9 @@ class Filing:
     tracking_code: str
     joined_existing_case: bool
     reporter_reference: str | None
+    # The new case and its reporters as written, which start its workflow; None when the report
+    # joined a case (whose reporters are read afresh).
+    opened: tuple[Case, list[Reporter]] | None = None
 
 
 @dataclass(frozen=True)
@@ -368,10 +371,11 @@ class ComplaintsStore:
                 allowed_actions=[], revision=0, created_at=now, updated_at=now)
             session.add(case)
             await session.flush()
-        reference = None
+        reference, reporters = None, []
         if intake.reporter is not None:
             reference = domain.new_reporter_reference()
-            session.add(Reporter(reference=reference, case_id=case.id, created_at=now, **asdict(intake.reporter)))
+            reporters.append(Reporter(reference=reference, case_id=case.id, created_at=now, **asdict(intake.reporter)))
+            session.add(reporters[0])
             case.reporter_count += 1
             case.updated_at = now
             await session.flush()
@@ -387,7 +391,7 @@ class ComplaintsStore:
         if joined and reference is not None:
             session.add(ReporterMessage(report_id=report.id, notice_key=domain.JOINED_NOTICE_KEY,
                                         code=domain.JOINED_NOTICE_CODE, sent_at=now))
-        return Filing(case.id, code, joined, reference)
+        return Filing(case.id, code, joined, reference, None if joined else (case, reporters))
 
     async def _lock_counter(self, session: AsyncSession, province: str, year: int) -> CaseCounter:
         """The province's counter row, locked until commit. Every filing on an agency of the

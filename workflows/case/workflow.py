@@ -34,11 +34,14 @@ from workflows.case.state import CaseState
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class CaseWorkflow:
-    def __init__(self) -> None:
-        self.start: CaseStart | None = None
+    # The start's state is there before any handler runs: an update that arrives with the start,
+    # in the case's first workflow task, is validated against the case, not against nothing.
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self.start = start
         self.rules: Rules | None = None
-        self.state: CaseState | None = None
-        self.reporters: list[ReporterRef] = []
+        self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on)
+        self.reporters: list[ReporterRef] = list(start.reporters)
         self.revision = 0
         self.recorded_entries = 0
         self.handled_requests: set[str] = set()
@@ -50,9 +53,6 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
-        self.start = start
-        self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on)
-        self.reporters = list(start.reporters)
         async with self.lock:
             await clock.open_case(self)
             self.note("system", "received", internal=False, on=start.received_on)
@@ -105,6 +105,7 @@ class CaseWorkflow:
 
     @workflow.update(name=ACT_UPDATE)
     async def act(self, action: CaseAction) -> CaseView:
+        await workflow.wait_condition(lambda: self.rules is not None)  # the case is open (run's first step)
         async with self.lock:
             if action.request_id in self.handled_requests:
                 return record.view(self)

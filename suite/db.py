@@ -3,11 +3,13 @@ for the services and sync for Alembic."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from collections import namedtuple
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, event, pool
+import asyncpg
+from sqlalchemy import DateTime, event, exc, pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
@@ -16,7 +18,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
-from suite.errors import NotFound
+from suite.errors import NotFound, Unavailable
 
 _SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "sqlite+ipss_inline": "sqlite+pysqlite",
                  "postgresql+asyncpg": "postgresql+psycopg"}
@@ -267,3 +269,27 @@ async def one_or_not_found(session: AsyncSession, statement: Select, kind: str, 
     if found is None:
         raise NotFound(kind, key)
     return found
+
+
+# What a database that cannot be reached raises: the connection refused, reset or timed out, the
+# server starting or shutting down, every pooled connection taken; SQLite's file that cannot be
+# opened, is locked past the busy timeout, or fails on disk.
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+_UNREACHABLE_ASYNCPG = (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                        asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.TooManyConnectionsError,
+                        asyncpg.exceptions.AdminShutdownError)
+_UNREACHABLE_SQLITE = ("unable to open database file", "database is locked", "disk i/o error")
+
+
+def unreachable(error: BaseException) -> Unavailable | None:
+    """The UNAVAILABLE a caller gets when `error` says the database could not be reached (the
+    transaction never committed, so nothing was written), or None for any other error."""
+    cause = error.orig if isinstance(error, exc.DBAPIError) else error
+    if not (isinstance(error, exc.DBAPIError) and error.connection_invalidated
+            or isinstance(error, exc.TimeoutError)
+            or isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS
+            or isinstance(cause, (ConnectionError, TimeoutError, *_UNREACHABLE_ASYNCPG))
+            or isinstance(cause, sqlite3.OperationalError) and str(cause).lower().startswith(_UNREACHABLE_SQLITE)):
+        return None
+    return Unavailable("DATABASE_UNAVAILABLE", "the database did not answer and nothing was written: retry the "
+                                               "request (with the same idempotency key) later")

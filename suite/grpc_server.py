@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from ipss.options.v1 import options_pb2
-from suite import auth, config, validation
+from suite import auth, config, db, validation
 from suite import logging as suite_logging
 from suite.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted,
                           Unauthenticated)
@@ -190,6 +190,11 @@ class _Call:
 
     async def refused(self, error: BaseException, context: grpc.aio.ServicerContext) -> None:
         """Abort with the status the error maps to; raise what is not the call's to map."""
+        unavailable = db.unreachable(error) if isinstance(error, Exception) else None
+        if unavailable is not None:
+            # The class only: a statement's text may carry its parameters.
+            log.warning("database unreachable", error=type(error).__name__)
+            error = unavailable
         if isinstance(error, DomainError):
             self.code = error.code
             status = rich_status(error)

@@ -22,6 +22,9 @@ from suite.protos import enum_value, enum_word, optional_word
 
 REGISTER_PAGE_SIZE = 20
 MAX_ATTACHMENTS = 20
+# The portal form's own fields, the attachments already uploaded and room to spare; a form of
+# more is refused before it is read.
+MAX_FORM_FIELDS = 60
 REPORTER_FIELDS = ("name", "phone", "resident_id", "organisation", "email")
 NO_STORE = {"Cache-Control": "no-store"}
 LICENCE = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
@@ -75,15 +78,21 @@ async def file_report(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     visitor = pages.visitor(request)
     lang = language(request)
-    posted = await request.form()
+    # Starlette refuses a form of more files than a report may hold before it spools any.
+    posted = await request.form(max_files=MAX_ATTACHMENTS, max_fields=MAX_FORM_FIELDS)
     values = {k: v for k, v in posted.items() if isinstance(v, str)}
     uploaded = [tuple(u.split("|", 1)) for u in posted.getlist("uploaded") if isinstance(u, str) and "|" in u]
+    files = [f for f in posted.getlist("attachments") if isinstance(f, UploadFile) and f.filename]
     errors: dict[str, str] = {}
-    try:
-        uploaded += await upload_attachments(backend, visitor.token, posted.getlist("attachments"))
-    except ServiceError as refused:
-        errors["attachments"] = ("; ".join(refusals.field_words(pages, lang, refused).values())
-                                 or refusals.detail(pages, lang, refused))
+    if len(uploaded) + len(files) > MAX_ATTACHMENTS:
+        # Counted before any is stored: a form over the limit stores nothing.
+        errors["attachments"] = i18n.text(lang, "portal.too_many_attachments").format(max=MAX_ATTACHMENTS)
+    else:
+        try:
+            uploaded += await upload_attachments(backend, visitor.token, files)
+        except ServiceError as refused:
+            errors["attachments"] = ("; ".join(refusals.field_words(pages, lang, refused).values())
+                                     or refusals.detail(pages, lang, refused))
     if not values.get("privacy"):
         errors["privacy"] = i18n.text(lang, "portal.privacy_needed")
     if errors:
@@ -103,11 +112,9 @@ async def file_report(request: Request) -> Response:
     return pages.render(request, "portal_filed.html", headers=NO_STORE, filed=filed)
 
 
-async def upload_attachments(backend: Backend, token: str, files) -> list[tuple[str, str]]:
+async def upload_attachments(backend: Backend, token: str, files: list[UploadFile]) -> list[tuple[str, str]]:
     done = []
     for upload in files:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            continue
         content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
         if len(content) > forms.MAX_ATTACHMENT_BYTES:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "", fields={"content": [Violation(
@@ -116,7 +123,7 @@ async def upload_attachments(backend: Backend, token: str, files) -> list[tuple[
         answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
             filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), token)
         done.append((answer.attachment_id, upload.filename))
-    return done[:MAX_ATTACHMENTS]
+    return done
 
 
 def report_request(values: dict, uploaded: list[tuple[str, str]]) -> pb.FileReportRequest:

@@ -318,6 +318,32 @@ async def test_the_portal_explains_what_to_correct_and_files_once(console, regis
     assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
 
 
+async def test_the_portal_refuses_more_files_than_a_report_holds_before_storing_any(console, registry_api,
+                                                                                    complaints):
+    from services.complaints import store
+    from tests.test_complaints_intake import rows
+
+    agency = await new_agency(registry_api, new_county(PROVINCE))
+    form = dict(idempotency_key=key(), agency=agency.credit_code, category="false_advertising",
+                description="该机构在宣传中承诺专利百分之百授权。", identity="anonymous", privacy="1")
+    marker = key()
+
+    def attachments(count: int) -> list:
+        return [("attachments", (f"证据{i}.txt", f"{marker} 第 {i} 份".encode(), "text/plain")) for i in range(count)]
+
+    async def stored() -> int:
+        return sum(marker.encode() in a.content for a in await rows(complaints, store.Attachment))
+
+    too_many = await console.post("/portal", data=form, files=attachments(21))
+    assert too_many.status_code == 400
+    earlier = [f"att-{i}|旧证据{i}.txt" for i in range(15)]  # uploaded in an earlier round of the form
+    answer = await console.post("/portal", data=dict(form, uploaded=earlier), files=attachments(6))
+    assert answer.status_code == 400 and "一份举报最多附 20 个文件" in answer.text
+    assert await stored() == 0
+    filed = await console.post("/portal", data=form, files=attachments(20))
+    assert filed.status_code == 200 and await stored() == 20
+
+
 async def test_a_refusal_is_worded_by_its_reason_whatever_the_service_says(console, api, registry_api,
                                                                              monkeypatch):
     """The service rewords its English; the page says what the catalogue says for the reason,

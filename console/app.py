@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -112,6 +113,35 @@ async def signout(request: Request) -> Response:
     return response
 
 
+# Every answer: scripts, styles and images from the console itself only, no framing by another
+# site (clickjacking of an officer's forms), no guessing of content types, no full URLs (with a
+# case id) sent to other sites.
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                                 b"form-action 'self'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every HTTP response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+        await self.app(scope, receive, with_headers)
+
+
 def build(settings: Settings, backend: Backend | None = None) -> Starlette:
     backend = backend or Backend(settings.registry_address, settings.complaints_address, settings.inspections_address)
 
@@ -133,7 +163,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *public.routes(),
         *schedules.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.pages = Pages(settings)
     app.state.backend = backend
     return app

@@ -318,6 +318,15 @@ async def test_the_portal_explains_what_to_correct_and_files_once(console, regis
     assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
 
 
+@pytest.mark.parametrize("path", ["/", "/portal", "/register", "/static/console.js", "/no-such-page"])
+async def test_every_answer_forbids_framing_foreign_scripts_and_sniffing(console, path):
+    answer = await console.get(path)
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert (answer.headers["x-frame-options"], answer.headers["x-content-type-options"]) == ("DENY", "nosniff")
+    assert answer.headers["referrer-policy"] == "same-origin"
+
+
 async def test_the_portal_refuses_more_files_than_a_report_holds_before_storing_any(console, registry_api,
                                                                                     complaints):
     from services.complaints import store

@@ -47,7 +47,8 @@ async def switch_language(request: Request) -> Response:
     lang = request.path_params["lang"]
     response = RedirectResponse(local_path(request.query_params.get("next", "/")), status_code=303)
     if lang in i18n.LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
+                            secure=request.app.state.pages.settings.secure_cookies)
     return response
 
 
@@ -61,9 +62,10 @@ def _signin(request: Request, error: str = "", status_code: int = 200, **values)
                                           values=values)
 
 
-def _signed_in(token: str, next_path: str, default: str) -> Response:
+def _signed_in(request: Request, token: str, next_path: str, default: str) -> Response:
     response = RedirectResponse(local_path(next_path, default), status_code=303)
-    response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_SECONDS, httponly=True, samesite="lax")
+    response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_SECONDS, httponly=True, samesite="lax",
+                        secure=request.app.state.pages.settings.secure_cookies)
     return response
 
 
@@ -82,7 +84,7 @@ async def signin(request: Request) -> Response:
         principal = auth.verify(token, pages.settings.token_secret)
     except Unauthenticated:
         return _signin(request, i18n.text(language(request), "signin.bad_token"), 400)
-    return _signed_in(token, str(form.get("next", "")), _landing(principal.role))
+    return _signed_in(request, token, str(form.get("next", "")), _landing(principal.role))
 
 
 async def signin_dev(request: Request) -> Response:
@@ -104,7 +106,7 @@ async def signin_dev(request: Request) -> Response:
         response.delete_cookie(TOKEN_COOKIE)
         return response
     token = auth.mint(role, subject, region=region, secret=pages.settings.token_secret)
-    return _signed_in(token, str(form.get("next", "")), _landing(role))
+    return _signed_in(request, token, str(form.get("next", "")), _landing(role))
 
 
 async def signout(request: Request) -> Response:

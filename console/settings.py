@@ -31,6 +31,12 @@ class Settings:
     # Where the suite's configuration puts the inspections service unless a caller names it.
     inspections_address: str = field(default_factory=lambda: config.service_address("inspections"))
 
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS, as a production console is served; the development console
+        (`ipss up`, the user picker) is served over plain HTTP on loopback."""
+        return not self.dev_signin
+
     @classmethod
     def from_environment(cls, dev_signin: bool = False) -> Settings:
         ui_port = int(os.environ.get("IPSS_TEMPORAL_UI_PORT", 8233))

@@ -318,6 +318,23 @@ async def test_the_portal_explains_what_to_correct_and_files_once(console, regis
     assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
 
 
+@pytest.mark.parametrize("dev_signin", [False, True], ids=["production", "development"])
+async def test_a_production_console_sets_its_cookies_for_https_only(registry, complaints, dev_signin):
+    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=dev_signin)
+    app = build(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://console") as client:
+            token = auth.mint("handler", "handler-zhou", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+            signed_in = await client.post("/signin", data=dict(token=token))
+            switched = await client.get("/lang/en")
+    finally:
+        await app.state.backend.close()
+    for answer in (signed_in, switched):
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        assert ("; secure" in cookie) == (not dev_signin)
+
+
 @pytest.mark.parametrize("path", ["/", "/portal", "/register", "/static/console.js", "/no-such-page"])
 async def test_every_answer_forbids_framing_foreign_scripts_and_sniffing(console, path):
     answer = await console.get(path)

@@ -18,8 +18,12 @@ def _up(args) -> int:
 
 
 def _token(args) -> int:
-    print(auth.mint(args.role, args.sub or f"dev-{args.role}", region=args.region,
-                    association_id=args.association, ttl_seconds=int(args.ttl_hours * 3600)))
+    try:
+        print(auth.mint(args.role, args.sub or f"dev-{args.role}", region=args.region,
+                        association_id=args.association, ttl_seconds=int(args.ttl_hours * 3600)))
+    except ValueError as refused:
+        print(f"ipss token: {refused}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -87,6 +87,26 @@ def mint(role: str, subject: str, region: str = NATIONWIDE, association_id: str 
     return jwt.encode(claims, secret or config.token_secret(), algorithm="HS256")
 
 
+# A machine caller's token lives this long, and is minted again this long before it expires.
+MACHINE_TOKEN_SECONDS = 300
+MACHINE_TOKEN_MARGIN_SECONDS = 60
+
+
+class MachineToken:
+    """The short-lived token a suite process calls another with, reused until shortly before it
+    expires (minting signs a JWT): no long-lived token sits in any process."""
+
+    def __init__(self, role: str, subject: str, association_id: str = "", secret: str | None = None):
+        self._claims = dict(role=role, subject=subject, association_id=association_id, secret=secret)
+        self._token, self._renew_at = "", 0.0
+
+    def __str__(self) -> str:
+        if time.monotonic() >= self._renew_at:
+            self._token = mint(ttl_seconds=MACHINE_TOKEN_SECONDS, **self._claims)
+            self._renew_at = time.monotonic() + MACHINE_TOKEN_SECONDS - MACHINE_TOKEN_MARGIN_SECONDS
+        return self._token
+
+
 def verify(token: str, secret: str) -> Principal:
     try:
         principal, expires_at = _checked(token, secret)

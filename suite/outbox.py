@@ -42,7 +42,6 @@ BATCH_SIZE = 500  # AppendMemberEvents takes at most 500 events a call
 IDLE_SECONDS = 1.0
 BACKOFF_SECONDS = (0.5, 30.0)
 CALL_SECONDS = 10
-TOKEN_SECONDS = 300
 KIND = pb.MemberEventKind.DESCRIPTOR
 # Answers that say the registry cannot take the events now; anything else is logged as an error
 # and retried just the same (an event is never dropped for it).
@@ -122,7 +121,7 @@ class OutboxRelay:
                  backoff_seconds: tuple[float, float] = BACKOFF_SECONDS):
         self._engine, self._model, self._service = engine, model, service
         self._sessions = db.sessionmaker(engine)
-        self._subject, self._secret = f"ipss-{service}-outbox", token_secret
+        self._token = auth.MachineToken("operator", f"ipss-{service}-outbox", secret=token_secret)
         self._address = registry_address
         self._batch, self._idle, self._backoff = min(batch_size, BATCH_SIZE), idle_seconds, backoff_seconds
         self._channel: grpc.aio.Channel | None = None
@@ -253,5 +252,4 @@ class OutboxRelay:
         return self._stub
 
     def _metadata(self) -> tuple:
-        token = auth.mint("operator", self._subject, ttl_seconds=TOKEN_SECONDS, secret=self._secret)
-        return (("authorization", f"Bearer {token}"),)
+        return (("authorization", f"Bearer {self._token}"),)

@@ -1,5 +1,5 @@
 """One suite service calling another over gRPC: as an operator identity of its own (a short-lived
-token minted per call, so that it may ask across regions), carrying the request id of the call
+token, renewed before it expires, so that it may ask across regions), carrying the request id of the call
 it is serving, and with an unreachable service turned into UNAVAILABLE for its own caller."""
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import structlog
 from suite import auth, config
 from suite.errors import Unavailable
 
-TOKEN_SECONDS = 300
-
 
 class ServiceCaller:
     def __init__(self, service: str, subject: str, stub_type, address: str | None = None,
                  token_secret: str | None = None, call_seconds: float = 10):
-        self._service, self._subject, self._secret, self._seconds = service, subject, token_secret, call_seconds
+        self._service, self._seconds = service, call_seconds
+        self._token = auth.MachineToken("operator", subject, secret=token_secret)
         self._channel = grpc.aio.insecure_channel(address or config.service_address(service))
         self._stub = stub_type(self._channel)
 
@@ -24,8 +23,7 @@ class ServiceCaller:
         await self._channel.close()
 
     def _metadata(self) -> tuple:
-        token = auth.mint("operator", self._subject, ttl_seconds=TOKEN_SECONDS, secret=self._secret)
-        metadata = [("authorization", f"Bearer {token}")]
+        metadata = [("authorization", f"Bearer {self._token}")]
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
             metadata.append(("x-request-id", request_id))

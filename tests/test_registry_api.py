@@ -1074,3 +1074,16 @@ async def test_concurrent_filings_of_one_practitioner_keep_one_agency(api):
         assert len(refusals) == 1 and refusals[0].code() == Code.FAILED_PRECONDITION, outcomes
         got = (await api.GetPractitioner(pb.GetPractitionerRequest(id=person.id), metadata=OPERATOR)).practitioner
         assert [f.agency_id for f in got.filings if not f.ended_on] == [got.current_agency_id]
+
+
+def test_a_machine_token_is_short_lived_and_renewed_before_it_expires(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    token = auth.MachineToken("operator", "ipss-worker")
+    first = str(token)
+    claims = jwt.decode(first, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == auth.MACHINE_TOKEN_SECONDS <= 300
+    assert str(token) == first  # reused while it has a while to live
+    now[0] += auth.MACHINE_TOKEN_SECONDS - auth.MACHINE_TOKEN_MARGIN_SECONDS
+    monkeypatch.setattr(auth.time, "time", lambda: claims["iat"] + 300.0)
+    assert str(token) != first

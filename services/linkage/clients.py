@@ -7,7 +7,6 @@ client that starts the association-discipline workflow."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 import structlog
@@ -27,23 +26,19 @@ CALL_SECONDS = 10
 PLAN_WAIT_SECONDS = 10.0
 # The stages of the discipline workflow after the registry recorded the measure.
 ON_THE_RECORD = ("public", "ended")
-TOKEN_SECONDS = 300
-# A token is minted again this long before it would expire.
-TOKEN_MARGIN_SECONDS = 60
 
 
 class AssociationTokens:
-    """One token per association, reused until shortly before it expires: minting signs a JWT."""
+    """One short-lived token per association (suite.auth.MachineToken), renewed before it expires."""
 
     def __init__(self, secret: str | None):
         self._secret, self._tokens = secret, {}
 
     def metadata(self, association_id: str) -> tuple:
-        token, expires = self._tokens.get(association_id, ("", 0.0))
-        if time.monotonic() >= expires:
-            token = auth.mint("association", f"{SUBJECT}:{association_id}", association_id=association_id,
-                              ttl_seconds=TOKEN_SECONDS, secret=self._secret)
-            self._tokens[association_id] = (token, time.monotonic() + TOKEN_SECONDS - TOKEN_MARGIN_SECONDS)
+        token = self._tokens.get(association_id)
+        if token is None:
+            token = self._tokens[association_id] = auth.MachineToken(
+                "association", f"{SUBJECT}:{association_id}", association_id=association_id, secret=self._secret)
         metadata = [("authorization", f"Bearer {token}")]
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:

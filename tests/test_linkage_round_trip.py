@@ -23,22 +23,13 @@ from ipss.registry.v1 import registry_pb2 as rpb
 from suite import clock, config
 from tests.conftest import metadata
 from tests.test_complaints_intake import file, new_agency, real_name, registry_api, replica_with_worker, report, uid
+from tests.test_case_e2e import _eventually
 from tests.test_linkage import Link, new_association, start_link, stop_link
 
 __all__ = ["registry_api"]  # the fixture, used by name
 
 GROUNDS = f"情节轻微，转行业自律处理（承办人意见 {uuid.uuid4().hex[:6]}）"
 DECLINE_REASON = f"协会内部意见 {uuid.uuid4().hex[:6]}"
-
-
-async def eventually(probe, seconds: float = 15.0):
-    """A record written by the worker's activity catches up a moment after the workflow."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        answer = await probe()
-        if answer or asyncio.get_running_loop().time() > deadline:
-            return answer
-        await asyncio.sleep(0.1)
 
 
 async def feed_until(link: Link, association_id: str, kinds: set[int]) -> list[rpb.MemberEvent]:
@@ -72,7 +63,7 @@ async def test_referral_discipline_and_the_feed_through_the_linkage_with_no_repo
                     joined_on=(clock.today() - datetime.timedelta(days=400)).isoformat()), metadata=metadata("operator"))
                 reporter = real_name()
                 filed = await file(complaints_api, report(agency, reporter))
-                await eventually(lambda: _stage(complaints_api, filed.case_id, staff, cpb.CASE_STAGE_VERIFICATION))
+                await _eventually(lambda: _stage(complaints_api, filed.case_id, staff, cpb.CASE_STAGE_VERIFICATION))
                 await complaints_api.ReferToAssociation(cpb.ReferToAssociationRequest(
                     idempotency_key=uuid.uuid4().hex, case_id=filed.case_id, association_id=association.id,
                     reason=GROUNDS), metadata=staff)
@@ -86,7 +77,7 @@ async def test_referral_discipline_and_the_feed_through_the_linkage_with_no_repo
                     reason=DECLINE_REASON))
                 assert answered.referral.answer == cpb.REFERRAL_ANSWER_DECLINED
                 # Declined: the case is back with the office, in the stage it was referred from.
-                assert await eventually(lambda: _stage(complaints_api, filed.case_id, staff,
+                assert await _eventually(lambda: _stage(complaints_api, filed.case_id, staff,
                                                        cpb.CASE_STAGE_VERIFICATION))
                 await complaints_api.OpenCase(cpb.OpenCaseRequest(
                     idempotency_key=uuid.uuid4().hex, case_id=filed.case_id, reason=GROUNDS), metadata=staff)

@@ -12,7 +12,7 @@ from contracts.periods import PeriodPlan
 
 WORKFLOW_NAME = "Case"
 ACT_UPDATE = "act"
-JOIN_UPDATE = "join"
+JOIN_SIGNAL = "join"
 STATE_QUERY = "state"
 # A case's first period, running from the day the report was received (核查立案期限).
 OPENING_PERIOD = "verify_and_open"

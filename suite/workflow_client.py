@@ -30,6 +30,10 @@ class WorkflowClient:
         self._update_wait = update_wait_seconds
         self._connecting = asyncio.Lock()
 
+    @property
+    def task_queue(self) -> str:
+        return self._settings.task_queue
+
     async def client(self) -> Client:
         async with self._connecting:
             if self._client is None:

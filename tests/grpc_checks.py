@@ -5,6 +5,7 @@ PreconditionFailure, and that a refused call left every stored row as it was."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -93,3 +94,13 @@ async def nothing_stored_changes(engine: AsyncEngine, metadata: MetaData) -> Asy
     before = await stored(engine, metadata)
     yield
     assert await stored(engine, metadata) == before
+
+
+async def eventually(probe, seconds: float = 10.0):
+    """The visibility store answers a moment after a workflow starts or changes."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        answer = await probe()
+        if answer or asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(0.2)

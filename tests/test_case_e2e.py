@@ -15,21 +15,12 @@ from datetime import date
 from ipss.complaints.v1 import complaints_pb2 as pb
 from suite import clock
 from tests.conftest import metadata
+from tests.grpc_checks import eventually
 from tests.test_complaints_intake import (file, new_agency, real_name, registry_api,  # noqa: F401
                                           replica_with_worker, report, uid)
 from contracts.case import CaseView, STATE_QUERY
 
 LEGAL_DAY = date(2026, 3, 2)
-
-
-async def _eventually(probe, seconds: float = 10.0):
-    """The visibility store answers a moment after a workflow starts or changes."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        answer = await probe()
-        if answer or asyncio.get_running_loop().time() > deadline:
-            return answer
-        await asyncio.sleep(0.2)
 
 
 def local_activities(history) -> list[str]:
@@ -49,13 +40,13 @@ async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, r
         async def running_cases():
             query = f'AgencyCreditCode = "{agency.credit_code}" AND ExecutionStatus = "Running"'
             return [w.id async for w in complaints.temporal.list_workflows(query)]
-        assert await _eventually(running_cases) == [filed.case_id]
+        assert await eventually(running_cases) == [filed.case_id]
 
         async def status_with_deadline():
             answer = await api.GetReportStatus(pb.GetReportStatusRequest(
                 tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
             return answer if answer.next_deadline else None
-        status = await _eventually(status_with_deadline)
+        status = await eventually(status_with_deadline)
         handle = complaints.temporal.get_workflow_handle(filed.case_id)
         view = await handle.query(STATE_QUERY, result_type=CaseView)
         verify = next(d for d in view.deadlines if d.period_id == "verify_and_open")
@@ -71,7 +62,7 @@ async def test_a_filed_complaint_runs_as_a_case_an_operator_can_find(registry, r
         async def opened():
             query = f'AgencyCreditCode = "{agency.credit_code}" AND CaseStage = "investigation"'
             return [w.id async for w in complaints.temporal.list_workflows(query)]
-        assert await _eventually(opened) == [filed.case_id]
+        assert await eventually(opened) == [filed.case_id]
         status = await api.GetReportStatus(pb.GetReportStatusRequest(
             tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret))
         assert status.stage == pb.CASE_STAGE_INVESTIGATION and status.messages

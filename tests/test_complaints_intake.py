@@ -36,6 +36,7 @@ from suite import clock, config, testdata
 from suite.protos import enum_word
 from tests import grpc_checks as checks
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata, token
+from tests.grpc_checks import eventually
 from tests.grpc_checks import invalid, refused
 from contracts import search_attributes
 from workflows.activities.periods import PeriodActivities
@@ -424,21 +425,31 @@ async def test_a_retried_filing_files_once_and_starts_one_workflow(api, registry
         await invalid(file(api, changed), "idempotency_key")
 
 
-async def test_a_crash_between_commit_and_workflow_start_heals_on_retry(api, registry, registry_api, complaints,
-                                                                        monkeypatch):
-    """A replica that cannot reach Temporal commits the report and answers UNAVAILABLE; the same
-    request retried on a healthy replica replays the answer and starts the workflow."""
+async def test_a_report_filed_while_temporal_is_away_answers_and_its_case_starts_later(
+        api, registry, registry_api, complaints, monkeypatch):
+    """A replica that cannot reach Temporal still commits the report and answers with the tracking
+    code; the case's start waits in the workflow outbox, and a replica that reaches Temporal
+    sends it (here its relay; a retry of the request would too)."""
     agency = await new_agency(registry_api)
     request = report(agency, real_name())
     async with replica_without_temporal(complaints, registry, monkeypatch) as broken:
-        await refused(broken.FileReport(request, metadata=CITIZEN), Code.UNAVAILABLE)
+        answer = await broken.FileReport(request, metadata=CITIZEN)
+    assert answer.tracking_code and answer.tracking_secret and not answer.joined_existing_case
     [case] = await rows(complaints, store.Case, store.Case.agency_id == agency.id)
+    assert case.id == answer.case_id
+    [waiting] = await rows(complaints, store.WorkflowOutbox, store.WorkflowOutbox.workflow_id == case.id)
+    assert waiting.sent_at is None and waiting.attempts >= 1 and waiting.last_error
     with pytest.raises(RPCError):
         await describe(complaints, case.id)
 
-    answer = await file(api, request)
-    assert answer.case_id == case.id
+    async def sent():
+        return [m for m in await rows(complaints, store.WorkflowOutbox, store.WorkflowOutbox.workflow_id == case.id)
+                if m.sent_at is not None]
+    assert len(await eventually(sent)) == 1
     assert (await describe(complaints, case.id)).status == WorkflowExecutionStatus.RUNNING
+    again = await file(api, request)
+    assert (again.case_id, again.tracking_code, again.tracking_secret) == (
+        answer.case_id, answer.tracking_code, answer.tracking_secret)
     assert len(await rows(complaints, store.Report, store.Report.case_id == case.id)) == 1
 
 
@@ -463,13 +474,15 @@ async def test_concurrent_reports_on_the_same_conduct_make_one_case(api, registr
 # ---- duplicates (并案) -----------------------------------------------------------------------------
 
 async def test_a_report_on_the_same_conduct_joins_the_open_case(api, registry_api, complaints):
-    """Joining tells the running workflow through its `join` update; with no worker to run it, the
-    service answers UNAVAILABLE after the report is on record, and a retry replays the same answer."""
+    """Joining tells the running workflow through its `join` signal, sent from the workflow outbox:
+    it reaches the workflow's history with no worker running, and a retry replays the same answer
+    and signals nothing twice."""
     agency = await new_agency(registry_api)
     first = await file(api, report(agency, real_name()))
     request = report(agency, real_name(), agency=pb.ReportedAgency(name=agency.name))
-    await refused(file(api, request), Code.UNAVAILABLE)
-    await refused(file(api, request), Code.UNAVAILABLE)
+    joined_answer = await file(api, request)
+    assert joined_answer == await file(api, request)
+    assert joined_answer.joined_existing_case and joined_answer.case_id == first.case_id
 
     [case] = await rows(complaints, store.Case, store.Case.agency_id == agency.id)
     assert case.id == first.case_id and case.reporter_count == 2
@@ -483,6 +496,13 @@ async def test_a_report_on_the_same_conduct_joins_the_open_case(api, registry_ap
     assert replay.tracking_secret == ""  # the secret is derived again, never kept
     messages = await rows(complaints, store.ReporterMessage, store.ReporterMessage.report_id == joined.id)
     assert [m.notice_key for m in messages] == [domain.JOINED_NOTICE_KEY]
+    outbox = await rows(complaints, store.WorkflowOutbox, store.WorkflowOutbox.workflow_id == case.id)
+    assert [(m.kind, m.sent_at is not None) for m in sorted(outbox, key=lambda m: m.id)] == [
+        ("start", True), ("signal", True)]
+    history = await complaints.temporal.get_workflow_handle(case.id).fetch_history()
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert signals == ["join"]
 
 
 async def test_another_category_or_a_closed_case_opens_a_new_case(api, registry_api, complaints):

@@ -23,7 +23,7 @@ from ipss.registry.v1 import registry_pb2 as rpb
 from suite import clock, config
 from tests.conftest import metadata
 from tests.test_complaints_intake import file, new_agency, real_name, registry_api, replica_with_worker, report, uid
-from tests.test_case_e2e import _eventually
+from tests.grpc_checks import eventually
 from tests.test_linkage import Link, new_association, start_link, stop_link
 
 __all__ = ["registry_api"]  # the fixture, used by name
@@ -63,7 +63,7 @@ async def test_referral_discipline_and_the_feed_through_the_linkage_with_no_repo
                     joined_on=(clock.today() - datetime.timedelta(days=400)).isoformat()), metadata=metadata("operator"))
                 reporter = real_name()
                 filed = await file(complaints_api, report(agency, reporter))
-                await _eventually(lambda: _stage(complaints_api, filed.case_id, staff, cpb.CASE_STAGE_VERIFICATION))
+                await eventually(lambda: _stage(complaints_api, filed.case_id, staff, cpb.CASE_STAGE_VERIFICATION))
                 await complaints_api.ReferToAssociation(cpb.ReferToAssociationRequest(
                     idempotency_key=uuid.uuid4().hex, case_id=filed.case_id, association_id=association.id,
                     reason=GROUNDS), metadata=staff)
@@ -77,7 +77,7 @@ async def test_referral_discipline_and_the_feed_through_the_linkage_with_no_repo
                     reason=DECLINE_REASON))
                 assert answered.referral.answer == cpb.REFERRAL_ANSWER_DECLINED
                 # Declined: the case is back with the office, in the stage it was referred from.
-                assert await _eventually(lambda: _stage(complaints_api, filed.case_id, staff,
+                assert await eventually(lambda: _stage(complaints_api, filed.case_id, staff,
                                                        cpb.CASE_STAGE_VERIFICATION))
                 await complaints_api.OpenCase(cpb.OpenCaseRequest(
                     idempotency_key=uuid.uuid4().hex, case_id=filed.case_id, reason=GROUNDS), metadata=staff)

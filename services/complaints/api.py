@@ -18,14 +18,15 @@ from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
 from rules import Rules, Surcharge, WorkingDayCalendar
 from services.complaints import domain, statistics, store
-from services.complaints.cases import CaseWorkflows
+from services.complaints.cases import CaseWorkflows, join_message, start_message
 from services.complaints.registry_client import ReportedAgencyLookup
-from suite import auth, clock, codes, idempotency
+from suite import auth, clock, codes, idempotency, workflow_outbox
 from suite import logging as suite_logging
 from suite.errors import DomainError, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from suite.periods import plan_period, rules_of
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
+from suite.workflow_outbox import WorkflowMessage
 
 SOURCE = pb.ReportSource.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
@@ -51,8 +52,10 @@ class UnknownReport(DomainError):
 
 class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
     def __init__(self, complaints: store.ComplaintsStore, registry: ReportedAgencyLookup, cases: CaseWorkflows,
-                 rules: domain.IntakeRules, secret_of: Callable[[str], str], legal: clock.LegalClock):
+                 workflows: workflow_outbox.WorkflowRelay, rules: domain.IntakeRules, secret_of: Callable[[str], str],
+                 legal: clock.LegalClock):
         self.store = complaints
+        self.workflows = workflows
         self.legal = legal
         self.registry = registry
         self.cases = cases
@@ -73,10 +76,9 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         domain.check_source(auth.current().role, intake.source, intake.source_reference, intake.reporter)
         domain.check_occurred_on(intake.occurred_on, self.legal.today())
         agency = await self.registry.find_agency(request.agency)
-        opened = None
+        messages: list[str] = []
 
         async def write(session):
-            nonlocal opened
             unknown = await self.store.unknown_attachments(session, intake.attachment_ids)
             if unknown:
                 raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "ATTACHMENT_NOT_UPLOADED",
@@ -84,37 +86,32 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                                        for i, a in enumerate(intake.attachment_ids) if a in unknown])
             filing = await self.store.file_report(session, intake, agency, self.rules, self.legal.today(), clock.now(),
                                                   self.secret_of)
-            opened = filing.opened
+            messages[:] = await workflow_outbox.add(session, store.WorkflowOutbox, self._case_messages(filing, intake))
             # The secret is not kept with the answer: a replay derives it again (see domain.tracking_secret).
             return pb.FileReportResponse(case_id=filing.case_id, tracking_code=filing.tracking_code,
                                          joined_existing_case=filing.joined_existing_case)
         response = await idempotency.run_once(self.store.sessions, store.IdempotencyRecord, "FileReport", request,
                                               pb.FileReportResponse, write)
-        await self._set_in_motion(response, opened)
+        # The report is on record with its case's messages: it stands whether or not Temporal
+        # answers now (the relay sends what this cannot). A replay sends what is still unsent.
+        if messages:
+            await self.workflows.deliver(messages)
+        else:
+            await self.workflows.deliver_pending(response.case_id)
         log.info("report filed", case_id=response.case_id, source=intake.source,
                  joined_existing_case=response.joined_existing_case)
         response.tracking_secret = self.secret_of(response.tracking_code)
         return response
 
-    async def _set_in_motion(self, filed: pb.FileReportResponse,
-                             opened: tuple[store.Case, list[store.Reporter]] | None = None) -> None:
-        """After the commit, and again on every replay, so that a crash in between heals when the
-        caller retries: the case's workflow runs, and a joining reporter is known to it. A case
-        this call has just opened starts from what it wrote; otherwise the record is read."""
-        case, reporters = opened or await self.store.case_start(filed.case_id)
-        if case.stage == domain.CLOSED:
-            return
-        await self.cases.ensure_started(case_start(case, reporters, self.legal.offset_days,
-                                                   self.rules.calendar))
-        if filed.joined_existing_case:
-            reporter = await self.store.reporter_of(filed.tracking_code)
-            if reporter is not None:
-                try:
-                    await self.cases.join(case.id, ReporterRef(reporter.reference, reporter.real_name))
-                except FailedPrecondition:
-                    # The case closed between the duplicate check and the join: the report stays on
-                    # record with the case it named, and the reporter's page shows the outcome.
-                    log.warning("joined a case that closed meanwhile", case_id=case.id)
+    def _case_messages(self, filing: store.Filing, intake: domain.Intake) -> list[WorkflowMessage]:
+        """A case this report opened starts its workflow, from the rows just written; a reporter
+        joining an open case is told to its workflow."""
+        if filing.opened is not None:
+            case, reporters = filing.opened
+            return [start_message(case_start(case, reporters, self.legal.offset_days, self.rules.calendar))]
+        if filing.reporter_reference is not None:
+            return [join_message(filing.case_id, ReporterRef(filing.reporter_reference, intake.reporter.real_name))]
+        return []
 
     async def GetReportStatus(self, request: pb.GetReportStatusRequest, context) -> pb.GetReportStatusResponse:
         status = await self.store.report_status(domain.normalize_tracking(request.tracking_code),

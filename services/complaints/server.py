@@ -17,7 +17,7 @@ from services.complaints import domain, store
 from services.complaints.api import ComplaintsApi
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import ReportedAgencyLookup
-from suite import clock, config, db, outbox
+from suite import clock, config, db, outbox, workflow_outbox
 from suite.grpc_server import ServiceBinding, SuiteServer
 from suite.workflow_client import UPDATE_WAIT_SECONDS
 
@@ -35,8 +35,11 @@ class Complaints:
     cases: CaseWorkflows
     # Relays the member events the case records commit to the registry's feed.
     relay: outbox.OutboxRelay
+    # Sends the case workflow messages committed with the reports.
+    workflows: workflow_outbox.WorkflowRelay
 
     async def close(self) -> None:
+        await self.workflows.stop()
         await self.relay.stop()
         await self.registry.close()
         await self.store.engine.dispose()
@@ -78,11 +81,14 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     calendar is read (the installed schedules by default)."""
     engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
     relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "complaints", registry_address, token_secret)
+    cases = CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds)
     complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address, token_secret),
-                            CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds), relay)
+                            cases, relay, workflow_outbox.WorkflowRelay(engine, store.WorkflowOutbox, "complaints", cases))
     complaints.store.on_member_events = relay.wake
     relay.start()
-    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, intake_rules(calendar),
+    complaints.workflows.start()
+    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, complaints.workflows,
+                        intake_rules(calendar),
                         functools.partial(domain.tracking_secret, key or tracking_key()),
                         legal_clock or clock.LegalClock(config.legal_offset_days()))
     server = SuiteServer("complaints", [ServiceBinding(

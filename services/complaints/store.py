@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
-from suite import db, outbox, pages
+from suite import db, outbox, pages, workflow_outbox
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
 
@@ -218,6 +218,10 @@ class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 
+class WorkflowOutbox(workflow_outbox.WorkflowOutboxMixin, Base):
+    """Case workflow starts and reporters joining, committed with the report (see suite.workflow_outbox)."""
+
+
 class MemberEventOutbox(outbox.MemberEventOutboxMixin, Base):
     """Events about agencies for the registry's member events feed, committed with the case
     record that brings them (suite.outbox relays them)."""
@@ -414,19 +418,6 @@ class ComplaintsStore:
             code = domain.new_tracking_code()
             if await session.scalar(select(Report.id).where(Report.tracking_code == code)) is None:
                 return code
-
-    async def case_start(self, case_id: str) -> tuple[Case, list[Reporter]]:
-        """What starts a case's workflow: its record and every reporter it has now."""
-        async with self.sessions() as session:
-            case = await self._case(session, case_id)
-            reporters = list((await session.execute(select(Reporter).where(Reporter.case_id == case_id)
-                                                    .order_by(Reporter.created_at, Reporter.reference))).scalars())
-        return case, reporters
-
-    async def reporter_of(self, tracking_code: str) -> Reporter | None:
-        async with self.sessions() as session:
-            return await session.scalar(select(Reporter).join(Report, Report.reporter_reference == Reporter.reference)
-                                        .where(Report.tracking_code == tracking_code))
 
     # -- the reporter's page --
 

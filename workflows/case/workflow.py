@@ -5,8 +5,8 @@ Where things live: the state in one value (`state.py`), the clock and its period
 what each action does, grouped by stage (`actions/`, declared once in
 `contracts.case_actions`), the view and the case record written to the complaints service
 (`record.py`), the penalty rules (`procedure.py`). This module only wires them to Temporal: the
-run loop that sleeps until the next date that matters, the `act` and `join` updates, the signal
-that a year's holiday schedule is out, and the `state` query.
+run loop that sleeps until the next date that matters, the `act` update, the signals that a
+reporter joined and that a year's holiday schedule is out, and the `state` query.
 
 The workflow runs outside the workflow sandbox: re-importing its modules into a fresh sandbox
 for every case cost the worker more than all else it does to open one. Its code does only
@@ -22,7 +22,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import FailureError
 
-from contracts.case import (ACT_UPDATE, JOIN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart, CaseView,
+from contracts.case import (ACT_UPDATE, JOIN_SIGNAL, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart, CaseView,
                             ReporterRef, TimelineItem)
 from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
@@ -89,19 +89,18 @@ class CaseWorkflow:
         self.published_years.update(published.years)
         self.woken = True
 
-    @workflow.update(name=JOIN_UPDATE)
-    async def join(self, reporter: ReporterRef) -> CaseView:
+    @workflow.signal(name=JOIN_SIGNAL)
+    async def join(self, reporter: ReporterRef) -> None:
+        """Another reporter's report joined the case (并案). A signal, so that the complaints
+        service's outbox can hand it to Temporal without waiting for a worker; sent again, it
+        changes nothing, and a case closed meanwhile keeps its reporters (the report stays on
+        record, and its reporter's page shows the outcome)."""
         async with self.lock:
-            if all(r.reference != reporter.reference for r in self.reporters):
-                self.reporters.append(reporter)
-                self.note("system", "reporter_joined")
-                await record.write(self)
-        return record.view(self)
-
-    @join.validator
-    def _validate_join(self, reporter: ReporterRef) -> None:
-        if self.state.stage == CLOSED:
-            raise refuse("CASE_CLOSED", "the case is closed; a new report opens a new case")
+            if self.state.stage == CLOSED or any(r.reference == reporter.reference for r in self.reporters):
+                return
+            self.reporters.append(reporter)
+            self.note("system", "reporter_joined")
+            await record.write(self)
 
     @workflow.update(name=ACT_UPDATE)
     async def act(self, action: CaseAction) -> CaseView:

@@ -52,10 +52,10 @@ class UnknownReport(DomainError):
 
 class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
     def __init__(self, complaints: store.ComplaintsStore, registry: ReportedAgencyLookup, cases: CaseWorkflows,
-                 workflows: workflow_outbox.WorkflowRelay, rules: domain.IntakeRules, secret_of: Callable[[str], str],
+                 outbox: workflow_outbox.WorkflowRelay, rules: domain.IntakeRules, secret_of: Callable[[str], str],
                  legal: clock.LegalClock):
         self.store = complaints
-        self.workflows = workflows
+        self.outbox = outbox
         self.legal = legal
         self.registry = registry
         self.cases = cases
@@ -95,9 +95,9 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         # The report is on record with its case's messages: it stands whether or not Temporal
         # answers now (the relay sends what this cannot). A replay sends what is still unsent.
         if messages:
-            await self.workflows.deliver(messages)
+            await self.outbox.deliver(messages)
         else:
-            await self.workflows.deliver_pending(response.case_id)
+            await self.outbox.deliver_pending(response.case_id)
         log.info("report filed", case_id=response.case_id, source=intake.source,
                  joined_existing_case=response.joined_existing_case)
         response.tracking_secret = self.secret_of(response.tracking_code)

@@ -36,10 +36,10 @@ class Complaints:
     # Relays the member events the case records commit to the registry's feed.
     relay: outbox.OutboxRelay
     # Sends the case workflow messages committed with the reports.
-    workflows: workflow_outbox.WorkflowRelay
+    workflow_relay: workflow_outbox.WorkflowRelay
 
     async def close(self) -> None:
-        await self.workflows.stop()
+        await self.workflow_relay.stop()
         await self.relay.stop()
         await self.registry.close()
         await self.store.engine.dispose()
@@ -86,8 +86,8 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
                             cases, relay, workflow_outbox.WorkflowRelay(engine, store.WorkflowOutbox, "complaints", cases))
     complaints.store.on_member_events = relay.wake
     relay.start()
-    complaints.workflows.start()
-    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, complaints.workflows,
+    complaints.workflow_relay.start()
+    api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, complaints.workflow_relay,
                         intake_rules(calendar),
                         functools.partial(domain.tracking_secret, key or tracking_key()),
                         legal_clock or clock.LegalClock(config.legal_offset_days()))

@@ -18,8 +18,8 @@ from rules import Rules
 from services.inspections import store
 from services.inspections.domain import directory, draw, plans
 from services.inspections.registry_client import InspectionTargets
-from services.inspections.workflow_client import InspectionWorkflows
-from suite import auth, clock, idempotency
+from services.inspections.workflow_client import InspectionWorkflows, campaign_start_message
+from suite import auth, clock, idempotency, workflow_outbox
 from suite import logging as suite_logging
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
@@ -41,9 +41,10 @@ log = suite_logging.get("inspections")
 
 class InspectionsApi(pb_grpc.InspectionsServiceServicer):
     def __init__(self, inspections: store.InspectionsStore, registry: InspectionTargets,
-                 workflows: InspectionWorkflows, legal: clock.LegalClock, batch_size: int = 200,
-                 progress_interval_seconds: int = 30, history_limit: int = 3000):
+                 workflows: InspectionWorkflows, outbox: workflow_outbox.WorkflowRelay, legal: clock.LegalClock,
+                 batch_size: int = 200, progress_interval_seconds: int = 30, history_limit: int = 3000):
         self.store = inspections
+        self.outbox = outbox
         self._once = idempotency.runner(inspections.sessions, store.IdempotencyRecord)
         # Campaigns (and their tasks) keep the rules version they were created under.
         self.rules_version = Rules.load().version
@@ -222,23 +223,28 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
             record = await self.store.get_draw(plan.id, session=session)
             campaign = await self.store.create_campaign(session, fields, plan, record, auth.current().subject,
                                                         self.legal.today().year)
+            messages[:] = await workflow_outbox.add(session, store.WorkflowOutbox,
+                                                    [campaign_start_message(self._campaign_state(campaign))])
             return pb.CreateCampaignResponse(campaign=campaign_message(campaign))
+        messages: list[str] = []
         response = await self._once("CreateCampaign", request, pb.CreateCampaignResponse, write)
-        await self._set_in_motion(response.campaign.id)
+        # The campaign is on record with its start: it runs as soon as Temporal takes the start
+        # (now, or from the relay); a replay sends it if it is still waiting.
+        if messages:
+            await self.outbox.deliver(messages)
+        else:
+            await self.outbox.deliver_pending(response.campaign.id)
         log.info("campaign created", campaign_id=response.campaign.id, targets=response.campaign.progress.targets)
         return response
 
-    async def _set_in_motion(self, campaign_id: str) -> None:
-        """After the commit, and again on every replay, so that a crash in between heals when the
-        caller retries: the campaign's workflow runs."""
-        campaign = await self.store.get_campaign(campaign_id)
-        await self.workflows.start_campaign(CampaignState(
+    def _campaign_state(self, campaign: store.Campaign) -> CampaignState:
+        return CampaignState(
             start=CampaignStart(
                 campaign_id=campaign.id, starts_on=campaign.starts_on.isoformat(), ends_on=campaign.ends_on.isoformat(),
                 target_count=campaign.target_count, rules_version=campaign.rules_version,
                 calendar_offset_days=self.legal.offset_days, batch_size=self.batch_size,
                 progress_interval_seconds=self.progress_interval_seconds, history_limit=self.history_limit),
-            figures=Figures(targets=campaign.target_count)))
+            figures=Figures(targets=campaign.target_count))
 
     async def GetCampaign(self, request: pb.GetCampaignRequest, context) -> pb.GetCampaignResponse:
         return pb.GetCampaignResponse(campaign=campaign_message(await self._campaign_in_scope(request.campaign_id)))
@@ -275,6 +281,12 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                     for i, a in enumerate(found) if a.status not in ("active", "suspended")]
         if outside:
             raise InvalidArgument(outside)
+        # The campaign's workflow hears of the addition before it commits, and with no transaction
+        # open: it may refuse (the campaign is closing), and it waits a while for what it was
+        # announced to be on record (an addition that never commits is then dropped).
+        await self.workflows.add_targets(campaign.id, AddTargetsOrder(
+            request_id=f"{auth.current().subject}:{request.idempotency_key}",
+            target_count=campaign.target_count + len(found)))
 
         async def write(session):
             locked = await self.store.lock_campaign(session, request.campaign_id)
@@ -286,23 +298,23 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                                 f"{locked.id}/{locked.additions + 1}", locked.inspectors_per_target)
             added = await self.store.add_targets(session, locked, [
                 store.NewTask(a.credit_code, a.name, a.region_code, a.kind, team) for a, team in zip(found, teams)])
-            await self.workflows.add_targets(locked.id, AddTargetsOrder(
-                request_id=f"{auth.current().subject}:{request.idempotency_key}", target_count=locked.target_count))
             return pb.AddCampaignTargetsResponse(campaign=campaign_message(locked),
                                                  added=[task_message(t, locked) for t in added])
         return await self._once("AddCampaignTargets", request, pb.AddCampaignTargetsResponse, write)
 
     async def ExtendCampaign(self, request: pb.ExtendCampaignRequest, context) -> pb.ExtendCampaignResponse:
         ends_on = parse_date(request.ends_on)
-        await self._campaign_in_scope(request.campaign_id)
+        campaign = await self._campaign_in_scope(request.campaign_id)
+        plans.check_extension(campaign.status, campaign.ends_on, ends_on)
+        # The workflow keeps the campaign's clock and decides; the record follows, with no
+        # transaction open while the workflow answers.
+        await self.workflows.extend(campaign.id, ExtendOrder(
+            actor=auth.current().subject, request_id=f"{auth.current().subject}:{request.idempotency_key}",
+            ends_on=request.ends_on))
 
         async def write(session):
             locked = await self.store.lock_campaign(session, request.campaign_id)
-            plans.check_extension(locked.status, locked.ends_on, ends_on)
-            await self.workflows.extend(locked.id, ExtendOrder(
-                actor=auth.current().subject, request_id=f"{auth.current().subject}:{request.idempotency_key}",
-                ends_on=request.ends_on))
-            locked.ends_on = ends_on
+            locked.ends_on = max(locked.ends_on, ends_on)
             await session.flush()
             return pb.ExtendCampaignResponse(campaign=campaign_message(locked))
         return await self._once("ExtendCampaign", request, pb.ExtendCampaignResponse, write)

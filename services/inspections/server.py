@@ -12,7 +12,7 @@ from services.inspections import store
 from services.inspections.api import InspectionsApi
 from services.inspections.registry_client import InspectionTargets
 from services.inspections.workflow_client import InspectionWorkflows
-from suite import clock, config, db, outbox
+from suite import clock, config, db, outbox, workflow_outbox
 from suite.grpc_server import ServiceBinding, SuiteServer
 from suite.workflow_client import UPDATE_WAIT_SECONDS
 
@@ -30,8 +30,11 @@ class Inspections:
     workflows: InspectionWorkflows
     # Relays the member events the task records commit to the registry's feed.
     relay: outbox.OutboxRelay
+    # Sends the campaign workflow starts committed with the campaigns.
+    workflow_relay: workflow_outbox.WorkflowRelay
 
     async def close(self) -> None:
+        await self.workflow_relay.stop()
         await self.relay.stop()
         await self.registry.close()
         await self.store.engine.dispose()
@@ -46,11 +49,14 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     (see suite.clock.LegalClock) and the campaigns' batch size, progress interval and history limit."""
     engine = db.create_engine(database_url or config.database_url("inspections"))
     relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "inspections", registry_address, token_secret)
+    workflows = InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds)
     inspections = Inspections(store.InspectionsStore(engine), InspectionTargets(registry_address, token_secret),
-                              InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds), relay)
+                              workflows, relay,
+                              workflow_outbox.WorkflowRelay(engine, store.WorkflowOutbox, "inspections", workflows))
     inspections.store.on_member_events = relay.wake
     relay.start()
-    api = InspectionsApi(inspections.store, inspections.registry, inspections.workflows,
+    inspections.workflow_relay.start()
+    api = InspectionsApi(inspections.store, inspections.registry, inspections.workflows, inspections.workflow_relay,
                          legal_clock or clock.LegalClock(config.legal_offset_days()), batch_size,
                          progress_interval_seconds, history_limit)
     server = SuiteServer("inspections", [ServiceBinding(

@@ -1,22 +1,24 @@
-"""The inspection workflows as this service drives them, through a Temporal client: start a
-campaign's workflow (idempotently, after its record is committed), and send inspectors' and
-supervisors' actions as updates. Temporal's answers become the suite's errors here."""
+"""The inspection workflows as this service drives them, through a Temporal client: the message that
+starts a campaign's workflow (committed with its record, sent through the workflow outbox), and
+inspectors' and supervisors' actions as updates. Temporal's answers become the suite's errors here."""
 
 from __future__ import annotations
 
 from suite.workflow_client import WorkflowClient, answered
+from suite.workflow_outbox import WorkflowMessage
 from contracts.inspections import (ACT_UPDATE, ADD_TARGETS_UPDATE, AddTargetsOrder, CAMPAIGN_WORKFLOW, CLOSE_UPDATE,
                                    CampaignProgressView, CampaignReport, CampaignState, CloseOrder, EXTEND_UPDATE,
                                    ExtendOrder, PROGRESS_QUERY, TaskAction, TaskView)
 
 
+def campaign_start_message(state: CampaignState) -> WorkflowMessage:
+    """Start the campaign's workflow, or find it running; its id is the campaign id. A campaign
+    whose workflow has finished is never started again."""
+    return WorkflowMessage.start(CAMPAIGN_WORKFLOW, state.start.campaign_id, state)
+
+
 class InspectionWorkflows(WorkflowClient):
     """The campaign and inspection task workflows."""
-
-    async def start_campaign(self, state: CampaignState) -> None:
-        """Start the campaign's workflow, or find it running; its id is the campaign id. A campaign
-        whose workflow has finished is never started again."""
-        await self.start_or_attach(CAMPAIGN_WORKFLOW, state, state.start.campaign_id)
 
     async def act(self, task_id: str, action: TaskAction) -> TaskView:
         return await self.update(task_id, ACT_UPDATE, action, f"{action.action}-{action.request_id}", TaskView)

@@ -7,8 +7,11 @@ here; the actions' effects are tested end to end with the case workflow."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
+from sqlalchemy import update
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from services.complaints import domain, store
@@ -162,7 +165,8 @@ async def test_get_case_shows_the_record_and_reporters_only_to_handlers_and_supe
     who = real_name()
     first = await file(api, report(agency, who, attachment_ids=[evidence.attachment_id]))
     joining = report(agency, ANONYMOUS, description="我也遇到同样的虚假宣传问题。")
-    await refused(file(api, joining), Code.UNAVAILABLE)  # joined and on record; no worker took the join
+    joined = await file(api, joining)  # the join is signalled to the workflow; no worker needs to run
+    assert joined.joined_existing_case and joined.case_id == first.case_id
     entries = [pb.TimelineEntry(revision=1, actor="system", action="received", data={"on": day(0)}, internal=False),
                pb.TimelineEntry(revision=1, actor="handler-li", action="note", detail="内部备注", internal=True)]
     await record(api, progress(first.case_id, county, 1, next_deadline=day(20), entries=entries))
@@ -253,7 +257,7 @@ async def test_notify_reporters_once_per_key(api, registry_api, complaints):
     agency = await new_agency(registry_api)
     anonymous = await file(api, report(agency, ANONYMOUS))
     named = report(agency, real_name())
-    await refused(file(api, named), Code.UNAVAILABLE)  # joined; no worker took the join
+    assert (await file(api, named)).joined_existing_case
     [named_report] = await rows(complaints, store.Report, store.Report.case_id == anonymous.case_id,
                                 store.Report.joined_existing_case.is_(True))
     case_id = anonymous.case_id
@@ -484,10 +488,14 @@ async def test_an_action_waits_for_the_workflow_and_then_answers_unavailable(api
 
 async def test_an_action_on_a_case_without_a_workflow_fails_its_precondition(api, registry, registry_api, complaints,
                                                                              monkeypatch):
-    """A case recorded while Temporal was unreachable has no workflow until the filing is retried."""
+    """A case recorded while Temporal was unreachable has no workflow while its start waits in the
+    workflow outbox (held back here, as for a Temporal that stays away)."""
     agency = await new_agency(registry_api)
     async with replica_without_temporal(complaints, registry, monkeypatch) as broken:
-        await refused(broken.FileReport(report(agency), metadata=CITIZEN), Code.UNAVAILABLE)
+        await broken.FileReport(report(agency), metadata=CITIZEN)
     [case] = await rows(complaints, store.Case, store.Case.agency_id == agency.id)
+    async with complaints.store.sessions() as session, session.begin():
+        await session.execute(update(store.WorkflowOutbox).where(store.WorkflowOutbox.workflow_id == case.id)
+                              .values(due_at=clock.now() + timedelta(hours=1)))
     async with nothing_stored_changes(complaints):
         await refused(api.OpenCase(action_request("OpenCase", case.id), metadata=HANDLER), Code.FAILED_PRECONDITION)

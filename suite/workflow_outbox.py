@@ -49,8 +49,10 @@ BATCH_SIZE = 100
 LEASE = timedelta(seconds=30)
 IDLE_SECONDS = 1.0
 BACKOFF_SECONDS = (0.5, 30.0)
-# What one send may take before it counts as failed and is retried later.
+# What one send may take before it counts as failed and is retried later: the relay's, and the
+# request's own (a reporter waits for that one; what it could not send, the relay sends).
 SEND_SECONDS = 10.0
+DELIVER_SECONDS = 2.0
 # Temporal's answers that say "not now": the message waits and is sent again.
 # A workflow that still cannot be found after this many tries has finished: nothing to tell it.
 NOT_FOUND_ATTEMPTS = 5
@@ -177,7 +179,7 @@ class WorkflowRelay:
         async with self._sessions() as session:
             rows = list((await session.execute(select(model).where(
                 model.message_key.in_(message_keys), model.sent_at.is_(None)).order_by(model.id))).scalars())
-        sent = await self._send_all(rows)
+        sent = await self._send_all(rows, DELIVER_SECONDS)
         if len(sent) < len(rows):
             self.wake()
         return len(sent) == len(rows)
@@ -235,7 +237,7 @@ class WorkflowRelay:
         """Claim the due messages (oldest first) for a lease and send them; the number claimed."""
         rows = await self._claim()
         if rows:
-            await self._send_all(rows)
+            await self._send_all(rows, self._send_seconds)
         return len(rows)
 
     async def _claim(self) -> list:
@@ -254,7 +256,7 @@ class WorkflowRelay:
 
     # -- sending --
 
-    async def _send_all(self, rows: list) -> list:
+    async def _send_all(self, rows: list, seconds: float) -> list:
         """Send the rows in order; a workflow whose message could not go gets no later one this
         round (a join waits for its case's start). The rows sent, marked sent."""
         sent, held, failed = [], set(), []
@@ -262,7 +264,7 @@ class WorkflowRelay:
             if row.workflow_id in held:
                 continue
             try:
-                await asyncio.wait_for(self._send(row), self._send_seconds)
+                await asyncio.wait_for(self._send(row), seconds)
             except Refused as refusal:
                 log.warning("workflow message refused for good", service=self._service, workflow_id=row.workflow_id,
                           message_key=row.message_key, error=str(refusal)[:300])

@@ -39,6 +39,7 @@ class DatabaseGate:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._pipes: set[asyncio.Task] = set()
 
     async def open(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
@@ -51,6 +52,9 @@ class DatabaseGate:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -67,7 +71,11 @@ class DatabaseGate:
                     await writer.drain()
             writer.transport.abort()
 
-        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+        pipes = {asyncio.ensure_future(pipe(client_reader, server_writer)),
+                 asyncio.ensure_future(pipe(server_reader, client_writer))}
+        self._pipes.update(pipes)
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._pipes.difference_update(pipes)
         self._writers.difference_update((client_writer, server_writer))
 
     def url(self, database_url: str) -> str:

@@ -8,7 +8,8 @@ import uvicorn
 
 from console import settings
 from console.app import build
-from suite import config
+from suite import config, telemetry
+from suite import logging as suite_logging
 
 
 def main() -> None:
@@ -18,6 +19,8 @@ def main() -> None:
     parser.add_argument("--dev-signin", action="store_true",
                         help="offer the development user picker that mints tokens (never in production)")
     args = parser.parse_args()
+    suite_logging.configure("console")
+    telemetry.start("console")
     app = build(settings.Settings.from_environment(dev_signin=args.dev_signin))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 

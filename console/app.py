@@ -1,12 +1,18 @@
 """The console as an ASGI application (Starlette): routes, sign-in, the language switch and the
-pages every visitor sees; the officers' and the public's pages are in their own modules."""
+pages every visitor sees; the officers' and the public's pages are in their own modules. Every
+request is counted and timed by route, method and status, and is a span of its own when traces
+are on (suite.telemetry); /metrics answers Prometheus without sign-in, as the services' metrics
+ports do (counts and latencies by route only: no case, no person)."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,7 +24,7 @@ from console import i18n, inspections, officers, public, refusals, schedules
 from console.backend import Backend
 from console.settings import Settings
 from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
-from suite import auth, codes
+from suite import auth, codes, telemetry
 from suite.errors import Unauthenticated
 
 STATIC = Path(__file__).parent / "static"
@@ -41,6 +47,10 @@ async def home(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 async def switch_language(request: Request) -> Response:
@@ -144,6 +154,45 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+REQUESTS = Counter("ipss_console_requests", "Console requests answered, by route, method and status",
+                   ["route", "method", "status"])
+LATENCY = Histogram("ipss_console_latency_seconds", "Time to answer a console request, by route and method",
+                    ["route", "method"], buckets=telemetry.LATENCY_BUCKETS)
+tracer = trace.get_tracer("console")
+
+
+class RequestMetrics:
+    """ASGI middleware: each HTTP request counted by its route's path template (not the path a
+    visitor typed: no case id in a label), method and status, timed, and a server span (its gRPC
+    calls to the services go in the same trace)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500
+
+        async def counted(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+        with tracer.start_as_current_span("console", kind=trace.SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, counted)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"]
+                REQUESTS.labels(route, method, str(status)).inc()
+                LATENCY.labels(route, method).observe(time.perf_counter() - started)
+                if span.is_recording():
+                    span.update_name(f"{method} {route}")
+                    span.set_attributes({"http.request.method": method, "http.route": route,
+                                         "http.response.status_code": status})
+
+
 def build(settings: Settings, backend: Backend | None = None) -> Starlette:
     backend = backend or Backend(settings.registry_address, settings.complaints_address, settings.inspections_address)
 
@@ -155,6 +204,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
     app = Starlette(routes=[
         Route("/", home),
         Route("/healthz", health),
+        Route("/metrics", metrics),
         Route("/lang/{lang}", switch_language),
         Route("/signin", signin_page),
         Route("/signin", signin, methods=["POST"]),
@@ -165,7 +215,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *public.routes(),
         *schedules.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    ], lifespan=lifespan, middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)])
     app.state.pages = Pages(settings)
     app.state.backend = backend
     return app

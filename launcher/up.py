@@ -15,7 +15,7 @@ from pathlib import Path
 
 from console import settings as console_settings
 from contracts import search_attributes
-from suite import config, migrate
+from suite import config, migrate, telemetry
 from suite.config import TEMPORAL_SQLITE_PRAGMAS
 from suite.probes import healthy, http_ready, temporal_ready
 
@@ -126,6 +126,17 @@ async def demo_certificates() -> str:
             f"(ipss association watch --association {issued[0][0]})" if issued else "demo: no associations")
 
 
+def metrics_rows(suite: Suite) -> list[tuple[str, str]]:
+    """Where Prometheus scrapes each process (suite.telemetry) and where the traces go."""
+    rows = [(f"{c.name} metrics", telemetry.metrics_address(c.name)) for c in suite.children
+            if c.name in config.DEFAULT_METRICS_PORTS]
+    rows.append(("console metrics", f"http://{console_settings.address()}/metrics"))
+    where = config.traces()
+    rows.append(("traces", {"otlp": f"OTLP to {config.otlp_endpoint()}", "off": "off (IPSS_TRACES)"}.get(
+        where, f"{telemetry.traces_dir()} (JSON lines, a file per process)")))
+    return rows
+
+
 def address_table(suite: Suite) -> str:
     _, ui_port = temporal_ports()
     rows = [("Temporal Web UI", f"http://127.0.0.1:{ui_port}")]
@@ -134,6 +145,7 @@ def address_table(suite: Suite) -> str:
     rows.append(("linkage (mutual TLS)", f"127.0.0.1:{config.listen_port('linkage')} (health "
                                          f"127.0.0.1:{config.linkage_health_port()})"))
     rows.append(("console (web)", f"http://{console_settings.address()}"))
+    rows += metrics_rows(suite)
     rows.append(("logs", str(suite.log_dir)))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)

@@ -90,6 +90,39 @@ def legal_offset_days() -> int:
     return int(os.environ.get("IPSS_LEGAL_OFFSET_DAYS", "0"))
 
 
+# Where each process serves its Prometheus metrics (http://<host>:<port>/metrics); the console
+# serves its own at /metrics on its port. IPSS_<COMPONENT>_METRICS_PORT, 0 or "off": none.
+DEFAULT_METRICS_PORTS = {"registry": 9151, "complaints": 9152, "inspections": 9153, "linkage": 9154, "worker": 9155}
+
+
+def metrics_port(component: str) -> int | None:
+    """The component's metrics port; None when its metrics are off."""
+    value = os.environ.get(f"IPSS_{component.upper()}_METRICS_PORT", "").strip().lower()
+    if not value:
+        return DEFAULT_METRICS_PORTS.get(component)
+    return None if value in ("0", "off") else int(value)
+
+
+def otlp_endpoint() -> str:
+    """An OpenTelemetry collector's OTLP/gRPC endpoint (http://collector:4317) the processes send
+    their traces to; empty: each writes them to a file of its own (traces())."""
+    return os.environ.get("IPSS_OTLP_ENDPOINT", "").strip()
+
+
+def traces() -> str:
+    """Where traces go: "otlp" (IPSS_OTLP_ENDPOINT set), "file" (the embedded default: JSON lines
+    under var/traces/) or "off" (IPSS_TRACES=off: no spans at all)."""
+    if os.environ.get("IPSS_TRACES", "").strip().lower() == "off":
+        return "off"
+    return "otlp" if otlp_endpoint() else "file"
+
+
+def trace_sample_ratio() -> float:
+    """The share of new traces kept (IPSS_TRACE_SAMPLE_RATIO, 1 by default); a call whose caller's
+    trace was kept is always kept."""
+    return min(1.0, max(0.0, float(os.environ.get("IPSS_TRACE_SAMPLE_RATIO", "1"))))
+
+
 def linkage_health_port() -> int:
     """The linkage endpoint's plaintext health port (gRPC health only): probes cannot present an
     association's certificate."""

@@ -1,8 +1,10 @@
 """The gRPC server every service runs: health checking, reflection, and one interceptor that,
-before any handler, names the request (request id and RPC on every log line), authenticates
-the bearer token, authorizes the role the RPC declares in its proto (deny by default) and
-validates the request's field rules; after it, maps domain errors to gRPC status codes with
-google.rpc details."""
+before any handler, names the request (request id, RPC and the case id it names on every log
+line), authenticates the bearer token, authorizes the role the RPC declares in its proto (deny by
+default) and validates the request's field rules; after it, maps domain errors to gRPC status
+codes with google.rpc details and counts the call and its latency (suite.telemetry). With traces
+on, OpenTelemetry's server interceptor comes first: a span per call, current while the suite's
+interceptor and the handler run."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from ipss.options.v1 import options_pb2
-from suite import auth, config, db, validation
+from suite import auth, config, db, telemetry, validation
 from suite import logging as suite_logging
 from suite.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted,
                           Unauthenticated)
@@ -155,11 +157,13 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
 
     def _guard(self, method: str, metadata: dict[str, str], behaviour: Callable[..., Awaitable]):
         async def guarded(request, context: grpc.aio.ServicerContext):
-            call = _Call(method, metadata)
-            with structlog.contextvars.bound_contextvars(request_id=call.request_id, rpc=method):
+            call = _Call(method, metadata, request)
+            with structlog.contextvars.bound_contextvars(**call.names()):
                 try:
                     call.caller = await self._admit(method, metadata, request, context)
-                    return await behaviour(request, context)
+                    response = await behaviour(request, context)
+                    call.answered(response)
+                    return response
                 except BaseException as error:  # noqa: BLE001 - mapped to a status, or raised on
                     await call.refused(error, context)
                 finally:
@@ -168,8 +172,8 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
 
     def _guard_stream(self, method: str, metadata: dict[str, str], behaviour: Callable):
         async def guarded(request, context: grpc.aio.ServicerContext):
-            call = _Call(method, metadata)
-            with structlog.contextvars.bound_contextvars(request_id=call.request_id, rpc=method):
+            call = _Call(method, metadata, request)
+            with structlog.contextvars.bound_contextvars(**call.names()):
                 try:
                     call.caller = await self._admit(method, metadata, request, context)
                     async for response in behaviour(request, context):
@@ -181,12 +185,31 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
 
-class _Call:
-    """One call as the interceptor sees it: its request id, caller and final status."""
+def _case_id(message) -> str:
+    """The case a request or an answer names in a field of its own (case_id), if any."""
+    case_id = getattr(message, "case_id", "")
+    return case_id if isinstance(case_id, str) else ""
 
-    def __init__(self, method: str, metadata: dict[str, str]):
+
+class _Call:
+    """One call as the interceptor sees it: its request id, the case it names, its caller and
+    final status."""
+
+    def __init__(self, method: str, metadata: dict[str, str], request):
         self.method, self.request_id = method, metadata.get("x-request-id") or uuid.uuid4().hex
+        self.case_id = _case_id(request)
         self.caller, self.code, self.started = auth.ANONYMOUS, grpc.StatusCode.OK, time.perf_counter()
+
+    def names(self) -> dict[str, str]:
+        """What every log line of the call carries."""
+        if self.case_id:
+            return {"request_id": self.request_id, "rpc": self.method, "case_id": self.case_id}
+        return {"request_id": self.request_id, "rpc": self.method}
+
+    def answered(self, response) -> None:
+        """A case the answer names (a report filed opens or joins one) goes on the call's last line."""
+        if not self.case_id:
+            self.case_id = _case_id(response)
 
     async def refused(self, error: BaseException, context: grpc.aio.ServicerContext) -> None:
         """Abort with the status the error maps to; raise what is not the call's to map."""
@@ -214,8 +237,13 @@ class _Call:
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error; quote request id {self.request_id}")
 
     def log(self) -> None:
-        log.info("rpc", code=self.code.name, ms=round((time.perf_counter() - self.started) * 1000, 2),
-                 role=self.caller.role)
+        seconds = time.perf_counter() - self.started
+        telemetry.rpc_metrics.observe(self.method, self.code.name, seconds)
+        if self.case_id:
+            log.info("rpc", code=self.code.name, ms=round(seconds * 1000, 2), role=self.caller.role,
+                     case_id=self.case_id)
+        else:
+            log.info("rpc", code=self.code.name, ms=round(seconds * 1000, 2), role=self.caller.role)
 
 
 @dataclass
@@ -238,7 +266,8 @@ class SuiteServer:
         # A port is shared only among the processes of one service (serve_in_processes checks
         # that nobody else holds it); otherwise a port taken is an error, not a silent sharer.
         self.server = grpc.aio.server(
-            interceptors=[SuiteInterceptor(token_secret or config.token_secret(), authenticate)],
+            interceptors=[*telemetry.server_interceptors(),
+                          SuiteInterceptor(token_secret or config.token_secret(), authenticate)],
             options=[("grpc.so_reuseport", int(shared_port)), *options],
         )
         for binding in self.bindings:
@@ -281,24 +310,33 @@ async def run_until_signalled(server: SuiteServer, address: str,
     await server.stop()
     if on_stop is not None:
         await on_stop()
+    telemetry.stop_tracing()
 
 
-def serve_in_processes(serve: Callable[[bool], Awaitable[None]], processes: int, address: str) -> None:
+def serve_in_processes(serve: Callable[[bool], Awaitable[None]], processes: int, address: str,
+                       component: str | None = None) -> None:
     """Run `serve(shared_port)` in `processes` processes listening on one port (SO_REUSEPORT:
     the kernel spreads new connections over them), so a read-heavy service uses every core a
-    Python process alone cannot. The parent only checks the port, then forwards SIGINT and
-    SIGTERM and waits. One process serves in this process itself."""
+    Python process alone cannot. The parent only checks the port, serves the metrics its children
+    count (the component's, suite.telemetry), then forwards SIGINT and SIGTERM and waits. One
+    process serves in this process itself."""
     if processes <= 1:
         asyncio.run(serve(False))
         return
     host, _, port = address.rpartition(":")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.bind((host, int(port)))  # raises if another program holds the port
+    shared_metrics = None
+    if component:
+        suite_logging.configure(component)
+        shared_metrics = telemetry.share_metrics_among_processes()
     # Forked before any gRPC server or event loop exists in this process, as gRPC requires.
     context = multiprocessing.get_context("fork")
     children = [context.Process(target=lambda: asyncio.run(serve(True)), daemon=False) for _ in range(processes)]
     for child in children:
         child.start()
+    if shared_metrics:
+        telemetry.serve_metrics(component, shared_metrics)  # a thread: started after the forks
 
     def forward(signum, _frame) -> None:
         for child in children:
@@ -308,6 +346,8 @@ def serve_in_processes(serve: Callable[[bool], Awaitable[None]], processes: int,
         signal.signal(signum, forward)
     for child in children:
         child.join()
+    if shared_metrics:
+        telemetry.stop_sharing_metrics(shared_metrics)
     failed = [child.exitcode for child in children if child.exitcode]
     if failed:
         raise SystemExit(f"a serving process exited with {failed[0]}")

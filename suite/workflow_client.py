@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import refusals
-from suite import config
+from suite import config, telemetry
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 
 RETRY_LATER = "the workflow did not answer in time; retry with the same idempotency key"
@@ -38,7 +38,8 @@ class WorkflowClient:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await Client.connect(self._settings.address, namespace=self._settings.namespace)
+                    self._client = await Client.connect(self._settings.address, namespace=self._settings.namespace,
+                                                        interceptors=telemetry.temporal_interceptors())
                 except RuntimeError:
                     raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
         return self._client

@@ -1,5 +1,7 @@
 """python -m workflows.worker: the suite's Temporal worker: every workflow, and activities
-that reach the services over gRPC as the worker's operator identity."""
+that reach the services over gRPC as the worker's operator identity. Its metrics are the
+Temporal SDK's (and the deadlines its cases warned of and missed) on IPSS_WORKER_METRICS_PORT;
+its spans continue the traces the workflows' starters began (suite.telemetry)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from suite import config
+from suite import config, telemetry
 from suite import logging as suite_logging
 from workflows.activities.complaints import ComplaintsActivities
 from workflows.activities.inspections import InspectionActivities
@@ -77,9 +79,12 @@ def build_worker(client: Client, activities: Activities, task_queue: str) -> Wor
 
 async def main() -> None:
     suite_logging.configure("worker")
+    telemetry.start("worker")
     log = suite_logging.get("worker")
     settings = config.temporal()
-    client = await Client.connect(settings.address, namespace=settings.namespace)
+    client = await Client.connect(settings.address, namespace=settings.namespace,
+                                  interceptors=telemetry.temporal_interceptors(),
+                                  runtime=telemetry.temporal_runtime("worker"))
     activities = Activities.connect()
     worker = build_worker(client, activities, settings.task_queue)
     stopping = asyncio.Event()

@@ -10,6 +10,7 @@ from temporalio import activity
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.complaints.v1 import complaints_pb2_grpc as pb_grpc
+from suite import telemetry
 from suite.protos import enum_value
 from workflows.activities.service_client import ServiceClient
 from contracts.case import CaseView, TimelineItem
@@ -82,6 +83,8 @@ class ComplaintsActivities(ServiceClient):
     @activity.defn(name="complaints.record_progress")
     async def record_progress(self, record: ProgressRecord) -> bool:
         response = await self._call(self._stub.RecordCaseProgress, progress_request(record))
+        if response.applied:
+            telemetry.count_deadline_events(record.new_entries)
         return response.applied
 
     @activity.defn(name="complaints.notify_reporters")

@@ -112,6 +112,9 @@ class Stack:
         for service, port in self.ports.items():
             env[f"IPSS_{service.upper()}_PORT"] = str(port)
             env[f"IPSS_{service.upper()}_ADDR"] = self.address(service)
+        # Metrics would take the fixed ports a running `ipss up` serves them on.
+        for component in (*self.ports, "worker"):
+            env[f"IPSS_{component.upper()}_METRICS_PORT"] = "off"
         return env
 
     def argv(self, name: str) -> list[str]:

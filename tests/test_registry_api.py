@@ -867,6 +867,14 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
                                                                              position=1),
         # Nothing is recorded before 2000: nothing is dropped.
         "PruneMemberEvents": lambda: pb.PruneMemberEventsRequest(before="2000-01-01"),
+        # Credit lists (tests/test_credit_lists.py): not the listing day, nothing due, not on the list.
+        "ListAnnualReportNonFilers": lambda: pb.ListAnnualReportNonFilersRequest(report_year=2024,
+                                                                                 listed_on="2025-01-01"),
+        "EscalateAbnormalListings": lambda: pb.EscalateAbnormalListingsRequest(on="2000-01-01"),
+        "RequestListRemoval": lambda: pb.RequestListRemovalRequest(
+            idempotency_key=key(), agency_id=agency.id, list=pb.CREDIT_LIST_ABNORMAL_OPERATION, reason="已补报"),
+        "ListCreditListEntries": lambda: pb.ListCreditListEntriesRequest(list=pb.CREDIT_LIST_ABNORMAL_OPERATION,
+                                                                         agency_id=agency.id),
     }[rpc]()
 
 

@@ -4,14 +4,18 @@ suite's interceptor."""
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import date, timezone
 
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+from contracts.periods import PeriodQuestion
+from rules import Rules, WorkingDayCalendar
 from services.registry import domain, store
-from suite import auth, clock, idempotency
+from suite import auth, clock, idempotency, pages
+from suite import logging as suite_logging
 from suite.errors import FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
+from suite.periods import plan_period
 from suite.regions import scoped_prefix
 
 KIND = pb.AgencyKind.DESCRIPTOR
@@ -24,15 +28,22 @@ GRADE = pb.CreditGrade.DESCRIPTOR
 MEMBERSHIP_END = pb.MembershipEnd.DESCRIPTOR
 MEASURE = pb.DisciplineMeasure.DESCRIPTOR
 MEMBER_EVENT_KIND = pb.MemberEventKind.DESCRIPTOR
+CREDIT_LIST = pb.CreditList.DESCRIPTOR
+REPORT_WINDOW = "annual_report_window"
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_PUBLIC_PAGE_SIZE = 10
 
+log = suite_logging.get("registry")
+
 
 class RegistryApi(pb_grpc.RegistryServiceServicer):
-    def __init__(self, registry: store.RegistryStore, grading: domain.GradingRules):
+    def __init__(self, registry: store.RegistryStore, grading: domain.GradingRules, rules: Rules,
+                 calendar: WorkingDayCalendar, legal: clock.LegalClock):
         self.store = registry
         self._once = idempotency.runner(registry.sessions, store.IdempotencyRecord)
         self.grading = grading
+        # The rules file and the working-day calendar the credit lists' periods are planned on.
+        self.rules, self.calendar, self.legal = rules, calendar, legal
 
     # -- agencies --
 
@@ -142,10 +153,10 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def FileAnnualReport(self, request: pb.FileAnnualReportRequest, context) -> pb.FileAnnualReportResponse:
         report = dict(year=request.year, filed_on=parse_date(request.filed_on), employees=request.employees,
                       practitioners=request.practitioners, revenue_cny=request.revenue_cny, summary=request.summary)
+        await self._member_of_callers_association(request.agency_id)
 
         async def write(session):
-            stored = await self.store.file_annual_report(
-                session, request.agency_id, report, lambda region: auth.require_region(region, "the agency"))
+            stored = await self.store.file_annual_report(session, request.agency_id, report, self._in_reach)
             return pb.FileAnnualReportResponse(report=annual_report_message(stored))
         return await self._once("FileAnnualReport", request, pb.FileAnnualReportResponse, write)
 
@@ -154,6 +165,70 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         agency, reports = await self.store.annual_reports(request.agency_id)
         auth.require_region(agency.region_code, "the agency")
         return pb.ListAnnualReportsResponse(reports=[annual_report_message(r) for r in reports])
+
+    def _in_reach(self, region_code: str) -> None:
+        """An agency the caller may act for: in its region; an association's member (checked by
+        `_member_of_callers_association` before the write) whatever its region."""
+        if auth.current().role != domain.ASSOCIATION_ROLE:
+            auth.require_region(region_code, "the agency")
+
+    async def _member_of_callers_association(self, agency_id: str) -> None:
+        """An association acts for its members only: another agency is NOT_FOUND to it."""
+        caller = auth.current()
+        if caller.role == domain.ASSOCIATION_ROLE:
+            await self.store.member(_association_asked(""), agency_id, self.legal.today())
+
+    # -- the credit lists (经营异常名录, 严重违法失信名单) --
+
+    async def ListAnnualReportNonFilers(self, request: pb.ListAnnualReportNonFilersRequest, context
+                                        ) -> pb.ListAnnualReportNonFilersResponse:
+        listed_on = parse_date(request.listed_on)
+        _, closes = self.rules.windows[REPORT_WINDOW].for_year(request.report_year + 1)
+        domain.check_listing_day(request.report_year, listed_on, closes)
+        dates = domain.list_dates(domain.ABNORMAL_LIST, listed_on, self._period_end)
+        async with self.store.sessions() as session, session.begin():
+            listed, before = await self.store.list_non_filers(session, request.report_year, listed_on, dates,
+                                                              clock.now())
+        log.info("non-filers listed", report_year=request.report_year, listed=listed, already_listed=before)
+        return pb.ListAnnualReportNonFilersResponse(listed=listed, already_listed=before)
+
+    async def EscalateAbnormalListings(self, request: pb.EscalateAbnormalListingsRequest, context
+                                       ) -> pb.EscalateAbnormalListingsResponse:
+        on = parse_date(request.on)
+        async with self.store.sessions() as session, session.begin():
+            moved = await self.store.move_to_serious_list(
+                session, on, lambda day: domain.list_dates(domain.SERIOUS_LIST, day, self._period_end), clock.now())
+            next_move = await self.store.next_move_to_serious(session, on)
+        if moved:
+            log.info("moved to the serious-violation list", on=request.on, moved=moved)
+        return pb.EscalateAbnormalListingsResponse(moved=moved, next_move_on=format_date(next_move))
+
+    async def RequestListRemoval(self, request: pb.RequestListRemovalRequest, context
+                                 ) -> pb.RequestListRemovalResponse:
+        list_name = enum_word(CREDIT_LIST, request.list)
+        await self._member_of_callers_association(request.agency_id)
+
+        async def write(session):
+            entry = await self.store.remove_from_list(session, request.agency_id, list_name, self.legal.today(),
+                                                      clock.now(), self._in_reach)
+            agency = await session.get(store.Agency, request.agency_id)
+            return pb.RequestListRemovalResponse(entry=list_entry_message(entry, agency))
+        return await self._once("RequestListRemoval", request, pb.RequestListRemovalResponse, write)
+
+    async def ListCreditListEntries(self, request: pb.ListCreditListEntriesRequest, context
+                                    ) -> pb.ListCreditListEntriesResponse:
+        rows, token = await self.store.list_entries(
+            enum_word(CREDIT_LIST, request.list), parse_date(request.on) or self.legal.today(),
+            auth.region_prefix(request.region_code) if request.region_code else "", request.agency_id,
+            request.page_size or DEFAULT_PAGE_SIZE,
+            pages.decode(request.page_token, "credit-list", date.fromisoformat, str))
+        return pb.ListCreditListEntriesResponse(entries=[list_entry_message(e, a) for e, a in rows],
+                                                next_page_token=token)
+
+    def _period_end(self, period_id: str, started_on: date) -> date:
+        plan = plan_period(self.rules, self.calendar, PeriodQuestion(self.rules.version, period_id,
+                                                                     started_on.isoformat()))
+        return date.fromisoformat(plan.due_on)
 
     # -- credit --
 
@@ -444,6 +519,16 @@ def practitioner_message(practitioner: store.Practitioner, agencies: dict[str, s
             filing_number=f.filing_number, started_on=format_date(f.started_on), ended_on=format_date(f.ended_on),
             end_reason=f.end_reason) for f in practitioner.filings],
         created_at=timestamp(practitioner.created_at))
+
+
+def list_entry_message(entry: store.CreditListEntry, agency: store.Agency) -> pb.CreditListEntry:
+    return pb.CreditListEntry(
+        id=entry.id, agency_id=entry.agency_id, agency_name=agency.name, credit_code=agency.credit_code,
+        region_code=agency.region_code, list=enum_value(CREDIT_LIST, entry.list), reason=entry.reason,
+        report_year=entry.report_year, listed_on=format_date(entry.listed_on),
+        moves_to_serious_on=format_date(entry.moves_to_serious_on),
+        early_removal_from=format_date(entry.early_removal_from), removed_on=format_date(entry.removed_on),
+        removal_reason=entry.removal_reason, credit_event_id=entry.credit_event_id)
 
 
 def annual_report_message(report: store.AnnualReport) -> pb.AnnualReport:

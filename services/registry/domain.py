@@ -5,9 +5,9 @@ may see. Pure functions over plain values; no I/O."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -200,6 +200,8 @@ EVENT_LABELS = {
     "bad_faith_trademark_filing": "恶意商标申请 bad-faith trademark filing",
     "false_material": "虚假材料 false material", "broken_commitment": "违反信用承诺 broken commitment",
     "refused_penalty": "拒不履行处罚 refused penalty", "association_discipline": "行业惩戒 association discipline",
+    "abnormal_operation_list_removal": "移出经营异常名录 removed from the abnormal operations list",
+    "serious_violation_list_removal": "移出严重违法失信名单 removed from the serious-violation list",
 }
 
 
@@ -463,3 +465,76 @@ def check_acknowledgement(position: int, last_position: int) -> None:
         raise OutOfRange("FEED_POSITION_NOT_REACHED",
                          f"position {position} is beyond the feed's last position {last_position}",
                          position=position, last_position=last_position)
+
+
+# ---- the credit lists (经营异常名录, 严重违法失信名单) ------------------------------------------------
+
+ABNORMAL_LIST, SERIOUS_LIST = "abnormal_operation", "serious_violation"
+LIST_EVENT_KINDS = {ABNORMAL_LIST: "abnormal_operation_list", SERIOUS_LIST: "serious_violation_list"}
+REPORT_MISSING = "annual_report_missing"  # 未按规定报送年度报告
+MOVED_FROM_ABNORMAL = "moved_from_abnormal_list"  # 列入经营异常名录届满三年
+# Why an entry ended.
+REPORT_FILED = "annual_report_filed"  # 补报年度报告后申请移出
+EARLY_REMOVAL = "early_removal"  # 列入满一年后申请提前移出
+MOVED_TO_SERIOUS = "moved_to_serious_violation_list"
+# Only patent agencies file annual reports (专利代理管理办法 第三十五条); an agency that no longer
+# practises has nothing to report.
+REPORTING_KINDS = ("patent",)
+REPORTING_STATUSES = (AgencyStatus.ACTIVE.value, AgencyStatus.SUSPENDED.value)
+
+
+@dataclass(frozen=True)
+class ListDates:
+    """The days of a list entry, planned from the day it is listed on the rules file's periods."""
+
+    publicity_ends_on: date  # the entry event's last public day, unless removed before
+    moves_to_serious_on: date | None = None  # the abnormal list: the day after its three years
+    early_removal_from: date | None = None  # the serious-violation list: from a year on
+
+
+def listing_day(report_window_closes: date) -> date:
+    """Non-filers are listed the day after the annual-report window closes."""
+    return report_window_closes + timedelta(days=1)
+
+
+def check_listing_day(report_year: int, listed_on: date, report_window_closes: date) -> None:
+    expected = listing_day(report_window_closes)
+    if listed_on != expected:
+        raise InvalidArgument(FieldViolation(
+            "listed_on", "NOT_THE_LISTING_DAY",
+            f"non-filers of {report_year} are listed on {expected.isoformat()}, the day after the window closes",
+            {"listing_day": expected.isoformat()}))
+
+
+def check_removal(entries: Sequence, filed_years: set[int], today: date) -> None:
+    """An agency comes off a list once the cause is cured: every report whose absence listed it is
+    filed; off the serious-violation list, not before the early-removal day either."""
+    if not entries:
+        raise FailedPrecondition("NOT_ON_LIST", "the agency is not on this list", subject="list")
+    missing = sorted({e.report_year for e in entries if e.report_year not in filed_years})
+    if missing:
+        raise FailedPrecondition("ANNUAL_REPORT_STILL_MISSING",
+                                 f"the annual report for {missing[0]} is still not filed: file it first",
+                                 subject="annual_report", report_year=str(missing[0]))
+    earliest = max((e.early_removal_from for e in entries if e.early_removal_from), default=None)
+    if earliest is not None and today < earliest:
+        raise FailedPrecondition("EARLY_REMOVAL_NOT_YET",
+                                 f"early removal may be asked for from {earliest.isoformat()}",
+                                 subject="early_removal_from", early_removal_from=earliest.isoformat())
+
+
+def removal_reason(list_name: str) -> str:
+    return EARLY_REMOVAL if list_name == SERIOUS_LIST else REPORT_FILED
+
+
+def list_dates(list_name: str, listed_on: date, period_end: Callable[[str, date], date]) -> ListDates:
+    """`period_end(period_id, started_on)`: the last day of a rules period started on a day."""
+    if list_name == ABNORMAL_LIST:
+        ends = period_end("abnormal_list_to_serious", listed_on)
+        return ListDates(ends, moves_to_serious_on=ends + timedelta(days=1))
+    return ListDates(period_end("serious_violation_list", listed_on),
+                     early_removal_from=period_end("serious_violation_early_removal", listed_on) + timedelta(days=1))
+
+
+REMOVAL_SUMMARIES = {REPORT_FILED: "已补报年度报告，申请移出经营异常名录",
+                     EARLY_REMOVAL: "列入满一年且已履行相关义务，申请提前移出严重违法失信名单"}

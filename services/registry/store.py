@@ -4,14 +4,16 @@ one transaction each and apply the rules of `domain` to the stored state."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        and_, bindparam, cast, delete, func, insert, literal_column, or_, select, tuple_)
+                        and_, bindparam, cast, delete, func, insert, literal, literal_column, null, or_, select, tuple_,
+                        update)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
@@ -149,6 +151,37 @@ class CreditEvent(Base):
 
     def view(self) -> domain.CreditEventView:
         return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on, self.measure)
+
+
+class CreditListEntry(Base):
+    """An agency's time on a credit list (经营异常名录 or 严重违法失信名单), from its listing to its
+    removal; the listing is also a credit event (`credit_event_id`), and so is a removal."""
+
+    __tablename__ = "credit_list_entries"
+    # abnormal-<report year>-<agency id>, serious-<report year>-<agency id>: listed once; the
+    # listing's credit event has the same id.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    list: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(40))
+    report_year: Mapped[int] = mapped_column(Integer)
+    listed_on: Mapped[date] = mapped_column(Date)
+    moves_to_serious_on: Mapped[date | None] = mapped_column(Date)
+    early_removal_from: Mapped[date | None] = mapped_column(Date)
+    removed_on: Mapped[date | None] = mapped_column(Date)
+    removal_reason: Mapped[str] = mapped_column(String(40), default="")
+    credit_event_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (Index("ix_credit_list_entries_due_moves", "list", "removed_on", "moves_to_serious_on"),
+                      Index("ix_credit_list_entries_listed", "list", "listed_on", "id"))
+
+
+_EVENT_COLUMNS = ["id", "agency_id", "practitioner_id", "kind", "source", "source_reference", "occurred_on",
+                  "publicity_ends_on", "summary", "fine_cny", "recorded_at", "withdrawn_on", "withdrawal_reason",
+                  "measure"]
+_ENTRY_COLUMNS = ["id", "agency_id", "list", "reason", "report_year", "listed_on", "moves_to_serious_on",
+                  "early_removal_from", "removed_on", "removal_reason", "credit_event_id", "recorded_at"]
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
@@ -749,6 +782,117 @@ class RegistryStore:
             rows = await session.execute(select(AnnualReport).where(AnnualReport.agency_id == agency_id)
                                          .order_by(AnnualReport.year))
             return agency, list(rows.scalars())
+
+    # -- the credit lists (经营异常名录, 严重违法失信名单) --
+
+    async def list_non_filers(self, session: AsyncSession, report_year: int, listed_on: date,
+                              dates: domain.ListDates, now: datetime) -> tuple[int, int]:
+        """Put every agency that files annual reports and has not filed the year's on the abnormal
+        list, with its credit event, in two statements whatever the number; each agency once a
+        year. (Listed now, listed before.)"""
+        entry_id = literal(f"abnormal-{report_year}-", String) + Agency.id
+        non_filers = (
+            Agency.kind.in_(domain.REPORTING_KINDS), Agency.status.in_(domain.REPORTING_STATUSES),
+            Agency.established_on <= date(report_year, 12, 31),
+            ~select(AnnualReport.agency_id).where(AnnualReport.agency_id == Agency.id,
+                                                  AnnualReport.year == report_year).exists(),
+            ~select(CreditListEntry.id).where(CreditListEntry.id == entry_id).exists())
+        before = await session.scalar(select(func.count()).select_from(CreditListEntry).where(
+            CreditListEntry.list == domain.ABNORMAL_LIST, CreditListEntry.report_year == report_year,
+            CreditListEntry.reason == domain.REPORT_MISSING))
+        summary = f"未按规定报送{report_year}年度报告，列入经营异常名录"
+        await session.execute(insert(CreditEvent).from_select(_EVENT_COLUMNS, select(
+            entry_id, Agency.id, null(), literal(domain.LIST_EVENT_KINDS[domain.ABNORMAL_LIST]),
+            literal("annual_report"), literal(f"annual-report-{report_year}"), literal(listed_on, Date),
+            literal(dates.publicity_ends_on, Date), literal(summary), literal(0), literal(now, db.Instant),
+            null(), literal(""), literal("")).where(*non_filers)))
+        listed = await session.execute(insert(CreditListEntry).from_select(_ENTRY_COLUMNS, select(
+            entry_id, Agency.id, literal(domain.ABNORMAL_LIST), literal(domain.REPORT_MISSING), literal(report_year),
+            literal(listed_on, Date), literal(dates.moves_to_serious_on, Date), null(), null(), literal(""),
+            entry_id, literal(now, db.Instant)).where(*non_filers)))
+        return listed.rowcount, before
+
+    async def move_to_serious_list(self, session: AsyncSession, on: date,
+                                   dates_of: Callable[[date], domain.ListDates], now: datetime) -> int:
+        """Move every agency whose three years on the abnormal list have run by `on` to the
+        serious-violation list, listed on the day they ran out; the number moved."""
+        due = (CreditListEntry.list == domain.ABNORMAL_LIST, CreditListEntry.removed_on.is_(None))
+        days = list((await session.execute(select(CreditListEntry.moves_to_serious_on).distinct().where(
+            *due, CreditListEntry.moves_to_serious_on <= on))).scalars())
+        moved = 0
+        for day in sorted(days):
+            dates = dates_of(day)
+            moving = (*due, CreditListEntry.moves_to_serious_on == day)
+            serious_id = literal("serious-", String) + func.substr(CreditListEntry.id, len("abnormal-") + 1)
+            summary = "列入经营异常名录届满三年仍未履行相关义务，列入严重违法失信名单"
+            await session.execute(insert(CreditEvent).from_select(_EVENT_COLUMNS, select(
+                serious_id, CreditListEntry.agency_id, null(), literal(domain.LIST_EVENT_KINDS[domain.SERIOUS_LIST]),
+                literal("annual_report"), CreditListEntry.id, literal(day, Date), literal(dates.publicity_ends_on, Date),
+                literal(summary), literal(0), literal(now, db.Instant), null(), literal(""), literal("")).where(*moving)))
+            await session.execute(insert(CreditListEntry).from_select(_ENTRY_COLUMNS, select(
+                serious_id, CreditListEntry.agency_id, literal(domain.SERIOUS_LIST), literal(domain.MOVED_FROM_ABNORMAL),
+                CreditListEntry.report_year, literal(day, Date), null(), literal(dates.early_removal_from, Date), null(),
+                literal(""), serious_id, literal(now, db.Instant)).where(*moving)))
+            await session.execute(update(CreditEvent).where(CreditEvent.id.in_(
+                select(CreditListEntry.credit_event_id).where(*moving))).values(
+                publicity_ends_on=day - timedelta(days=1)))
+            result = await session.execute(update(CreditListEntry).where(*moving).values(
+                removed_on=day, removal_reason=domain.MOVED_TO_SERIOUS))
+            moved += result.rowcount
+        return moved
+
+    async def next_move_to_serious(self, session: AsyncSession, after: date) -> date | None:
+        return await session.scalar(select(func.min(CreditListEntry.moves_to_serious_on)).where(
+            CreditListEntry.list == domain.ABNORMAL_LIST, CreditListEntry.removed_on.is_(None),
+            CreditListEntry.moves_to_serious_on > after))
+
+    async def remove_from_list(self, session: AsyncSession, agency_id: str, list_name: str, today: date,
+                               now: datetime, scope_check) -> CreditListEntry:
+        """Take the agency off the list if the cause is cured (domain.check_removal): each entry
+        ends today, its listing stops being public, and the removal is a credit event of its own,
+        public as long as the listing would have been."""
+        agency = await self._agency(session, agency_id, for_update=True)
+        scope_check(agency.region_code)
+        entries = list((await session.execute(select(CreditListEntry).where(
+            CreditListEntry.agency_id == agency_id, CreditListEntry.list == list_name,
+            CreditListEntry.removed_on.is_(None), CreditListEntry.listed_on <= today)
+            .order_by(CreditListEntry.listed_on, CreditListEntry.id))).scalars())
+        filed = set((await session.execute(select(AnnualReport.year).where(
+            AnnualReport.agency_id == agency_id))).scalars())
+        domain.check_removal(entries, filed, today)
+        reason = domain.removal_reason(list_name)
+        for entry in entries:
+            listing = await session.get(CreditEvent, entry.credit_event_id)
+            session.add(CreditEvent(
+                id=f"{entry.id}-removed", agency_id=agency_id, practitioner_id=None,
+                kind=f"{domain.LIST_EVENT_KINDS[list_name]}_removal", source="annual_report",
+                source_reference=entry.id, occurred_on=today, publicity_ends_on=max(listing.publicity_ends_on, today),
+                summary=domain.REMOVAL_SUMMARIES[reason], fine_cny=0, recorded_at=now))
+            listing.publicity_ends_on = today - timedelta(days=1)
+            entry.removed_on, entry.removal_reason = today, reason
+        await session.flush()
+        return entries[-1]
+
+    async def list_entries(self, list_name: str, on: date, region_prefix: str, agency_id: str, page_size: int,
+                           after: tuple | None) -> tuple[list[tuple[CreditListEntry, Agency]], str]:
+        """Who is on the list on a day, oldest listing first."""
+        statement = (select(CreditListEntry, Agency).join(Agency, Agency.id == CreditListEntry.agency_id).where(
+            CreditListEntry.list == list_name, CreditListEntry.listed_on <= on,
+            or_(CreditListEntry.removed_on.is_(None), CreditListEntry.removed_on > on))
+            .order_by(CreditListEntry.listed_on, CreditListEntry.id).limit(page_size + 1))
+        if region_prefix:
+            low, high = code_range(region_prefix)
+            statement = statement.where(Agency.region_code.between(low, high))
+        if agency_id:
+            statement = statement.where(CreditListEntry.agency_id == agency_id)
+        if after is not None:
+            statement = statement.where(tuple_(CreditListEntry.listed_on, CreditListEntry.id) > after)
+        async with self.sessions() as session:
+            rows = [tuple(row) for row in (await session.execute(statement)).all()]
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        token = pages.encode("credit-list", rows[-1][0].listed_on.isoformat(), rows[-1][0].id) if more else ""
+        return rows, token
 
     # -- credit --
 

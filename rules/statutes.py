@@ -121,6 +121,10 @@ class AnnualWindow:
         """First and last day of the window in `year`, both included."""
         return _month_day(year, self.opens), _month_day(year, self.closes)
 
+    def day_after(self, year: int) -> date:
+        """The first day after the window of `year` (when those who missed it are listed)."""
+        return self.for_year(year)[1] + timedelta(days=1)
+
 
 @dataclass(frozen=True)
 class Surcharge:

@@ -23,12 +23,13 @@ from workflows.activities.periods import PeriodActivities
 from workflows.agency_suspension import AgencySuspensionWorkflow
 from workflows.association_discipline import AssociationDisciplineWorkflow, rules_version
 from workflows.calendar_watch import CalendarWatch
+from workflows.credit_lists import CreditListsWorkflow, listing_day, start_credit_lists
 from workflows.case.workflow import CaseWorkflow
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
 
 WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, CampaignWorkflow,
-             AssociationDisciplineWorkflow]
+             AssociationDisciplineWorkflow, CreditListsWorkflow]
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Activities:
         return [self.registry.change_agency_status, self.registry.reinstate_agency, self.registry.record_credit_event,
                 self.registry.withdraw_credit_event, self.registry.get_agency,
                 self.registry.record_association_discipline, self.registry.record_publicity_ended, rules_version,
+                self.registry.list_non_filers, self.registry.move_to_serious_list, listing_day,
                 self.complaints.record_progress, self.complaints.notify_reporters,
                 self.periods.rules, self.periods.plan_period, self.periods.last_day_of_months,
                 *self.inspections.all()]
@@ -94,6 +96,7 @@ async def main() -> None:
     watch = asyncio.create_task(
         CalendarWatch(client, activities.periods).run(stopping, config.calendar_watch_seconds()))
     async with worker:
+        await start_credit_lists(client, settings.task_queue, config.legal_offset_days())
         log.info("polling", task_queue=settings.task_queue, temporal=settings.address)
         await stopping.wait()
     await watch

@@ -183,8 +183,8 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
     async def ListAnnualReportNonFilers(self, request: pb.ListAnnualReportNonFilersRequest, context
                                         ) -> pb.ListAnnualReportNonFilersResponse:
         listed_on = parse_date(request.listed_on)
-        _, closes = self.rules.windows[REPORT_WINDOW].for_year(request.report_year + 1)
-        domain.check_listing_day(request.report_year, listed_on, closes)
+        domain.check_listing_day(request.report_year, listed_on,
+                                 self.rules.windows[REPORT_WINDOW].day_after(request.report_year + 1))
         dates = domain.list_dates(domain.ABNORMAL_LIST, listed_on, self._period_end)
         async with self.store.sessions() as session, session.begin():
             listed, before = await self.store.list_non_filers(session, request.report_year, listed_on, dates,

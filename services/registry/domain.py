@@ -492,13 +492,8 @@ class ListDates:
     early_removal_from: date | None = None  # the serious-violation list: from a year on
 
 
-def listing_day(report_window_closes: date) -> date:
-    """Non-filers are listed the day after the annual-report window closes."""
-    return report_window_closes + timedelta(days=1)
-
-
-def check_listing_day(report_year: int, listed_on: date, report_window_closes: date) -> None:
-    expected = listing_day(report_window_closes)
+def check_listing_day(report_year: int, listed_on: date, expected: date) -> None:
+    """Non-filers are listed on the day after the window in which they should have filed."""
     if listed_on != expected:
         raise InvalidArgument(FieldViolation(
             "listed_on", "NOT_THE_LISTING_DAY",

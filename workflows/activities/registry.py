@@ -81,6 +81,20 @@ class AgencySnapshot:
     suspended_until: str
 
 
+@dataclass
+class ListingOrder:
+    """List the non-filers of a report year on its listing day (经营异常名录)."""
+
+    report_year: int
+    listed_on: str
+
+
+@dataclass
+class MovedToSerious:
+    moved: int
+    next_move_on: str  # "" when no agency on the abnormal list is due to move
+
+
 class RegistryActivities(ServiceClient):
     service = "registry"
     stub_type = pb_grpc.RegistryServiceStub
@@ -139,6 +153,18 @@ class RegistryActivities(ServiceClient):
         """公示期届满, said on the member events feed; idempotent by the event."""
         await self._call(self._stub.RecordPublicityEnded, pb.RecordPublicityEndedRequest(event_id=event_id))
 
+
+    @activity.defn(name="registry.list_non_filers")
+    async def list_non_filers(self, order: ListingOrder) -> int:
+        """The agencies listed; a retry lists nobody twice."""
+        response = await self._call(self._stub.ListAnnualReportNonFilers, pb.ListAnnualReportNonFilersRequest(
+            report_year=order.report_year, listed_on=order.listed_on))
+        return response.listed
+
+    @activity.defn(name="registry.move_to_serious_list")
+    async def move_to_serious_list(self, on: str) -> MovedToSerious:
+        response = await self._call(self._stub.EscalateAbnormalListings, pb.EscalateAbnormalListingsRequest(on=on))
+        return MovedToSerious(response.moved, response.next_move_on)
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:
     return AgencySnapshot(agency_id=agency.id, name=agency.name, credit_code=agency.credit_code,

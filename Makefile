@@ -58,8 +58,9 @@ browser:
 test: install lint-proto browser
 	$(BIN)/pytest
 
+# Every benchmark once; writes bench/RESULTS.md and the README's table (ARGS='--only draw --quick').
 bench: install
-	$(BIN)/python -m bench.registry_lookup --agencies 100000 --practitioners 1000000
+	$(BIN)/python -m bench.all $(ARGS)
 
 clean:
 	rm -rf $(VENV) ipss .tools var

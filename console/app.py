@@ -154,6 +154,28 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+# Answers that show no navigation, or that the counts would only slow down.
+UNCOUNTED_PREFIXES = ("/static/", "/metrics", "/healthz", "/lang/", "/signin", "/signout")
+
+
+class NavigationCounts:
+    """ASGI middleware: before an officer's page is built, the counts its navigation shows beside
+    the inbox and the notifications (officers.badges), in the request's state; pages read
+    `badges` from there. Only pages got (GET): a posted form answers with a redirect."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["path"].startswith(UNCOUNTED_PREFIXES):
+            request = Request(scope)
+            pages, backend = request.app.state.pages, request.app.state.backend
+            visitor = pages.visitor(request)
+            if visitor.token and visitor.is_officer:
+                request.state.badges = await officers.badges(backend, visitor)
+        await self.app(scope, receive, send)
+
+
 REQUESTS = Counter("ipss_console_requests", "Console requests answered, by route, method and status",
                    ["route", "method", "status"])
 LATENCY = Histogram("ipss_console_latency_seconds", "Time to answer a console request, by route and method",
@@ -215,7 +237,8 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *public.routes(),
         *schedules.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan, middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)])
+    ], lifespan=lifespan, middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders),
+                                      Middleware(NavigationCounts)])
     app.state.pages = Pages(settings)
     app.state.backend = backend
     return app

@@ -63,6 +63,7 @@ REVIEW_OPTIONS = tuple((str(enum_value(pb.ReviewKind.DESCRIPTOR, k)), "review_ki
 # The fields of each case action's form, by the action's name (contracts.case_actions).
 CASE_FORM_FIELDS: dict[str, tuple[Field, ...]] = {
     "assign": (Field("assignee", required=True),),
+    "reassign": (Field("assignee", required=True), REASON),
     "record_verification": (REASON,),
     "add_evidence": (Field("attachment", "file", True), NOTE),
     "open": (NOTE,),

@@ -1,8 +1,10 @@
 """The officers' pages (办案控制台): the queues, the case page with the actions the workflow allows
-now, the supervisor's approval inbox, statistics and the CSV export."""
+now, the supervisor's inbox (escalations of missed periods to take or reassign, and approvals), the
+handler's notifications, the navigation's counts of both, statistics and the CSV export."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import uuid
@@ -108,17 +110,120 @@ async def queue(request: Request) -> Response:
                         STAGE=STAGE, CATEGORY=CATEGORY)
 
 
-async def inbox(request: Request) -> Response:
+# ---- the supervisor's inbox: escalations (超期督办) and approvals -----------------------------------
+
+INBOX_PAGE_SIZE = 200
+SUPERVISORS = frozenset({"supervisor"})
+REASSIGN_FORM = forms.ACTION_FORMS["reassign"]
+INBOX_DONE = ("acknowledge", "reassign")
+
+
+async def inbox(request: Request, failed: int = 0, error: dict | None = None, posted=None,
+                status_code: int = 200) -> Response:
+    """The escalations waiting for the region's supervisors or taken by this one, the most overdue
+    first, each to take or to reassign on the spot; then what waits for approval. `failed` names
+    the escalation whose form was refused (its input kept, its refusal beside it)."""
     pages, backend, visitor, refusal = officer(request)
     if refusal:
         return refusal
+    escalations, open_count = None, 0
     try:
-        answer = await backend.call(backend.complaints.ListCases, pb.ListCasesRequest(
-            awaiting_approval=True, page_size=200), visitor.token)
+        if visitor.principal.role in SUPERVISORS:
+            found = await backend.call(backend.complaints.ListEscalations, pb.ListEscalationsRequest(
+                page_size=INBOX_PAGE_SIZE), visitor.token)
+            escalations, open_count = list(found.escalations), found.open_count
+        approvals = await backend.call(backend.complaints.ListCases, pb.ListCasesRequest(
+            awaiting_approval=True, page_size=INBOX_PAGE_SIZE), visitor.token)
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    return pages.render(request, "inbox.html", cases=list(answer.cases), word=optional_word, STAGE=STAGE,
-                        CATEGORY=CATEGORY)
+    done = request.query_params.get("done", "")
+    return pages.render(request, "inbox.html", status_code, escalations=escalations, open_count=open_count,
+                        cases=list(approvals.cases), reassign=REASSIGN_FORM, failed=failed, error=error,
+                        posted=posted or {}, key=uuid.uuid4().hex, done=done if done in INBOX_DONE else "",
+                        word=optional_word, STAGE=STAGE, CATEGORY=CATEGORY)
+
+
+async def acknowledge(request: Request) -> Response:
+    """A supervisor takes an escalation from the region's pool."""
+    pages, backend, visitor, refusal = officer(request, SUPERVISORS)
+    if refusal:
+        return refusal
+    escalation_id = int(request.path_params["escalation_id"])
+    posted = await request.form()
+    if not pages.csrf_ok(visitor, str(posted.get("csrf", ""))):
+        return await inbox(request, escalation_id, dict(heading=i18n.text(language(request), "error.csrf"),
+                                                        detail="", fields={}), status_code=403)
+    try:
+        await backend.call(backend.complaints.AcknowledgeEscalation,
+                           pb.AcknowledgeEscalationRequest(escalation_id=escalation_id), visitor.token)
+    except ServiceError as refused:
+        return await inbox(request, escalation_id, error_view(request, refused), status_code=http_status(refused))
+    return RedirectResponse("/inbox?done=acknowledge", status_code=303)
+
+
+async def reassign_from_inbox(request: Request) -> Response:
+    """The reassignment of an escalated case, from its row of the inbox: the case action
+    `reassign`, back to the inbox once taken."""
+    pages, backend, visitor, refusal = officer(request, SUPERVISORS)
+    if refusal:
+        return refusal
+    escalation_id, case_id = int(request.path_params["escalation_id"]), request.path_params["case_id"]
+    return await post_action(
+        request, REASSIGN_FORM, lambda key: pb.ReassignCaseRequest(idempotency_key=key, case_id=case_id),
+        lambda message: backend.call(backend.complaints.ReassignCase, message, visitor.token),
+        lambda error, values, status: inbox(request, escalation_id, error, values, status), "/inbox?done=reassign")
+
+
+# ---- a handler's notifications (办案提醒) --------------------------------------------------------------
+
+HANDLING = frozenset({"handler", "supervisor"})
+
+
+async def notifications(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request, HANDLING)
+    if refusal:
+        return refusal
+    try:
+        found = await backend.call(backend.complaints.ListNotifications, pb.ListNotificationsRequest(
+            page_size=QUEUE_PAGE_SIZE, page_token=request.query_params.get("page", "")), visitor.token)
+    except ServiceError as refused:
+        return failed_page(request, pages, refused)
+    return pages.render(request, "notifications.html", notifications=list(found.notifications),
+                        unread=found.unread_count, next_page=found.next_page_token,
+                        kind=lambda value: optional_word(pb.NotificationKind.DESCRIPTOR, value), word=optional_word,
+                        STAGE=STAGE)
+
+
+async def mark_read(request: Request) -> Response:
+    pages, backend, visitor, refusal = officer(request, HANDLING)
+    if refusal:
+        return refusal
+    posted = await request.form()
+    if pages.csrf_ok(visitor, str(posted.get("csrf", ""))):
+        try:
+            await backend.call(backend.complaints.MarkNotificationRead, pb.MarkNotificationReadRequest(
+                notification_id=int(request.path_params["notification_id"])), visitor.token)
+        except ServiceError as refused:
+            return failed_page(request, pages, refused)
+    return RedirectResponse("/notifications", status_code=303)
+
+
+async def badges(backend: Backend, visitor: Visitor) -> dict[str, int]:
+    """What the navigation counts for the visitor: escalations waiting for a supervisor of their
+    region, and their own unread notifications. A count the services cannot give now is left
+    out: the page does not wait on it or fail for it."""
+    counted: dict[str, int] = {}
+    role = visitor.principal.role
+    if role in SUPERVISORS:
+        with contextlib.suppress(ServiceError):
+            counted["escalations"] = (await backend.call(backend.complaints.ListEscalations, pb.ListEscalationsRequest(
+                page_size=1), visitor.token)).open_count
+    if role in HANDLING:
+        with contextlib.suppress(ServiceError):
+            counted["notifications"] = (await backend.call(
+                backend.complaints.ListNotifications, pb.ListNotificationsRequest(unread_only=True, page_size=1),
+                visitor.token)).unread_count
+    return counted
 
 
 # ---- the case page and its actions ------------------------------------------------------------------
@@ -325,6 +430,10 @@ def routes() -> list[Route]:
         Route("/cases/{case_id}", case_page),
         Route("/cases/{case_id}/actions/{action}", act, methods=["POST"]),
         Route("/inbox", inbox),
+        Route("/inbox/escalations/{escalation_id:int}/acknowledge", acknowledge, methods=["POST"]),
+        Route("/inbox/escalations/{escalation_id:int}/reassign/{case_id}", reassign_from_inbox, methods=["POST"]),
+        Route("/notifications", notifications),
+        Route("/notifications/{notification_id:int}/read", mark_read, methods=["POST"]),
         Route("/statistics", statistics),
         Route("/statistics/cases.csv", export_csv),
     ]

@@ -73,7 +73,8 @@ class Pages:
         html = self.environments[lang].get_template(template).render(
             request=request, lang=lang, html_lang=i18n.HTML_LANG[lang], visitor=visitor, csrf=self.csrf(visitor),
             label=lambda vocabulary, word: self.label(lang, vocabulary, word),
-            region_name=region_name, settings=self.settings, dev_signin=self.settings.dev_signin, **context)
+            region_name=region_name, settings=self.settings, dev_signin=self.settings.dev_signin,
+            badges=getattr(request.state, "badges", {}), **context)
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
     def label(self, lang: str, vocabulary: str, word: str) -> str:

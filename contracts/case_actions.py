@@ -50,6 +50,9 @@ PENALTY = ("penalty_kind", "fine_cny", "suspension_months")
 
 CASE_ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
     ActionSpec("assign", "AssignCase", STAFF, OPEN_STAGES, ("assignee",)),
+    # A supervisor moves the case to another handler (改派), saying why: what an escalation of a
+    # missed period (超期督办) usually comes to.
+    ActionSpec("reassign", "ReassignCase", SUPERVISOR, OPEN_STAGES, ("assignee", "reason")),
     ActionSpec("record_verification", "RecordVerification", STAFF, (VERIFICATION,), ("reason",)),
     ActionSpec("add_evidence", "AddEvidence", STAFF, (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING),
           ("attachment_id", "reason")),

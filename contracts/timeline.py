@@ -29,7 +29,8 @@ VOCABULARIES = {"period_id": "period", "review_kind": "review_kind", "result": "
 # Data that add a mark after the text when set, and the mark's text.
 MARKS = {"provisional": "mark.provisional_suffix", "hearing": "timeline.mark.hearing",
          "party_absent": "timeline.mark.party_absent", "surcharge_cny": "timeline.mark.surcharge_cny",
-         "competent_office": "timeline.mark.competent_office", "previous_region": "timeline.mark.previous_region"}
+         "competent_office": "timeline.mark.competent_office", "previous_region": "timeline.mark.previous_region",
+         "previous_assignee": "timeline.mark.previous_assignee"}
 # A datum with one of these values is not set (a flag false, an amount of nothing, nothing typed).
 UNSET = frozenset({"", "0", "False"})
 

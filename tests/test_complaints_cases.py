@@ -427,8 +427,9 @@ ACTIONS = {
     "TransferCase": (dict(target_authority="某市公安局", reason="涉嫌犯罪"), {"reason"}),
     "ReferToAssociation": (dict(association_id="as-1", reason="行业自律"), {"association_id", "reason"}),
     "CloseCase": (dict(reason="结案"), set()),
+    "ReassignCase": (dict(assignee="handler-li", reason="原承办人休假"), {"assignee", "reason"}),
 }
-SUPERVISOR_ONLY = {"ApproveExtension", "RefuseExtension", "ApproveDecision"}
+SUPERVISOR_ONLY = {"ApproveExtension", "RefuseExtension", "ApproveDecision", "ReassignCase"}
 
 
 def action_request(rpc: str, case_id: str, **overrides):
@@ -441,7 +442,9 @@ def test_every_action_rpc_is_covered():
     actions = {m.name for m in service.methods} - {
         "UploadAttachment", "FileReport", "GetReportStatus", "ListCases", "GetCase", "RecordCaseProgress",
         "NotifyReporters", "GetCaseStatistics", "ExportCases",
-        "ListReferrals", "AnswerReferral"}  # an association's calls: tests/test_case_referral.py
+        "ListReferrals", "AnswerReferral",  # an association's calls: tests/test_case_referral.py
+        "ListEscalations", "AcknowledgeEscalation", "ListEscalationEvents", "ListNotifications",
+        "MarkNotificationRead"}  # the inbox and notifications: tests/test_complaints_escalations.py
     assert actions == set(ACTIONS)
 
 

@@ -35,6 +35,10 @@ OUTCOME = pb.CaseOutcome.DESCRIPTOR
 PENALTY_KIND = pb.PenaltyKind.DESCRIPTOR
 REVIEW_KIND = pb.ReviewKind.DESCRIPTOR
 REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
+ESCALATION_STATE = pb.EscalationState.DESCRIPTOR
+RESOLUTION = pb.EscalationResolution.DESCRIPTOR
+EVENT_KIND = pb.EscalationEventKind.DESCRIPTOR
+NOTIFICATION_KIND = pb.NotificationKind.DESCRIPTOR
 ATTACHMENT_ID = re.compile(r"[0-9a-f]{64}")
 DEFAULT_PAGE_SIZE = 50
 
@@ -245,6 +249,46 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                  answer=enum_word(REFERRAL_ANSWER, request.answer))
         return pb.AnswerReferralResponse(referral=referral_message(await self.store.get_case(request.case_id)))
 
+    # -- the supervisors' inbox (超期督办) and the handlers' notifications (办案提醒) --
+
+    async def ListEscalations(self, request: pb.ListEscalationsRequest, context) -> pb.ListEscalationsResponse:
+        entries, token, waiting = await self.store.list_escalations(
+            scoped_prefix(request.region_code), auth.current().subject, request.include_resolved,
+            request.page_size or DEFAULT_PAGE_SIZE, store.decode_inbox_token(request.page_token))
+        today = self.legal.today()
+        return pb.ListEscalationsResponse(escalations=[escalation_message(e, today) for e in entries],
+                                          next_page_token=token, open_count=waiting)
+
+    async def AcknowledgeEscalation(self, request: pb.AcknowledgeEscalationRequest, context
+                                    ) -> pb.AcknowledgeEscalationResponse:
+        found = await self.store.escalation(request.escalation_id)
+        auth.require_region(found.escalation.region_code, "the escalation")
+        taken = await self.store.acknowledge_escalation(request.escalation_id, auth.current().subject, clock.now())
+        log.info("escalation acknowledged", case_id=taken.case.id, escalation_id=request.escalation_id)
+        return pb.AcknowledgeEscalationResponse(escalation=escalation_message(taken, self.legal.today()))
+
+    async def ListEscalationEvents(self, request: pb.ListEscalationEventsRequest, context
+                                   ) -> pb.ListEscalationEventsResponse:
+        events, last = await self.store.escalation_events(scoped_prefix(""), request.after_position,
+                                                          request.page_size or DEFAULT_PAGE_SIZE)
+        return pb.ListEscalationEventsResponse(events=[escalation_event_message(e) for e in events],
+                                               last_position=last)
+
+    async def ListNotifications(self, request: pb.ListNotificationsRequest, context
+                                ) -> pb.ListNotificationsResponse:
+        entries, token, unread = await self.store.list_notifications(
+            auth.current().subject, scoped_prefix(""), request.unread_only, request.page_size or DEFAULT_PAGE_SIZE,
+            store.decode_notifications_token(request.page_token))
+        today = self.legal.today()
+        return pb.ListNotificationsResponse(notifications=[notification_message(e, today) for e in entries],
+                                            next_page_token=token, unread_count=unread)
+
+    async def MarkNotificationRead(self, request: pb.MarkNotificationReadRequest, context
+                                   ) -> pb.MarkNotificationReadResponse:
+        read = await self.store.mark_notification_read(request.notification_id, auth.current().subject,
+                                                       scoped_prefix(""), clock.now())
+        return pb.MarkNotificationReadResponse(notification=notification_message(read, self.legal.today()))
+
     # -- written by the case workflow --
 
     async def RecordCaseProgress(self, request: pb.RecordCaseProgressRequest, context
@@ -398,6 +442,39 @@ def summary_message(case: store.Case, today) -> pb.CaseSummary:
         overdue=domain.is_overdue(case.overdue, case.next_deadline, today), due_soon=case.due_soon,
         reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at),
         referral=referral_message(case) if case.referral_association_id else None)
+
+
+def optional_timestamp(value):
+    return timestamp(value) if value else None
+
+
+def escalation_message(entry: store.InboxEntry, today) -> pb.Escalation:
+    e = entry.escalation
+    return pb.Escalation(
+        escalation_id=e.id, case_id=e.case_id, period_id=e.period_id, due_on=format_date(e.due_on),
+        missed_on=format_date(e.missed_on), region_code=e.region_code, state=enum_value(ESCALATION_STATE, e.state),
+        supervisor=e.supervisor, assignee=e.assignee, provisional=e.provisional,
+        days_overdue=0 if e.state == domain.RESOLVED else domain.days_overdue(e.due_on, today),
+        raised_at=timestamp(e.raised_at), acknowledged_at=optional_timestamp(e.acknowledged_at),
+        resolved_at=optional_timestamp(e.resolved_at), resolution=enum_value(RESOLUTION, e.resolution),
+        resolved_by=e.resolved_by, case=summary_message(entry.case, today))
+
+
+def escalation_event_message(event: store.EscalationEvent) -> pb.EscalationEvent:
+    return pb.EscalationEvent(
+        position=event.position, kind=enum_value(EVENT_KIND, event.kind), at=timestamp(event.at),
+        escalation_id=event.escalation_id, case_id=event.case_id, region_code=event.region_code,
+        period_id=event.period_id, due_on=format_date(event.due_on), missed_on=format_date(event.missed_on),
+        actor=event.actor, resolution=enum_value(RESOLUTION, event.resolution))
+
+
+def notification_message(entry: store.NotificationEntry, today) -> pb.Notification:
+    n = entry.notification
+    return pb.Notification(
+        notification_id=n.id, kind=enum_value(NOTIFICATION_KIND, n.kind), case_id=n.case_id, period_id=n.period_id,
+        due_on=format_date(n.due_on), warn_on=format_date(n.warn_on), provisional=n.provisional, actor=n.actor,
+        created_at=timestamp(n.created_at), read_at=optional_timestamp(n.read_at),
+        case=summary_message(entry.case, today))
 
 
 def referral_message(case: store.Case) -> pb.Referral:

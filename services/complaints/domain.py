@@ -9,11 +9,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from contracts import timeline
 from rules import Period, Surcharge, WorkingDayCalendar
-from suite.errors import FieldViolation, InvalidArgument, PermissionDenied
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.outbox import MemberEvent
 
 # ---- who files what (来源) -------------------------------------------------------------------
@@ -268,6 +268,19 @@ def due_sort_key(next_deadline: date | None) -> date:
     return next_deadline or NO_DEADLINE
 
 
+# How urgent a case is in the queue (what is due first): a statutory period missed, then the next
+# deadline past its warning day, then the rest; the nearest deadline first within each.
+OVERDUE_FIRST, DUE_SOON_NEXT, THE_REST = 0, 1, 2
+
+
+def urgency(overdue: bool, due_soon: bool) -> int:
+    """The case's place in the queue: overdue as is_overdue reads it on the day asked; due soon as
+    the workflow wrote it on the warning day."""
+    if overdue:
+        return OVERDUE_FIRST
+    return DUE_SOON_NEXT if due_soon else THE_REST
+
+
 def provisional_note(next_deadline: date | None, provisional: bool) -> str:
     """What a reporter reads beside a provisional (暂定) next deadline: the day may still move,
     because its year's holiday schedule (放假安排) is not out yet; nothing for a final day."""
@@ -321,6 +334,135 @@ def member_events(case_id: str, agency_id: str, record_revision: int, entries: l
                                   subject_id=case_id, occurred_at=entry["at"], agency_id=agency_id, facts=facts,
                                   association_id=association_id))
     return events
+
+
+# ---- escalations (超期督办) and handlers' notifications (办案提醒) -----------------------------------
+#
+# The case workflow notes on the timeline when a period of the office reaches its warning day
+# (due_soon), when one is missed (deadline_missed), when a supervisor reassigns the case
+# (reassigned) and when a missed period's duty is done late (overdue_duty_done). The record write
+# that brings those entries files what follows from them here, in its own transaction: the
+# escalation in the supervisors' inbox, the notification to the handler, the escalation settled.
+
+DUE_SOON, MISSED, REASSIGNED, DUTY_DONE = "due_soon", "deadline_missed", "reassigned", "overdue_duty_done"
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+UNRESOLVED = (OPEN, ACKNOWLEDGED)
+# Resolutions, as the EscalationResolution words say them.
+BY_REASSIGNMENT, BY_DUTY_DONE, BY_CLOSING, NO_LONGER_MISSED = "reassigned", "duty_done", "case_closed", \
+    "no_longer_missed"
+SYSTEM = "system"
+# The notification kinds (NotificationKind words).
+NOTIFY_DUE_SOON, NOTIFY_REASSIGNED = "due_soon", "reassigned"
+
+
+@dataclass(frozen=True)
+class MissedPeriod:
+    """A period of the office a case missed, as its deadline_missed entry says."""
+
+    period_id: str
+    due_on: date
+    missed_on: date
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Escalations of a case that something in the record resolved: those of `period_id` (all of
+    the case's when empty), how, and by whom."""
+
+    resolution: str
+    actor: str
+    period_id: str = ""
+
+
+@dataclass(frozen=True)
+class HandlerNotice:
+    """A notification to one handler, keyed by the entry it came from (case:revision:position)."""
+
+    source_key: str
+    recipient: str
+    kind: str
+    actor: str
+    period_id: str
+    due_on: date | None
+    warn_on: date | None
+    provisional: bool
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def missed_periods(entries: list[dict]) -> list[MissedPeriod]:
+    """The periods the entries say were missed. An entry noted before it carried the day it was
+    raised on (`on`) was raised the day after the last day, when the workflow wakes."""
+    found = []
+    for entry in entries:
+        if entry["action"] != MISSED:
+            continue
+        data = entry.get("data") or {}
+        due_on = date.fromisoformat(data["due_on"])
+        found.append(MissedPeriod(data["period_id"], due_on, _day(data.get("on")) or due_on + timedelta(days=1),
+                                  data.get("provisional") == "True"))
+    return found
+
+
+def settlements(entries: list[dict]) -> list[Settlement]:
+    """What the entries settle: a reassignment, every escalation of the case (the supervisor acted
+    on it); a missed period's duty done, that period's."""
+    found = []
+    for entry in entries:
+        if entry["action"] == REASSIGNED:
+            found.append(Settlement(BY_REASSIGNMENT, entry["actor"]))
+        elif entry["action"] == DUTY_DONE:
+            found.append(Settlement(BY_DUTY_DONE, entry["actor"], (entry.get("data") or {}).get("period_id", "")))
+    return found
+
+
+def still_missed(deadlines: list[dict], period_id: str, due_on: date) -> bool:
+    """Whether the record still has the period missed on that last day: a missed period re-timed
+    to a later day (the holiday schedule published) runs again, and one started again has
+    another last day."""
+    return any(d["period_id"] == period_id and d["state"] == "missed" and d["due_on"] == due_on.isoformat()
+               for d in deadlines)
+
+
+def handler_notices(case_id: str, record_revision: int, entries: list[dict], summary: dict,
+                    deadlines: list[dict]) -> list[HandlerNotice]:
+    """The notifications the entries make: a warning goes to the handler the case is assigned to
+    (none assigned: the region's queue shows the case due soon, first), a reassignment to the
+    handler it names."""
+    warn_days = {d["period_id"]: d["warn_on"] for d in deadlines}
+    found = []
+    for position, entry in enumerate(entries):
+        data = entry.get("data") or {}
+        key = f"{case_id}:{record_revision}:{position}"
+        if entry["action"] == DUE_SOON and summary["assignee"]:
+            period_id = data.get("period_id", "")
+            found.append(HandlerNotice(key, summary["assignee"], NOTIFY_DUE_SOON, SYSTEM, period_id,
+                                       _day(data.get("due_on")), _day(data.get("warn_on") or warn_days.get(period_id)),
+                                       data.get("provisional") == "True"))
+        elif entry["action"] == REASSIGNED and data.get("assignee"):
+            found.append(HandlerNotice(key, data["assignee"], NOTIFY_REASSIGNED, entry["actor"],
+                                       summary["next_deadline_period"], summary["next_deadline"], None,
+                                       summary["next_deadline_provisional"]))
+    return found
+
+
+def check_acknowledgement(state: str, taken_by: str, supervisor: str, escalation_id: int) -> None:
+    """A supervisor takes an escalation from the region's pool; taking one they hold already is
+    no change. One another supervisor took, or one resolved, is not theirs to take."""
+    if state == RESOLVED:
+        raise FailedPrecondition("ESCALATION_RESOLVED", f"escalation {escalation_id} is resolved",
+                                 subject=f"escalation:{escalation_id}")
+    if taken_by and taken_by != supervisor:
+        raise FailedPrecondition("ESCALATION_TAKEN", f"escalation {escalation_id} was taken by {taken_by}",
+                                 subject=f"escalation:{escalation_id}", supervisor=taken_by)
+
+
+def days_overdue(due_on: date, until: date) -> int:
+    """Calendar days past the last day: 1 on the day after it."""
+    return max(0, (until - due_on).days)
 
 
 # ---- what a reporter reads ------------------------------------------------------------------------

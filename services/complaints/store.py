@@ -9,13 +9,15 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, cast, false, or_, select, tuple_)
+                        UniqueConstraint, cast, false, func, insert, or_, select, tuple_)
+from sqlalchemy import case as when
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
 from suite import db, outbox, pages, workflow_outbox
+from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
 
@@ -227,6 +229,86 @@ class MemberEventOutbox(outbox.MemberEventOutboxMixin, Base):
     record that brings them (suite.outbox relays them)."""
 
 
+class Escalation(Base):
+    """A statutory period of the office that a case missed (超期督办), in the supervisors' inbox:
+    filed with the record write that says it was missed, waiting for the supervisors of the
+    case's region (`supervisor` empty) until one takes it, and resolved by what the record says
+    next (a reassignment, the duty done late, the case closed, the period no longer missed)."""
+
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    period_id: Mapped[str] = mapped_column(String(60))
+    due_on: Mapped[date] = mapped_column(Date)
+    missed_on: Mapped[date] = mapped_column(Date)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The case's region; it follows the case when the case moves to another office.
+    region_code: Mapped[str] = mapped_column(String(6))
+    state: Mapped[str] = mapped_column(String(20))  # open, acknowledged, resolved
+    supervisor: Mapped[str] = mapped_column(String(200), default="")
+    # The handler the case was assigned to when the period was missed.
+    assignee: Mapped[str] = mapped_column(String(200), default="")
+    raised_at: Mapped[datetime] = mapped_column(db.Instant)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(db.Instant, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(db.Instant, nullable=True)
+    resolution: Mapped[str] = mapped_column(String(30), default="")
+    resolved_by: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "period_id", "due_on", name="uq_escalations_case_period_due"),
+        Index("ix_escalations_inbox", "state", "due_on", "id"),
+    )
+
+
+class EscalationEvent(Base):
+    """The escalation feed integrations read (ListEscalationEvents): each escalation raised,
+    acknowledged and resolved, as it was then, at a position given in commit order."""
+
+    __tablename__ = "escalation_events"
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # raised, acknowledged, resolved
+    at: Mapped[datetime] = mapped_column(db.Instant)
+    case_id: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(String(6))
+    period_id: Mapped[str] = mapped_column(String(60))
+    due_on: Mapped[date] = mapped_column(Date)
+    missed_on: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(String(200))
+    resolution: Mapped[str] = mapped_column(String(30), default="")
+
+
+class EscalationFeed(Base):
+    """The feed's one row: the last position given. Every transaction that adds events locks it
+    last, so positions are given in commit order and no reader sees position N+1 before N."""
+
+    __tablename__ = "escalation_feed"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_position: Mapped[int] = mapped_column(BigInteger)
+
+
+class Notification(Base):
+    """A notification to one handler (办案提醒): a period of a case assigned to them reached its
+    warning day, or a supervisor reassigned a case to them. Keyed by the timeline entry it came
+    from (case:record revision:position), so a retried record write makes it once."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_key: Mapped[str] = mapped_column(String(120), unique=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # due_soon, reassigned
+    period_id: Mapped[str] = mapped_column(String(60), default="")
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    warn_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(db.Instant)
+    read_at: Mapped[datetime | None] = mapped_column(db.Instant, nullable=True)
+
+    __table_args__ = (Index("ix_notifications_recipient", "recipient", "id"),)
+
+
 # ---- what the RPCs read and write ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -284,13 +366,45 @@ class Progress:
     referral: dict | None = None
 
 
-def encode_page_token(due_sort: date, case_id: str) -> str:
-    """A queue page's key: the due day and id of the case before it."""
-    return pages.encode("queue", due_sort.isoformat(), case_id)
+def urgency_on(today: date):
+    """What is due first, as the queue orders by it (domain.urgency), read on the day asked: a
+    deadline passed before its workflow woke to flag it is overdue already (domain.is_overdue)."""
+    return when((or_(Case.overdue.is_(True), Case.due_sort < today), domain.OVERDUE_FIRST),
+                (Case.due_soon.is_(True), domain.DUE_SOON_NEXT), else_=domain.THE_REST)
 
 
-def decode_page_token(token: str) -> tuple[date, str] | None:
-    return pages.decode(token, "queue", date.fromisoformat, str)
+def encode_page_token(case: Case, today: date) -> str:
+    """A queue page's key: the urgency, due day and id of the case before it."""
+    urgency = domain.urgency(domain.is_overdue(case.overdue, case.next_deadline, today), case.due_soon)
+    return pages.encode("queue", str(urgency), case.due_sort.isoformat(), case.id)
+
+
+def decode_page_token(token: str) -> tuple[int, date, str] | None:
+    return pages.decode(token, "queue", int, date.fromisoformat, str)
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """An escalation with its case's record as it stands now."""
+
+    escalation: Escalation
+    case: Case
+
+
+@dataclass(frozen=True)
+class NotificationEntry:
+    notification: Notification
+    case: Case
+
+
+def decode_inbox_token(token: str) -> tuple[int, date, int] | None:
+    """An inbox page's key: the resolved flag (0 or 1), due day and id of the escalation before it."""
+    return pages.decode(token, "inbox", int, date.fromisoformat, int)
+
+
+def decode_notifications_token(token: str) -> int | None:
+    key = pages.decode(token, "notifications", int)
+    return key[0] if key else None
 
 
 @dataclass(frozen=True)
@@ -309,6 +423,14 @@ def decode_referrals_token(token: str) -> tuple[date, str] | None:
 def referral_of(case: Case) -> dict:
     """The referral columns of a case record, by their names without the prefix."""
     return {name: getattr(case, f"referral_{name}") for name in domain.REFERRAL_FIELDS}
+
+
+def event_row(escalation: Escalation, kind: str, actor: str, now: datetime) -> dict:
+    """The feed's event for a change of an escalation, as the escalation is then (its position is
+    given when the feed is appended to)."""
+    return dict(escalation_id=escalation.id, kind=kind, at=now, case_id=escalation.case_id,
+                region_code=escalation.region_code, period_id=escalation.period_id, due_on=escalation.due_on,
+                missed_on=escalation.missed_on, actor=actor, resolution=escalation.resolution)
 
 
 def encode_export_token(case_id: str) -> str:
@@ -464,8 +586,9 @@ class ComplaintsStore:
                 .order_by(TimelineEntry.record_revision, TimelineEntry.position))).scalars())
         return CaseFile(case, reports, reporters, attachment_ids, timeline)
 
-    async def list_cases(self, where: CaseFilter, today: date, page_size: int, after: tuple[date, str] | None
+    async def list_cases(self, where: CaseFilter, today: date, page_size: int, after: tuple[int, date, str] | None
                          ) -> tuple[list[Case], str]:
+        """The queue: what is due first (domain.urgency), then the nearest deadline."""
         conditions = []
         if where.region_prefix:
             conditions.append(Case.region_code.between(*code_range(where.region_prefix)))
@@ -485,15 +608,16 @@ class ComplaintsStore:
             # The record keeps the allowed actions as JSON text on both backends.
             conditions.append(or_(Case.stage == domain.DECISION_APPROVAL, cast(Case.allowed_actions, Text).like(
                 f'%"{domain.APPROVE_EXTENSION}"%')))
+        urgency = urgency_on(today)
         if after:
-            conditions.append(tuple_(Case.due_sort, Case.id) > after)
-        statement = select(Case).where(*conditions).order_by(Case.due_sort, Case.id).limit(page_size + 1)
+            conditions.append(tuple_(urgency, Case.due_sort, Case.id) > after)
+        statement = (select(Case).where(*conditions).order_by(urgency, Case.due_sort, Case.id)
+                     .limit(page_size + 1))
         async with self.sessions() as session:
             rows = list((await session.execute(statement)).scalars())
         if len(rows) <= page_size:
             return rows, ""
-        last = rows[page_size - 1]
-        return rows[:page_size], encode_page_token(last.due_sort, last.id)
+        return rows[:page_size], encode_page_token(rows[page_size - 1], today)
 
     async def add_evidence(self, case_id: str, attachment_id: str, now: datetime) -> None:
         async with self.sessions() as session, session.begin():
@@ -513,9 +637,16 @@ class ComplaintsStore:
         when the state was applied."""
         async with self.sessions() as session, session.begin():
             case = await self._case(session, case_id, for_update=True)
-            await self._insert_once(session, TimelineEntry, [
+            appended = await self._insert_once(session, TimelineEntry, [
                 dict(case_id=case_id, record_revision=progress.revision, position=i, **entry)
                 for i, entry in enumerate(progress.new_entries)])
+            feed: list[dict] = []
+            if appended:  # a retried write brings nothing new to escalate, settle or notify
+                feed += await self._escalate(session, case, progress, now)
+                await self._insert_once(session, Notification, [
+                    dict(asdict(notice), case_id=case_id, created_at=now, read_at=None)
+                    for notice in domain.handler_notices(case_id, progress.revision, progress.new_entries,
+                                                         progress.summary, progress.deadlines)])
             referral = progress.referral or referral_of(case)
             events = domain.member_events(case_id, case.agency_id, progress.revision, progress.new_entries, referral,
                                           await self._decided_penalty(session, case_id, progress.new_entries))
@@ -534,6 +665,8 @@ class ComplaintsStore:
                 case.due_sort = domain.due_sort_key(case.next_deadline)
                 case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
                 case.revision, case.updated_at = progress.revision, now
+                feed += await self._settle_by_record(session, case, now)
+            await self._append_feed(session, feed)
         if added:
             self.on_member_events()
         return applied
@@ -550,6 +683,173 @@ class ComplaintsStore:
             TimelineEntry.case_id == case_id, TimelineEntry.action == domain.DECIDED)
             .order_by(TimelineEntry.record_revision.desc(), TimelineEntry.position.desc()).limit(1))
         return (data or {}).get("penalty_kind", "")
+
+    # -- escalations (超期督办) and notifications (办案提醒), filed with the record --
+
+    async def _escalate(self, session: AsyncSession, case: Case, progress: Progress, now: datetime) -> list[dict]:
+        """File the missed periods the new entries bring (once each: a period and its last day),
+        then settle what they say was dealt with; the feed's events for both."""
+        summary = progress.summary
+        raised = []
+        for missed in domain.missed_periods(progress.new_entries):
+            inserted = await self._insert_once(session, Escalation, dict(
+                case_id=case.id, period_id=missed.period_id, due_on=missed.due_on, missed_on=missed.missed_on,
+                provisional=missed.provisional, region_code=summary["region_code"], state=domain.OPEN, supervisor="",
+                assignee=summary["assignee"], raised_at=now, resolution="", resolved_by=""))
+            if inserted:
+                raised.append(await session.scalar(select(Escalation).where(
+                    Escalation.case_id == case.id, Escalation.period_id == missed.period_id,
+                    Escalation.due_on == missed.due_on)))
+        events = [event_row(e, "raised", domain.SYSTEM, now) for e in raised]
+        for settlement in domain.settlements(progress.new_entries):
+            events += await self._resolve(session, case.id, settlement, now)
+        return events
+
+    async def _settle_by_record(self, session: AsyncSession, case: Case, now: datetime) -> list[dict]:
+        """After a newer state is applied: the escalations of a closed case are resolved, those
+        whose period is no longer missed too, and the rest follow the case to its region."""
+        open_ones = await self._unresolved(session, case.id)
+        events = []
+        for escalation in open_ones:
+            if case.stage == domain.CLOSED:
+                resolution = domain.BY_CLOSING
+            elif not domain.still_missed(case.deadlines, escalation.period_id, escalation.due_on):
+                resolution = domain.NO_LONGER_MISSED
+            else:
+                escalation.region_code = case.region_code
+                continue
+            events.append(self._resolved(escalation, resolution, domain.SYSTEM, now))
+        return events
+
+    async def _resolve(self, session: AsyncSession, case_id: str, settlement: domain.Settlement, now: datetime
+                       ) -> list[dict]:
+        return [self._resolved(e, settlement.resolution, settlement.actor, now)
+                for e in await self._unresolved(session, case_id)
+                if not settlement.period_id or e.period_id == settlement.period_id]
+
+    @staticmethod
+    def _resolved(escalation: Escalation, resolution: str, actor: str, now: datetime) -> dict:
+        escalation.state, escalation.resolution, escalation.resolved_by = domain.RESOLVED, resolution, actor
+        escalation.resolved_at = now
+        return event_row(escalation, "resolved", actor, now)
+
+    @staticmethod
+    async def _unresolved(session: AsyncSession, case_id: str) -> list[Escalation]:
+        return list((await session.execute(select(Escalation).where(
+            Escalation.case_id == case_id, Escalation.state.in_(domain.UNRESOLVED)).order_by(Escalation.id)
+            .with_for_update())).scalars())
+
+    async def _append_feed(self, session: AsyncSession, events: list[dict]) -> None:
+        """Give the events the next positions of the feed. The feed's row is locked last in the
+        transaction and held to its commit, so positions are given in commit order."""
+        if not events:
+            return
+        await session.flush()
+        await self._insert_once(session, EscalationFeed, dict(id=1, last_position=0))
+        feed = (await session.execute(select(EscalationFeed).where(EscalationFeed.id == 1).with_for_update()
+                                      .execution_options(populate_existing=True))).scalar_one()
+        rows = [dict(event, position=feed.last_position + i) for i, event in enumerate(events, start=1)]
+        await session.execute(insert(EscalationEvent), rows)
+        feed.last_position += len(rows)
+
+    async def list_escalations(self, region_prefix: str, supervisor: str, include_resolved: bool, page_size: int,
+                               after: tuple[int, date, int] | None) -> tuple[list[InboxEntry], str, int]:
+        """A supervisor's inbox: the escalations in the region that wait for its supervisors or
+        that this one took, unresolved first, the most overdue (earliest last day) first; and how
+        many wait for a supervisor."""
+        in_region = Escalation.region_code.between(*code_range(region_prefix))
+        resolved = when((Escalation.state == domain.RESOLVED, 1), else_=0)
+        conditions = [in_region, Escalation.supervisor.in_(("", supervisor))]
+        if not include_resolved:
+            conditions.append(Escalation.state.in_(domain.UNRESOLVED))
+        if after:
+            conditions.append(tuple_(resolved, Escalation.due_on, Escalation.id) > after)
+        statement = (select(Escalation, Case).join(Case, Case.id == Escalation.case_id).where(*conditions)
+                     .order_by(resolved, Escalation.due_on, Escalation.id).limit(page_size + 1))
+        async with self.sessions() as session:
+            rows = [InboxEntry(e, c) for e, c in await session.execute(statement)]
+            waiting = await session.scalar(select(func.count()).select_from(Escalation).where(
+                in_region, Escalation.state == domain.OPEN))
+        token = ""
+        if len(rows) > page_size:
+            rows = rows[:page_size]
+            last = rows[-1].escalation
+            token = pages.encode("inbox", str(int(last.state == domain.RESOLVED)), last.due_on.isoformat(),
+                                 str(last.id))
+        return rows, token, waiting
+
+    async def escalation(self, escalation_id: int) -> InboxEntry:
+        async with self.sessions() as session:
+            found = (await session.execute(select(Escalation, Case).join(Case, Case.id == Escalation.case_id)
+                                           .where(Escalation.id == escalation_id))).one_or_none()
+        if found is None:
+            raise NotFound("escalation", str(escalation_id))
+        return InboxEntry(*found)
+
+    async def acknowledge_escalation(self, escalation_id: int, supervisor: str, now: datetime) -> InboxEntry:
+        """The supervisor takes the escalation (domain.check_acknowledgement); taken already by
+        them, it is answered as it is."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options=db.WRITE)
+            escalation = await db.one_or_not_found(session, select(Escalation).where(Escalation.id == escalation_id),
+                                                   "escalation", str(escalation_id), for_update=True)
+            domain.check_acknowledgement(escalation.state, escalation.supervisor, supervisor, escalation_id)
+            if escalation.state == domain.OPEN:
+                escalation.state, escalation.supervisor, escalation.acknowledged_at = \
+                    domain.ACKNOWLEDGED, supervisor, now
+                await self._append_feed(session, [event_row(escalation, "acknowledged", supervisor, now)])
+            found = await self._case(session, escalation.case_id)
+        return InboxEntry(escalation, found)
+
+    async def escalation_events(self, region_prefix: str, after_position: int, limit: int
+                                ) -> tuple[list[EscalationEvent], int]:
+        """The feed's events in the region after a position, in position order, and the position
+        the next read goes on from."""
+        statement = (select(EscalationEvent).where(
+            EscalationEvent.position > after_position,
+            EscalationEvent.region_code.between(*code_range(region_prefix)))
+            .order_by(EscalationEvent.position).limit(limit))
+        async with self.sessions() as session:
+            rows = list((await session.execute(statement)).scalars())
+        return rows, rows[-1].position if rows else after_position
+
+    async def list_notifications(self, recipient: str, region_prefix: str, unread_only: bool, page_size: int,
+                                 before: int | None) -> tuple[list[NotificationEntry], str, int]:
+        """The recipient's notifications about cases in their region scope, newest first, and how
+        many are unread."""
+        mine = [Notification.recipient == recipient, Case.region_code.between(*code_range(region_prefix))]
+        conditions = list(mine)
+        if unread_only:
+            conditions.append(Notification.read_at.is_(None))
+        if before:
+            conditions.append(Notification.id < before)
+        statement = (select(Notification, Case).join(Case, Case.id == Notification.case_id).where(*conditions)
+                     .order_by(Notification.id.desc()).limit(page_size + 1))
+        async with self.sessions() as session:
+            rows = [NotificationEntry(n, c) for n, c in await session.execute(statement)]
+            unread = await session.scalar(select(func.count()).select_from(Notification).join(
+                Case, Case.id == Notification.case_id).where(*mine, Notification.read_at.is_(None)))
+        token = ""
+        if len(rows) > page_size:
+            rows = rows[:page_size]
+            token = pages.encode("notifications", str(rows[-1].notification.id))
+        return rows, token, unread
+
+    async def mark_notification_read(self, notification_id: int, recipient: str, region_prefix: str,
+                                     now: datetime) -> NotificationEntry:
+        """Read once: the first reading's moment stays. Another's notification is not found."""
+        async with self.sessions() as session, session.begin():
+            found = (await session.execute(
+                select(Notification, Case).join(Case, Case.id == Notification.case_id).where(
+                    Notification.id == notification_id, Notification.recipient == recipient,
+                    Case.region_code.between(*code_range(region_prefix))).with_for_update(of=Notification)
+            )).one_or_none()
+            if found is None:
+                raise NotFound("notification", str(notification_id))
+            notification, its_case = found
+            if notification.read_at is None:
+                notification.read_at = now
+        return NotificationEntry(notification, its_case)
 
     # -- referrals (移交行业自律) --
 

@@ -115,9 +115,14 @@ async def resume(case: Case, period: RunningPeriod, on: str) -> None:
 
 
 def meet(case: Case, period_id: str) -> None:
+    """The period's duty is done: met in time; done late, the period stays missed (the record of
+    compliance keeps it) and the timeline says the duty was done, which settles its escalation."""
     period = case.state.periods.get(period_id)
     if period and period.state in ("running", "paused"):
         period.state = "met"
+    elif period and period.state == "missed":
+        case.note("system", "overdue_duty_done", period_id=period_id, due_on=period.plan.due_on,
+                  on=today(case).isoformat())
 
 
 def cancel_running(case: Case) -> None:
@@ -148,7 +153,13 @@ def next_wake(case: Case) -> datetime | None:
 
 
 async def on_dates_passed(case: Case) -> bool:
-    """Warn, escalate and close what the day has reached; answers whether anything changed."""
+    """Warn, escalate and close what the day has reached; answers whether anything changed.
+
+    The warning and the escalation are timeline entries with the legal day they were raised on
+    (`on`): the complaints service, which keeps the record, turns a warning into a notification
+    to the assigned handler and a missed period into an escalation in the supervisors' inbox when
+    the record is written, in the same transaction, so the inbox never disagrees with the record
+    and the workflow's history gains no command for them."""
     day = today(case).isoformat()
     changed = False
     for period in list(case.state.periods.values()):
@@ -158,13 +169,13 @@ async def on_dates_passed(case: Case) -> bool:
             period.warned = changed = True
             if period.period_id in OFFICE_DUTIES:
                 case.note("system", "due_soon", period_id=period.period_id, due_on=period.plan.due_on,
-                          provisional=period.provisional)
+                          warn_on=period.plan.warn_on, on=day, provisional=period.provisional)
         if period.plan.due_on < day:
             changed = True
             if period.period_id in PARTY_WINDOWS and period.provisional:
                 _await_schedule(case, period)
             else:
-                _expire(case, period)
+                _expire(case, period, day)
     return changed
 
 
@@ -174,11 +185,11 @@ def _await_schedule(case: Case, period: RunningPeriod) -> None:
               years=listed(period.plan.provisional_years))
 
 
-def _expire(case: Case, period: RunningPeriod) -> None:
+def _expire(case: Case, period: RunningPeriod, day: str) -> None:
     period_id, state = period.period_id, case.state
     if period_id in OFFICE_DUTIES:
         period.state = "missed"
-        case.note("system", "deadline_missed", period_id=period_id, due_on=period.plan.due_on,
+        case.note("system", "deadline_missed", period_id=period_id, due_on=period.plan.due_on, on=day,
                   provisional=period.provisional)
         return
     period.state = "ended"

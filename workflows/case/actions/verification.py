@@ -29,6 +29,24 @@ async def assign(case: Case, action: CaseAction, on: str) -> None:
     case.note(action.actor, "assigned", assignee=action.assignee)
 
 
+def _names_another_handler_and_why(case: Case, action: CaseAction) -> None:
+    if not action.assignee:
+        raise refuse("ASSIGNEE_REQUIRED", "reassign needs the assignee", field="assignee")
+    if action.assignee == case.state.assignee:
+        raise refuse("REASSIGN_TO_SAME_HANDLER", f"the case is assigned to {action.assignee} already",
+                     field="assignee", assignee=action.assignee)
+    if not action.reason:
+        raise refuse("REASSIGN_REASON_REQUIRED", "reassigning needs the reason", field="reason")
+
+
+@handles("reassign", check=_names_another_handler_and_why)
+async def reassign(case: Case, action: CaseAction, on: str) -> None:
+    """A supervisor moves the case to another handler (改派). The complaints service reads the
+    entry: it settles the case's escalations and tells the new handler."""
+    previous, case.state.assignee = case.state.assignee, action.assignee
+    case.note(action.actor, "reassigned", assignee=action.assignee, previous_assignee=previous, reason=action.reason)
+
+
 @handles("record_verification")
 async def record_verification(case: Case, action: CaseAction, on: str) -> None:
     case.state.status = "verifying"

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 from sqlalchemy import DateTime, event, exc, pool
-from sqlalchemy.dialects import registry
+from sqlalchemy.dialects import postgresql, registry, sqlite
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -253,6 +253,13 @@ class _CompiledRead:
                 values[index] = convert(values[index])
             rows.append(self._row(*values))
         return rows
+
+
+def insert_for(session: AsyncSession, model):
+    """An INSERT of the session's dialect, which can leave rows whose key is stored already
+    (`.on_conflict_do_nothing`)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

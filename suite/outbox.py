@@ -27,7 +27,6 @@ from datetime import datetime
 
 import grpc
 from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -106,9 +105,8 @@ async def add_events(session: AsyncSession, model: type, events: Iterable[Member
     rows = [event.row() for event in events]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = await session.execute(insert(model).values(rows).on_conflict_do_nothing(index_elements=["source_key"]))
+    result = await session.execute(db.insert_for(session, model).values(rows)
+                                   .on_conflict_do_nothing(index_elements=["source_key"]))
     return result.rowcount
 
 

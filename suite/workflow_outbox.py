@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Index, Integer, LargeBinary, String, Text, UniqueConstraint, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from temporalio.api.common.v1 import Payload, SearchAttributes
@@ -136,8 +135,8 @@ async def add(session, model: type, messages: Iterable[WorkflowMessage]) -> list
     now = clock.now()
     rows = [message.row(now) for message in messages]
     if rows:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        await session.execute(insert(model).values(rows).on_conflict_do_nothing(index_elements=["message_key"]))
+        await session.execute(db.insert_for(session, model).values(rows)
+                              .on_conflict_do_nothing(index_elements=["message_key"]))
     return [row["message_key"] for row in rows]
 
 

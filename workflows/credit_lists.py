@@ -64,7 +64,8 @@ class CreditListsWorkflow:
             self.view_.wakes_on = wakes_on.isoformat()
             wake_at = lift_moment((wakes_on - timedelta(days=1)).isoformat(), state.calendar_offset_days)
             workflow.upsert_search_attributes([search_attributes.NEXT_DEADLINE.value_set(wake_at)])
-            await workflow.sleep(max(timedelta(0), wake_at - workflow.now()))
+            if wake_at > workflow.now():  # a timer of nothing would still cost the server's second
+                await workflow.sleep(wake_at - workflow.now())
             if wakes_on == listing_on:
                 await self._list(state.listed_through_year + 1, listing_on)
                 state.listed_through_year += 1

@@ -795,21 +795,25 @@ class RegistryStore:
             Agency.kind.in_(domain.REPORTING_KINDS), Agency.status.in_(domain.REPORTING_STATUSES),
             Agency.established_on <= date(report_year, 12, 31),
             ~select(AnnualReport.agency_id).where(AnnualReport.agency_id == Agency.id,
-                                                  AnnualReport.year == report_year).exists(),
-            ~select(CreditListEntry.id).where(CreditListEntry.id == entry_id).exists())
+                                                  AnnualReport.year == report_year).exists())
         before = await session.scalar(select(func.count()).select_from(CreditListEntry).where(
             CreditListEntry.list == domain.ABNORMAL_LIST, CreditListEntry.report_year == report_year,
             CreditListEntry.reason == domain.REPORT_MISSING))
-        summary = f"未按规定报送{report_year}年度报告，列入经营异常名录"
-        await session.execute(insert(CreditEvent).from_select(_EVENT_COLUMNS, select(
-            entry_id, Agency.id, null(), literal(domain.LIST_EVENT_KINDS[domain.ABNORMAL_LIST]),
-            literal("annual_report"), literal(f"annual-report-{report_year}"), literal(listed_on, Date),
-            literal(dates.publicity_ends_on, Date), literal(summary), literal(0), literal(now, db.Instant),
-            null(), literal(""), literal("")).where(*non_filers)))
-        listed = await session.execute(insert(CreditListEntry).from_select(_ENTRY_COLUMNS, select(
+        # Listed before: the key says so (a NOT EXISTS on the table being filled would rescan it
+        # for every row).
+        listed = await session.execute(db.insert_for(session, CreditListEntry).from_select(_ENTRY_COLUMNS, select(
             entry_id, Agency.id, literal(domain.ABNORMAL_LIST), literal(domain.REPORT_MISSING), literal(report_year),
             literal(listed_on, Date), literal(dates.moves_to_serious_on, Date), null(), null(), literal(""),
-            entry_id, literal(now, db.Instant)).where(*non_filers)))
+            entry_id, literal(now, db.Instant)).where(*non_filers)).on_conflict_do_nothing(index_elements=["id"]))
+        summary = f"未按规定报送{report_year}年度报告，列入经营异常名录"
+        await session.execute(insert(CreditEvent).from_select(_EVENT_COLUMNS, select(
+            CreditListEntry.id, CreditListEntry.agency_id, null(), literal(domain.LIST_EVENT_KINDS[domain.ABNORMAL_LIST]),
+            literal("annual_report"), literal(f"annual-report-{report_year}"), literal(listed_on, Date),
+            literal(dates.publicity_ends_on, Date), literal(summary), literal(0), literal(now, db.Instant),
+            null(), literal(""), literal("")).where(
+            # The entries just listed: this transaction's, by the moment it records.
+            CreditListEntry.list == domain.ABNORMAL_LIST, CreditListEntry.report_year == report_year,
+            CreditListEntry.recorded_at == literal(now, db.Instant))))
         return listed.rowcount, before
 
     async def move_to_serious_list(self, session: AsyncSession, on: date,

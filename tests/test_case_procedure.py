@@ -28,7 +28,7 @@ from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import migrate, testdata
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
-from tests.grpc_checks import error_info, field_reasons
+from tests.grpc_checks import error_info, eventually, field_reasons
 from contracts import search_attributes
 from contracts.case import CaseView
 from workflows.case.workflow import CaseWorkflow
@@ -83,6 +83,17 @@ class Court:
             await self.act(rpc, case_id, actor, **fields)
         error_info(refusal.value)
         return refusal.value
+
+    async def escalations(self, case_id: str, supervisor: str = SUPERVISOR, **fields) -> list[cpb.Escalation]:
+        """The case's escalations in a supervisor's inbox of the office."""
+        answer = await self.complaints.ListEscalations(cpb.ListEscalationsRequest(page_size=500, **fields),
+                                                       metadata=metadata("supervisor", OFFICE, subject=supervisor))
+        return [e for e in answer.escalations if e.case_id == case_id]
+
+    async def notifications(self, case_id: str, handler: str) -> list[cpb.Notification]:
+        answer = await self.complaints.ListNotifications(cpb.ListNotificationsRequest(page_size=500),
+                                                         metadata=metadata("handler", OFFICE, subject=handler))
+        return [n for n in answer.notifications if n.case_id == case_id]
 
     async def state(self, case_id: str) -> CaseView:
         return await self.env.client.get_workflow_handle(case_id).query(CaseWorkflow.view)
@@ -175,17 +186,91 @@ async def test_not_opened_tells_the_real_name_reporter(court: Court):
     assert status.next_deadline == ""
 
 
-async def test_a_missed_verification_period_escalates(court: Court):
+async def test_a_missed_verification_period_escalates_to_the_supervisors_inbox(court: Court):
     await court.start_on("2026-03-02")
     filed = await court.report(await court.agency(), real_name=False)
+    case_id = filed.case_id
+    await court.act("AssignCase", case_id, assignee=HANDLER)
+    await court.goto("2026-03-23")  # its last day: nothing is late yet
+    assert await court.escalations(case_id) == []
+    feed = await court.complaints.ListEscalationEvents(cpb.ListEscalationEventsRequest(),
+                                                       metadata=metadata("operator", OFFICE))
     await court.goto("2026-03-24")
-    view = await court.state(filed.case_id)
+    view = await court.state(case_id)
     assert view.overdue
     assert deadline(view, "verify_and_open").state == "missed"
-    assert any(t.action == "deadline_missed" for t in view.timeline)
+    assert any(t.action == "deadline_missed" and t.data["on"] == "2026-03-24" for t in view.timeline)
     listed = await court.complaints.ListCases(cpb.ListCasesRequest(overdue_only=True),
                                               metadata=metadata("supervisor"))
-    assert filed.case_id in [c.case_id for c in listed.cases]
+    assert case_id in [c.case_id for c in listed.cases]
+
+    # The day after the last day it is in the inbox of the office's supervisors, and on the feed.
+    [escalation] = await eventually(lambda: court.escalations(case_id))
+    assert (escalation.period_id, escalation.due_on, escalation.missed_on, escalation.days_overdue,
+            escalation.state, escalation.supervisor, escalation.assignee, escalation.region_code) == (
+        "verify_and_open", "2026-03-23", "2026-03-24", 1, cpb.ESCALATION_STATE_OPEN, "", HANDLER, "110108")
+    events = await court.complaints.ListEscalationEvents(cpb.ListEscalationEventsRequest(
+        after_position=feed.last_position), metadata=metadata("operator", OFFICE))
+    assert [(e.kind, e.case_id, e.due_on, e.missed_on) for e in events.events if e.case_id == case_id] == [
+        (cpb.ESCALATION_EVENT_KIND_RAISED, case_id, "2026-03-23", "2026-03-24")]
+    await court.goto("2026-03-26")
+    [escalation] = await court.escalations(case_id)
+    assert escalation.days_overdue == 3  # counted on the day the inbox is read
+
+    # A supervisor takes it and reassigns the case: the assignee changes, the timeline says so,
+    # the escalation is resolved and the new handler is told.
+    await court.complaints.AcknowledgeEscalation(cpb.AcknowledgeEscalationRequest(
+        escalation_id=escalation.escalation_id), metadata=metadata("supervisor", OFFICE, subject=SUPERVISOR))
+    assert (await court.escalations(case_id))[0].supervisor == SUPERVISOR
+    refusal = await court.refused("ReassignCase", case_id, assignee=SECOND_HANDLER, reason="改派")
+    assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED  # a handler cannot reassign
+    refusal = await court.refused("ReassignCase", case_id, actor=SUPERVISOR, assignee=HANDLER, reason="改派")
+    assert refusal.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_reasons(refusal) == {"assignee": "REASSIGN_TO_SAME_HANDLER"}
+    case = await court.act("ReassignCase", case_id, actor=SUPERVISOR, assignee=SECOND_HANDLER,
+                           reason="原承办人外出培训，逾期未核查")
+    assert case.summary.assignee == SECOND_HANDLER
+    [entry] = [e for e in case.timeline if e.action == "reassigned"]
+    assert (entry.actor, dict(entry.data)) == (SUPERVISOR, {
+        "assignee": SECOND_HANDLER, "previous_assignee": HANDLER, "reason": "原承办人外出培训，逾期未核查"})
+    assert await court.escalations(case_id) == []
+    [resolved] = await court.escalations(case_id, include_resolved=True)
+    assert (resolved.state, resolved.resolution, resolved.resolved_by) == (
+        cpb.ESCALATION_STATE_RESOLVED, cpb.ESCALATION_RESOLUTION_REASSIGNED, SUPERVISOR)
+    [told] = await court.notifications(case_id, SECOND_HANDLER)
+    assert (told.kind, told.actor) == (cpb.NOTIFICATION_KIND_REASSIGNED, SUPERVISOR)
+
+    # The new handler opens the case late: the timeline says the missed duty was done.
+    case = await court.act("OpenCase", case_id, actor=SECOND_HANDLER, reason="核查属实")
+    assert deadline(case, "verify_and_open").state == "missed"  # the record of compliance keeps it
+    assert any(e.action == "overdue_duty_done" and e.data["on"] == "2026-03-26" for e in case.timeline)
+    history = await court.env.client.get_workflow_handle(case_id).fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+async def test_the_warning_at_eighty_percent_reaches_the_assigned_handler(court: Court):
+    await court.start_on("2026-03-02")
+    agency = await court.agency()
+    assigned = await court.report(agency)
+    unassigned = await court.report(agency, category=cpb.VIOLATION_CATEGORY_CERTIFICATE_LENDING)
+    await court.act("AssignCase", assigned.case_id, assignee=SECOND_HANDLER)
+    # 15 working days from 03-02 end on 03-23; 80 % of them, 12, on 03-18.
+    assert deadline(await court.state(assigned.case_id), "verify_and_open").warn_on == "2026-03-18"
+    await court.goto("2026-03-17")
+    assert await court.notifications(assigned.case_id, SECOND_HANDLER) == []
+    await court.goto("2026-03-18")
+    [warning] = await eventually(lambda: court.notifications(assigned.case_id, SECOND_HANDLER))
+    assert (warning.kind, warning.period_id, warning.due_on, warning.warn_on, warning.actor,
+            warning.HasField("read_at")) == (cpb.NOTIFICATION_KIND_DUE_SOON, "verify_and_open", "2026-03-23",
+                                            "2026-03-18", "system", False)
+    assert await court.notifications(assigned.case_id, HANDLER) == []
+    # Nobody is assigned the other case: its office's queue shows it due soon, ahead of the rest.
+    queue = (await court.complaints.ListCases(cpb.ListCasesRequest(region_code=OFFICE, page_size=500),
+                                              metadata=metadata("handler", OFFICE))).cases
+    [shown] = [c for c in queue if c.case_id == unassigned.case_id]
+    assert shown.due_soon and shown.next_deadline == "2026-03-23" and not shown.assignee
+    ranks = [0 if c.overdue else 1 if c.due_soon else 2 for c in queue]
+    assert ranks == sorted(ranks)
 
 
 # ---- extensions (four eyes) and the clock stopped across a holiday -----------------------------

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import sys
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from console.app import build as build_console
 from console.settings import Settings
+from ipss.complaints.v1 import complaints_pb2 as cpb
+from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from suite import config, migrate, testdata
@@ -39,7 +42,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = config.REPO_ROOT / "test-artifacts"
 STYLESHEET = config.REPO_ROOT / "console" / "static" / "console.css"
 TASK_QUEUE = "ipss-console-browser"
-HANDLER, SUPERVISOR = "handler-wang", "supervisor-zhao"
+HANDLER, SECOND_HANDLER, SUPERVISOR = "handler-wang", "handler-li", "supervisor-zhao"
 # The colour pairs text is set in: (text, background) custom properties of the stylesheet.
 TEXT_COLOURS = [("text", "background"), ("muted", "background"), ("link", "background"),
                 ("header-text", "header-background"), ("button-text", "button-background"),
@@ -86,8 +89,9 @@ def test_text_colours_have_enough_contrast():
 
 class Suite:
     def __init__(self, env: WorkflowEnvironment, legal: legal_time.ScenarioClock,
-                 registry: rpb_grpc.RegistryServiceStub, url: str):
+                 registry: rpb_grpc.RegistryServiceStub, url: str, complaints: cpb_grpc.ComplaintsServiceStub):
         self.env, self.legal, self.registry, self.url = env, legal, registry, url
+        self.complaints = complaints
 
     async def start_on(self, legal_day: str) -> None:
         await legal_time.start_on(self.env, self.legal, legal_day)
@@ -129,16 +133,19 @@ async def suite():
         web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         serving = asyncio.create_task(web.serve(sockets=[sock]))
         channel = grpc.aio.insecure_channel(registry_address)
+        complaints_channel = grpc.aio.insecure_channel(complaints_address)
         try:
             async with build_worker(env.client, activities, TASK_QUEUE):
                 while not web.started:
                     await asyncio.sleep(0.05)
                 yield Suite(env, legal, rpb_grpc.RegistryServiceStub(channel),
-                            f"http://127.0.0.1:{sock.getsockname()[1]}")
+                            f"http://127.0.0.1:{sock.getsockname()[1]}",
+                            cpb_grpc.ComplaintsServiceStub(complaints_channel))
         finally:
             web.should_exit = True
             await serving
             await channel.close()
+            await complaints_channel.close()
             await activities.close()
             await complaints_server.stop(0)
             await complaints.close()
@@ -319,3 +326,63 @@ async def test_a_report_walks_from_the_portal_to_a_published_fine(suite: Suite, 
     assert "Public register" in await visit.text("h1")
     await context.close()
     assert visit.unlabelled == {}
+
+
+async def test_a_supervisor_reassigns_an_overdue_case_from_the_inbox(suite: Suite, browser):
+    """A report's verification period (15 working days from Monday 03-02: 03-23) runs out with
+    nobody acting; on 03-24 the case is in the inbox of the office's supervisors, who reassign
+    it there, and the new handler is told."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await suite.start_on("2026-03-02")
+    agency = await new_agency(suite)
+    filed = await suite.complaints.FileReport(cpb.FileReportRequest(
+        idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC, reporter=cpb.Reporter(real_name=False),
+        agency=cpb.ReportedAgency(credit_code=agency.credit_code), category=cpb.VIOLATION_CATEGORY_CERTIFICATE_LENDING,
+        description="该机构的专利代理师同时挂靠在另一家机构名下。"), metadata=metadata("citizen"))
+    case_id = filed.case_id
+    await suite.complaints.AssignCase(cpb.AssignCaseRequest(idempotency_key=uuid.uuid4().hex, case_id=case_id,
+                                                            assignee=HANDLER),
+                                      metadata=metadata("handler", "110000", subject=HANDLER))
+    await suite.goto("2026-03-24")
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    visit = Visit(await context.new_page(), suite.url)
+    visit.page.set_default_timeout(20_000)
+
+    await visit.sign_in("supervisor", SUPERVISOR, "110000")
+    row = visit.page.locator("tr.overdue", has_text=case_id)
+    for _ in range(50):  # the record of the day is written as the workflow wakes
+        await visit.open("/inbox")
+        if await row.count():
+            break
+        await asyncio.sleep(0.1)
+    assert int(re.match(r"\d+", await visit.page.inner_text("#inbox-count")).group()) >= 1  # the navigation's count
+    shown = await row.inner_text()
+    assert "核查立案期限" in shown and "2026-03-23" in shown and "2026-03-24 列入督办" in shown
+    assert "1 天" in shown and HANDLER in shown and agency.name in shown
+    await visit.shot("inbox-escalation")
+
+    await row.locator("summary").click()
+    await row.locator("[name='assignee']").fill(SECOND_HANDLER)
+    await row.locator("[name='reason']").fill("原承办人外出培训，逾期未核查，改由李办理")
+    await visit.shot("inbox-reassign")
+    async with visit.page.expect_navigation():
+        await row.locator("details button[type=submit]").click()
+    await visit.check()
+    assert "已完成：改派" in await visit.text()
+    assert await visit.page.locator("tr.overdue", has_text=case_id).count() == 0
+
+    await visit.open(f"/cases/{case_id}")
+    assert SECOND_HANDLER in await visit.text(".case-head")
+    page = await visit.text()
+    assert "改派给 handler-li：原承办人外出培训，逾期未核查，改由李办理（原承办人 handler-wang）" in page
+    assert "已报上级督办：“核查立案期限”已于 2026-03-23 届满" in page
+    await visit.shot("case-reassigned")
+
+    await visit.sign_in("handler", SECOND_HANDLER, "110000")
+    assert (await visit.page.inner_text("#notifications-count")).startswith("1")
+    await visit.open("/notifications")
+    assert f"{SUPERVISOR} 将本案改派给您" in await visit.text("tr.unread")
+    await visit.shot("notifications")
+    await context.close()
+    assert visit.unlabelled == {}
+

@@ -184,6 +184,89 @@ async def test_refusals_are_shown_from_the_status_details(console, api, registry
     assert answer.status_code == 503 and "不会重复提交" in answer.text
 
 
+# ---- escalations (超期督办) and notifications (办案提醒) ------------------------------------------------
+
+async def missed_and_warned(api, case_id: str, region: str, revision: int, *entries: pb.TimelineEntry,
+                            assignee: str = "handler-wang") -> None:
+    """A record write with the entries the workflow notes on a warning day or the day after a
+    missed last day."""
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
+        case_id=case_id, revision=revision, summary=pb.CaseSummary(
+            case_id=case_id, stage=pb.CASE_STAGE_VERIFICATION, status="verifying", region_code=region,
+            assignee=assignee, overdue=any(e.action == "deadline_missed" for e in entries),
+            due_soon=any(e.action == "due_soon" for e in entries)),
+        deadlines=[pb.Deadline(period_id="verify_and_open", due_on=day(-2), warn_on=day(-5), legal_source=VERIFY_SOURCE,
+                               description="核查并决定是否立案", state="missed")],
+        new_entries=list(entries), allowed_actions=["assign", "reassign", "open", "decline"]), metadata=OPERATOR)
+
+
+async def test_the_supervisors_inbox_counts_escalations_and_takes_one(console, api, registry_api):
+    county = new_county(PROVINCE)
+    agency = await new_agency(registry_api, county)
+    case_id = await inspection(api, agency)
+    await missed_and_warned(api, case_id, county, 1, pb.TimelineEntry(
+        actor="system", action="deadline_missed", internal=True,
+        data=dict(period_id="verify_and_open", due_on=day(-2), on=day(-1), provisional="False")))
+    await sign_in(console, "supervisor", county, subject="supervisor-zhao")
+    assert re.search(r'id="inbox-count">1<span class="visually-hidden"> 项超期待督办', (await console.get("/cases")).text)
+    page = (await console.get("/inbox")).text
+    row = row_of(page, '<tr class="overdue" id="escalation-')
+    assert case_id in row and agency.name in row and "核查立案期限" in row and day(-2) in row
+    assert f"{day(-1)} 列入督办" in row and "2 天" in row and "handler-wang" in row and "由我督办" in row
+    escalation_id = re.search(r'id="escalation-(\d+)"', row).group(1)
+
+    # A refused reassignment is shown at its row, the input kept (no worker is needed to refuse it).
+    reassign = f"/inbox/escalations/{escalation_id}/reassign/{case_id}"
+    form = dict(csrf=hidden(page, "csrf", reassign), idempotency_key=hidden(page, "idempotency_key", reassign))
+    answer = await console.post(reassign, data=dict(form, assignee="handler-li", reason=""))
+    assert answer.status_code == 400
+    row = row_of(answer.text, f'<tr class="overdue" id="escalation-{escalation_id}"')
+    assert f'id="a-reassign-{escalation_id}-reason-error">必填' in row and 'value="handler-li"' in row
+
+    acknowledge = f"/inbox/escalations/{escalation_id}/acknowledge"
+    answer = await console.post(acknowledge, data=dict(csrf=form["csrf"]))
+    assert answer.status_code == 303 and answer.headers["location"] == "/inbox?done=acknowledge"
+    page = (await console.get("/inbox?done=acknowledge")).text
+    assert "已由您督办。" in page and "supervisor-zhao 督办中" in page and 'id="inbox-count"' not in page
+
+    await sign_in(console, "supervisor", county, subject="supervisor-qian")
+    assert case_id not in (await console.get("/inbox")).text  # taken: out of the region's pool
+    answer = await console.post(acknowledge, data=dict(csrf=hidden((await console.get(f"/cases/{case_id}")).text,
+                                                                    "csrf")))
+    assert answer.status_code == 409 and "该督办事项已由 supervisor-zhao 督办" in answer.text
+    await console.get("/lang/en")
+    page = (await console.get("/inbox")).text
+    assert "Escalations and approvals" in page and "No missed deadlines to follow up." in page
+
+    await sign_in(console, "handler", county)
+    page = (await console.get("/cases")).text
+    assert 'href="/inbox"' not in page and 'href="/notifications"' in page
+    assert (await console.post(acknowledge, data=dict(csrf="x"))).status_code == 403
+
+
+async def test_a_handler_reads_the_warning_of_a_case_assigned_to_them(console, api, registry_api):
+    county = new_county(PROVINCE)
+    case_id = await inspection(api, await new_agency(registry_api, county))
+    await missed_and_warned(api, case_id, county, 1, pb.TimelineEntry(
+        actor="system", action="due_soon", internal=True,
+        data=dict(period_id="verify_and_open", due_on=day(3), warn_on=day(0), on=day(0), provisional="False")))
+    await sign_in(console, "handler", county, subject="handler-wang")
+    page = (await console.get("/cases")).text
+    assert re.search(r'id="notifications-count">1<span class="visually-hidden"> 条未读', page)
+    page = (await console.get("/notifications")).text
+    row = row_of(page, '<tr class="unread')
+    assert f"“核查立案期限”将于 {day(3)} 届满（{day(0)} 起预警）" in row and case_id in row
+    notification_id = re.search(r'id="notification-(\d+)"', row).group(1)
+    answer = await console.post(f"/notifications/{notification_id}/read", data=dict(csrf=hidden(page, "csrf")))
+    assert answer.status_code == 303
+    page = (await console.get("/notifications")).text
+    assert '<tr class="unread' not in page and "标为已读" not in page and 'id="notifications-count"' not in page
+    await sign_in(console, "handler", county, subject="handler-li")
+    assert "没有提醒。" in (await console.get("/notifications")).text  # another handler's are not shown
+    await sign_in(console, "operator", county)
+    assert (await console.get("/notifications")).status_code == 403
+
+
 # ---- provisional dates (暂定) ------------------------------------------------------------------------
 
 def provisional_badge(year: str, why: str = "{year}年放假安排尚未发布：按法定节假日暂定计算，发布后自动调整",

@@ -397,9 +397,20 @@ class NotificationEntry:
     case: Case
 
 
+def encode_inbox_token(escalation: Escalation) -> str:
+    """An inbox page's key: whether the escalation before it is resolved (0 or 1), its last day
+    and its id."""
+    return pages.encode("inbox", str(int(escalation.state == domain.RESOLVED)), escalation.due_on.isoformat(),
+                        str(escalation.id))
+
+
 def decode_inbox_token(token: str) -> tuple[int, date, int] | None:
-    """An inbox page's key: the resolved flag (0 or 1), due day and id of the escalation before it."""
     return pages.decode(token, "inbox", int, date.fromisoformat, int)
+
+
+def encode_notifications_token(notification: Notification) -> str:
+    """A notifications page's key: the id of the notification before it (newest first)."""
+    return pages.encode("notifications", str(notification.id))
 
 
 def decode_notifications_token(token: str) -> int | None:
@@ -633,8 +644,10 @@ class ComplaintsStore:
     async def record_progress(self, case_id: str, progress: Progress, now: datetime) -> bool:
         """Apply a newer revision's state; append the timeline entries it brings once, whatever
         the order in which retried writes arrive, and in the same transaction the member events
-        its public entries make (domain.member_events): a retried write adds none twice. True
-        when the state was applied."""
+        its public entries make (domain.member_events), the escalations and notifications its
+        entries raise, settle or send (domain.missed_periods, settlements, handler_notices) and
+        their events on the escalation feed: a retried write adds none twice. True when the state
+        was applied."""
         async with self.sessions() as session, session.begin():
             case = await self._case(session, case_id, for_update=True)
             appended = await self._insert_once(session, TimelineEntry, [
@@ -653,6 +666,7 @@ class ComplaintsStore:
             added = await outbox.add_events(session, MemberEventOutbox, events)
             applied = progress.revision > case.revision
             if applied:
+                was_overdue = case.overdue
                 if progress.summary["stage"] != case.stage:
                     entered_at = max((e["at"] for e in progress.new_entries), default=now)
                     await self._insert_once(session, CaseStageChange, dict(
@@ -665,7 +679,10 @@ class ComplaintsStore:
                 case.due_sort = domain.due_sort_key(case.next_deadline)
                 case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
                 case.revision, case.updated_at = progress.revision, now
-                feed += await self._settle_by_record(session, case, now)
+                # Only a case that missed a period has escalations: a write that neither finds
+                # nor leaves it overdue has none to settle, and reads none.
+                if was_overdue or case.overdue:
+                    feed += await self._settle_by_record(session, case, now)
             await self._append_feed(session, feed)
         if added:
             self.on_member_events()
@@ -770,13 +787,9 @@ class ComplaintsStore:
             rows = [InboxEntry(e, c) for e, c in await session.execute(statement)]
             waiting = await session.scalar(select(func.count()).select_from(Escalation).where(
                 in_region, Escalation.state == domain.OPEN))
-        token = ""
-        if len(rows) > page_size:
-            rows = rows[:page_size]
-            last = rows[-1].escalation
-            token = pages.encode("inbox", str(int(last.state == domain.RESOLVED)), last.due_on.isoformat(),
-                                 str(last.id))
-        return rows, token, waiting
+        if len(rows) <= page_size:
+            return rows, "", waiting
+        return rows[:page_size], encode_inbox_token(rows[page_size - 1].escalation), waiting
 
     async def escalation(self, escalation_id: int) -> InboxEntry:
         async with self.sessions() as session:
@@ -829,11 +842,9 @@ class ComplaintsStore:
             rows = [NotificationEntry(n, c) for n, c in await session.execute(statement)]
             unread = await session.scalar(select(func.count()).select_from(Notification).join(
                 Case, Case.id == Notification.case_id).where(*mine, Notification.read_at.is_(None)))
-        token = ""
-        if len(rows) > page_size:
-            rows = rows[:page_size]
-            token = pages.encode("notifications", str(rows[-1].notification.id))
-        return rows, token, unread
+        if len(rows) <= page_size:
+            return rows, "", unread
+        return rows[:page_size], encode_notifications_token(rows[page_size - 1].notification), unread
 
     async def mark_notification_read(self, notification_id: int, recipient: str, region_prefix: str,
                                      now: datetime) -> NotificationEntry:

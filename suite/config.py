@@ -64,13 +64,21 @@ class TemporalSettings:
     address: str
     namespace: str
     task_queue: str
+    # A frontend that asks for mutual TLS (a cluster's): the directory of a mounted Secret with
+    # ca.crt, tls.crt and tls.key, and the name its certificate is for. None: plaintext (the dev
+    # server on this machine).
+    tls_dir: Path | None = None
+    tls_server_name: str = ""
 
 
 def temporal() -> TemporalSettings:
+    tls_dir = os.environ.get("IPSS_TEMPORAL_TLS_DIR", "").strip()
     return TemporalSettings(
         address=os.environ.get("IPSS_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
         namespace=os.environ.get("IPSS_TEMPORAL_NAMESPACE", "default"),
         task_queue=os.environ.get("IPSS_TEMPORAL_TASK_QUEUE", "ipss"),
+        tls_dir=Path(tls_dir) if tls_dir else None,
+        tls_server_name=os.environ.get("IPSS_TEMPORAL_TLS_SERVER_NAME", ""),
     )
 
 

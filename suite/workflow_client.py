@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from contracts import refusals
 from suite import config, telemetry
@@ -38,8 +38,7 @@ class WorkflowClient:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await Client.connect(self._settings.address, namespace=self._settings.namespace,
-                                                        interceptors=telemetry.temporal_interceptors())
+                    self._client = await connect(self._settings)
                 except RuntimeError:
                     raise Unavailable(NOT_ANSWERING, RETRY_LATER) from None
         return self._client
@@ -66,6 +65,21 @@ class WorkflowClient:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, **options), workflow_id)
         except WorkflowAlreadyStartedError:
             pass
+
+
+async def connect(settings: config.TemporalSettings, **options) -> Client:
+    """A Temporal client as the settings say: the namespace, the suite's interceptors, and mutual
+    TLS when they name a certificate directory (a cluster's frontend)."""
+    return await Client.connect(settings.address, namespace=settings.namespace, tls=tls_config(settings),
+                                interceptors=telemetry.temporal_interceptors(), **options)
+
+
+def tls_config(settings: config.TemporalSettings) -> TLSConfig | bool:
+    if settings.tls_dir is None:
+        return False
+    read = lambda name: (settings.tls_dir / name).read_bytes()  # noqa: E731 - three files of one Secret
+    return TLSConfig(server_root_ca_cert=read("ca.crt"), client_cert=read("tls.crt"),
+                     client_private_key=read("tls.key"), domain=settings.tls_server_name or None)
 
 
 async def answered(call: Callable[[], Awaitable], workflow_id: str):

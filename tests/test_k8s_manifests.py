@@ -1026,14 +1026,37 @@ def test_temporal_persists_to_its_cloudnativepg_cluster_over_verified_tls() -> N
     assert cluster["spec"]["enableSuperuserAccess"] is False
 
 
+# The processes that dial Temporal (suite.workflow_client.connect), and the search-attribute Job.
+TEMPORAL_CLIENTS = ("complaints", "inspections", "linkage", WORKER, "temporal-search-attributes")
+TEMPORAL_CLIENT_SECRET = "ipss-temporal-client-tls"
+
+
+@pytest.mark.parametrize("overlay", SUITE)
+def test_every_temporal_client_mounts_its_client_certificate_where_the_settings_say(overlay: str) -> None:
+    directory = configmap(overlay, CONFIGMAP)["data"]["IPSS_TEMPORAL_TLS_DIR"]
+    clients = [w for w in objects(overlay)
+               if w["kind"] in ("Deployment", "Job") and w["metadata"]["name"] in TEMPORAL_CLIENTS]
+    assert sorted(w["metadata"]["name"] for w in clients) == sorted(TEMPORAL_CLIENTS)
+    for workload in clients:
+        spec = pod_spec(workload)
+        secrets = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+        [container] = [c for c in spec["containers"]]
+        mounted = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        assert secrets.get(mounted.get(directory)) == TEMPORAL_CLIENT_SECRET, workload["metadata"]["name"]
+
+
 def test_temporal_values_tls_namespace_and_images() -> None:
     values = temporal_values()
     tls = values["server"]["tls"]
     assert tls["internode"]["enabled"] is True and tls["internode"]["requireClientAuth"] is True
     assert tls["internode"]["secretName"] and tls["internode"]["serverName"]
-    # The frontend stays plaintext until the suite's clients speak TLS (values.yaml says why).
-    assert tls["frontend"]["enabled"] is False
-    suite_namespace = configmap("prod", CONFIGMAP)["data"]["IPSS_TEMPORAL_NAMESPACE"]
+    # The frontend asks for mutual TLS, for the name the suite's clients dial it by.
+    config_data = configmap("prod", CONFIGMAP)["data"]
+    assert tls["frontend"]["enabled"] is True and tls["frontend"]["requireClientAuth"] is True
+    assert tls["frontend"]["secretName"] and tls["frontend"]["serverName"] == config_data["IPSS_TEMPORAL_TLS_SERVER_NAME"]
+    assert values["web"]["tls"]["enabled"] is True
+    assert values["web"]["tls"]["serverName"] == tls["frontend"]["serverName"]
+    suite_namespace = config_data["IPSS_TEMPORAL_NAMESPACE"]
     namespaces = values["server"]["config"]["namespaces"]
     assert namespaces["create"] is True and [n["name"] for n in namespaces["namespace"]] == [suite_namespace]
     # Server and admin tools by digest, the admin tools the same as the search-attribute Job's.

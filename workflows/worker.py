@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from suite import config, telemetry
+from suite.workflow_client import connect
 from suite import logging as suite_logging
 from workflows.activities.complaints import ComplaintsActivities
 from workflows.activities.inspections import InspectionActivities
@@ -84,9 +85,7 @@ async def main() -> None:
     telemetry.start("worker")
     log = suite_logging.get("worker")
     settings = config.temporal()
-    client = await Client.connect(settings.address, namespace=settings.namespace,
-                                  interceptors=telemetry.temporal_interceptors(),
-                                  runtime=telemetry.temporal_runtime("worker"))
+    client = await connect(settings, runtime=telemetry.temporal_runtime("worker"))
     activities = Activities.connect()
     worker = build_worker(client, activities, settings.task_queue)
     stopping = asyncio.Event()

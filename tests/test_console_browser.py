@@ -1,8 +1,10 @@
 """The console in a real browser: the machine's Chromium driven by Playwright walks a citizen's
 report from the portal through the handler's console (open the case, serve the prior notice of a
-fine, decide) and the supervisor's approval to the fine published on the public register. Real
-services on loopback (registry and complaints on SQLite; the console has no database of its own,
-and both backends are tested with the services themselves), the case workflow on a real worker,
+fine, decide) and the supervisor's approval to the fine published on the public register; and a
+case left undone past its verification period from the supervisor's inbox, where it is
+reassigned, to the new handler's notifications. Real services on loopback (registry and
+complaints on SQLite; the console has no database of its own, and both backends are tested with
+the services themselves), the case workflow on a real worker,
 on Temporal's time-skipping server so the statement period runs out in a moment. The legal
 calendar of 2026 is used as in tests/test_case_procedure.py. Screenshots of the main pages are
 kept in test-artifacts/; every page visited is checked for a label on every field, one form is

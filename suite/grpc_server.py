@@ -24,6 +24,7 @@ from functools import lru_cache
 import grpc
 import structlog
 from google.protobuf import any_pb2, descriptor_pool, duration_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
@@ -33,8 +34,8 @@ from grpc_status import rpc_status
 from ipss.options.v1 import options_pb2
 from suite import auth, config, db, telemetry, validation
 from suite import logging as suite_logging
-from suite.errors import (DomainError, FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted,
-                          Unauthenticated)
+from suite.errors import (DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied,
+                          ResourceExhausted, Unauthenticated)
 
 # Infrastructure services every server offers without a token.
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
@@ -138,12 +139,12 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._guard(method, metadata, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_decoded(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._guard_stream(method, metadata, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_decoded(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         raise RuntimeError(f"{method}: only unary and server-streaming RPCs are supported by the suite interceptor")
 
@@ -151,6 +152,8 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
                      context: grpc.aio.ServicerContext) -> auth.Principal:
         caller = await self._authenticate(metadata, context)
         _authorize(method, caller)
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(FieldViolation("request", "REQUEST_NOT_DECODABLE", request.problem))
         validation.check(request)
         auth.bind(caller)
         return caller
@@ -183,6 +186,26 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     call.log()
         return guarded
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Bytes that are not the RPC's request message (corrupt, truncated, bad UTF-8): refused as
+    INVALID_ARGUMENT once the caller is known, not answered UNKNOWN with the parser's words."""
+
+    problem: str
+
+
+def _decoded(deserializer: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes):
+        try:
+            return deserializer(data)
+        except DecodeError:
+            return Undecodable("is not a well-formed request message of this RPC")
+    return decode
 
 
 def _case_id(message) -> str:

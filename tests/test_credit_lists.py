@@ -142,6 +142,40 @@ async def list_non_filers(api, report_year: int, listed_on: date) -> pb.ListAnnu
         report_year=report_year, listed_on=listed_on.isoformat()), metadata=OPERATOR)
 
 
+async def test_the_lists_are_counted_on_each_day_asked(database):
+    """The lists' sizes over time (统计): who was on a list at the end of each day, as the public
+    entries say, in the region asked; bad days are named."""
+    async with registry_on(database) as (api, _):
+        removed, stays = await agency(api), await agency(api)
+        elsewhere = (await api.CreateAgency(testdata.agency_request("310104", established_on="2016-03-01"),
+                                            metadata=OPERATOR)).agency
+        await list_non_filers(api, 2026, LISTING_DAY_2027)
+    async with registry_on(database, date(2027, 5, 10)) as (api, _):
+        await file_report(api, removed.id, 2026, "2027-05-10")
+        await remove(api, removed.id, ABNORMAL)
+        days = ["2027-03-31", "2027-04-01", "2027-05-09", "2027-05-10"]
+        counted = await api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            list=ABNORMAL, days=days), metadata=PUBLIC)
+        assert [c.on for c in counted.counts] == days
+        listed = {day: len([e for e in await entries(api, ABNORMAL, day)]) for day in days}
+        assert [c.entries for c in counted.counts] == [listed[day] for day in days]
+        assert listed["2027-05-09"] - listed["2027-05-10"] == 1 and listed["2027-03-31"] < listed["2027-04-01"]
+        beijing = await api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            list=ABNORMAL, days=days, region_code="110000"), metadata=PUBLIC)
+        shanghai = await api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            list=ABNORMAL, days=days, region_code="310000"), metadata=PUBLIC)
+        assert [a.entries + b.entries for a, b in zip(beijing.counts, shanghai.counts)] == \
+            [c.entries for c in counted.counts]
+        assert shanghai.counts[1].entries >= 1 and elsewhere.id and stays.id
+        serious = await api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            list=SERIOUS, days=["2027-05-10"]), metadata=PUBLIC)
+        assert [c.entries for c in serious.counts] == [0]
+        await invalid(api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            list=ABNORMAL, days=["2027-02-30", "2027-04-01", "soon"]), metadata=PUBLIC), "days[0]", "days[2]")
+        await invalid(api.CountCreditListEntries(pb.CountCreditListEntriesRequest(
+            days=["2027-04-01"] * 61, region_code="11"), metadata=PUBLIC), "list", "days", "region_code")
+
+
 async def test_three_years_on_the_abnormal_list_move_an_agency_and_early_removal_waits_a_year(database):
     async with registry_on(database) as (api, _):
         stays = await agency(api)

@@ -875,6 +875,8 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
             idempotency_key=key(), agency_id=agency.id, list=pb.CREDIT_LIST_ABNORMAL_OPERATION, reason="已补报"),
         "ListCreditListEntries": lambda: pb.ListCreditListEntriesRequest(list=pb.CREDIT_LIST_ABNORMAL_OPERATION,
                                                                          agency_id=agency.id),
+        "CountCreditListEntries": lambda: pb.CountCreditListEntriesRequest(list=pb.CREDIT_LIST_ABNORMAL_OPERATION,
+                                                                           days=["2026-12-31"]),
     }[rpc]()
 
 

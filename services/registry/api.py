@@ -11,7 +11,7 @@ from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from contracts.periods import PeriodQuestion
 from rules import Rules, WorkingDayCalendar
 from services.registry import domain, store
-from suite import auth, clock, idempotency, pages
+from suite import auth, clock, codes, idempotency, pages
 from suite import logging as suite_logging
 from suite.errors import FieldViolation, InvalidArgument
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
@@ -224,6 +224,18 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
             pages.decode(request.page_token, "credit-list", date.fromisoformat, str))
         return pb.ListCreditListEntriesResponse(entries=[list_entry_message(e, a) for e, a in rows],
                                                 next_page_token=token)
+
+    async def CountCreditListEntries(self, request: pb.CountCreditListEntriesRequest, context
+                                     ) -> pb.CountCreditListEntriesResponse:
+        bad = [FieldViolation(f"days[{i}]", problem.reason, problem.description, dict(problem.metadata))
+               for i, day in enumerate(request.days) if (problem := codes.date_problem(day))]
+        if bad:
+            raise InvalidArgument(bad)
+        days = [date.fromisoformat(day) for day in request.days]
+        counts = await self.store.count_entries(enum_word(CREDIT_LIST, request.list), days,
+                                                auth.region_prefix(request.region_code) if request.region_code else "")
+        return pb.CountCreditListEntriesResponse(counts=[pb.CreditListCount(on=day.isoformat(), entries=n)
+                                                         for day, n in zip(days, counts)])
 
     def _period_end(self, period_id: str, started_on: date) -> date:
         plan = plan_period(self.rules, self.calendar, PeriodQuestion(self.rules.version, period_id,

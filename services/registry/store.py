@@ -898,6 +898,21 @@ class RegistryStore:
         token = pages.encode("credit-list", rows[-1][0].listed_on.isoformat(), rows[-1][0].id) if more else ""
         return rows, token
 
+    async def count_entries(self, list_name: str, days: list[date], region_prefix: str) -> list[int]:
+        """How many entries were on the list at the end of each day (listed on or before it, not
+        removed by it), in the order of the days."""
+        counts = []
+        async with self.sessions() as session:
+            for day in days:
+                statement = select(func.count()).select_from(CreditListEntry).where(
+                    CreditListEntry.list == list_name, CreditListEntry.listed_on <= day,
+                    or_(CreditListEntry.removed_on.is_(None), CreditListEntry.removed_on > day))
+                if region_prefix:
+                    statement = statement.join(Agency, Agency.id == CreditListEntry.agency_id).where(
+                        Agency.region_code.between(*code_range(region_prefix)))
+                counts.append(await session.scalar(statement) or 0)
+        return counts
+
     # -- credit --
 
     async def record_credit_event(self, session: AsyncSession, fields: dict, scope_check) -> CreditEvent:

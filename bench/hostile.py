@@ -160,3 +160,24 @@ def payloads(rpc: Rpc) -> st.SearchStrategy[bytes]:
     """What goes on the wire: a hostile message, or bytes that do not parse as one."""
     return st.one_of(messages(rpc.method.input_type).map(lambda m: m.SerializeToString()),
                      st.binary(min_size=1, max_size=64))
+
+
+def caller(role: str) -> tuple[tuple[str, str], ...]:
+    """A bearer token for the role (an association's names one nobody registered); none for the public."""
+    if role == "public":
+        return ()
+    token = auth.mint(role, f"hostile-{role}", association_id="as-hostile" if role == "association" else "")
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def send(channel: grpc.aio.Channel, rpc: Rpc, payload: bytes, role: str) -> grpc.StatusCode:
+    """The call's status; a stream is read to its end or its first refusal."""
+    try:
+        if rpc.streaming:
+            async for _ in channel.unary_stream(rpc.path)(payload, metadata=caller(role), timeout=5):
+                pass
+        else:
+            await channel.unary_unary(rpc.path)(payload, metadata=caller(role), timeout=5)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK

@@ -14,12 +14,12 @@ import grpc
 import pytest
 from sqlalchemy import MetaData
 
-from bench.hostile import ANSWER_SECONDS, UNINTENDED, Rpc, examples, rpcs
+from bench.hostile import ANSWER_SECONDS, UNINTENDED, Rpc, examples, rpcs, send
 from services.complaints import store as complaints_store
 from services.inspections import store as inspections_store
 from services.registry import store as registry_store
 from suite import config, migrate
-from tests.conftest import BACKENDS, COMPLAINTS_TRACKING_KEY, fresh_database, metadata, running_registry
+from tests.conftest import BACKENDS, COMPLAINTS_TRACKING_KEY, fresh_database, running_registry
 from tests.grpc_checks import stored
 
 pytestmark = pytest.mark.slow
@@ -71,31 +71,13 @@ async def services(request, temporal_env):
                 await inspections.close()
 
 
-async def send(target: Target, rpc: Rpc, payload: bytes, role: str) -> grpc.StatusCode:
-    """The call's status; a stream is read to its end or its first refusal."""
-    caller = metadata(role) if role != "association" else metadata(role, association_id="as-hostile")
-    if rpc.streaming:
-        call = target.channel.unary_stream(rpc.path)(payload, metadata=caller, timeout=5)
-        try:
-            async for _ in call:
-                pass
-        except grpc.aio.AioRpcError as error:
-            return error.code()
-        return grpc.StatusCode.OK
-    try:
-        await target.channel.unary_unary(rpc.path)(payload, metadata=caller, timeout=5)
-    except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
-
-
 @pytest.mark.parametrize("rpc", list(rpcs()), ids=lambda rpc: rpc.path.rsplit(".", 1)[-1])
 async def test_every_rpc_answers_hostile_input_on_purpose_in_time_and_keeps_what_is_stored(services, rpc: Rpc):
     target = services[rpc.service]
     for payload, role in examples(rpc, EXAMPLES):
         before = await stored(target.engine, target.tables) if rpc.writes() else None
         started = time.perf_counter()
-        code = await send(target, rpc, payload, role)
+        code = await send(target.channel, rpc, payload, role)
         elapsed = time.perf_counter() - started
         assert code not in UNINTENDED, (rpc.path, role, code, payload[:200])
         assert elapsed < ANSWER_SECONDS, (rpc.path, role, code, round(elapsed, 3))

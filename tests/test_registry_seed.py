@@ -193,6 +193,29 @@ def test_reports_and_credit_events_follow_the_rules(seeded):
     assert {"fine", "warning", "abnormal_operation_list", "suspension"} <= kinds
 
 
+def test_list_entries_are_kept_as_the_registry_keeps_them(seeded):
+    """Every list entry the seed writes has its credit event under its id; an entry is open today
+    exactly when its listing is still public; an agency moved to the serious-violation list left
+    the abnormal list the day it moved."""
+    url, _ = seeded
+    events = {i: (kind, as_date(on), as_date(ends)) for i, kind, on, ends in rows(
+        url, "SELECT id, kind, occurred_on, publicity_ends_on FROM credit_events")}
+    entries = rows(url, "SELECT id, list, listed_on, removed_on, removal_reason, moves_to_serious_on, "
+                        "credit_event_id FROM credit_list_entries")
+    assert entries, "a few agencies miss a report"
+    listed = {e[0]: e for e in entries}
+    for entry_id, list_name, listed_on, removed_on, reason, moves_on, event_id in entries:
+        kind, on, ends = events[event_id]
+        assert (kind, on) == ({"abnormal_operation": "abnormal_operation_list",
+                               "serious_violation": "serious_violation_list"}[list_name], as_date(listed_on))
+        assert (removed_on is None) == (ends >= TODAY or as_date(removed_on) > TODAY), entry_id
+        if reason == "moved_to_serious_violation_list":
+            serious = listed["serious-" + entry_id.removeprefix("abnormal-")]
+            assert as_date(serious[2]) == as_date(removed_on) == as_date(moves_on)
+        if reason == "annual_report_filed":
+            assert events[f"{entry_id}-removed"][:2] == ("abnormal_operation_list_removal", as_date(removed_on))
+
+
 def test_the_same_seed_gives_the_same_data(seeded):
     url, _ = seeded
     backend = "sqlite" if db.is_sqlite(url) else "postgresql"

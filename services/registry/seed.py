@@ -208,6 +208,7 @@ class Rows:
     credit_events: list[tuple] = field(default_factory=list)
     associations: list[tuple] = field(default_factory=list)
     memberships: list[tuple] = field(default_factory=list)
+    credit_list_entries: list[tuple] = field(default_factory=list)
 
 
 COLUMNS = {
@@ -225,6 +226,8 @@ COLUMNS = {
                       "publicity_ends_on", "summary", "fine_cny", "recorded_at"),
     "associations": ("id", "name", "credit_code", "region_code", "kinds", "created_at"),
     "memberships": ("id", "association_id", "agency_id", "joined_on", "left_on", "ended_by", "reference"),
+    "credit_list_entries": ("id", "agency_id", "list", "reason", "report_year", "listed_on", "moves_to_serious_on",
+                            "early_removal_from", "removed_on", "removal_reason", "credit_event_id", "recorded_at"),
 }
 
 
@@ -522,23 +525,52 @@ class Generator:
 
     def missed_report(self, agency: PlannedAgency, year: int, listed_on: int, end: int, rows: Rows) -> int:
         """A missed report puts the agency on the abnormal list the day after the window closes; it
-        leaves the list by filing late, or moves to the serious-violation list when it stays on it
-        (专利代理管理办法 art. 37, 38). Returns the day of the late filing, or 0."""
+        leaves the list by filing late and asking, or moves to the serious-violation list the day
+        after three years on it (专利代理管理办法 art. 37, 38): the list entries and their credit
+        events as the registry keeps them (store.list_non_filers, move_to_serious_list,
+        remove_from_list). Returns the day of the late filing, or 0."""
         rng = self.rng
-        reference = f"abnormal-{year}-{agency.region.code}-{agency.index:07d}"
+        entry = f"abnormal-{year}-{agency.id}"
+        planned_end = self.period_end(listed_on, "abnormal_list_to_serious")
+        moves_on = planned_end + 1
         late = listed_on + rng.randint(20, 300)
-        summary = f"未按期报送{year}年度报告，列入经营异常名录"
+        summary = f"未按规定报送{year}年度报告，列入经营异常名录"
         if late < end and rng.random() < 0.6:
-            self.event(rows, agency.id, None, "abnormal_operation_list", "annual_report", reference, listed_on,
-                       late + rng.randint(1, 10), summary)
+            self.list_entry(rows, entry, agency.id, "abnormal_operation", "annual_report_missing", year, listed_on,
+                            moves_on=moves_on, removed=(late, "annual_report_filed"))
+            self.listing(rows, entry, agency.id, "abnormal_operation_list", listed_on, late - 1, summary)
+            self.listing(rows, f"{entry}-removed", agency.id, "abnormal_operation_list_removal", late, planned_end,
+                         "已补报年度报告，申请移出经营异常名录", reference=entry)
             return late
-        serious = self.period_end(listed_on, "abnormal_list_to_serious")
-        self.event(rows, agency.id, None, "abnormal_operation_list", "annual_report", reference, listed_on,
-                   serious, summary)
-        if serious <= self.today:
-            self.event(rows, agency.id, None, "serious_violation_list", "annual_report", reference, serious,
-                       self.period_end(serious, "serious_violation_list"), "列入经营异常名录届满仍未报送，列入严重违法失信名单")
+        moved = moves_on <= self.today
+        self.list_entry(rows, entry, agency.id, "abnormal_operation", "annual_report_missing", year, listed_on,
+                        moves_on=moves_on, removed=(moves_on, "moved_to_serious_violation_list") if moved else None)
+        self.listing(rows, entry, agency.id, "abnormal_operation_list", listed_on,
+                     moves_on - 1 if moved else planned_end, summary)
+        if moved:
+            serious = f"serious-{year}-{agency.id}"
+            self.list_entry(rows, serious, agency.id, "serious_violation", "moved_from_abnormal_list", year, moves_on,
+                            early_from=self.period_end(moves_on, "serious_violation_early_removal") + 1)
+            self.listing(rows, serious, agency.id, "serious_violation_list", moves_on,
+                         self.period_end(moves_on, "serious_violation_list"),
+                         "列入经营异常名录届满三年仍未履行相关义务，列入严重违法失信名单", reference=entry)
         return 0
+
+    def list_entry(self, rows: Rows, entry_id: str, agency_id: str, list_name: str, reason: str, year: int,
+                   listed_on: int, moves_on: int | None = None, early_from: int | None = None,
+                   removed: tuple[int, str] | None = None) -> None:
+        removed_on, removal_reason = removed or (None, "")
+        rows.credit_list_entries.append((
+            entry_id, agency_id, list_name, reason, year, day(listed_on), day(moves_on) if moves_on else None,
+            day(early_from) if early_from else None, day(removed_on) if removed_on else None, removal_reason,
+            entry_id, moment(min(listed_on + 1, self.today), 11)))
+
+    def listing(self, rows: Rows, event_id: str, agency_id: str, kind: str, on: int, publicity_ends: int,
+                summary: str, reference: str = "") -> None:
+        """A list's credit event, under the id the registry gives it (the entry's, or <entry>-removed)."""
+        rows.credit_events.append((event_id, agency_id, None, kind, "annual_report",
+                                   reference or f"annual-report-{event_id.split('-')[1]}", day(on),
+                                   day(publicity_ends), summary, 0, moment(min(on + 1, self.today), 11)))
 
     # -- practitioners (从业人员) and practice filings (执业备案) --
 

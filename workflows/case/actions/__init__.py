@@ -12,7 +12,7 @@ A module registers its handlers with `@handles(name, when=..., check=...)`."""
 
 from __future__ import annotations
 
-from contracts.case import CaseAction
+from contracts.case import OPENING_PERIOD, CaseAction
 from contracts.case_actions import CASE_ACTIONS, actions_of_stage
 from contracts.refusals import refuse
 from workflows.case.actions import (after_decision, clock_stops, decision, endings,  # noqa: F401 - they register
@@ -36,6 +36,11 @@ def check(case: Case, action: CaseAction) -> None:
     if case.state.stage not in spec.stages:
         raise refuse("ACTION_NOT_IN_STAGE", f"{action.action} is not possible in stage {case.state.stage}",
                      action=action.action, stage=case.state.stage)
+    if OPENING_PERIOD not in case.state.periods:
+        # An action that came with the case's start, while its first period is still being placed
+        # (a provisional year asks the calendar): the update waits for the case to open and is
+        # checked again then, under the case's lock.
+        return
     case.effective_on(action)
     handler = HANDLERS[action.action]
     refusal = handler.when(case)

@@ -201,7 +201,7 @@ async def test_what_the_record_says_next_resolves_the_escalation(api, registry_a
 
 
 async def test_an_escalation_follows_its_case_to_another_office(api, registry_api, complaints):
-    county, elsewhere = new_county("62"), new_county("64")
+    county, elsewhere = new_county("62"), new_county("51")
     case_id = await inspection(api, await new_agency(registry_api, county))
     await missed(api, case_id, county, day(-2))
     await record(api, write(case_id, elsewhere, 2, entry("transferred", "handler-wang", on=day(0)),
@@ -215,7 +215,7 @@ async def test_an_escalation_follows_its_case_to_another_office(api, registry_ap
 
 async def test_the_feed_gives_every_change_in_position_order_within_the_callers_region(api, registry_api,
                                                                                      complaints):
-    county = new_county("65")
+    county = new_county("31")
     case_id = await inspection(api, await new_agency(registry_api, county))
     far = new_county("15")
     other = await inspection(api, await new_agency(registry_api, far))

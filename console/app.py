@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from console import i18n, inspections, officers, public, refusals, schedules
+from console import credit, i18n, inspections, officers, public, refusals, schedules
 from console.backend import Backend
 from console.settings import Settings
 from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
@@ -236,6 +236,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *inspections.routes(),
         *public.routes(),
         *schedules.routes(),
+        *credit.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan, middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders),
                                       Middleware(NavigationCounts)])

@@ -26,6 +26,8 @@ VOCABULARIES = {
     "agency_status": "agency_status", "from_status": "agency_status", "to_status": "agency_status",
     "campaign_status": "campaign_status", "plan_status": "plan_status", "risk_classes": "risk_class",
     "outcome": "check_outcome", "service": "service",
+    "event_kind": "credit_event", "list": "credit_list", "repair_stage": "credit_repair_stage",
+    "repair_step": "credit_repair_step",
 }
 PROVISIONAL = "provisional"
 LIST_SEPARATOR = {"zh": "、", "en": ", "}

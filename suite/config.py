@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -57,6 +58,20 @@ def token_secret() -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def registry_signing_key() -> bytes:
+    """The registry's Ed25519 private key (32 raw bytes) that signs the lists it gives partner
+    departments (suite.signing): IPSS_REGISTRY_SIGNING_KEY (base64) in production; in development
+    made once and kept in var/, as the token secret is."""
+    explicit = os.environ.get("IPSS_REGISTRY_SIGNING_KEY", "").strip()
+    if explicit:
+        return base64.b64decode(explicit, validate=True)
+    path = var_dir() / "registry-signing-key"
+    if not path.exists():
+        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return base64.b64decode(path.read_text().strip(), validate=True)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""The double-random draw algorithm (ipss-draw/1) as a pure function: the same inputs give the
-same bytes; each stratum yields ceil(N × ratio) targets, the most specific ratio winning; no
-inspector meets a target they are excluded from; an unstaffable plan fails naming the target;
-and a re-check catches a changed seed, snapshot, pool or result."""
+"""The double-random draw algorithm (ipss-draw/2) as a pure function: the same inputs give the
+same bytes; each stratum yields ceil(N × ratio) targets, the most specific ratio winning; an agency
+under the joint punishment measure raising its inspection ratio is drawn in the high risk class
+whatever its grade; no inspector meets a target they are excluded from; an unstaffable plan fails
+naming the target; and a re-check catches a changed seed, snapshot, pool or result, and still
+verifies a record drawn with ipss-draw/1."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def snapshot(count: int, seed: int = 7) -> tuple[list[list[str]], str]:
     for index in range(count):
         region = rng.choice(REGIONS)
         rows.append([testdata.credit_code(region, rng), f"机构{index}", region, rng.choice(KINDS),
-                     rng.choices("ABCD", weights=(60, 25, 10, 5))[0]])
+                     rng.choices("ABCD", weights=(60, 25, 10, 5))[0], draw.RAISED if rng.random() < 0.02 else ""])
     entries = draw.snapshot_entries(rows)
     return entries, draw.sha256_hex(entries)
 
@@ -89,7 +91,7 @@ def test_another_seed_or_snapshot_draws_other_targets(data):
 def test_each_stratum_yields_its_ratio_rounded_up(data):
     entries, snapshot_hash, inspectors, pool_hash = data
     outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
-    population = Counter((e[2], e[3], draw.RISK_OF_GRADE[e[4]]) for e in entries)
+    population = Counter((e[2], e[3], draw.risk_class(e)) for e in entries)
     drawn = Counter((t[1], t[2], t[3]) for t in outcome.targets)
     ratio = {"low": 300, "general": 500, "elevated": 2000, "high": 5000}
     strata = {tuple(row[:3]): row[3:] for row in outcome.result["strata"]}
@@ -109,14 +111,43 @@ def test_within_a_stratum_the_lowest_keys_are_drawn(data):
     entries, snapshot_hash, inspectors, pool_hash = data
     outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
     stratum = max(outcome.result["strata"], key=lambda row: row[3])
-    members = [e for e in entries if (e[2], e[3], draw.RISK_OF_GRADE[e[4]]) == tuple(stratum[:3])]
+    members = [e for e in entries if (e[2], e[3], draw.risk_class(e)) == tuple(stratum[:3])]
 
     def key(code: str) -> bytes:
-        return hashlib.sha256(b"\x1f".join([b"ipss-draw/1", b"target", SEED.encode(), snapshot_hash.encode(),
+        return hashlib.sha256(b"\x1f".join([b"ipss-draw/2", b"target", SEED.encode(), snapshot_hash.encode(),
                                             code.encode()])).digest()
     expected = sorted(members, key=lambda e: key(e[0]))[:stratum[5]]
     assert {e[0] for e in expected} == {t[0] for t in outcome.targets if tuple(t[1:4]) == tuple(stratum[:3])}
     assert [t[0] for t in outcome.targets] == sorted((t[0] for t in outcome.targets), key=key)
+
+
+def test_an_agency_under_a_raised_inspection_ratio_is_high_risk_whatever_its_grade(data):
+    entries, snapshot_hash, inspectors, pool_hash = data
+    raised = [e for e in entries if e[5] == draw.RAISED]
+    assert raised and {e[4] for e in raised} & {"A", "B"}, "the fixture raises some agencies of good grades"
+    outcome = draw.draw(plan(), SEED, entries, snapshot_hash, inspectors, pool_hash)
+    drawn = {t[0]: t[3] for t in outcome.targets}
+    assert {drawn[e[0]] for e in raised if e[0] in drawn} == {"high"}
+    strata = {tuple(row[:3]): row[3] for row in outcome.result["strata"]}
+    for entry in raised:
+        assert strata[(entry[2], entry[3], "high")] >= 1
+    # The same agency without the measure goes by its grade.
+    assert draw.risk_class([*raised[0][:5], ""]) == draw.RISK_OF_GRADE[raised[0][4]]
+    # ipss-draw/1 knew no such column: its risk class is the grade's.
+    assert draw.risk_class(raised[0], draw.FIRST_VERSION) == draw.RISK_OF_GRADE[raised[0][4]]
+
+
+def test_a_record_drawn_with_ipss_draw_1_still_verifies(data):
+    entries, snapshot_hash, inspectors, pool_hash = data
+    five = [e[:5] for e in entries]
+    five_hash = draw.sha256_hex(five)
+    outcome = draw.draw(plan(), SEED, five, five_hash, inspectors, pool_hash, draw.FIRST_VERSION)
+    document = draw.record_document(plan(), SEED, "中国福利彩票", five, five_hash, "2026-03-01", inspectors, pool_hash,
+                                    outcome, "2026-03-03T10:00:00+08:00")
+    assert document["algorithm_version"] == outcome.result["algorithm_version"] == draw.FIRST_VERSION
+    verdict = draw.check_record(document)
+    assert verdict.matches, verdict.problems
+    assert outcome.result_hash != draw.draw(plan(), SEED, five, five_hash, inspectors, pool_hash).result_hash
 
 
 def test_the_most_specific_ratio_wins():

@@ -875,6 +875,25 @@ def one_valid_request(rpc: str, agency: pb.Agency, person: pb.Practitioner):
             idempotency_key=key(), agency_id=agency.id, list=pb.CREDIT_LIST_ABNORMAL_OPERATION, reason="已补报"),
         "ListCreditListEntries": lambda: pb.ListCreditListEntriesRequest(list=pb.CREDIT_LIST_ABNORMAL_OPERATION,
                                                                          agency_id=agency.id),
+        # Credit repair and joint punishment (tests/test_credit_repair.py, tests/test_joint_punishment.py):
+        # nothing of these names exists.
+        "ApplyForCreditRepair": lambda: pb.ApplyForCreditRepairRequest(
+            idempotency_key=key(), agency_id=agency.id, credit_event_ids=["ce-nosuchevent"], statement="申请信用修复",
+            compliance="罚款已缴清"),
+        "GetCreditRepair": lambda: pb.GetCreditRepairRequest(id="cr-nosuchrepair"),
+        "ListCreditRepairs": lambda: pb.ListCreditRepairsRequest(agency_id=agency.id),
+        "CheckCreditRepair": lambda: pb.CheckCreditRepairRequest(
+            idempotency_key=key(), repair_id="cr-nosuchrepair", outcome=pb.CREDIT_REPAIR_CHECK_OUTCOME_FOR_DECISION,
+            compliance_evidence="缴款书"),
+        "DecideCreditRepair": lambda: pb.DecideCreditRepairRequest(
+            idempotency_key=key(), repair_id="cr-nosuchrepair", decision=pb.CREDIT_REPAIR_DECISION_GRANT),
+        "RecordCreditRepairStep": lambda: pb.RecordCreditRepairStepRequest(
+            repair_id="cr-nosuchrepair", step=pb.CREDIT_REPAIR_STEP_CHECKED, on=day(0), actor="test-handler"),
+        "RecordJointPunishment": lambda: pb.RecordJointPunishmentRequest(
+            idempotency_key=key(), credit_event_id="ce-nosuchevent",
+            kinds=[pb.JOINT_PUNISHMENT_KIND_PROCUREMENT_RESTRICTION], decision_reference="联合惩戒备忘录"),
+        "ListJointPunishments": lambda: pb.ListJointPunishmentsRequest(agency_id=agency.id),
+        "ExportJointPunishments": lambda: pb.ExportJointPunishmentsRequest(format=pb.EXPORT_FORMAT_JSON),
         "CountCreditListEntries": lambda: pb.CountCreditListEntriesRequest(list=pb.CREDIT_LIST_ABNORMAL_OPERATION,
                                                                            days=["2026-12-31"]),
     }[rpc]()

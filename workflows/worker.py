@@ -25,12 +25,13 @@ from workflows.agency_suspension import AgencySuspensionWorkflow
 from workflows.association_discipline import AssociationDisciplineWorkflow, rules_version
 from workflows.calendar_watch import CalendarWatch
 from workflows.credit_lists import CreditListsWorkflow, listing_day, start_credit_lists
+from workflows.credit_repair import CreditRepairWorkflow
 from workflows.case.workflow import CaseWorkflow
 from workflows.inspections.campaign import CampaignWorkflow
 from workflows.inspections.task import InspectionTaskWorkflow
 
 WORKFLOWS = [CaseWorkflow, AgencySuspensionWorkflow, InspectionTaskWorkflow, CampaignWorkflow,
-             AssociationDisciplineWorkflow, CreditListsWorkflow]
+             AssociationDisciplineWorkflow, CreditListsWorkflow, CreditRepairWorkflow]
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Activities:
                 self.registry.withdraw_credit_event, self.registry.get_agency,
                 self.registry.record_association_discipline, self.registry.record_publicity_ended, rules_version,
                 self.registry.list_non_filers, self.registry.move_to_serious_list, listing_day,
+                self.registry.record_repair_step,
                 self.complaints.record_progress, self.complaints.notify_reporters,
                 self.periods.rules, self.periods.plan_period, self.periods.last_day_of_months,
                 *self.inspections.all()]

@@ -20,6 +20,8 @@ PAGE_SIZE = 5000
 # Agencies that can be inspected: those that still practise, suspended ones included.
 INSPECTABLE = (pb.AGENCY_STATUS_ACTIVE, pb.AGENCY_STATUS_SUSPENDED)
 LOOKUPS_AT_ONCE = 16
+# The snapshot's word for an agency under the measure raising its inspection ratio (draw.RAISED).
+RAISED = "higher_inspection_ratio"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class InspectionTargets(ServiceCaller):
         super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
 
     async def graded_agencies(self, regions: Sequence[str], kinds: Sequence[str], as_of: str) -> list[list[str]]:
-        """[credit_code, name, region_code, kind, grade] for every inspectable agency of the regions."""
+        """[credit_code, name, region_code, kind, grade, raised] for every inspectable agency of the
+        regions: `raised` names the joint punishment measure that puts it in the draw's high risk
+        class (draw.RAISED) when it is under it on the day, else it is empty."""
         kind_values = [enum_value(pb.AgencyKind.DESCRIPTOR, k) for k in kinds]
         entries = []
         for region in regions:
@@ -49,7 +53,8 @@ class InspectionTargets(ServiceCaller):
                     region_code=region, kinds=kind_values, statuses=INSPECTABLE, as_of=as_of, page_size=PAGE_SIZE,
                     page_token=token))
                 entries.extend([a.credit_code, a.name, a.region_code, enum_word(pb.AgencyKind.DESCRIPTOR, a.kind),
-                                enum_word(pb.CreditGrade.DESCRIPTOR, a.grade).upper()] for a in page.agencies)
+                                enum_word(pb.CreditGrade.DESCRIPTOR, a.grade).upper(),
+                                RAISED if a.higher_inspection_ratio else ""] for a in page.agencies)
                 token = page.next_page_token
                 if not token:
                     break

@@ -8,12 +8,15 @@ from datetime import date, timezone
 
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+from contracts.credit_repair import CreditRepairStart, RepairAction
+from contracts.credit_repair import workflow_id as repair_workflow_id
 from contracts.periods import PeriodQuestion
 from rules import Rules, WorkingDayCalendar
 from services.registry import domain, store
-from suite import auth, clock, codes, idempotency, pages
+from services.registry.workflow_client import RepairWorkflows, repair_start_message
+from suite import auth, clock, codes, idempotency, pages, signing, workflow_outbox
 from suite import logging as suite_logging
-from suite.errors import FieldViolation, InvalidArgument
+from suite.errors import FieldViolation, InvalidArgument, NotFound
 from suite.protos import enum_value, enum_word, format_date, parse_date, timestamp
 from suite.periods import plan_period
 from suite.regions import scoped_prefix
@@ -29,6 +32,13 @@ MEMBERSHIP_END = pb.MembershipEnd.DESCRIPTOR
 MEASURE = pb.DisciplineMeasure.DESCRIPTOR
 MEMBER_EVENT_KIND = pb.MemberEventKind.DESCRIPTOR
 CREDIT_LIST = pb.CreditList.DESCRIPTOR
+REPAIR_STAGE = pb.CreditRepairStage.DESCRIPTOR
+CHECK_OUTCOME = pb.CreditRepairCheckOutcome.DESCRIPTOR
+REPAIR_DECISION = pb.CreditRepairDecision.DESCRIPTOR
+REPAIR_STEP = pb.CreditRepairStep.DESCRIPTOR
+PUNISHMENT_KIND = pb.JointPunishmentKind.DESCRIPTOR
+PUNISHMENT_BASIS = pb.JointPunishmentBasis.DESCRIPTOR
+EXPORT_FORMAT = pb.ExportFormat.DESCRIPTOR
 REPORT_WINDOW = "annual_report_window"
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_PUBLIC_PAGE_SIZE = 10
@@ -38,12 +48,18 @@ log = suite_logging.get("registry")
 
 class RegistryApi(pb_grpc.RegistryServiceServicer):
     def __init__(self, registry: store.RegistryStore, grading: domain.GradingRules, rules: Rules,
-                 calendar: WorkingDayCalendar, legal: clock.LegalClock):
+                 calendar: WorkingDayCalendar, legal: clock.LegalClock, workflows: RepairWorkflows,
+                 outbox: workflow_outbox.WorkflowRelay, signer: signing.Signer):
         self.store = registry
         self._once = idempotency.runner(registry.sessions, store.IdempotencyRecord)
         self.grading = grading
-        # The rules file and the working-day calendar the credit lists' periods are planned on.
+        # The rules file and the working-day calendar the credit lists' and repairs' periods are
+        # planned on.
         self.rules, self.calendar, self.legal = rules, calendar, legal
+        # The credit repair workflows, and the relay of their starts.
+        self.workflows, self.outbox = workflows, outbox
+        # Signs the joint-punishment lists given to partner departments.
+        self.signer = signer
 
     # -- agencies --
 
@@ -284,15 +300,152 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         where = store.AgencyFilter(kinds=tuple(enum_word(KIND, k) for k in request.kinds),
                                    region_prefix=scoped_prefix(request.region_code),
                                    statuses=tuple(enum_word(STATUS, s) for s in request.statuses))
-        page, events, next_token = await self.store.agencies_for_grading(
+        page, events, raised, next_token = await self.store.agencies_for_grading(
             where, as_of, request.page_size or DEFAULT_PAGE_SIZE, store.decode_page_token(request.page_token))
         return pb.ListAgencyCreditGradesResponse(
             agencies=[pb.AgencyCreditGrade(
                 agency_id=a.id, credit_code=a.credit_code, name=a.name, kind=enum_value(KIND, a.kind),
                 region_code=a.region_code, status=enum_value(STATUS, a.status),
-                grade=enum_value(GRADE, domain.grade([e.view() for e in events[a.id]], as_of, self.grading).grade))
+                grade=enum_value(GRADE, domain.grade([e.view() for e in events[a.id]], as_of, self.grading).grade),
+                higher_inspection_ratio=a.id in raised)
                 for a in page],
             next_page_token=next_token, as_of=format_date(as_of), rules_version=self.grading.version)
+
+    # -- credit repair (信用修复) --
+
+    async def ApplyForCreditRepair(self, request: pb.ApplyForCreditRepairRequest, context
+                                   ) -> pb.ApplyForCreditRepairResponse:
+        event_ids = list(request.credit_event_ids)
+        domain.check_event_ids(event_ids)
+        await self._member_of_callers_association(request.agency_id)
+        caller = auth.current()
+        fields = dict(applicant=caller.subject, statement=request.statement, compliance=request.compliance,
+                      association_id=caller.association_id if caller.role == domain.ASSOCIATION_ROLE else "")
+        today = self.legal.today()
+
+        async def write(session):
+            filed = await self.store.apply_for_repair(session, request.agency_id, event_ids, fields, today,
+                                                      self.rules, self._period_end, self._in_reach)
+            repair, agency, events = await self.store.repair(filed.id, session)
+            messages[:] = await workflow_outbox.add(session, store.WorkflowOutbox, [
+                repair_start_message(self._repair_start(repair, agency, events))])
+            return pb.ApplyForCreditRepairResponse(repair=credit_repair_message(repair, agency, events))
+        messages: list[str] = []
+        response = await self._once("ApplyForCreditRepair", request, pb.ApplyForCreditRepairResponse, write)
+        # On record with its workflow's start: it runs once Temporal takes the start (now, or from
+        # the relay); a replay sends it if it is still waiting.
+        if messages:
+            await self.outbox.deliver(messages)
+        else:
+            await self.outbox.deliver_pending(repair_workflow_id(response.repair.id))
+        log.info("credit repair applied for", repair_id=response.repair.id, agency_id=request.agency_id)
+        return response
+
+    def _repair_start(self, repair: store.CreditRepair, agency: store.Agency,
+                      events: list[store.CreditEvent]) -> CreditRepairStart:
+        return CreditRepairStart(
+            repair_id=repair.id, agency_id=agency.id, region_code=agency.region_code, credit_code=agency.credit_code,
+            credit_event_ids=[e.id for e in events], applied_on=repair.applied_on.isoformat(),
+            eligible_from=repair.eligible_from.isoformat(),
+            lapses_on=domain.lapse_day([store.repair_candidate(e, None) for e in events]).isoformat(),
+            calendar_offset_days=self.legal.offset_days)
+
+    async def GetCreditRepair(self, request: pb.GetCreditRepairRequest, context) -> pb.GetCreditRepairResponse:
+        repair, agency, events = await self._repair_in_reach(request.id)
+        return pb.GetCreditRepairResponse(repair=credit_repair_message(repair, agency, events))
+
+    async def _repair_in_reach(self, repair_id: str):
+        """An application the caller may see: of its region; an association's own (as if there
+        were no other)."""
+        repair, agency, events = await self.store.repair(repair_id)
+        caller = auth.current()
+        if caller.role == domain.ASSOCIATION_ROLE:
+            if repair.association_id != caller.association_id:
+                raise NotFound("credit repair", repair_id)
+        else:
+            auth.require_region(agency.region_code, "the agency")
+        return repair, agency, events
+
+    async def ListCreditRepairs(self, request: pb.ListCreditRepairsRequest, context
+                                ) -> pb.ListCreditRepairsResponse:
+        rows, token = await self.store.repairs(
+            scoped_prefix(request.region_code), request.open_only, request.agency_id,
+            request.page_size or DEFAULT_PAGE_SIZE, pages.decode(request.page_token, "credit-repairs",
+                                                                 date.fromisoformat, str))
+        return pb.ListCreditRepairsResponse(repairs=[credit_repair_message(*row) for row in rows],
+                                            next_page_token=token)
+
+    async def CheckCreditRepair(self, request: pb.CheckCreditRepairRequest, context
+                                ) -> pb.CheckCreditRepairResponse:
+        outcome = enum_word(CHECK_OUTCOME, request.outcome)
+        domain.check_repair_check(outcome, request.compliance_evidence, request.reason)
+        caller = auth.current()
+        repair_id = await self._repair_step(request.repair_id, self.workflows.check, RepairAction(
+            request.idempotency_key, caller.subject, caller.role, outcome,
+            compliance_evidence=request.compliance_evidence, reason=request.reason))
+        return pb.CheckCreditRepairResponse(repair=credit_repair_message(*await self.store.repair(repair_id)))
+
+    async def DecideCreditRepair(self, request: pb.DecideCreditRepairRequest, context
+                                 ) -> pb.DecideCreditRepairResponse:
+        decision = enum_word(REPAIR_DECISION, request.decision)
+        domain.check_repair_decision(decision, request.reason)
+        caller = auth.current()
+        repair_id = await self._repair_step(request.repair_id, self.workflows.decide, RepairAction(
+            request.idempotency_key, caller.subject, caller.role, decision, reason=request.reason))
+        return pb.DecideCreditRepairResponse(repair=credit_repair_message(*await self.store.repair(repair_id)))
+
+    async def _repair_step(self, repair_id: str, send, action: RepairAction) -> str:
+        """The step as an update of the application's workflow, which records it; a start still
+        waiting in the outbox is sent first."""
+        repair, _, _ = await self._repair_in_reach(repair_id)
+        await self.outbox.deliver_pending(repair_workflow_id(repair.id))
+        await send(repair.id, action)
+        return repair.id
+
+    async def RecordCreditRepairStep(self, request: pb.RecordCreditRepairStepRequest, context
+                                     ) -> pb.RecordCreditRepairStepResponse:
+        step = enum_word(REPAIR_STEP, request.step)
+        async with self.store.writing() as session:
+            repair = await self.store.record_repair_step(session, request.repair_id, step, parse_date(request.on),
+                                                         request.actor, request.compliance_evidence, request.reason)
+            response = pb.RecordCreditRepairStepResponse(repair=credit_repair_message(
+                *await self.store.repair(repair.id, session)))
+        log.info("credit repair step", repair_id=request.repair_id, step=step)
+        return response
+
+    # -- joint punishment (联合惩戒) --
+
+    async def RecordJointPunishment(self, request: pb.RecordJointPunishmentRequest, context
+                                    ) -> pb.RecordJointPunishmentResponse:
+        kinds = list(dict.fromkeys(enum_word(PUNISHMENT_KIND, k) for k in request.kinds))
+
+        async def write(session):
+            measures = await self.store.record_joint_punishment(
+                session, request.credit_event_id, kinds, request.decision_reference, self.legal.today(),
+                auth.current().subject, lambda region: auth.require_region(region, "the agency"))
+            agency = await session.get(store.Agency, measures[0].agency_id)
+            return pb.RecordJointPunishmentResponse(measures=[joint_punishment_message(m, agency) for m in measures])
+        return await self._once("RecordJointPunishment", request, pb.RecordJointPunishmentResponse, write)
+
+    async def ListJointPunishments(self, request: pb.ListJointPunishmentsRequest, context
+                                   ) -> pb.ListJointPunishmentsResponse:
+        rows, token = await self.store.joint_punishments(
+            request.agency_id, parse_date(request.on), scoped_prefix(request.region_code),
+            request.page_size or DEFAULT_PAGE_SIZE,
+            pages.decode(request.page_token, "joint-punishments", str, date.fromisoformat, str))
+        return pb.ListJointPunishmentsResponse(measures=[joint_punishment_message(m, a) for m, a in rows],
+                                               next_page_token=token)
+
+    async def ExportJointPunishments(self, request: pb.ExportJointPunishmentsRequest, context
+                                     ) -> pb.ExportJointPunishmentsResponse:
+        on = parse_date(request.on) or self.legal.today()
+        fmt = enum_word(EXPORT_FORMAT, request.format)
+        rows, _ = await self.store.joint_punishments("", on, scoped_prefix(request.region_code), None, None)
+        content = domain.export_document([export_row(m, a) for m, a in rows], on, request.region_code, fmt)
+        log.info("joint punishments exported", on=on.isoformat(), measures=len(rows), format=fmt)
+        return pb.ExportJointPunishmentsResponse(
+            content=content, media_type=domain.MEDIA_TYPES[fmt], signature=self.signer.sign(content),
+            key_id=self.signer.key_id, on=on.isoformat(), measures=len(rows))
 
     # -- the public register --
 
@@ -451,7 +604,8 @@ def public_agency_message(a, years: list[int], events: list[store.LiveEvent], co
         suspended_until=format_date(a.suspended_until), legal_representative=a.legal_representative,
         annual_report_years=years,
         credit_grade=enum_value(GRADE, domain.grade([e.view() for e in events], today, grading).grade),
-        penalties=public_penalties(events, today), practitioner_count=count)
+        penalties=public_penalties(events, today), practitioner_count=count,
+        repairs=public_repairs(events, today))
 
 
 def credit_profile_message(agency_id: str, profile: domain.CreditProfile) -> pb.CreditProfile:
@@ -558,7 +712,51 @@ def credit_event_message(event: store.CreditEvent) -> pb.CreditEvent:
         withdrawn_on=format_date(event.withdrawn_on), withdrawal_reason=event.withdrawal_reason or "")
 
 
+def credit_repair_message(repair: store.CreditRepair, agency: store.Agency,
+                          events: list[store.CreditEvent]) -> pb.CreditRepair:
+    return pb.CreditRepair(
+        id=repair.id, agency_id=agency.id, agency_name=agency.name, credit_code=agency.credit_code,
+        region_code=agency.region_code,
+        events=[pb.CreditRepairEvent(credit_event_id=e.id, kind=enum_value(EVENT_KIND, e.kind),
+                                     occurred_on=format_date(e.occurred_on),
+                                     publicity_ends_on=format_date(e.publicity_ends_on), summary=e.summary,
+                                     fine_cny=e.fine_cny, source_reference=e.source_reference) for e in events],
+        stage=enum_value(REPAIR_STAGE, repair.stage), applied_on=format_date(repair.applied_on),
+        eligible_from=format_date(repair.eligible_from), applicant=repair.applicant,
+        association_id=repair.association_id, statement=repair.statement, compliance=repair.compliance,
+        checked_by=repair.checked_by, checked_on=format_date(repair.checked_on),
+        compliance_evidence=repair.compliance_evidence, decided_by=repair.decided_by,
+        decided_on=format_date(repair.decided_on), refusal_reason=repair.refusal_reason,
+        workflow_id=repair_workflow_id(repair.id), revision=repair.revision)
+
+
+def joint_punishment_message(measure: store.JointPunishment, agency: store.Agency) -> pb.JointPunishment:
+    return pb.JointPunishment(
+        id=measure.id, agency_id=agency.id, agency_name=agency.name, credit_code=agency.credit_code,
+        region_code=agency.region_code, kind=enum_value(PUNISHMENT_KIND, measure.kind),
+        basis=enum_value(PUNISHMENT_BASIS, measure.basis), basis_id=measure.basis_id,
+        starts_on=format_date(measure.starts_on), ends_on=format_date(measure.ends_on),
+        ended_because=measure.ended_because, decision_reference=measure.decision_reference,
+        recorded_by=measure.recorded_by)
+
+
+def export_row(measure: store.JointPunishment, agency: store.Agency) -> dict[str, str]:
+    return dict(credit_code=agency.credit_code, agency_name=agency.name, region_code=agency.region_code,
+                measure=measure.kind, measure_name=domain.JOINT_PUNISHMENT_KINDS[measure.kind], basis=measure.basis,
+                basis_id=measure.basis_id, starts_on=measure.starts_on.isoformat(),
+                ends_on=measure.ends_on.isoformat(), decision_reference=measure.decision_reference)
+
+
+def public_repairs(events: list[store.LiveEvent], today) -> list[pb.PublicRepair]:
+    """The penalties a repair took off the register, said to be repaired (已信用修复)."""
+    return [pb.PublicRepair(kind=enum_value(EVENT_KIND, e.kind), decided_on=format_date(e.occurred_on),
+                            repaired_on=format_date(e.repaired_on))
+            for e in sorted(events, key=lambda e: e.occurred_on)
+            if domain.publicly_repaired(e.repaired_on, e.publicity_planned_until, today)]
+
+
 def public_penalties(events: list[store.LiveEvent], today) -> list[pb.PublicPenalty]:
+
     return [pb.PublicPenalty(kind=enum_value(EVENT_KIND, e.kind), decided_on=format_date(e.occurred_on),
                              publicity_ends_on=format_date(e.publicity_ends_on), summary=e.summary,
                              fine_cny=e.fine_cny)

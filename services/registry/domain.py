@@ -4,7 +4,10 @@ may see. Pure functions over plain values; no I/O."""
 
 from __future__ import annotations
 
+import csv
 import enum
+import io
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,6 +16,7 @@ from typing import Protocol
 
 import yaml
 
+from rules import Rules
 from suite.codes import credit_code_problem
 from suite.errors import AlreadyExists, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, OutOfRange
 
@@ -533,3 +537,216 @@ def list_dates(list_name: str, listed_on: date, period_end: Callable[[str, date]
 
 REMOVAL_SUMMARIES = {REPORT_FILED: "已补报年度报告，申请移出经营异常名录",
                      EARLY_REMOVAL: "列入满一年且已履行相关义务，申请提前移出严重违法失信名单"}
+
+
+# ---- credit repair (信用修复, 市场监督管理信用修复管理办法) -------------------------------------
+
+# Where an application stands (CreditRepairStage's words).
+REPAIR_AWAITING_CHECK, REPAIR_AWAITING_DECISION = "awaiting_check", "awaiting_decision"
+REPAIR_GRANTED, REPAIR_REFUSED, REPAIR_LAPSED = "granted", "refused", "lapsed"
+OPEN_REPAIR_STAGES = (REPAIR_AWAITING_CHECK, REPAIR_AWAITING_DECISION)
+# The steps its workflow records (CreditRepairStep's words), from the stage each is taken in to
+# the stage it leaves the application in.
+REPAIR_STEPS = {"checked": (REPAIR_AWAITING_CHECK, REPAIR_AWAITING_DECISION),
+                "refused_at_check": (REPAIR_AWAITING_CHECK, REPAIR_REFUSED),
+                "granted": (REPAIR_AWAITING_DECISION, REPAIR_GRANTED),
+                "refused": (REPAIR_AWAITING_DECISION, REPAIR_REFUSED),
+                "lapsed": (OPEN_REPAIR_STAGES, REPAIR_LAPSED)}
+# The wait after the penalty's publicity began (第六条: 公示期满六个月).
+REPAIR_PERIOD = "credit_repair_after"
+# The measures of the rules file (处罚种类) a penalty on the credit record is; the kinds of
+# bad-faith conduct and the lists are not penalties (the lists have their own removal).
+PENALTY_MEASURES = {"warning": ("warning",), "fine": ("fine",), "suspension": ("stop_business",),
+                    "revocation": ("licence_revocation",)}
+MAX_EVENT_ID = 64
+
+
+@dataclass(frozen=True)
+class RepairCandidate:
+    """A credit event an application names, with what decides whether it may be repaired."""
+
+    id: str
+    kind: str
+    occurred_on: date
+    publicity_ends_on: date
+    fine_cny: int
+    withdrawn_on: date | None
+    repaired_on: date | None
+    # An application still open that names it.
+    open_repair_id: str | None
+
+
+def check_event_ids(event_ids: Sequence[str]) -> None:
+    bad = [FieldViolation(f"credit_event_ids[{i}]", "FIELD_TOO_LONG", f"must be at most {MAX_EVENT_ID} characters",
+                          {"max_len": MAX_EVENT_ID})
+           for i, event_id in enumerate(event_ids) if len(event_id) > MAX_EVENT_ID]
+    bad += [FieldViolation(f"credit_event_ids[{i}]", "NAMED_TWICE", "is named twice")
+            for i, event_id in enumerate(event_ids) if event_id in event_ids[:i]]
+    if bad:
+        raise InvalidArgument(bad)
+
+
+def repair_eligible_from(event: RepairCandidate, period_end: Callable[[str, date], date]) -> date:
+    """The first day a repair of the event may be asked for: the day after credit_repair_after of
+    publicity has run from the decision (publicity begins with it)."""
+    return period_end(REPAIR_PERIOD, event.occurred_on) + timedelta(days=1)
+
+
+def check_repair_application(events: Sequence[RepairCandidate], lists_on: Sequence[str], today: date,
+                             rules: Rules, period_end: Callable[[str, date], date]) -> date:
+    """May these penalties be repaired today (第六条)? Each a penalty whose measures the rules allow
+    repair of, not a light one whose publicity is short and ends by itself (警告、通报批评、较低数额
+    罚款), not withdrawn or repaired already, nor named by an open application; still public; public
+    for credit_repair_after; the agency on no credit list. The first day all may be: the
+    application's eligible_from. Compliance is the handler's to confirm, with its evidence."""
+    if lists_on:
+        raise FailedPrecondition("AGENCY_ON_CREDIT_LIST", f"the agency is on the {lists_on[0]} list: no credit "
+                                 "repair while it is", subject="agency.credit_lists", list=lists_on[0])
+    eligible_from = today
+    for event in events:
+        measures = PENALTY_MEASURES.get(event.kind)
+        facts = {"credit_event_id": event.id}
+        if event.withdrawn_on is not None:
+            raise FailedPrecondition("CREDIT_EVENT_WITHDRAWN", f"credit event {event.id} was withdrawn on "
+                                     f"{event.withdrawn_on}", subject="credit_event.withdrawn_on",
+                                     withdrawn_on=event.withdrawn_on, **facts)
+        if event.repaired_on is not None:
+            raise FailedPrecondition("CREDIT_EVENT_ALREADY_REPAIRED", f"credit event {event.id} was repaired on "
+                                     f"{event.repaired_on}", subject="credit_event.repaired_on",
+                                     repaired_on=event.repaired_on, **facts)
+        if measures is None or not rules.credit_repair_allowed(measures):
+            raise FailedPrecondition("CREDIT_REPAIR_NOT_FOR_KIND", f"a {event.kind} is not repaired (第六条)",
+                                     subject="credit_event.kind", event_kind=event.kind, **facts)
+        if _light(rules, measures, event.fine_cny):
+            raise FailedPrecondition("CREDIT_REPAIR_NOT_FOR_LIGHT_PENALTY",
+                                     f"credit event {event.id} is a light penalty whose publicity ends by itself",
+                                     subject="credit_event.kind", event_kind=event.kind, **facts)
+        if event.publicity_ends_on < today:
+            raise FailedPrecondition("PUBLICITY_ALREADY_ENDED", f"the publicity of {event.id} ended on "
+                                     f"{event.publicity_ends_on}", subject="credit_event.publicity_ends_on",
+                                     publicity_ends_on=event.publicity_ends_on, **facts)
+        if event.open_repair_id:
+            raise FailedPrecondition("CREDIT_REPAIR_ALREADY_OPEN", f"application {event.open_repair_id} for "
+                                     f"{event.id} is still open", subject="credit_repair",
+                                     repair_id=event.open_repair_id, **facts)
+        starts = repair_eligible_from(event, period_end)
+        if today < starts:
+            raise FailedPrecondition("CREDIT_REPAIR_NOT_YET", f"a repair of {event.id} may be asked for from "
+                                     f"{starts}", subject="credit_event.occurred_on", eligible_from=starts, **facts)
+        eligible_from = min(eligible_from, starts)
+    return eligible_from
+
+
+def _light(rules: Rules, measures: Sequence[str], fine_cny: int) -> bool:
+    """A penalty published for the short period, or not at all (第六条: 仅受到警告、通报批评和较低数额
+    罚款的除外). A fine recorded without its amount is taken at its record's word: not light."""
+    if "fine" in measures and fine_cny <= 0:
+        return False
+    return rules.publicity.period_id(measures, fine_cny * 100) != rules.publicity.standard_period
+
+
+def check_repair_check(outcome: str, compliance_evidence: str, reason: str) -> None:
+    """A handler puts an application to a supervisor with what proves compliance, or refuses it
+    saying why."""
+    if outcome == "for_decision" and not compliance_evidence:
+        raise InvalidArgument(FieldViolation("compliance_evidence", "COMPLIANCE_EVIDENCE_REQUIRED",
+                                             "is required to put the application to a supervisor"))
+    if outcome == "refuse" and not reason:
+        raise InvalidArgument(FieldViolation("reason", "REFUSAL_REASON_REQUIRED", "is required to refuse"))
+
+
+def check_repair_decision(decision: str, reason: str) -> None:
+    if decision == "refuse" and not reason:
+        raise InvalidArgument(FieldViolation("reason", "REFUSAL_REASON_REQUIRED", "is required to refuse"))
+
+
+def repair_step(stage: str, last_step: str, step: str) -> str | None:
+    """The stage a step leaves an application in; None for the step recorded last (its workflow's
+    retry changes nothing twice). Any other step out of order is refused."""
+    if step == last_step:
+        return None
+    taken_in, leaves_in = REPAIR_STEPS[step]
+    if stage not in (taken_in if isinstance(taken_in, tuple) else (taken_in,)):
+        raise FailedPrecondition("CREDIT_REPAIR_STEP_OUT_OF_ORDER", f"{step} cannot follow an application "
+                                 f"that is {stage}", subject="credit_repair.stage", step=step, repair_stage=stage)
+    return leaves_in
+
+
+def lapse_day(events: Sequence[RepairCandidate]) -> date:
+    """The day after the last public day of every penalty named: nothing is left to repair then."""
+    return max(e.publicity_ends_on for e in events) + timedelta(days=1)
+
+
+def publicly_repaired(repaired_on: date | None, shown_until: date | None, today: date) -> bool:
+    """A repaired penalty is said to be repaired (已信用修复) for as long as it would have been public."""
+    return repaired_on is not None and shown_until is not None and repaired_on <= today <= shown_until
+
+
+# ---- joint punishment (联合惩戒, seed (十六)) ---------------------------------------------------
+
+# The measures partner departments apply (JointPunishmentKind's words), as the export names them.
+JOINT_PUNISHMENT_KINDS = {
+    "procurement_restriction": "限制参与政府采购活动",
+    "honours_restriction": "限制参与评优评先、授予荣誉称号",
+    "funding_restriction": "限制申请财政资金项目支持",
+    "preferential_policy_restriction": "限制享受税收优惠等政策",
+    "higher_inspection_ratio": "列为重点监管对象，提高抽查比例和频次",
+}
+HIGHER_INSPECTION_RATIO = "higher_inspection_ratio"
+# Short codes in a measure's id (jp-<code>-<basis id>): a serious-violation entry's measures are
+# made in bulk, their ids computed by the statement.
+KIND_CODES = {"procurement_restriction": "pr", "honours_restriction": "ho", "funding_restriction": "fu",
+              "preferential_policy_restriction": "pp", "higher_inspection_ratio": "ir"}
+SERIOUS_LIST_BASIS, BAD_FAITH_BASIS = "serious_violation_list", "bad_faith_conduct"
+# Every measure follows the serious-violation list (市场监督管理严重违法失信名单管理办法 第十二条; the
+# partner departments' joint-punishment memoranda).
+SERIOUS_LIST_MEASURES = tuple(JOINT_PUNISHMENT_KINDS)
+# Bad-faith conduct that measures may follow (国家知识产权局知识产权信用管理规定 第六条).
+BAD_FAITH_KINDS = ("abnormal_patent_filing", "bad_faith_trademark_filing", "false_material", "broken_commitment",
+                   "refused_penalty")
+# Why a measure ended before its planned last day.
+BASIS_REMOVED, REPAIRED, WITHDRAWN = "basis_removed", "repaired", "withdrawn"
+
+
+def measure_id(kind: str, basis_id: str) -> str:
+    return f"jp-{KIND_CODES[kind]}-{basis_id}"
+
+
+def joint_punishment_dates(event_kind: str, occurred_on: date, publicity_ends_on: date, withdrawn_on: date | None,
+                           today: date) -> tuple[date, date]:
+    """A measure for named bad-faith conduct runs from the day it is decided while the conduct is
+    public, and no longer."""
+    if event_kind not in BAD_FAITH_KINDS:
+        raise FailedPrecondition("JOINT_PUNISHMENT_NOT_FOR_KIND", f"a {event_kind} is not bad-faith conduct that "
+                                 "joint punishment follows", subject="credit_event.kind", event_kind=event_kind)
+    if withdrawn_on is not None:
+        raise FailedPrecondition("CREDIT_EVENT_WITHDRAWN", f"the credit event was withdrawn on {withdrawn_on}",
+                                 subject="credit_event.withdrawn_on", withdrawn_on=withdrawn_on)
+    if publicity_ends_on < today:
+        raise FailedPrecondition("PUBLICITY_ALREADY_ENDED", f"the conduct's publicity ended on {publicity_ends_on}",
+                                 subject="credit_event.publicity_ends_on", publicity_ends_on=publicity_ends_on)
+    return max(today, occurred_on), publicity_ends_on
+
+
+def in_force(starts_on: date, ends_on: date, day: date) -> bool:
+    return starts_on <= day <= ends_on
+
+
+# The list partner departments are given (联合惩戒名单): the measures in force on a day.
+EXPORT_FORMAT = "ipss-joint-punishments/1"
+EXPORT_COLUMNS = ("credit_code", "agency_name", "region_code", "measure", "measure_name", "basis", "basis_id",
+                  "starts_on", "ends_on", "decision_reference")
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def export_document(rows: Sequence[dict[str, str]], on: date, region_code: str, fmt: str) -> bytes:
+    """The list as CSV (RFC 4180, a header row, CRLF) or JSON (keys sorted, UTF-8 as written):
+    bytes that are signed and checked as they are, so the same list is always the same bytes."""
+    if fmt == "csv":
+        out = io.StringIO(newline="")
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().encode()
+    document = {"format": EXPORT_FORMAT, "on": on.isoformat(), "region_code": region_code, "measures": list(rows)}
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()

@@ -19,8 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from sqlalchemy.sql import Select
 
 from services.registry import domain
-from suite import clock, db, pages
-from suite.errors import AlreadyExists
+from suite import clock, db, pages, workflow_outbox
+from suite.errors import AlreadyExists, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
 
@@ -148,6 +148,12 @@ class CreditEvent(Base):
     # The measure taken, for the kinds graded by it (domain.MEASURES_OF_KIND): an association's
     # discipline. Empty for the others and for events recorded before measures were (0004).
     measure: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    # A granted credit repair (信用修复, 0006) ends the publicity early: publicity_ends_on becomes the
+    # day before the grant, and the day it would have ended is kept, for as long as the public
+    # register says the penalty was repaired.
+    repaired_on: Mapped[date | None] = mapped_column(Date)
+    credit_repair_id: Mapped[str | None] = mapped_column(String(64))
+    publicity_planned_until: Mapped[date | None] = mapped_column(Date)
 
     def view(self) -> domain.CreditEventView:
         return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on, self.measure)
@@ -186,6 +192,77 @@ _ENTRY_COLUMNS = ["id", "agency_id", "list", "reason", "report_year", "listed_on
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+class WorkflowOutbox(workflow_outbox.WorkflowOutboxMixin, Base):
+    """CreditRepair workflow starts, committed with their applications (see suite.workflow_outbox)."""
+
+
+# ---- credit repair (信用修复) ------------------------------------------------------------------
+
+class CreditRepair(Base):
+    """An agency's application for credit repair (信用修复申请), from its filing to the decision.
+    Its steps are taken in its CreditRepair workflow, which records each here (last_step)."""
+
+    __tablename__ = "credit_repairs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    last_step: Mapped[str] = mapped_column(String(20), default="")
+    applied_on: Mapped[date] = mapped_column(Date)
+    eligible_from: Mapped[date] = mapped_column(Date)
+    # The token subject of whoever applied; the association's id when it applied for its member.
+    applicant: Mapped[str] = mapped_column(String(200))
+    association_id: Mapped[str] = mapped_column(String(64), default="")
+    statement: Mapped[str] = mapped_column(Text)
+    compliance: Mapped[str] = mapped_column(Text)
+    checked_by: Mapped[str] = mapped_column(String(200), default="")
+    checked_on: Mapped[date | None] = mapped_column(Date)
+    compliance_evidence: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    refusal_reason: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (Index("ix_credit_repairs_stage_applied", "stage", "applied_on", "id"),)
+
+
+class CreditRepairEvent(Base):
+    """A penalty an application names."""
+
+    __tablename__ = "credit_repair_events"
+    repair_id: Mapped[str] = mapped_column(ForeignKey("credit_repairs.id"), primary_key=True)
+    credit_event_id: Mapped[str] = mapped_column(ForeignKey("credit_events.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+# ---- joint punishment (联合惩戒) ---------------------------------------------------------------
+
+class JointPunishment(Base):
+    """A measure partner departments apply against an agency (限制政府采购, 评优评先, 财政资金,
+    优惠政策; 提高抽查比例) while its basis lasts: a serious-violation list entry, or a credit event
+    of named bad-faith conduct. Ended early when the basis is (removed, repaired, withdrawn)."""
+
+    __tablename__ = "joint_punishments"
+    # jp-<kind code>-<basis id>: one measure of a kind per basis.
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    basis: Mapped[str] = mapped_column(String(30))
+    basis_id: Mapped[str] = mapped_column(String(64), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    ended_because: Mapped[str] = mapped_column(String(20), default="")
+    decision_reference: Mapped[str] = mapped_column(String(100))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(db.Instant)
+
+    __table_args__ = (Index("ix_joint_punishments_in_force", "ends_on", "starts_on"),)
+
+
+_MEASURE_COLUMNS = ["id", "agency_id", "kind", "basis", "basis_id", "starts_on", "ends_on", "ended_because",
+                    "decision_reference", "recorded_by", "recorded_at"]
 
 
 # ---- industry associations (行业协会) ----------------------------------------------------------
@@ -293,6 +370,11 @@ class MemberFeedCursor(Base):
     acknowledged_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
+def repair_candidate(event: CreditEvent, open_repair_id: str | None) -> domain.RepairCandidate:
+    return domain.RepairCandidate(event.id, event.kind, event.occurred_on, event.publicity_ends_on, event.fine_cny,
+                                  event.withdrawn_on, event.repaired_on, open_repair_id)
+
+
 # ---- pagination ---------------------------------------------------------------------------
 
 def encode_page_token(name: str, row_id: str) -> str:
@@ -359,6 +441,9 @@ class Employer:
 TODAY = bindparam("today", type_=Date)
 # A credit event counts and is shown until it is withdrawn.
 IN_FORCE = CreditEvent.withdrawn_on.is_(None)
+# What the public register shows of an event on `today`: the event while its publicity runs, or the
+# word that it was repaired (已信用修复) for as long as it would have run.
+SHOWN = or_(CreditEvent.publicity_ends_on >= TODAY, CreditEvent.publicity_planned_until >= TODAY)
 
 
 def _name_prefix(column):
@@ -367,8 +452,7 @@ def _name_prefix(column):
 
 def _public_agencies(condition):
     practitioners = select(func.count()).where(Practitioner.current_agency_id == Agency.id).scalar_subquery()
-    live_events = select(func.count()).where(CreditEvent.agency_id == Agency.id,
-                                             CreditEvent.publicity_ends_on >= TODAY, IN_FORCE).scalar_subquery()
+    live_events = select(func.count()).where(CreditEvent.agency_id == Agency.id, SHOWN, IN_FORCE).scalar_subquery()
     # The separator inline (not a bound value), so running the statement needs no rewriting.
     report_years = (select(func.aggregate_strings(cast(AnnualReport.year, String), literal_column("','")))
                     .where(AnnualReport.agency_id == Agency.id).scalar_subquery())
@@ -422,6 +506,8 @@ class LiveEvent(NamedTuple):
     summary: str
     fine_cny: int
     measure: str
+    repaired_on: date | None
+    publicity_planned_until: date | None
 
     def view(self) -> domain.CreditEventView:
         return domain.CreditEventView(self.id, self.kind, self.occurred_on, self.publicity_ends_on, self.measure)
@@ -435,9 +521,9 @@ def live_events(subject: str, count: int) -> db.DriverRead:
     column = CreditEvent.__table__.c[subject]
     return db.DriverRead(
         select(CreditEvent.id, column.label("subject_id"), CreditEvent.kind, CreditEvent.occurred_on,
-               CreditEvent.publicity_ends_on, CreditEvent.summary, CreditEvent.fine_cny, CreditEvent.measure)
-        .where(column.in_([bindparam(f"subject{i}", type_=String) for i in range(count)]),
-               CreditEvent.publicity_ends_on >= TODAY, IN_FORCE))
+               CreditEvent.publicity_ends_on, CreditEvent.summary, CreditEvent.fine_cny, CreditEvent.measure,
+               CreditEvent.repaired_on, CreditEvent.publicity_planned_until)
+        .where(column.in_([bindparam(f"subject{i}", type_=String) for i in range(count)]), SHOWN, IN_FORCE))
 
 
 def with_details(page):
@@ -562,8 +648,12 @@ class RegistryStore:
         self.sessions = db.sessionmaker(engine)
         self.reads = db.reader(engine)
         self.key_reads = db.key_reader(self.reads)
+        # What else stops with the store (the workflow relay the server starts beside it).
+        self.on_close: list = []
 
     async def close(self) -> None:
+        for stop in self.on_close:
+            await stop()
         await self.engine.dispose()
         if self.reads is not self.engine:
             await self.reads.dispose()
@@ -642,9 +732,11 @@ class RegistryStore:
         return _page(agencies, page_size)
 
     async def agencies_for_grading(self, where: AgencyFilter, as_of: date, page_size: int,
-                                   after: tuple[str, str] | None) -> tuple[list, dict[str, list[CreditEvent]], str]:
-        """Agencies in credit-code order with the credit events that count on `as_of`: what
-        grading a page of the registry needs, without the rows an agency's page shows."""
+                                   after: tuple[str, str] | None
+                                   ) -> tuple[list, dict[str, list[CreditEvent]], set[str], str]:
+        """Agencies in credit-code order with the credit events that count on `as_of`, and those
+        of them under a measure raising their inspection ratio that day: what grading a page of
+        the registry (and a draw's risk classes) needs, without the rows an agency's page shows."""
         conditions = []
         if where.kinds:
             conditions.append(Agency.kind.in_(where.kinds))
@@ -666,8 +758,14 @@ class RegistryStore:
                         CreditEvent.agency_id.in_(list(events)), CreditEvent.occurred_on <= as_of,
                         CreditEvent.publicity_ends_on >= as_of, IN_FORCE))).scalars():
                     events[event.agency_id].append(event)
+                raised = set((await session.execute(select(JointPunishment.agency_id).where(
+                    JointPunishment.agency_id.in_(list(events)),
+                    JointPunishment.kind == domain.HIGHER_INSPECTION_RATIO,
+                    JointPunishment.starts_on <= as_of, JointPunishment.ends_on >= as_of))).scalars())
+            else:
+                raised = set()
         next_token = encode_page_token(page[-1].credit_code, page[-1].id) if more else ""
-        return page, events, next_token
+        return page, events, raised, next_token
 
     # -- practitioners --
 
@@ -837,6 +935,14 @@ class RegistryStore:
                 serious_id, CreditListEntry.agency_id, literal(domain.SERIOUS_LIST), literal(domain.MOVED_FROM_ABNORMAL),
                 CreditListEntry.report_year, literal(day, Date), null(), literal(dates.early_removal_from, Date), null(),
                 literal(""), serious_id, literal(now, db.Instant)).where(*moving)))
+            # Joint punishment follows the listing (联合惩戒), in the same transaction: every measure,
+            # while the listing is public.
+            for kind in domain.SERIOUS_LIST_MEASURES:
+                await session.execute(insert(JointPunishment).from_select(_MEASURE_COLUMNS, select(
+                    literal(f"jp-{domain.KIND_CODES[kind]}-", String) + serious_id, CreditListEntry.agency_id,
+                    literal(kind), literal(domain.SERIOUS_LIST_BASIS), serious_id, literal(day, Date),
+                    literal(dates.publicity_ends_on, Date), literal(""), literal("严重违法失信名单"),
+                    literal("ipss-registry"), literal(now, db.Instant)).where(*moving)))
             await session.execute(update(CreditEvent).where(CreditEvent.id.in_(
                 select(CreditListEntry.credit_event_id).where(*moving))).values(
                 publicity_ends_on=day - timedelta(days=1)))
@@ -874,6 +980,7 @@ class RegistryStore:
                 summary=domain.REMOVAL_SUMMARIES[reason], fine_cny=0, recorded_at=now))
             listing.publicity_ends_on = today - timedelta(days=1)
             entry.removed_on, entry.removal_reason = today, reason
+        await self._end_measures(session, [entry.id for entry in entries], today, domain.BASIS_REMOVED)
         await session.flush()
         return entries[-1]
 
@@ -913,6 +1020,185 @@ class RegistryStore:
                 counts.append(await session.scalar(statement) or 0)
         return counts
 
+    # -- credit repair (信用修复) --
+
+    async def apply_for_repair(self, session: AsyncSession, agency_id: str, event_ids: list[str], fields: dict,
+                               today: date, rules, period_end: Callable[[str, date], date], scope_check
+                               ) -> CreditRepair:
+        """File an application if the penalties may be repaired today (domain.check_repair_application).
+        The agency's row orders two applications naming the same penalty."""
+        agency = await self._agency(session, agency_id, for_update=True)
+        scope_check(agency.region_code)
+        found = {e.id: e for e in (await session.execute(select(CreditEvent).where(
+            CreditEvent.id.in_(event_ids)))).scalars()}
+        for event_id in event_ids:
+            if event_id not in found or found[event_id].agency_id != agency_id:
+                raise NotFound("credit event", event_id)
+        open_repairs = dict((await session.execute(
+            select(CreditRepairEvent.credit_event_id, CreditRepair.id)
+            .join(CreditRepair, CreditRepair.id == CreditRepairEvent.repair_id)
+            .where(CreditRepairEvent.credit_event_id.in_(event_ids),
+                   CreditRepair.stage.in_(domain.OPEN_REPAIR_STAGES)))).all())
+        lists_on = list((await session.execute(select(CreditListEntry.list).distinct().where(
+            CreditListEntry.agency_id == agency_id, CreditListEntry.listed_on <= today,
+            CreditListEntry.removed_on.is_(None)).order_by(CreditListEntry.list))).scalars())
+        candidates = [repair_candidate(found[event_id], open_repairs.get(event_id)) for event_id in event_ids]
+        eligible_from = domain.check_repair_application(candidates, lists_on, today, rules, period_end)
+        repair = CreditRepair(id=new_id("cr"), agency_id=agency_id, stage=domain.REPAIR_AWAITING_CHECK, last_step="",
+                              applied_on=today, eligible_from=eligible_from, revision=1, recorded_at=clock.now(),
+                              **fields)
+        session.add(repair)
+        await session.flush()
+        session.add_all(CreditRepairEvent(repair_id=repair.id, credit_event_id=event_id, position=i)
+                        for i, event_id in enumerate(event_ids))
+        await session.flush()
+        return repair
+
+    async def repair(self, repair_id: str, session: AsyncSession | None = None
+                     ) -> tuple[CreditRepair, Agency, list[CreditEvent]]:
+        """An application with its agency and the penalties it names, in their order."""
+        if session is None:
+            async with self.sessions() as session:
+                return await self.repair(repair_id, session)
+        repair = await db.one_or_not_found(session, select(CreditRepair).where(CreditRepair.id == repair_id)
+                                           .execution_options(populate_existing=True), "credit repair", repair_id)
+        agency = await session.get(Agency, repair.agency_id)
+        events = list((await session.execute(
+            select(CreditEvent).join(CreditRepairEvent, CreditRepairEvent.credit_event_id == CreditEvent.id)
+            .where(CreditRepairEvent.repair_id == repair_id).order_by(CreditRepairEvent.position)
+            .execution_options(populate_existing=True))).scalars())
+        return repair, agency, events
+
+    async def repairs(self, region_prefix: str, open_only: bool, agency_id: str, page_size: int,
+                      after: tuple | None) -> tuple[list[tuple[CreditRepair, Agency, list[CreditEvent]]], str]:
+        """Applications of a region, the oldest first (a queue)."""
+        statement = (select(CreditRepair, Agency).join(Agency, Agency.id == CreditRepair.agency_id)
+                     .order_by(CreditRepair.applied_on, CreditRepair.id).limit(page_size + 1))
+        if region_prefix:
+            low, high = code_range(region_prefix)
+            statement = statement.where(Agency.region_code.between(low, high))
+        if open_only:
+            statement = statement.where(CreditRepair.stage.in_(domain.OPEN_REPAIR_STAGES))
+        if agency_id:
+            statement = statement.where(CreditRepair.agency_id == agency_id)
+        if after is not None:
+            statement = statement.where(tuple_(CreditRepair.applied_on, CreditRepair.id) > after)
+        async with self.sessions() as session:
+            rows = [tuple(row) for row in (await session.execute(statement)).all()]
+            more, rows = len(rows) > page_size, rows[:page_size]
+            events: dict[str, list[CreditEvent]] = {repair.id: [] for repair, _ in rows}
+            if rows:
+                for repair_id, event in (await session.execute(
+                        select(CreditRepairEvent.repair_id, CreditEvent)
+                        .join(CreditEvent, CreditEvent.id == CreditRepairEvent.credit_event_id)
+                        .where(CreditRepairEvent.repair_id.in_(list(events)))
+                        .order_by(CreditRepairEvent.repair_id, CreditRepairEvent.position))).all():
+                    events[repair_id].append(event)
+        token = pages.encode("credit-repairs", rows[-1][0].applied_on.isoformat(), rows[-1][0].id) if more else ""
+        return [(repair, agency, events[repair.id]) for repair, agency in rows], token
+
+    async def record_repair_step(self, session: AsyncSession, repair_id: str, step: str, on: date, actor: str,
+                                 evidence: str, reason: str) -> CreditRepair:
+        """A step of the application as its workflow took it; the step recorded last again changes
+        nothing. A grant ends each penalty's publicity the day before (提前停止公示), says on its
+        record that it was repaired, ends the joint punishment resting on it, and tells the
+        associations the agency is a member of that its publication ended."""
+        repair = await db.one_or_not_found(session, select(CreditRepair).where(CreditRepair.id == repair_id),
+                                           "credit repair", repair_id, for_update=True)
+        stage = domain.repair_step(repair.stage, repair.last_step, step)
+        if stage is None:
+            return repair
+        if step in ("checked", "refused_at_check"):
+            repair.checked_by, repair.checked_on = actor, on
+            repair.compliance_evidence = evidence
+        else:
+            repair.decided_by, repair.decided_on = actor, on
+        if step in ("refused_at_check", "refused"):
+            repair.refusal_reason = reason
+        if step == "granted":
+            await self._end_publicity_by_repair(session, repair, on)
+        repair.stage, repair.last_step, repair.revision = stage, step, repair.revision + 1
+        await session.flush()
+        return repair
+
+    async def _end_publicity_by_repair(self, session: AsyncSession, repair: CreditRepair, on: date) -> None:
+        events = list((await session.execute(
+            select(CreditEvent).join(CreditRepairEvent, CreditRepairEvent.credit_event_id == CreditEvent.id)
+            .where(CreditRepairEvent.repair_id == repair.id).order_by(CreditRepairEvent.position)
+            .with_for_update())).scalars())
+        last_day = on - timedelta(days=1)
+        drafts = []
+        for event in events:
+            event.publicity_planned_until = event.publicity_ends_on
+            event.publicity_ends_on = min(event.publicity_ends_on, last_day)
+            event.repaired_on, event.credit_repair_id = on, repair.id
+            drafts.append(FeedDraft(f"registry:publicity-ended:{event.id}", "publication_ended", event.agency_id,
+                                    clock.now(), event.id, {"until": last_day.isoformat(), "kind": event.kind,
+                                                            "repaired_on": on.isoformat()}, members_on=last_day))
+        await self._end_measures(session, [event.id for event in events], on, domain.REPAIRED)
+        await session.flush()
+        await self._append_feed(session, drafts)
+
+    # -- joint punishment (联合惩戒) --
+
+    @staticmethod
+    async def _end_measures(session: AsyncSession, basis_ids: list[str], on: date, because: str) -> None:
+        """The measures resting on these bases end the day before `on` (those still running then)."""
+        await session.execute(update(JointPunishment).where(
+            JointPunishment.basis_id.in_(basis_ids), JointPunishment.ends_on >= on).values(
+            ends_on=on - timedelta(days=1), ended_because=because))
+
+    async def record_joint_punishment(self, session: AsyncSession, event_id: str, kinds: list[str], reference: str,
+                                      today: date, recorded_by: str, scope_check) -> list[JointPunishment]:
+        """Measures for named bad-faith conduct (a credit event of the agency), each kind once; a
+        kind recorded before on the same conduct stays as it was."""
+        event = await db.one_or_not_found(session, select(CreditEvent).where(CreditEvent.id == event_id),
+                                          "credit event", event_id, for_update=True)
+        if event.agency_id is None:
+            raise NotFound("credit event", event_id)
+        agency = await self._agency(session, event.agency_id)
+        scope_check(agency.region_code)
+        starts_on, ends_on = domain.joint_punishment_dates(event.kind, event.occurred_on, event.publicity_ends_on,
+                                                           event.withdrawn_on, today)
+        ids = [domain.measure_id(kind, event.id) for kind in kinds]
+        known = {m.id: m for m in (await session.execute(select(JointPunishment).where(
+            JointPunishment.id.in_(ids)))).scalars()}
+        for kind, measure_id in zip(kinds, ids):
+            if measure_id not in known:
+                known[measure_id] = JointPunishment(
+                    id=measure_id, agency_id=event.agency_id, kind=kind, basis=domain.BAD_FAITH_BASIS,
+                    basis_id=event.id, starts_on=starts_on, ends_on=ends_on, ended_because="",
+                    decision_reference=reference, recorded_by=recorded_by, recorded_at=clock.now())
+                session.add(known[measure_id])
+        await session.flush()
+        return [known[measure_id] for measure_id in ids]
+
+    async def joint_punishments(self, agency_id: str, on: date | None, region_prefix: str, page_size: int | None,
+                                after: tuple | None) -> tuple[list[tuple[JointPunishment, Agency]], str]:
+        """Measures (in force on `on`, or all), by agency's credit code, then start and id; every
+        one when no page size is given (an export)."""
+        statement = (select(JointPunishment, Agency).join(Agency, Agency.id == JointPunishment.agency_id)
+                     .order_by(Agency.credit_code, JointPunishment.starts_on, JointPunishment.id))
+        if on is not None:
+            statement = statement.where(JointPunishment.starts_on <= on, JointPunishment.ends_on >= on)
+        if region_prefix:
+            low, high = code_range(region_prefix)
+            statement = statement.where(Agency.region_code.between(low, high))
+        if agency_id:
+            statement = statement.where(JointPunishment.agency_id == agency_id)
+        if after is not None:
+            statement = statement.where(tuple_(Agency.credit_code, JointPunishment.starts_on, JointPunishment.id)
+                                        > after)
+        if page_size is not None:
+            statement = statement.limit(page_size + 1)
+        async with self.sessions() as session:
+            rows = [tuple(row) for row in (await session.execute(statement)).all()]
+        if page_size is None or len(rows) <= page_size:
+            return rows, ""
+        rows = rows[:page_size]
+        last, agency = rows[-1]
+        return rows, pages.encode("joint-punishments", agency.credit_code, last.starts_on.isoformat(), last.id)
+
     # -- credit --
 
     async def record_credit_event(self, session: AsyncSession, fields: dict, scope_check) -> CreditEvent:
@@ -938,6 +1224,7 @@ class RegistryStore:
             scope_check(subject.region_code)
         domain.check_withdrawal(event.occurred_on, event.withdrawn_on, withdrawn_on, clock.today())
         event.withdrawn_on, event.withdrawal_reason = withdrawn_on, reason
+        await self._end_measures(session, [event.id], withdrawn_on, domain.WITHDRAWN)
         await session.flush()
         return event
 

@@ -95,6 +95,18 @@ class MovedToSerious:
     next_move_on: str  # "" when no agency on the abnormal list is due to move
 
 
+@dataclass
+class RepairStepOrder:
+    """A step of a credit repair application (信用修复) for the registry's record."""
+
+    repair_id: str
+    step: str  # checked, refused_at_check, granted, refused, lapsed
+    on: str
+    actor: str
+    compliance_evidence: str = ""
+    reason: str = ""
+
+
 class RegistryActivities(ServiceClient):
     service = "registry"
     stub_type = pb_grpc.RegistryServiceStub
@@ -165,6 +177,15 @@ class RegistryActivities(ServiceClient):
     async def move_to_serious_list(self, on: str) -> MovedToSerious:
         response = await self._call(self._stub.EscalateAbnormalListings, pb.EscalateAbnormalListingsRequest(on=on))
         return MovedToSerious(response.moved, response.next_move_on)
+
+    @activity.defn(name="registry.record_repair_step")
+    async def record_repair_step(self, order: RepairStepOrder) -> str:
+        """The application's stage after the step; the step recorded last again changes nothing."""
+        response = await self._call(self._stub.RecordCreditRepairStep, pb.RecordCreditRepairStepRequest(
+            repair_id=order.repair_id, step=enum_value(pb.CreditRepairStep.DESCRIPTOR, order.step), on=order.on,
+            actor=order.actor, compliance_evidence=order.compliance_evidence, reason=order.reason))
+        return enum_word(pb.CreditRepairStage.DESCRIPTOR, response.repair.stage)
+
 
 def snapshot(agency: pb.Agency) -> AgencySnapshot:
     return AgencySnapshot(agency_id=agency.id, name=agency.name, credit_code=agency.credit_code,

@@ -1,9 +1,9 @@
-"""The double-random draw (双随机抽取), algorithm version `ipss-draw/1`: a pure, deterministic
+"""The double-random draw (双随机抽取), algorithm version `ipss-draw/2`: a pure, deterministic
 function of public data. The same plan, seed, snapshot and inspector pool give the same targets
 and pairings byte for byte, on any machine, so anyone can recompute a published draw
 (`ipss draw verify`).
 
-Specification of ipss-draw/1
+Specification of ipss-draw/2
 ============================
 
 Inputs, all published in the draw record:
@@ -11,8 +11,9 @@ Inputs, all published in the draw record:
 - plan: regions, agency kinds, `all_in_scope`, sampling ratios, k = inspectors per target (k >= 2);
 - seed: the seed value exactly as entered (UTF-8), taken from a public source after the
   snapshot hash was published;
-- snapshot: one entry per agency in scope, ``[credit_code, name, region_code, kind, grade]``,
-  sorted by credit code; its hash Hs;
+- snapshot: one entry per agency in scope, ``[credit_code, name, region_code, kind, grade, raised]``,
+  sorted by credit code; its hash Hs. `raised` is ``higher_inspection_ratio`` for an agency under
+  that joint punishment measure (联合惩戒: 提高抽查比例) on the snapshot's day, else empty;
 - pool: one entry per inspector whose office lies in the plan's regions,
   ``[inspector_id, region_code, [excluded credit codes], [excluded region codes]]``, sorted by
   id, each list sorted (the reasons of exclusions are not published); its hash Hp.
@@ -21,8 +22,8 @@ Canonical form of a value: JSON in UTF-8 with object keys sorted, no whitespace 
 ``,`` and ``:``) and non-ASCII characters written as themselves. A hash is the SHA-256 of the
 canonical form, in lower-case hex. `US` below is the byte 0x1F.
 
-1. Risk class (信用风险分类) of an agency from its credit grade: A low, B general, C elevated,
-   D high.
+1. Risk class (信用风险分类) of an agency: high when its entry is `raised`; otherwise from its
+   credit grade: A low, B general, C elevated, D high.
 2. Stratum of an agency: (region_code, kind, risk class).
 3. Ratio of a stratum, in basis points: 10000 when the plan is `all_in_scope`; otherwise the
    most specific sampling ratio of its risk class that matches it (a ratio matches when its kind
@@ -31,11 +32,11 @@ canonical form, in lower-case hex. `US` below is the byte 0x1F.
 4. Sample size of a stratum of N agencies at r basis points: n = ceil(N * r / 10000), computed
    in integers as (N * r + 9999) // 10000. The rounding rule is upward: a non-empty stratum with
    a positive ratio always yields at least one target.
-5. Key of an agency: SHA-256("ipss-draw/1" US "target" US seed US Hs US credit_code), the raw
+5. Key of an agency: SHA-256(V US "target" US seed US Hs US credit_code), the raw
    32 bytes. Within each stratum the agencies are ordered by ascending key and the first n drawn.
 6. The drawn targets, across strata, are ordered by ascending key.
 7. Inspectors: cycle c (c = 0, 1, 2, ...) orders the whole pool by ascending
-   SHA-256("ipss-draw/1" US "inspectors" US seed US Hs US Hp US c US inspector_id), c written in
+   SHA-256(V US "inspectors" US seed US Hs US Hp US c US inspector_id), c written in
    decimal; the cycles one after another form a sequence S, and a cursor starts at position 0.
    For each target in order, S is walked from the cursor and the first k inspectors who may
    inspect it (none of their exclusions names its credit code or a region containing its
@@ -49,8 +50,10 @@ canonical form, in lower-case hex. `US` below is the byte 0x1F.
    basis_points, drawn], ...] sorted, "targets": [[credit_code, region_code, kind, risk,
    [inspector ids]], ...] in the order of step 6}``; its hash Hr.
 
-A change of any of these steps is a new algorithm version; records keep the version they were
-drawn with, and a re-check refuses a version it does not implement.
+V is the algorithm version as written in the record (``ipss-draw/2``). A change of any of these
+steps is a new algorithm version; records keep the version they were drawn with, and a re-check
+refuses a version it does not implement. ipss-draw/1, still re-checked, differs in step 1 alone:
+its entries have no `raised` column and the risk class comes from the grade.
 """
 
 from __future__ import annotations
@@ -63,13 +66,28 @@ from typing import Any
 
 from suite.errors import FailedPrecondition
 
-ALGORITHM_VERSION = "ipss-draw/1"
+ALGORITHM_VERSION = "ipss-draw/2"
+FIRST_VERSION = "ipss-draw/1"
+# The versions a re-check recomputes: every one a published record may carry.
+IMPLEMENTED = (FIRST_VERSION, ALGORITHM_VERSION)
+# Targets added to a campaign after its draw are keyed as they were before ipss-draw/2, which
+# changed nothing of step 7.
+ADDITION_KEY_VERSION = FIRST_VERSION
 RECORD_FORMAT = "ipss-draw-record/1"
 FULL_RATIO = 10000
 US = b"\x1f"
 
 RISK_CLASSES = ("low", "general", "elevated", "high")
 RISK_OF_GRADE = {"A": "low", "B": "general", "C": "elevated", "D": "high"}
+# The snapshot's sixth column of an agency under the joint punishment measure raising its ratio.
+RAISED = "higher_inspection_ratio"
+
+
+def risk_class(entry: Sequence[str], algorithm: str = ALGORITHM_VERSION) -> str:
+    """Step 1: the risk class of a snapshot entry."""
+    if algorithm != FIRST_VERSION and len(entry) > 5 and entry[5] == RAISED:
+        return "high"
+    return RISK_OF_GRADE[entry[4]]
 
 
 def canonical(value: Any) -> bytes:
@@ -125,7 +143,7 @@ class PlanSpec:
                    inspectors_per_target=int(data["inspectors_per_target"]))
 
 
-# An agency as the snapshot holds it: [credit_code, name, region_code, kind, grade].
+# An agency as the snapshot holds it: [credit_code, name, region_code, kind, grade, raised].
 SnapshotEntry = Sequence[str]
 # An inspector as the pool holds them: [inspector_id, region_code, [credit codes], [region codes]].
 PoolEntry = Sequence[Any]
@@ -186,15 +204,17 @@ def sample_size(population: int, basis_points: int) -> int:
 
 
 def draw(plan: PlanSpec, seed: str, snapshot: Sequence[SnapshotEntry], snapshot_hash: str,
-         pool: Sequence[PoolEntry], pool_hash: str) -> Outcome:
-    """Steps 1–8 of the specification. `snapshot` and `pool` are in canonical order."""
-    target_base = hashlib.sha256(US.join([ALGORITHM_VERSION.encode(), b"target", seed.encode(),
+         pool: Sequence[PoolEntry], pool_hash: str, algorithm: str = ALGORITHM_VERSION) -> Outcome:
+    """Steps 1–8 of the specification (of `algorithm`, one of IMPLEMENTED). `snapshot` and `pool`
+    are in canonical order."""
+    target_base = hashlib.sha256(US.join([algorithm.encode(), b"target", seed.encode(),
                                           snapshot_hash.encode(), b""]))
     strata: dict[tuple[str, str, str], list[tuple[bytes, str, str, str, str]]] = {}
-    for code, _name, region, kind, grade in snapshot:
+    for entry in snapshot:
+        code, _name, region, kind = entry[:4]
         key = target_base.copy()
         key.update(code.encode())
-        risk = RISK_OF_GRADE[grade]
+        risk = risk_class(entry, algorithm)
         strata.setdefault((region, kind, risk), []).append((key.digest(), code, region, kind, risk))
     drawn: list[tuple[bytes, str, str, str, str]] = []
     strata_rows = []
@@ -207,10 +227,10 @@ def draw(plan: PlanSpec, seed: str, snapshot: Sequence[SnapshotEntry], snapshot_
             drawn.extend(members[:n])
         strata_rows.append([*stratum, len(members), ratio, n])
     drawn.sort()
-    pairing = Pairing(pool, US.join([ALGORITHM_VERSION.encode(), b"inspectors", seed.encode(), snapshot_hash.encode(),
+    pairing = Pairing(pool, US.join([algorithm.encode(), b"inspectors", seed.encode(), snapshot_hash.encode(),
                                      pool_hash.encode()]), plan.inspectors_per_target)
     targets = [[code, region, kind, risk, pairing.staff(code, region)] for _key, code, region, kind, risk in drawn]
-    result = {"algorithm_version": ALGORITHM_VERSION, "strata": strata_rows, "targets": targets}
+    result = {"algorithm_version": algorithm, "strata": strata_rows, "targets": targets}
     data = canonical(result)
     return Outcome(result, data, hashlib.sha256(data).hexdigest())
 
@@ -262,7 +282,7 @@ def assign(targets: Sequence[tuple[str, str]], pool: Sequence[PoolEntry], key_ma
            per_target: int) -> list[list[str]]:
     """Inspectors for targets added after a draw ((credit_code, region_code) pairs), by step 7
     with its own key material; fails as a draw does when a target cannot be staffed."""
-    pairing = Pairing(pool, US.join([ALGORITHM_VERSION.encode(), b"addition", key_material.encode()]), per_target)
+    pairing = Pairing(pool, US.join([ADDITION_KEY_VERSION.encode(), b"addition", key_material.encode()]), per_target)
     return [pairing.staff(code, region) for code, region in targets]
 
 
@@ -274,7 +294,8 @@ def record_document(plan: PlanSpec, seed_value: str, seed_source: str, snapshot:
     return {"format": RECORD_FORMAT, "plan": plan.to_data(), "seed": {"value": seed_value, "source": seed_source},
             "snapshot": {"hash": snapshot_hash, "as_of": as_of, "entries": [list(e) for e in snapshot]},
             "pool": {"hash": pool_hash, "entries": [list(e) for e in pool]},
-            "algorithm_version": ALGORITHM_VERSION, "result": outcome.result, "result_hash": outcome.result_hash,
+            "algorithm_version": outcome.result["algorithm_version"], "result": outcome.result,
+            "result_hash": outcome.result_hash,
             "drawn_at": drawn_at}
 
 
@@ -294,9 +315,10 @@ def check_record(document: dict[str, Any]) -> DrawCheck:
     try:
         if document.get("format") != RECORD_FORMAT:
             return DrawCheck(False, [f"not a draw record of format {RECORD_FORMAT}"], 0)
-        if document["algorithm_version"] != ALGORITHM_VERSION:
-            return DrawCheck(False, [f"algorithm {document['algorithm_version']!r} is not implemented here "
-                                     f"(this is {ALGORITHM_VERSION})"], 0)
+        algorithm = document["algorithm_version"]
+        if algorithm not in IMPLEMENTED:
+            return DrawCheck(False, [f"algorithm {algorithm!r} is not implemented here "
+                                     f"(these are {', '.join(IMPLEMENTED)})"], 0)
         snapshot, pool = document["snapshot"], document["pool"]
         if sha256_hex(snapshot["entries"]) != snapshot["hash"]:
             problems.append("the snapshot's entries do not hash to the published snapshot hash")
@@ -305,7 +327,7 @@ def check_record(document: dict[str, Any]) -> DrawCheck:
         plan = PlanSpec.from_data(document["plan"])
         try:
             outcome = draw(plan, document["seed"]["value"], snapshot["entries"], snapshot["hash"], pool["entries"],
-                           pool["hash"])
+                           pool["hash"], algorithm)
         except Unstaffable as error:
             problems.append(f"the recomputed draw fails: {error.message}")
             return DrawCheck(False, problems, 0)

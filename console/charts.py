@@ -1,5 +1,6 @@
-"""Charts drawn on the server as inline SVG: horizontal bars with their labels and figures, so a
-page needs no script to show them and a screen reader gets the title and every figure as text."""
+"""Charts drawn on the server as inline SVG: horizontal bars with their labels and figures, and
+lines over time (a series a line, each point with its figure), so a page needs no script to show
+them and a screen reader gets the title and every figure as text."""
 
 from __future__ import annotations
 
@@ -41,6 +42,50 @@ def bar_chart(title: str, bars: list[Bar], maximum: float | None = None) -> Mark
         f'<svg class="chart" role="img" aria-labelledby="{_id(title)}" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{_id(title)}">{summary}</title>{"".join(rows)}</svg>')
+
+
+LINE_WIDTH = 560
+LINE_HEIGHT = 180
+LINE_MARGIN = 36
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list[int]
+
+
+def line_chart(title: str, labels: list[str], series: list[Series]) -> Markup:
+    """One line a series over the labels (days, months), scaled to the largest value; the first
+    and last labels under the axis, every point's figure in the title."""
+    top = max((v for line in series for v in line.values), default=0) or 1
+    steps = max(len(labels) - 1, 1)
+    width, height = LINE_WIDTH + 2 * LINE_MARGIN, LINE_HEIGHT + 2 * LINE_MARGIN
+
+    def point(i: int, value: int) -> tuple[float, float]:
+        return LINE_MARGIN + i * LINE_WIDTH / steps, LINE_MARGIN + LINE_HEIGHT * (1 - value / top)
+
+    parts = [f'<line x1="{LINE_MARGIN}" y1="{LINE_MARGIN + LINE_HEIGHT}" x2="{LINE_MARGIN + LINE_WIDTH}" '
+             f'y2="{LINE_MARGIN + LINE_HEIGHT}" class="chart-axis"/>']
+    for n, line in enumerate(series):
+        points = [point(i, v) for i, v in enumerate(line.values)]
+        parts.append(f'<polyline class="chart-line chart-line-{n}" fill="none" points="'
+                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+        if points:
+            x, y = points[-1]
+            parts.append(f'<text x="{x + 4:.1f}" y="{y - 4:.1f}" class="chart-value">{escape(line.name)} '
+                         f'{line.values[-1]}</text>')
+    if labels:
+        parts.append(f'<text x="{LINE_MARGIN}" y="{height - 8}" class="chart-label">{escape(labels[0])}</text>')
+        parts.append(f'<text x="{LINE_MARGIN + LINE_WIDTH}" y="{height - 8}" text-anchor="end" '
+                     f'class="chart-label">{escape(labels[-1])}</text>')
+    summary = escape(f"{title}: " + "; ".join(
+        f"{line.name} " + ", ".join(f"{label} {value}" for label, value in zip(labels, line.values))
+        for line in series))
+    return Markup(
+        f'<svg class="chart" role="img" aria-labelledby="{_id(title)}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{_id(title)}">{summary}</title>{"".join(parts)}</svg>')
 
 
 def _id(title: str) -> str:

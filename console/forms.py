@@ -86,6 +86,13 @@ CASE_FORM_FIELDS: dict[str, tuple[Field, ...]] = {
     "transfer": (Field("target_region_code"), Field("target_authority"), REASON),
     "refer_to_association": (Field("association_id", required=True), REASON),
     "close": (NOTE,),
+    # The registered agency an entity is (by any of its identifiers), or a practitioner's certificate.
+    "match_subject": (Field("agency.credit_code"), Field("agency.licence_number"), Field("agency.name"),
+                      Field("practitioner_certificate_number"), REASON),
+    "merge": (Field("into_case_id", required=True), REASON),
+    # The day of receipt (签收) is the form's effective_on: the verification period counts from it.
+    "accept_transfer": (NOTE,),
+    "return_transfer": (REASON,),
 }
 # The RPC each posts to is the registry's.
 ACTION_FORMS = {name: ActionForm(CASE_ACTIONS[name].rpc, fields) for name, fields in CASE_FORM_FIELDS.items()}

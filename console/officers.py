@@ -9,16 +9,20 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 import grpc
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from console import charts, forms, i18n, refusals, timeline
 from console.backend import Backend, ServiceError
-from console.web import OFFICERS, Pages, Visitor, language
+from console.web import OFFICERS, Pages, Visitor, language, region_name
 from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.registry.v1 import registry_pb2 as rpb
+from suite import clock
 from suite.clock import CHINA
 from suite.protos import enum_value, enum_words, optional_word
 from contracts.case_actions import CASE_ACTIONS
@@ -30,6 +34,7 @@ CATEGORY = pb.ViolationCategory.DESCRIPTOR
 OUTCOME = pb.CaseOutcome.DESCRIPTOR
 SOURCE = pb.ReportSource.DESCRIPTOR
 REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
+SUBJECT_KIND = pb.SubjectKind.DESCRIPTOR
 STAGES = enum_words(STAGE)
 CATEGORIES = enum_words(CATEGORY)
 STATUS_OF_CODE = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
@@ -257,7 +262,7 @@ async def case_page(request: Request, failed_action: str = "", error: dict | Non
         failed_action=failed_action, error=error, posted=posted, options=forms.options,
         effective_on=forms.EFFECTIVE_ON, done=done if done in forms.ACTION_FORMS else "", word=optional_word,
         STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME, SOURCE=SOURCE, REFERRAL_ANSWER=REFERRAL_ANSWER,
-        workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
+        SUBJECT_KIND=SUBJECT_KIND, workflow_url=pages.settings.workflow_url(case.workflow_id or case.summary.case_id),
         timeline=[dict(e=e, words=timeline.entry_words(pages, lang, e))
                   for e in sorted(case.timeline, key=lambda e: (e.at.ToDatetime(), e.revision))])
 
@@ -347,43 +352,113 @@ async def statistics(request: Request) -> Response:
         return pages.render(request, "statistics.html", 400, figures=None, filters=params,
                             error=error_view(request, refused))
     t = lambda key: i18n.text(lang, key)  # noqa: E731
-    stage_chart = charts.bar_chart(t("stats.chart_stage"), [
-        charts.Bar(pages.label(lang, "stage", optional_word(STAGE, s.stage)), s.cases, str(s.cases))
-        for s in figures.by_stage])
-    category_chart = charts.bar_chart(t("stats.chart_category"), [
-        charts.Bar(pages.label(lang, "category", optional_word(CATEGORY, c.category)), c.cases, str(c.cases))
-        for c in figures.by_category])
+
+    def bars(title: str, counted) -> Markup:
+        return charts.bar_chart(t(title), [charts.Bar(name, n, str(n)) for name, n in counted])
     measured = [p for p in figures.periods if p.met + p.missed]
-    compliance_chart = charts.bar_chart(t("stats.chart_compliance"), [
-        charts.Bar(p.period_id, p.share_met, f"{p.share_met:.0%}") for p in measured], maximum=1.0)
+    drawn = dict(
+        stage_chart=bars("stats.chart_stage", [(pages.label(lang, "stage", optional_word(STAGE, s.stage)), s.cases)
+                                               for s in figures.by_stage]),
+        category_chart=bars("stats.chart_category", [
+            (pages.label(lang, "category", optional_word(CATEGORY, c.category)), c.cases) for c in figures.by_category]),
+        region_chart=bars("stats.chart_region", [(region_name(r.region_code), r.cases) for r in figures.by_region]),
+        kind_chart=bars("stats.chart_agency_kind", [(kind_label(pages, lang, k), k.cases)
+                                                    for k in figures.by_agency_kind]),
+        source_chart=bars("stats.chart_source", [(pages.label(lang, "source", optional_word(SOURCE, c.source)),
+                                                  c.cases) for c in figures.by_source]),
+        outcome_chart=bars("stats.chart_outcome", [(pages.label(lang, "outcome", optional_word(OUTCOME, o.outcome)),
+                                                    o.cases) for o in figures.by_outcome]),
+        compliance_chart=charts.bar_chart(t("stats.chart_compliance"), [
+            charts.Bar(p.period_id, p.share_met, f"{p.share_met:.0%}") for p in measured], maximum=1.0),
+        month_chart=charts.bar_chart(t("stats.chart_compliance_by_month"), [
+            charts.Bar(m.month, m.share_met, f"{m.share_met:.0%}") for m in figures.compliance_by_month],
+            maximum=1.0),
+        lists=await list_sizes(backend, visitor, figures.region_code, params, t))
     periods = [dict(p=p, description=pages.period_description(lang, p.period_id, p.description))
                for p in figures.periods]
     return pages.render(request, "statistics.html", figures=figures, filters=params, error=None, periods=periods,
-                        stage_chart=stage_chart, category_chart=category_chart, compliance_chart=compliance_chart,
                         word=optional_word, STAGE=STAGE, CATEGORY=CATEGORY, OUTCOME=OUTCOME,
-                        export_query=request.url.query)
+                        export_query=request.url.query, **drawn)
 
 
-EXPORT_COLUMNS = ["case_id", "region_code", "agency_name", "agency_credit_code", "category", "source", "stage",
-                  "status", "outcome", "assignee", "received_on", "next_deadline", "next_deadline_period",
-                  "next_deadline_provisional", "overdue", "reporter_count", "fine_cny", "surcharge_cny",
-                  *(f"entered_{stage}" for stage in STAGES), "stage_history"]
+def kind_label(pages: Pages, lang: str, count: pb.AgencyKindCount) -> str:
+    """An agency's kind as the register words it; a subject not in the registry by its kind."""
+    if count.agency_kind:
+        return pages.label(lang, "agency_kind", count.agency_kind)
+    return pages.label(lang, "subject_kind", optional_word(SUBJECT_KIND, count.subject_kind))
+
+
+MAX_LIST_DAYS = 24
+
+
+def month_ends(received_from: str, received_to: str, today: date) -> list[date]:
+    """The days the lists are counted on: the last day of each month from the first day asked (a
+    year before the last when none is) to the last day asked (today when none is, never later),
+    that last day included; at most the last two years of them."""
+    try:
+        end = min(date.fromisoformat(received_to), today) if received_to else today
+        start = date.fromisoformat(received_from) if received_from else date(end.year - 1, end.month, 1)
+    except ValueError:
+        return [today]
+    days, cursor = [], start
+    while True:
+        last = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        if last >= end:
+            break
+        days.append(last)
+        cursor = last + timedelta(days=1)
+    return [*days, end][-MAX_LIST_DAYS:]
+
+
+async def list_sizes(backend: Backend, visitor: Visitor, region_code: str, params, t) -> dict:
+    """The credit lists' sizes over time (经营异常名录, 严重违法失信名单) in the statistics' region,
+    as the registry's public counts give them at each month's end; a registry that does not answer
+    leaves the chart out with a note, not the page."""
+    days = month_ends(params.get("from", "").strip(), params.get("to", "").strip(), clock.today())
+    series = []
+    try:
+        for which, name in ((rpb.CREDIT_LIST_ABNORMAL_OPERATION, "stats.list_abnormal"),
+                            (rpb.CREDIT_LIST_SERIOUS_VIOLATION, "stats.list_serious")):
+            counted = await backend.call(backend.registry.CountCreditListEntries, rpb.CountCreditListEntriesRequest(
+                list=which, days=[d.isoformat() for d in days],
+                region_code="" if region_code == "000000" else region_code), visitor.token)
+            series.append(charts.Series(t(name), [c.entries for c in counted.counts]))
+    except ServiceError:
+        return dict(chart=None, rows=[])
+    labels = [d.isoformat() for d in days]
+    return dict(chart=charts.line_chart(t("stats.chart_lists"), labels, series),
+                rows=[dict(on=label, counts=[line.values[i] for line in series]) for i, label in enumerate(labels)],
+                names=[line.name for line in series])
+
+
+EXPORT_COLUMNS = ["case_id", "region_code", "subject_kind", "agency_kind", "agency_name", "agency_credit_code",
+                  "practitioner_name", "practitioner_certificate_number", "category", "source", "stage", "status",
+                  "outcome", "merged_into_case_id", "transferred_from_region_code", "assignee", "received_on",
+                  "next_deadline", "next_deadline_period", "next_deadline_provisional", "overdue", "reporter_count",
+                  "fine_cny", "surcharge_cny", *(f"entered_{stage}" for stage in STAGES), "stage_history",
+                  "status_history"]
 
 
 def export_row(case: pb.ExportedCase) -> list:
-    """One case: its record, the first moment it entered each stage, and every change in order."""
+    """One case: its record, the first moment it entered each stage, every change of stage in
+    order, and every change of status (each stage:status with its moment)."""
     s = case.summary
-    changes = [(optional_word(STAGE, c.stage), c.entered_at.ToDatetime(CHINA).isoformat())
+    changes = [(optional_word(STAGE, c.stage), c.status, c.entered_at.ToDatetime(CHINA).isoformat())
                for c in case.stage_changes]
     first: dict[str, str] = {}
-    for stage, at in changes:
+    stages: list[tuple[str, str]] = []
+    for stage, _, at in changes:
         first.setdefault(stage, at)
-    return [s.case_id, s.region_code, s.agency_name, s.agency_credit_code, optional_word(CATEGORY, s.category),
-            optional_word(SOURCE, s.source), optional_word(STAGE, s.stage), s.status,
-            optional_word(OUTCOME, s.outcome), s.assignee,
-            s.received_on, s.next_deadline, s.next_deadline_period, int(s.next_deadline_provisional), int(s.overdue),
-            s.reporter_count, case.fine_cny, case.surcharge_cny, *(first.get(stage, "") for stage in STAGES),
-            ";".join(f"{stage}@{at}" for stage, at in changes)]
+        if not stages or stages[-1][0] != stage:
+            stages.append((stage, at))
+    return [s.case_id, s.region_code, optional_word(SUBJECT_KIND, s.subject_kind), s.agency_kind, s.agency_name,
+            s.agency_credit_code, s.practitioner_name, s.practitioner_certificate_number,
+            optional_word(CATEGORY, s.category), optional_word(SOURCE, s.source), optional_word(STAGE, s.stage),
+            s.status, optional_word(OUTCOME, s.outcome), s.merged_into_case_id, s.transferred_from_region_code,
+            s.assignee, s.received_on, s.next_deadline, s.next_deadline_period, int(s.next_deadline_provisional),
+            int(s.overdue), s.reporter_count, case.fine_cny, case.surcharge_cny,
+            *(first.get(stage, "") for stage in STAGES), ";".join(f"{stage}@{at}" for stage, at in stages),
+            ";".join(f"{stage}:{status}@{at}" for stage, status, at in changes)]
 
 
 async def export_csv(request: Request) -> Response:

@@ -12,6 +12,8 @@ from contracts.periods import PeriodPlan
 
 WORKFLOW_NAME = "Case"
 ACT_UPDATE = "act"
+# Another case on the same conduct merged into this one (并案): its reporters join.
+MERGE_IN_UPDATE = "merge_in"
 JOIN_SIGNAL = "join"
 STATE_QUERY = "state"
 # A case's first period, running from the day the report was received (核查立案期限).
@@ -28,11 +30,28 @@ class ReporterRef:
 
 @dataclass
 class AgencyRef:
+    """The agency a case is about; for an entity the registry does not know (未登记主体), its name
+    and credit code as reported, no agency_id and no kind."""
+
     agency_id: str
     name: str
     credit_code: str
     region_code: str
     kind: str
+
+
+# Who a case is about (被举报对象): a registered agency, an entity not (yet) in the registry, or an
+# individual practitioner (SubjectKind, lower case).
+AGENCY, UNREGISTERED_ENTITY, PRACTITIONER = "agency", "unregistered_entity", "practitioner"
+
+
+@dataclass
+class PractitionerRef:
+    """A practitioner a case is about (从业人员): no practitioner_id while the registry knows none."""
+
+    practitioner_id: str
+    name: str
+    certificate_number: str = ""
 
 
 @dataclass
@@ -52,6 +71,10 @@ class CaseStart:
     # Verification (verify_and_open) placed on the calendar by the service that received the
     # report (None in the starts of cases opened before it did).
     opening_plan: PeriodPlan | None = None
+    # Who the case is about; `agency` holds an unregistered entity as reported, and nothing but the
+    # region for a practitioner.
+    subject_kind: str = AGENCY
+    practitioner: PractitionerRef | None = None
 
 
 @dataclass
@@ -83,6 +106,25 @@ class CaseAction:
     # An association's answer to a referral: accepted, measure_taken or declined (and the measure).
     referral_answer: str = ""
     measure: str = ""
+    # The case this one is merged into (并案).
+    into_case_id: str = ""
+    # The registry entry the subject turned out to be (主体认定), as the service found it there.
+    matched_agency: AgencyRef | None = None
+    matched_practitioner: PractitionerRef | None = None
+
+
+@dataclass
+class CaseMerger:
+    """Another open case on the same conduct merged into this one (并案), by a supervisor: its
+    reporters (references only) join this case, which goes on with its own clock."""
+
+    merged_case_id: str
+    actor: str
+    actor_role: str
+    request_id: str
+    reason: str
+    reporters: list[ReporterRef] = field(default_factory=list)
+    effective_on: str = ""
 
 
 @dataclass
@@ -167,3 +209,9 @@ class CaseView:
     surcharge_paused: list[list[str]] = field(default_factory=list)
     # The latest referral to an industry association, once one was sent.
     referral: ReferralView | None = None
+    subject_kind: str = AGENCY
+    practitioner: PractitionerRef | None = None
+    # The case this one was merged into (并案).
+    merged_into: str = ""
+    # The office that transferred the case here (移送), once one did.
+    transferred_from: str = ""

@@ -8,7 +8,9 @@ Stages (案件阶段), in order: 核查 (verification: verify the lead, decide w
 调查取证 (investigation), 告知与陈述申辩 (prior notice: statement and defence), 听证 (hearing),
 审批 (decision approval), 已决定 (decided: service, payment, publication, review), 结案 (closed).
 Beside them, 移交行业自律 (referred): the case waits for the industry association's answer, the
-office's clock standing still; a declined referral returns to the stage it was referred from."""
+office's clock standing still; a declined referral returns to the stage it was referred from. And
+移送待接收 (awaiting acceptance): a case transferred to another office of the suite waits for that
+office to accept it (接收) or return it (退回), the clock standing still meanwhile."""
 
 from __future__ import annotations
 
@@ -21,13 +23,17 @@ HEARING = "hearing"
 DECISION_APPROVAL = "decision_approval"
 DECIDED = "decided"
 REFERRED = "referred"
+AWAITING_ACCEPTANCE = "awaiting_acceptance"
 CLOSED = "closed"
-STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED, REFERRED, CLOSED)
+STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED, REFERRED,
+          AWAITING_ACCEPTANCE, CLOSED)
 
 STAFF = frozenset({"handler", "supervisor"})
 SUPERVISOR = frozenset({"supervisor"})
 ASSOCIATION = frozenset({"association"})
 OPEN_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL, DECIDED)
+# Before the decision: what a case is about may still be settled, and it may still be merged.
+UNDECIDED_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE, HEARING, DECISION_APPROVAL)
 EXTENSIBLE_STAGES = (VERIFICATION, INVESTIGATION, PRIOR_NOTICE)
 
 
@@ -80,6 +86,16 @@ CASE_ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
     ActionSpec("answer_referral", "AnswerReferral", ASSOCIATION, (REFERRED,),
           ("referral_answer", "measure", "reason", "association_id")),
     ActionSpec("close", "CloseCase", STAFF, (DECIDED,), ("reason",)),
+    # The registry entry an unregistered entity or a practitioner turned out to be (主体认定); the
+    # service finds it in the registry and hands it over.
+    ActionSpec("match_subject", "MatchCaseSubject", STAFF, UNDECIDED_STAGES,
+               ("matched_agency", "matched_practitioner", "reason")),
+    # Merging this case into another on the same conduct (并案) is a supervisor's act: it ends this
+    # case and moves its reporters, which a handler may propose but not decide.
+    ActionSpec("merge", "MergeCases", SUPERVISOR, (VERIFICATION, INVESTIGATION), ("into_case_id", "reason")),
+    # The receiving office of a transfer (移送) accepts the case or returns it.
+    ActionSpec("accept_transfer", "AcceptTransfer", STAFF, (AWAITING_ACCEPTANCE,), ("reason",)),
+    ActionSpec("return_transfer", "ReturnTransfer", STAFF, (AWAITING_ACCEPTANCE,), ("reason",)),
 )}
 
 

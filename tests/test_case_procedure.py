@@ -351,8 +351,9 @@ async def test_transfer_and_referral_end_the_case(court: Court):
 
     moved = await court.report(await court.agency())
     case = await court.act("TransferCase", moved.case_id, target_region_code="310000", reason="机构实际经营地在上海")
-    assert case.summary.region_code == "310000" and case.summary.stage == cpb.CASE_STAGE_VERIFICATION
-    assert deadline(case, "verify_and_open").state == "running"  # the clock runs on at the new office
+    # It waits for the Shanghai office to accept it (tests/test_case_doors.py), the clock stopped.
+    assert case.summary.region_code == "310000" and case.summary.stage == cpb.CASE_STAGE_AWAITING_ACCEPTANCE
+    assert deadline(case, "verify_and_open").state == "paused"
     refusal = await court.refused("OpenCase", moved.case_id)  # a Beijing handler no longer reaches it
     assert refusal.code() == grpc.StatusCode.PERMISSION_DENIED
 

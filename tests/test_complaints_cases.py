@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from ipss.complaints.v1 import complaints_pb2 as pb
 from services.complaints import domain, store
-from suite import clock
+from suite import clock, testdata
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
 # api and registry_api are fixtures: imported, they serve this module too.
 from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR, PDF, api, day, file,  # noqa: F401
@@ -428,8 +428,13 @@ ACTIONS = {
     "ReferToAssociation": (dict(association_id="as-1", reason="行业自律"), {"association_id", "reason"}),
     "CloseCase": (dict(reason="结案"), set()),
     "ReassignCase": (dict(assignee="handler-li", reason="原承办人休假"), {"assignee", "reason"}),
+    "MatchCaseSubject": (dict(agency=pb.ReportedAgency(credit_code=testdata.credit_code()), reason="经核实为该机构"),
+                         {"reason"}),
+    "MergeCases": (dict(into_case_id="case-2026-440000-999998", reason="同一违法行为"), {"into_case_id", "reason"}),
+    "AcceptTransfer": (dict(reason="已签收"), set()),
+    "ReturnTransfer": (dict(reason="不属本机关管辖"), {"reason"}),
 }
-SUPERVISOR_ONLY = {"ApproveExtension", "RefuseExtension", "ApproveDecision", "ReassignCase"}
+SUPERVISOR_ONLY = {"ApproveExtension", "RefuseExtension", "ApproveDecision", "ReassignCase", "MergeCases"}
 
 
 def action_request(rpc: str, case_id: str, **overrides):

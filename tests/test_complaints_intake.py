@@ -390,8 +390,11 @@ async def test_staff_reports_name_their_source_document(api, registry_api, compl
 async def test_file_report_names_every_bad_field(api, registry_api, complaints):
     agency = await new_agency(registry_api)
     async with nothing_stored_changes(complaints):
-        await invalid(file(api, pb.FileReportRequest()), "idempotency_key", "source", "agency", "category",
-                      "description")
+        await invalid(file(api, pb.FileReportRequest()), "idempotency_key", "source", "category", "description")
+        nobody = report(agency)
+        nobody.ClearField("agency")
+        error = await refused(file(api, nobody), Code.INVALID_ARGUMENT)
+        assert checks.field_reasons(error) == {"agency": "REPORT_SUBJECT_REQUIRED"}
         await invalid(file(api, report(agency, idempotency_key="short", description="太短", occurred_on="2026-02-30",
                                        agency=pb.ReportedAgency(credit_code="91110000ABCDEFGH12"),
                                        attachment_ids=["x"] * 21)),

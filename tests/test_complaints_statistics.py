@@ -37,13 +37,13 @@ async def inspection(api, agency, category=pb.VIOLATION_CATEGORY_FALSE_ADVERTISI
 
 
 async def progress(api, case_id: str, region_code: str, revision: int, stage: int, deadlines=(), outcome=0,
-                   actions=(), at: datetime | None = None) -> bool:
+                   actions=(), at: datetime | None = None, status: str = "step") -> bool:
     """Write a revision of the record as the workflow would, with one timeline entry at `at`."""
     entry = pb.TimelineEntry(actor="handler-wang", action=f"step-{revision}", internal=True)
     entry.at.FromDatetime(at or clock.now())
     answer = await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
         case_id=case_id, revision=revision, summary=pb.CaseSummary(
-            case_id=case_id, stage=stage, status="step", outcome=outcome, region_code=region_code),
+            case_id=case_id, stage=stage, status=status, outcome=outcome, region_code=region_code),
         deadlines=list(deadlines), new_entries=[entry], allowed_actions=list(actions)), metadata=OPERATOR)
     return answer.applied
 
@@ -110,16 +110,18 @@ async def test_statistics_keep_to_the_callers_scope_and_the_days_asked(api, regi
     await invalid(statistics(api, own, received_from=day(1), received_to=day(0)), "received_to")
 
 
-async def test_export_gives_every_stage_change_with_its_moment(api, registry_api):
+async def test_export_gives_every_stage_and_status_change_with_its_moment(api, registry_api):
     county = new_county(PROVINCE)
     agency = await new_agency(registry_api, county)
     moved, waiting = await inspection(api, agency), await inspection(api, agency, pb.VIOLATION_CATEGORY_FALSE_MATERIAL)
     start = clock.now().replace(microsecond=0)
-    steps = [(1, pb.CASE_STAGE_VERIFICATION), (2, pb.CASE_STAGE_INVESTIGATION), (3, pb.CASE_STAGE_PRIOR_NOTICE),
-             (4, pb.CASE_STAGE_HEARING), (5, pb.CASE_STAGE_PRIOR_NOTICE), (6, pb.CASE_STAGE_DECISION_APPROVAL)]
-    for revision, stage in steps:
-        assert await progress(api, moved, county, revision, stage, at=start + timedelta(days=revision))
-    # A retried older revision changes no stage history.
+    steps = [(1, pb.CASE_STAGE_VERIFICATION, "verifying"), (2, pb.CASE_STAGE_VERIFICATION, "verifying"),
+             (3, pb.CASE_STAGE_INVESTIGATION, "opened"), (4, pb.CASE_STAGE_INVESTIGATION, "transfer_accepted"),
+             (5, pb.CASE_STAGE_PRIOR_NOTICE, "prior_notice_served"), (6, pb.CASE_STAGE_HEARING, "hearing_requested"),
+             (7, pb.CASE_STAGE_PRIOR_NOTICE, "hearing_held"), (8, pb.CASE_STAGE_DECISION_APPROVAL, "awaiting_approval")]
+    for revision, stage, status in steps:
+        assert await progress(api, moved, county, revision, stage, at=start + timedelta(days=revision), status=status)
+    # A retried older revision changes no history.
     assert not await progress(api, moved, county, 3, pb.CASE_STAGE_PRIOR_NOTICE, at=start)
 
     exported, token = [], ""
@@ -132,11 +134,13 @@ async def test_export_gives_every_stage_change_with_its_moment(api, registry_api
             break
     assert [c.summary.case_id for c in exported] == sorted([moved, waiting])
     by_id = {c.summary.case_id: c for c in exported}
-    history = [(s.stage, s.revision, s.entered_at.ToDatetime(clock.CHINA)) for s in by_id[moved].stage_changes]
-    assert [(stage, revision) for stage, revision, _ in history] == [
-        (pb.CASE_STAGE_VERIFICATION, 0), (pb.CASE_STAGE_INVESTIGATION, 2), (pb.CASE_STAGE_PRIOR_NOTICE, 3),
-        (pb.CASE_STAGE_HEARING, 4), (pb.CASE_STAGE_PRIOR_NOTICE, 5), (pb.CASE_STAGE_DECISION_APPROVAL, 6)]
-    assert [at for _, revision, at in history[1:]] == [start + timedelta(days=r) for r, _ in steps[1:]]
+    history = [(s.stage, s.status, s.revision, s.entered_at.ToDatetime(clock.CHINA))
+               for s in by_id[moved].stage_changes]
+    # Received, then every revision whose stage or status differs from the one before (not revision 2).
+    changed = [step for step in steps if step[0] != 2]
+    assert [(stage, status, revision) for stage, status, revision, _ in history] == [
+        (pb.CASE_STAGE_VERIFICATION, "received", 0), *((stage, status, r) for r, stage, status in changed)]
+    assert [at for *_, at in history[1:]] == [start + timedelta(days=r) for r, *_ in changed]
     assert [s.stage for s in by_id[waiting].stage_changes] == [pb.CASE_STAGE_VERIFICATION]
     assert by_id[moved].summary.stage == pb.CASE_STAGE_DECISION_APPROVAL
 

@@ -97,7 +97,7 @@ def built_ids() -> set[str]:
     fields = [field for form_set in action_forms for form in form_set.values() for field in form.fields]
     vocabularies = {"stage": pb.CaseStage, "category": pb.ViolationCategory, "outcome": pb.CaseOutcome,
                     "source": pb.ReportSource, "penalty_kind": pb.PenaltyKind, "review_kind": pb.ReviewKind,
-                    "referral_answer": pb.ReferralAnswer}
+                    "referral_answer": pb.ReferralAnswer, "subject_kind": pb.SubjectKind}
     return {
         *(f"error.{code.name}" for code in STATUS_OF_CODE), "error.OTHER",
         *(f"field.{field.label or field.path}" for field in (*fields, forms.EFFECTIVE_ON)),
@@ -201,6 +201,7 @@ def noted() -> Iterator[tuple[str, str, bool, set[str], dict[str, str], str]]:
             elif name in NOTICE_CALLS:
                 yield (words_of.NOTICE, call.args[NOTICE_CALLS[name]].value, True, *data_given(call), where)
     yield words_of.NOTICE, domain.JOINED_NOTICE_CODE, True, set(), {}, "services/complaints/store.py"
+    yield words_of.NOTICE, domain.MERGED_NOTICE_CODE, True, set(), {}, "services/complaints/store.py"
 
 
 def texts_of(kind: str, code: str, given: set[str]) -> list[str]:

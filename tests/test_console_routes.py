@@ -501,8 +501,12 @@ async def test_statistics_draw_the_figures_and_export_every_stage_change(console
     await sign_in(console, "supervisor", county)
     page = await console.get("/statistics", params=dict(region=county))
     assert page.status_code == 200
-    assert re.search(r'id="total-cases">2<', page.text) and page.text.count("<svg") == 3
+    # Charts by stage, category, region, outcome, kind of agency, source, period, month, and the lists.
+    assert re.search(r'id="total-cases">2<', page.text) and page.text.count("<svg") == 9
     assert "立案调查 1" in page.text and "100%" in page.text  # the chart's text and the share met
+    assert "专利代理机构 2" in page.text and "检查发现 2" in page.text  # by kind of agency, by source
+    assert 'id="list-sizes"' in page.text and "经营异常名录" in page.text  # the lists' sizes, month by month
+    assert re.search(r'<td>\d{4}-\d{2}</td><td class="num">1</td>', page.text)  # the month the period fell due
     export = await console.get("/statistics/cases.csv", params=dict(region=county))
     assert export.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
@@ -511,6 +515,9 @@ async def test_statistics_draw_the_figures_and_export_every_stage_change(console
     entered = clock.now() - timedelta(minutes=5)
     assert by_id[opened]["stage"] == "investigation" and by_id[opened]["entered_investigation"] > entered.isoformat()
     assert by_id[opened]["stage_history"].startswith("verification@")
+    assert by_id[opened]["status_history"].startswith("verification:received@")
+    assert ";investigation:verifying@" in by_id[opened]["status_history"]
+    assert by_id[opened]["subject_kind"] == "agency" and by_id[opened]["agency_kind"] == "patent"
     assert by_id[waiting]["entered_investigation"] == ""
     assert by_id[opened]["next_deadline_provisional"] == "0"
     bad = await console.get("/statistics", params=dict(region=county, **{"from": "2026-12-31", "to": "2026-01-01"}))

@@ -11,7 +11,8 @@ from datetime import date
 
 import grpc
 
-from contracts.case import OPENING_PERIOD, AgencyRef, CaseAction, CaseStart, ReporterRef
+from contracts.case import (OPENING_PERIOD, AgencyRef, CaseAction, CaseMerger, CaseStart, PractitionerRef,
+                            ReporterRef)
 from contracts.case_actions import CASE_ACTIONS, PENALTY, ActionSpec
 from contracts.periods import PeriodQuestion
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -39,6 +40,7 @@ ESCALATION_STATE = pb.EscalationState.DESCRIPTOR
 RESOLUTION = pb.EscalationResolution.DESCRIPTOR
 EVENT_KIND = pb.EscalationEventKind.DESCRIPTOR
 NOTIFICATION_KIND = pb.NotificationKind.DESCRIPTOR
+SUBJECT_KIND = pb.SubjectKind.DESCRIPTOR
 ATTACHMENT_ID = re.compile(r"[0-9a-f]{64}")
 DEFAULT_PAGE_SIZE = 50
 
@@ -79,7 +81,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         intake = intake_of(request)
         domain.check_source(auth.current().role, intake.source, intake.source_reference, intake.reporter)
         domain.check_occurred_on(intake.occurred_on, self.legal.today())
-        agency = await self.registry.find_agency(request.agency)
+        subject = await self.registry.find_subject(request)
         messages: list[str] = []
 
         async def write(session):
@@ -88,8 +90,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                 raise InvalidArgument([FieldViolation(f"attachment_ids[{i}]", "ATTACHMENT_NOT_UPLOADED",
                                                       "no attachment with this id was uploaded")
                                        for i, a in enumerate(intake.attachment_ids) if a in unknown])
-            filing = await self.store.file_report(session, intake, agency, self.rules, self.legal.today(), clock.now(),
-                                                  self.secret_of)
+            filing = await self.store.file_report(session, intake, subject, self.rules, self.legal.today(),
+                                                  clock.now(), self.secret_of)
             messages[:] = await workflow_outbox.add(session, store.WorkflowOutbox, self._case_messages(filing, intake))
             # The secret is not kept with the answer: a replay derives it again (see domain.tracking_secret).
             return pb.FileReportResponse(case_id=filing.case_id, tracking_code=filing.tracking_code,
@@ -127,7 +129,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             stage=enum_value(STAGE, case.stage), stage_label=domain.STAGE_LABELS.get(case.stage, case.stage),
             next_deadline=format_date(case.next_deadline), next_deadline_provisional=case.next_deadline_provisional,
             next_deadline_note=domain.provisional_note(case.next_deadline, case.next_deadline_provisional),
-            agency_name=case.agency_name,
+            agency_name=domain.subject_name(case.subject_kind, case.agency_name, case.practitioner_name),
             category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
             messages=[reporter_message(m) for m in status.messages])
 
@@ -202,6 +204,57 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         await self._send("add_evidence", request, attachment_id=request.attachment_id, reason=request.reason)
         await self.store.add_evidence(request.case_id, request.attachment_id, clock.now())
         return pb.AddEvidenceResponse(case=await self._case_in_scope(request.case_id))
+
+    # -- who the case is about (主体认定) and which case it is (并案) --
+
+    async def MatchCaseSubject(self, request: pb.MatchCaseSubjectRequest, context) -> pb.MatchCaseSubjectResponse:
+        """The registry entry the subject turned out to be, found in the registry by what the handler
+        names (an agency for an entity, a practitioner's certificate for a practitioner) and handed
+        to the workflow, which says whether the case may still be matched."""
+        case = await self._scoped_case(request.case_id)
+        agency, practitioner = None, None
+        if case.subject_kind == domain.PRACTITIONER_SUBJECT:
+            found = None
+            if request.practitioner_certificate_number:
+                found = await self.registry.find_practitioner(request.practitioner_certificate_number)
+            if found is None:
+                raise InvalidArgument(FieldViolation(
+                    "practitioner_certificate_number", "PRACTITIONER_NOT_IN_REGISTRY",
+                    "names no practitioner in the registry (by qualification certificate number)"))
+            practitioner = PractitionerRef(found.practitioner_id, found.name, found.certificate_number)
+        else:
+            if not request.HasField("agency"):
+                raise InvalidArgument(FieldViolation("agency", "MATCH_AGENCY_REQUIRED",
+                                                     "names the registered agency the subject is"))
+            found = await self.registry.find_agency(request.agency)
+            agency = AgencyRef(found.agency_id, found.name, found.credit_code, found.region_code, found.kind)
+        matched = await self._act("match_subject", request, matched_agency=agency, matched_practitioner=practitioner,
+                                  reason=request.reason)
+        log.info("case subject matched", case_id=case.id)
+        return pb.MatchCaseSubjectResponse(case=matched)
+
+    async def MergeCases(self, request: pb.MergeCasesRequest, context) -> pb.MergeCasesResponse:
+        """Merge the case into another on the same conduct (并案): the other case takes its reporters
+        in first (its workflow's merge_in update; the record write moves the reports and tells every
+        reporter), then this case closes as merged (its workflow's merge action). Each update is
+        taken once by its request id, so a retry after a failure between them finishes the merger."""
+        merged = await self._scoped_case(request.case_id)
+        into = await self._scoped_case(request.into_case_id)
+        domain.check_merge(merged.id, merged.stage, merged.merged_into, merged.subject_key, into.id, into.subject_key)
+        principal = auth.current()
+        if merged.merged_into != into.id:
+            reporters = [ReporterRef(reference, real) for reference, real in
+                         await self.store.reporter_references(merged.id)]
+            await self.cases.merge_in(into.id, CaseMerger(
+                merged_case_id=merged.id, actor=principal.subject, actor_role=principal.role,
+                request_id=request.idempotency_key, reason=request.reason, reporters=reporters,
+                effective_on=request.effective_on))
+            await self._send("merge", request, into_case_id=into.id, reason=request.reason)
+        log.info("cases merged", case_id=merged.id, into_case_id=into.id)
+        sees = domain.sees_reporters(principal.role)
+        today = self.legal.today()
+        return pb.MergeCasesResponse(case=case_message(await self.store.case_file(merged.id), sees, today),
+                                     into_case=case_message(await self.store.case_file(into.id), sees, today))
 
     # -- referrals to industry associations (移交行业自律) --
 
@@ -306,7 +359,9 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                          next_deadline_provisional=summary.next_deadline_provisional, overdue=summary.overdue,
                          due_soon=summary.due_soon, fine_cny=request.fine_cny, surcharge_cny=request.surcharge_cny,
                          paid_on=parse_date(request.paid_on),
-                         surcharge_paused=[[r.filed_on, r.concluded_on] for r in request.surcharge_paused]),
+                         surcharge_paused=[[r.filed_on, r.concluded_on] for r in request.surcharge_paused],
+                         merged_into=summary.merged_into_case_id,
+                         transferred_from=summary.transferred_from_region_code),
             deadlines=[dict(period_id=d.period_id, due_on=d.due_on, warn_on=d.warn_on, legal_source=d.legal_source,
                             description=d.description, state=d.state, provisional=d.provisional,
                             awaiting_schedule=d.awaiting_schedule) for d in request.deadlines],
@@ -315,7 +370,8 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                               at=e.at.ToDatetime(clock.CHINA) if e.HasField("at") else now, actor=e.actor,
                               action=e.action, detail=e.detail, internal=e.internal, data=dict(e.data))
                          for e in request.new_entries],
-            referral=referral_of_summary(summary.referral) if summary.HasField("referral") else None)
+            referral=referral_of_summary(summary.referral) if summary.HasField("referral") else None,
+            subject=subject_of_summary(summary) if summary.subject_kind else None)
         applied = await self.store.record_progress(request.case_id, progress, now)
         return pb.RecordCaseProgressResponse(applied=applied)
 
@@ -337,7 +393,7 @@ def _action_rpc(spec: ActionSpec):
 
 
 for _spec in CASE_ACTIONS.values():
-    if _spec.rpc not in vars(ComplaintsApi):  # AddEvidence and AnswerReferral have their own
+    if _spec.rpc not in vars(ComplaintsApi):  # AddEvidence, AnswerReferral, MatchCaseSubject, MergeCases: their own
         setattr(ComplaintsApi, _spec.rpc, _action_rpc(_spec))
 
 
@@ -405,6 +461,15 @@ def referral_of_summary(referral: pb.Referral) -> dict:
                 answer_reason=referral.answer_reason)
 
 
+def subject_of_summary(summary: pb.CaseSummary) -> dict:
+    """Who the case is about, as the workflow's summary says (matched to the registry, perhaps)."""
+    return dict(subject_kind=enum_word(SUBJECT_KIND, summary.subject_kind), agency_id=summary.agency_id,
+                agency_name=summary.agency_name, agency_credit_code=summary.agency_credit_code,
+                agency_kind=summary.agency_kind, practitioner_id=summary.practitioner_id,
+                practitioner_name=summary.practitioner_name,
+                practitioner_certificate=summary.practitioner_certificate_number)
+
+
 def case_scope(request: pb.GetCaseStatisticsRequest | pb.ExportCasesRequest) -> store.CaseScope:
     received_from, received_to = parse_date(request.received_from), parse_date(request.received_to)
     if received_from and received_to and received_from > received_to:
@@ -426,7 +491,9 @@ def case_start(case: store.Case, reporters: list[store.Reporter], calendar_offse
         category=case.category, source=case.source, received_on=received_on,
         occurred_on=format_date(case.occurred_on), rules_version=case.rules_version,
         reporters=[ReporterRef(reference=r.reference, real_name=r.real_name) for r in reporters],
-        calendar_offset_days=calendar_offset_days, opening_plan=opening)
+        calendar_offset_days=calendar_offset_days, opening_plan=opening, subject_kind=case.subject_kind,
+        practitioner=PractitionerRef(case.practitioner_id, case.practitioner_name, case.practitioner_certificate)
+        if case.subject_kind == domain.PRACTITIONER_SUBJECT else None)
 
 
 # ---- messages out -----------------------------------------------------------------------------------
@@ -441,7 +508,11 @@ def summary_message(case: store.Case, today) -> pb.CaseSummary:
         next_deadline_period=case.next_deadline_period, next_deadline_provisional=case.next_deadline_provisional,
         overdue=domain.is_overdue(case.overdue, case.next_deadline, today), due_soon=case.due_soon,
         reporter_count=case.reporter_count, updated_at=timestamp(case.updated_at),
-        referral=referral_message(case) if case.referral_association_id else None)
+        referral=referral_message(case) if case.referral_association_id else None,
+        subject_kind=enum_value(SUBJECT_KIND, case.subject_kind), agency_kind=case.agency_kind,
+        practitioner_id=case.practitioner_id, practitioner_name=case.practitioner_name,
+        practitioner_certificate_number=case.practitioner_certificate, subject_address=case.subject_address,
+        merged_into_case_id=case.merged_into, transferred_from_region_code=case.transferred_from)
 
 
 def optional_timestamp(value):
@@ -545,14 +616,21 @@ def statistics_message(counted: statistics.CaseStatistics, region_prefix: str) -
                                      met=t.met, missed=t.missed, lapsed=t.lapsed, running=t.running,
                                      cancelled=t.cancelled, share_met=t.share_met)
                  for t in counted.periods.values()],
-        closed_cases=counted.closed, closed_within_periods=counted.closed_within_periods)
+        closed_cases=counted.closed, closed_within_periods=counted.closed_within_periods,
+        by_agency_kind=[pb.AgencyKindCount(subject_kind=enum_value(SUBJECT_KIND, kind), agency_kind=agency_kind,
+                                           cases=n) for (kind, agency_kind), n in counted.by_agency_kind.most_common()],
+        by_source=[pb.SourceCount(source=enum_value(SOURCE, source), cases=n)
+                   for source, n in counted.by_source.most_common()],
+        compliance_by_month=[pb.MonthCompliance(month=month, met=t.met, missed=t.missed, share_met=t.share_met)
+                             for month, t in sorted(counted.by_month.items())])
 
 
 def exported_message(case: store.Case, changes: list[store.CaseStageChange], today) -> pb.ExportedCase:
-    """A case's stages from its record: received into verification, then each recorded change."""
+    """A case's stages and statuses from its record: received into verification, then each
+    recorded change."""
     history = [pb.StageChange(stage=enum_value(STAGE, domain.VERIFICATION), entered_at=timestamp(case.created_at),
-                              revision=0)]
+                              revision=0, status=domain.INITIAL_STATUS)]
     history += [pb.StageChange(stage=enum_value(STAGE, c.stage), entered_at=timestamp(c.entered_at),
-                               revision=c.revision) for c in changes]
+                               revision=c.revision, status=c.status) for c in changes]
     return pb.ExportedCase(summary=summary_message(case, today), stage_changes=history, fine_cny=case.fine_cny,
                            surcharge_cny=surcharge_on(case, today))

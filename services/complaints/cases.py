@@ -10,7 +10,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from suite.workflow_client import WorkflowClient
 from suite.workflow_outbox import WorkflowMessage
 from contracts import search_attributes
-from contracts.case import ACT_UPDATE, CaseAction, CaseStart, CaseView, JOIN_SIGNAL, ReporterRef, WORKFLOW_NAME
+from contracts.case import (ACT_UPDATE, JOIN_SIGNAL, MERGE_IN_UPDATE, WORKFLOW_NAME, CaseAction, CaseMerger, CaseStart,
+                            CaseView, ReporterRef)
 
 
 def start_message(start: CaseStart) -> WorkflowMessage:
@@ -35,3 +36,8 @@ class CaseWorkflows(WorkflowClient):
     async def act(self, case_id: str, action: CaseAction) -> CaseView:
         return await self.update(case_id, ACT_UPDATE, action, f"act-{action.actor}-{action.request_id}",
                                  CaseView)
+
+    async def merge_in(self, case_id: str, merger: CaseMerger) -> CaseView:
+        """Another case merged into this one (并案): its reporters join."""
+        return await self.update(case_id, MERGE_IN_UPDATE, merger,
+                                 f"merge-in-{merger.actor}-{merger.request_id}", CaseView)

@@ -4,6 +4,7 @@ secrets are made, when a report joins an open case, and what a reporter may read
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -246,6 +247,7 @@ STAGE_LABELS = {
     "decision_approval": "处理决定审批中",
     "decided": "已作出处理决定",
     "referred": "已移交行业协会自律处理，等待协会答复",
+    "awaiting_acceptance": "已移送，等待承办机关接收",
     "closed": "已办结",
 }
 
@@ -315,7 +317,10 @@ def member_events(case_id: str, agency_id: str, record_revision: int, entries: l
     """The member events the public entries of one record write make, each keyed by the entry's
     place (complaints:<case>:<record revision>:<position>), so that a retried write makes the same
     keys. A publication tells the kind of penalty published; a referral is the referred
-    association's alone."""
+    association's alone. A case about no registered agency (an entity not in the registry, a
+    practitioner) makes none: no association has it as a member."""
+    if not agency_id:
+        return []
     events = []
     for position, entry in enumerate(entries):
         kind = MEMBER_EVENT_OF_ENTRY.get(entry["action"])
@@ -502,9 +507,12 @@ REPORTER_WORDS = {
     "timeline.suspension_lifted": "停止承接新业务自 {on} 解除",
     "timeline.licence_reinstated": "吊销决定已撤销，机构自 {on} 起恢复为“{agency_status}”",
     "timeline.closed": "{on} 结案",
+    "timeline.transfer_accepted": "{on} 承办机关已接收移送案件",
+    "timeline.merged": "{on} 并入同一违法行为的案件合并办理",
     "notice.opened": "您举报的问题已立案调查",
     "notice.declined": "您举报的问题不予立案：{reason}",
     "notice.joined": "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。",
+    "notice.merged": "同一违法行为的举报已合并为一个案件办理，您可继续使用原查询码查询办理进度。",
     "penalty.none": "不予处罚",
     "penalty.warning": "警告",
     "penalty.fine": "罚款 {fine_cny} 元",
@@ -569,6 +577,156 @@ class Agency:
     credit_code: str
     region_code: str
     kind: str
+
+
+@dataclass(frozen=True)
+class Practitioner:
+    """A practitioner as the registry knows them, and the region of the agency they practise at
+    (empty when they practise nowhere)."""
+
+    practitioner_id: str
+    name: str
+    certificate_number: str
+    region_code: str
+
+
+# Who a report is about (被举报对象), as the SubjectKind words say it.
+AGENCY_SUBJECT, ENTITY_SUBJECT, PRACTITIONER_SUBJECT = "agency", "unregistered_entity", "practitioner"
+SUBJECT_KEY_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a case is about: a registered agency; an entity the registry does not know (未登记主体),
+    by what the reporter knew (name, credit code if any, address, region); or a practitioner (从业
+    人员), registered or not. Its region decides the office (管辖)."""
+
+    kind: str
+    region_code: str
+    agency_id: str = ""
+    name: str = ""
+    credit_code: str = ""
+    agency_kind: str = ""
+    address: str = ""
+    practitioner_id: str = ""
+    practitioner_name: str = ""
+    certificate_number: str = ""
+
+    @property
+    def key(self) -> str:
+        return subject_key(self.kind, self.region_code, self.agency_id, self.name, self.credit_code,
+                           self.practitioner_id, self.practitioner_name, self.certificate_number)
+
+
+def subject_key(kind: str, region_code: str, agency_id: str, name: str, credit_code: str, practitioner_id: str,
+                practitioner_name: str, certificate_number: str) -> str:
+    """What makes two reports about the same subject (for joining an open case and merging): a
+    registry entry by its id; an entity not in it by its credit code, else its name in its region;
+    a practitioner not in it by certificate number, else name in region."""
+    if kind == PRACTITIONER_SUBJECT:
+        if practitioner_id:
+            key = f"practitioner:{practitioner_id}"
+        elif certificate_number:
+            key = f"practitioner:certificate:{certificate_number.upper()}"
+        else:
+            key = f"practitioner:{region_code}:{practitioner_name}"
+    elif agency_id:
+        key = f"agency:{agency_id}"
+    elif credit_code:
+        key = f"entity:{credit_code.upper()}"
+    else:
+        key = f"entity:{region_code}:{name}"
+    return key[:SUBJECT_KEY_LENGTH]
+
+
+def agency_subject(agency: Agency) -> Subject:
+    return Subject(AGENCY_SUBJECT, agency.region_code, agency_id=agency.agency_id, name=agency.name,
+                   credit_code=agency.credit_code, agency_kind=agency.kind)
+
+
+def entity_subject(name: str, credit_code: str, region_code: str, address: str, found: Agency | None) -> Subject:
+    """An entity as reported: the registry's agency when it knows it (matched at intake), else the
+    entity as named, in the region the reporter gave."""
+    if found is not None:
+        return dataclasses.replace(agency_subject(found), address=address)
+    return Subject(ENTITY_SUBJECT, region_code, name=name, credit_code=credit_code.upper(), address=address)
+
+
+def practitioner_subject(name: str, certificate_number: str, region_code: str,
+                         found: Practitioner | None) -> Subject:
+    """A practitioner as reported: the registry's, in the region of the agency they practise at,
+    when it knows the certificate; else as named. The region is the report's when the registry
+    gives none; without either, the report cannot be placed with an office."""
+    region = (found.region_code if found else "") or region_code
+    if not region:
+        raise InvalidArgument(FieldViolation("practitioner.region_code", "PRACTITIONER_REGION_REQUIRED",
+                                             "is required: the registry knows no agency where this practitioner "
+                                             "practises"))
+    if found is not None:
+        return Subject(PRACTITIONER_SUBJECT, region, practitioner_id=found.practitioner_id,
+                       practitioner_name=found.name, certificate_number=found.certificate_number)
+    return Subject(PRACTITIONER_SUBJECT, region, practitioner_name=name, certificate_number=certificate_number)
+
+
+def subject_name(kind: str, agency_name: str, practitioner_name: str) -> str:
+    """What a case is about, by name: the practitioner's, or the agency's (an entity's as reported)."""
+    return practitioner_name if kind == PRACTITIONER_SUBJECT else agency_name
+
+
+REPORT_SUBJECTS = ("agency", "entity", "practitioner")
+
+
+def check_report_subject(given: str | None) -> None:
+    if given not in REPORT_SUBJECTS:
+        raise InvalidArgument(FieldViolation("agency", "REPORT_SUBJECT_REQUIRED",
+                                             "a report names who it is about: a registered agency, an entity "
+                                             "or a practitioner"))
+
+
+# ---- merging two cases on the same conduct (并案) -----------------------------------------------------
+
+MERGED = "merged"
+MERGED_NOTICE_CODE = "merged"  # what the notice says: the reports were merged into one case
+# The entries of the two cases' records that move reports: the case taking another in notes
+# case_merged_in (merged_case_id), the case merged away notes merge_grounds (into_case_id).
+MERGED_IN, MERGE_GROUNDS = "case_merged_in", "merge_grounds"
+MERGEABLE_STAGES = ("verification", "investigation")
+
+
+def merged_notice_key(merged_case_id: str) -> str:
+    return f"merged:{merged_case_id}"
+
+
+def check_merge(merged_id: str, merged_stage: str, merged_into: str, merged_key: str, into_id: str,
+                into_key: str) -> None:
+    """What the service checks before it asks either workflow (the workflows check again): two
+    cases, the one merged away not decided or merged, both about the same subject. A retried
+    merger that went through is no refusal."""
+    if merged_into == into_id:
+        return
+    if merged_id == into_id:
+        raise InvalidArgument(FieldViolation("into_case_id", "MERGE_INTO_ITSELF", "must be another case"))
+    if merged_into or merged_stage not in MERGEABLE_STAGES:
+        raise FailedPrecondition("MERGE_CASE_STAGE", f"{merged_id} is in stage {merged_stage}: a case is merged "
+                                 "away before it is decided", subject=merged_id, case_id=merged_id,
+                                 stage=merged_stage)
+    if merged_key != into_key:
+        raise InvalidArgument(FieldViolation("into_case_id", "MERGE_OTHER_SUBJECT",
+                                             "is about another subject: merge cases on the same conduct only "
+                                             "(match the subjects first)", {"case_id": into_id}))
+
+
+def merge_moves(entries: list[dict], case_id: str, merged_into: str) -> list[tuple[str, str]]:
+    """The moves of reports a record write's entries bring, as (from case, into case): the case
+    taking another in takes its reports; the case merged away hands on any filed since."""
+    moves = []
+    for entry in entries:
+        data = entry.get("data") or {}
+        if entry["action"] == MERGED_IN and data.get("merged_case_id"):
+            moves.append((data["merged_case_id"], case_id))
+        elif entry["action"] == MERGE_GROUNDS and (data.get("into_case_id") or merged_into):
+            moves.append((case_id, data.get("into_case_id") or merged_into))
+    return moves
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The registry (名录库) as intake asks it, over gRPC: which registered agency a report names.
+"""The registry (名录库) as intake asks it, over gRPC: which registered agency a report names, and
+whether an entity or a practitioner it names is in the registry (matched at intake, or later by a
+handler).
 
 The complaints service calls as an operator of its own (subject `ipss-complaints`), so that a
 citizen's report can name any agency in the country."""
@@ -44,6 +46,45 @@ class ReportedAgencyLookup(ServiceCaller):
                 return agency_of_record(found[0])
         raise InvalidArgument(FieldViolation("agency", "AGENCY_NOT_IN_REGISTRY", "names no agency in the registry "
                                              "(by credit code, licence number or exact name)"))
+
+    async def find_subject(self, request: complaints_pb.FileReportRequest) -> domain.Subject:
+        """Who the report is about: a registered agency it names; an entity, the registry's agency
+        when the registry knows it by credit code (or, one alone, by exact name), else as named; a
+        practitioner, the registry's when it knows the certificate number, else as named."""
+        which = request.WhichOneof("subject")
+        domain.check_report_subject(which)
+        if which == "agency":
+            return domain.agency_subject(await self.find_agency(request.agency))
+        if which == "entity":
+            entity = request.entity
+            return domain.entity_subject(entity.name, entity.credit_code, entity.region_code, entity.address,
+                                         await self._known_entity(entity))
+        reported = request.practitioner
+        found = await self.find_practitioner(reported.certificate_number) if reported.certificate_number else None
+        return domain.practitioner_subject(reported.name, reported.certificate_number, reported.region_code, found)
+
+    async def _known_entity(self, entity: complaints_pb.ReportedEntity) -> domain.Agency | None:
+        if entity.credit_code:
+            found = [a for a in await self._search(entity.credit_code) if a.credit_code == entity.credit_code.upper()]
+            if found:
+                return agency_of_record(found[0])
+        named = [a for a in await self._search(entity.name) if a.name == entity.name]
+        return agency_of_record(named[0]) if len(named) == 1 else None
+
+    async def find_practitioner(self, certificate_number: str) -> domain.Practitioner | None:
+        """The registered practitioner with this qualification certificate number, and the region of
+        the agency they practise at; None when the registry knows no such certificate."""
+        answer = await self._ask(self._stub.SearchPractitioners, pb.SearchPractitionersRequest(
+            query=certificate_number, page_size=NAME_CANDIDATES))
+        found = [p for p in answer.practitioners if p.certificate_number.upper() == certificate_number.upper()]
+        if not found:
+            return None
+        person = found[0]
+        region = ""
+        if person.current_agency_id:
+            agency = (await self._ask(self._stub.GetAgency, pb.GetAgencyRequest(id=person.current_agency_id))).agency
+            region = agency.region_code
+        return domain.Practitioner(person.id, person.name, person.certificate_number, region)
 
     async def _search(self, query: str) -> list[pb.Agency]:
         answer = await self._ask(self._stub.SearchAgencies,

@@ -1,6 +1,7 @@
-"""Case statistics (统计) without I/O: counts by stage, violation category, region and outcome,
-and how the cases fared against each statutory period, from the case records the workflows
-wrote (their deadlines carry the state each period ended in)."""
+"""Case statistics (统计, the annual report's figures of seed (二十三)) without I/O: counts by stage,
+violation category, region, agency kind, source and outcome, and how the cases fared against each
+statutory period and, month by month, against the periods that fell due, from the case records
+the workflows wrote (their deadlines carry the state each period ended in)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ class CaseFacts:
     outcome: str
     region_code: str
     deadlines: list[dict]
+    source: str = ""
+    subject_kind: str = "agency"
+    # The registry's kind of the agency; empty for a subject not in the registry or a practitioner.
+    agency_kind: str = ""
 
 
 @dataclass
@@ -60,7 +65,12 @@ class CaseStatistics:
     by_category: Counter = field(default_factory=Counter)
     by_region: Counter = field(default_factory=Counter)
     by_outcome: Counter = field(default_factory=Counter)
+    # By (subject kind, agency kind): who the cases are about.
+    by_agency_kind: Counter = field(default_factory=Counter)
+    by_source: Counter = field(default_factory=Counter)
     periods: dict[str, PeriodTally] = field(default_factory=dict)
+    # By the month (YYYY-MM) the periods fell due in: met and missed only.
+    by_month: dict[str, PeriodTally] = field(default_factory=dict)
     closed: int = 0
     closed_within_periods: int = 0
 
@@ -80,6 +90,8 @@ def tally(cases: list[CaseFacts], scope_prefix: str) -> CaseStatistics:
         result.by_category[case.category] += 1
         result.by_region[region_level_below(scope_prefix, case.region_code)] += 1
         result.by_outcome[case.outcome] += 1
+        result.by_agency_kind[(case.subject_kind, case.agency_kind)] += 1
+        result.by_source[case.source] += 1
         missed_any = False
         for deadline in case.deadlines:
             period = result.periods.get(deadline["period_id"])
@@ -88,6 +100,9 @@ def tally(cases: list[CaseFacts], scope_prefix: str) -> CaseStatistics:
                     deadline["period_id"], deadline.get("legal_source", ""), deadline.get("description", ""))
             period.count(deadline["state"])
             missed_any = missed_any or deadline["state"] == MISSED
+            if deadline["state"] in (MET, MISSED) and deadline.get("due_on"):
+                month = deadline["due_on"][:7]
+                result.by_month.setdefault(month, PeriodTally(month)).count(deadline["state"])
         if case.stage == CLOSED:
             result.closed += 1
             result.closed_within_periods += not missed_any

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, cast, false, func, insert, or_, select, tuple_)
+                        UniqueConstraint, cast, false, func, insert, or_, select, tuple_, update)
 from sqlalchemy import case as when
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -98,6 +98,19 @@ class Case(Base):
     referral_answered_on: Mapped[date | None] = mapped_column(Date)
     referral_measure: Mapped[str] = mapped_column(String(200), default="", server_default="")
     referral_answer_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Who the case is about (SubjectKind words): agency_* hold a registered agency, or an entity not
+    # in the registry as reported (no agency_id, no kind); practitioner_* a practitioner (no id while
+    # the registry knows none). subject_key says which reports are about the same subject.
+    subject_kind: Mapped[str] = mapped_column(String(30), default=domain.AGENCY_SUBJECT,
+                                              server_default=domain.AGENCY_SUBJECT)
+    subject_key: Mapped[str] = mapped_column(String(domain.SUBJECT_KEY_LENGTH), default="", server_default="")
+    subject_address: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    practitioner_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    practitioner_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    practitioner_certificate: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # The case this one was merged into (并案), and the office that transferred it here (移送).
+    merged_into: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    transferred_from: Mapped[str] = mapped_column(String(6), default="", server_default="")
 
     __table_args__ = (
         Index("ix_cases_queue", "due_sort", "id"),
@@ -107,6 +120,7 @@ class Case(Base):
         Index("ix_cases_assignee", "assignee"),
         Index("ix_cases_stage", "stage"),
         Index("ix_cases_referral", "referral_association_id", "referral_sent_on", "id"),
+        Index("ix_cases_subject", "subject_key", "category", "received_on"),
     )
 
 
@@ -147,6 +161,8 @@ class Report(Base):
     joined_existing_case: Mapped[bool] = mapped_column(Boolean)
     filed_on: Mapped[date] = mapped_column(Date)
     filed_at: Mapped[datetime] = mapped_column(db.Instant)
+    # The case the report was filed in, once that case was merged into `case_id` (并案).
+    merged_from: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
 
 
 class CaseAttachment(Base):
@@ -175,14 +191,16 @@ class TimelineEntry(Base):
 
 
 class CaseStageChange(Base):
-    """The moment a case entered a stage, written with the record revision that moved it there:
-    the stage history statistics and exports read without asking the workflow."""
+    """The moment a case entered a stage or a status, written with the record revision that moved
+    it there: the history statistics and exports read without asking the workflow. (Changes
+    recorded before statuses were are stage changes, their status empty.)"""
 
     __tablename__ = "case_stage_changes"
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
     stage: Mapped[str] = mapped_column(String(30))
     entered_at: Mapped[datetime] = mapped_column(db.Instant)
+    status: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
 
 class CaseNotice(Base):
@@ -364,6 +382,9 @@ class Progress:
     # The referral as the workflow's summary carried it (the Case's referral_* columns), or None
     # while the case was never referred.
     referral: dict | None = None
+    # Who the case is about, as the workflow's summary says (the Case's subject columns by name),
+    # or None from a writer that does not say (its intake facts stand).
+    subject: dict | None = None
 
 
 def urgency_on(today: date):
@@ -488,19 +509,23 @@ class ComplaintsStore:
 
     # -- intake --
 
-    async def file_report(self, session: AsyncSession, intake: domain.Intake, agency: domain.Agency,
+    async def file_report(self, session: AsyncSession, intake: domain.Intake, subject: domain.Subject,
                           rules: domain.IntakeRules, today: date, now: datetime, secret_of) -> Filing:
-        """Join an open case on the same agency and conduct inside the duplicate window, or open a
-        new case record numbered in the agency's province; then store the report and reporter."""
-        counter = await self._lock_counter(session, domain.province_of(agency.region_code), today.year)
-        case = await self._open_duplicate(session, agency.agency_id, intake.category, rules, today)
+        """Join an open case on the same subject and conduct inside the duplicate window, or open a
+        new case record numbered in the subject's province; then store the report and reporter."""
+        counter = await self._lock_counter(session, domain.province_of(subject.region_code), today.year)
+        case = await self._open_duplicate(session, subject.key, intake.category, rules, today)
         joined = case is not None
         if case is None:
             counter.last += 1
             case = Case(
-                id=domain.case_id(today.year, agency.region_code, counter.last), stage=domain.VERIFICATION,
-                status=domain.INITIAL_STATUS, outcome="", region_code=agency.region_code, agency_id=agency.agency_id,
-                agency_name=agency.name, agency_credit_code=agency.credit_code, agency_kind=agency.kind,
+                id=domain.case_id(today.year, subject.region_code, counter.last), stage=domain.VERIFICATION,
+                status=domain.INITIAL_STATUS, outcome="", region_code=subject.region_code,
+                agency_id=subject.agency_id, agency_name=subject.name, agency_credit_code=subject.credit_code,
+                agency_kind=subject.agency_kind, subject_kind=subject.kind, subject_key=subject.key,
+                subject_address=subject.address, practitioner_id=subject.practitioner_id,
+                practitioner_name=subject.practitioner_name, practitioner_certificate=subject.certificate_number,
+                merged_into="", transferred_from="",
                 category=intake.category, source=intake.source, source_reference=intake.source_reference,
                 occurred_on=intake.occurred_on, received_on=today, assignee="", next_deadline=None,
                 next_deadline_period="", due_sort=domain.due_sort_key(None), overdue=False, due_soon=False,
@@ -539,10 +564,11 @@ class ComplaintsStore:
             CaseCounter.province == province, CaseCounter.year == year).with_for_update()
             .execution_options(populate_existing=True))).scalar_one()
 
-    async def _open_duplicate(self, session: AsyncSession, agency_id: str, category: str,
+    async def _open_duplicate(self, session: AsyncSession, subject_key: str, category: str,
                               rules: domain.IntakeRules, today: date) -> Case | None:
         candidates = (await session.execute(
-            select(Case).where(Case.agency_id == agency_id, Case.category == category, Case.stage != domain.CLOSED)
+            select(Case).where(Case.subject_key == subject_key, Case.category == category,
+                               Case.stage != domain.CLOSED)
             .order_by(Case.received_on.desc(), Case.id.desc()))).scalars()
         return next((c for c in candidates if rules.joins(c.received_on, today)), None)
 
@@ -585,8 +611,9 @@ class ComplaintsStore:
     async def case_file(self, case_id: str) -> CaseFile:
         async with self.sessions() as session:
             case = await self._case(session, case_id)
-            reports = list((await session.execute(select(Report).where(Report.case_id == case_id)
-                                                  .order_by(Report.id))).scalars())
+            # A case merged away keeps the accounts it was opened on.
+            reports = list((await session.execute(select(Report).where(
+                or_(Report.case_id == case_id, Report.merged_from == case_id)).order_by(Report.id))).scalars())
             reporters = list((await session.execute(select(Reporter).where(Reporter.case_id == case_id)
                                                     .order_by(Reporter.created_at, Reporter.reference))).scalars())
             attachment_ids = list((await session.execute(
@@ -664,18 +691,29 @@ class ComplaintsStore:
             events = domain.member_events(case_id, case.agency_id, progress.revision, progress.new_entries, referral,
                                           await self._decided_penalty(session, case_id, progress.new_entries))
             added = await outbox.add_events(session, MemberEventOutbox, events)
+            if appended:
+                for from_case, into_case in domain.merge_moves(progress.new_entries, case_id,
+                                                                progress.summary.get("merged_into", "")):
+                    await self._merge_reports(session, from_case, into_case, now)
             applied = progress.revision > case.revision
             if applied:
                 was_overdue = case.overdue
-                if progress.summary["stage"] != case.stage:
+                if (progress.summary["stage"], progress.summary["status"]) != (case.stage, case.status):
                     entered_at = max((e["at"] for e in progress.new_entries), default=now)
                     await self._insert_once(session, CaseStageChange, dict(
                         case_id=case_id, revision=progress.revision, stage=progress.summary["stage"],
-                        entered_at=entered_at))
+                        status=progress.summary["status"], entered_at=entered_at))
                 for name, value in progress.summary.items():
                     setattr(case, name, value)
                 for name, value in referral.items():
                     setattr(case, f"referral_{name}", value)
+                if progress.subject is not None:
+                    for name, value in progress.subject.items():
+                        setattr(case, name, value)
+                    case.subject_key = domain.subject_key(
+                        case.subject_kind, case.region_code, case.agency_id, case.agency_name,
+                        case.agency_credit_code, case.practitioner_id, case.practitioner_name,
+                        case.practitioner_certificate)
                 case.due_sort = domain.due_sort_key(case.next_deadline)
                 case.deadlines, case.allowed_actions = progress.deadlines, progress.allowed_actions
                 case.revision, case.updated_at = progress.revision, now
@@ -687,6 +725,37 @@ class ComplaintsStore:
         if added:
             self.on_member_events()
         return applied
+
+    async def _merge_reports(self, session: AsyncSession, from_case: str, into_case: str, now: datetime) -> None:
+        """A case merged into another (并案): its reports and reporters become the other case's (each
+        report remembering where it was filed), and every report of the other case, the moved ones
+        among them, gets the notice that the reports are handled as one case, once."""
+        await session.execute(update(Report).where(Report.case_id == from_case, Report.merged_from == "")
+                              .values(merged_from=from_case))
+        await session.execute(update(Report).where(Report.case_id == from_case).values(case_id=into_case))
+        moved = (await session.execute(update(Reporter).where(Reporter.case_id == from_case)
+                                       .values(case_id=into_case))).rowcount
+        if moved:
+            await session.execute(update(Case).where(Case.id == into_case)
+                                  .values(reporter_count=Case.reporter_count + moved))
+            await session.execute(update(Case).where(Case.id == from_case)
+                                  .values(reporter_count=Case.reporter_count - moved))
+        report_ids = list((await session.execute(select(Report.id).where(
+            Report.case_id == into_case, Report.reporter_reference.is_not(None)))).scalars())
+        key = domain.merged_notice_key(from_case)
+        await self._insert_once(session, ReporterMessage, [
+            dict(report_id=r, notice_key=key, code=domain.MERGED_NOTICE_CODE, data={}, sent_at=now)
+            for r in report_ids])
+        await self._insert_once(session, CaseNotice, dict(
+            case_id=into_case, notice_key=key, code=domain.MERGED_NOTICE_CODE, data={}, real_name_only=False,
+            notified=len(report_ids), sent_at=now))
+
+    async def reporter_references(self, case_id: str) -> list[tuple[str, bool]]:
+        """A case's reporters as its workflow knows them: references and whether real-name, never who."""
+        async with self.sessions() as session:
+            return [(reference, real) for reference, real in await session.execute(
+                select(Reporter.reference, Reporter.real_name).where(Reporter.case_id == case_id)
+                .order_by(Reporter.created_at, Reporter.reference))]
 
     async def _decided_penalty(self, session: AsyncSession, case_id: str, new_entries: list[dict]) -> str:
         """The kind of penalty decided (what a publication says is published): from the decision
@@ -916,8 +985,8 @@ class ComplaintsStore:
 
     async def statistics_rows(self, where: CaseScope) -> list[statistics.CaseFacts]:
         """What statistics count of each case in scope: one read of the records."""
-        statement = select(Case.stage, Case.category, Case.outcome, Case.region_code, Case.deadlines).where(
-            *self._scope_conditions(where))
+        statement = select(Case.stage, Case.category, Case.outcome, Case.region_code, Case.deadlines, Case.source,
+                           Case.subject_kind, Case.agency_kind).where(*self._scope_conditions(where))
         async with self.sessions() as session:
             return [statistics.CaseFacts(*row) for row in await session.execute(statement)]
 

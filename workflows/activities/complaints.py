@@ -20,6 +20,7 @@ OUTCOME = pb.CaseOutcome.DESCRIPTOR
 CATEGORY = pb.ViolationCategory.DESCRIPTOR
 SOURCE = pb.ReportSource.DESCRIPTOR
 REFERRAL_ANSWER = pb.ReferralAnswer.DESCRIPTOR
+SUBJECT_KIND = pb.SubjectKind.DESCRIPTOR
 
 
 @dataclass
@@ -52,7 +53,13 @@ def progress_request(record: ProgressRecord) -> pb.RecordCaseProgressRequest:
         category=enum_value(CATEGORY, view.category), source=enum_value(SOURCE, view.source),
         assignee=view.assignee, received_on=view.received_on, next_deadline=view.next_deadline,
         next_deadline_period=view.next_deadline_period, next_deadline_provisional=view.next_deadline_provisional,
-        overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count)
+        overdue=view.overdue, due_soon=view.due_soon, reporter_count=view.reporter_count,
+        subject_kind=enum_value(SUBJECT_KIND, view.subject_kind), agency_kind=view.agency.kind,
+        merged_into_case_id=view.merged_into, transferred_from_region_code=view.transferred_from)
+    if view.practitioner:
+        summary.practitioner_id = view.practitioner.practitioner_id
+        summary.practitioner_name = view.practitioner.name
+        summary.practitioner_certificate_number = view.practitioner.certificate_number
     if view.referral:
         referral = view.referral
         summary.referral.CopyFrom(pb.Referral(

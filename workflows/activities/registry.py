@@ -25,7 +25,8 @@ class StatusChangeOrder:
 
 @dataclass
 class CreditEventOrder:
-    """A penalty or other credit event on an agency's record (信用记录)."""
+    """A penalty or other credit event on an agency's record (信用记录), or on a practitioner's
+    (agency_id empty, practitioner_id given)."""
 
     idempotency_key: str
     agency_id: str
@@ -36,6 +37,7 @@ class CreditEventOrder:
     summary: str
     fine_cny: int = 0
     source: str = "case"
+    practitioner_id: str = ""
 
 
 @dataclass
@@ -105,6 +107,8 @@ class RepairStepOrder:
     actor: str
     compliance_evidence: str = ""
     reason: str = ""
+    # The idempotency key of the request that asked for it (empty for a lapse).
+    request_id: str = ""
 
 
 class RegistryActivities(ServiceClient):
@@ -130,7 +134,7 @@ class RegistryActivities(ServiceClient):
     @activity.defn(name="registry.record_credit_event")
     async def record_credit_event(self, order: CreditEventOrder) -> str:
         response = await self._call(self._stub.RecordCreditEvent, pb.RecordCreditEventRequest(
-            idempotency_key=order.idempotency_key, agency_id=order.agency_id,
+            idempotency_key=order.idempotency_key, agency_id=order.agency_id, practitioner_id=order.practitioner_id,
             kind=enum_value(pb.CreditEventKind.DESCRIPTOR, order.kind),
             source=enum_value(pb.CreditEventSource.DESCRIPTOR, order.source),
             source_reference=order.source_reference, occurred_on=order.occurred_on,
@@ -183,7 +187,8 @@ class RegistryActivities(ServiceClient):
         """The application's stage after the step; the step recorded last again changes nothing."""
         response = await self._call(self._stub.RecordCreditRepairStep, pb.RecordCreditRepairStepRequest(
             repair_id=order.repair_id, step=enum_value(pb.CreditRepairStep.DESCRIPTOR, order.step), on=order.on,
-            actor=order.actor, compliance_evidence=order.compliance_evidence, reason=order.reason))
+            actor=order.actor, compliance_evidence=order.compliance_evidence, reason=order.reason,
+            request_id=order.request_id))
         return enum_word(pb.CreditRepairStage.DESCRIPTOR, response.repair.stage)
 
 

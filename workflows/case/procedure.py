@@ -47,6 +47,20 @@ def check_penalty(penalty: Penalty, proposing: bool) -> None:
         raise refuse("MONTHS_ONLY_FOR_SUSPENSION", "only a suspension has months", field="penalty.suspension_months")
 
 
+def check_subject(penalty: Penalty, in_registry: bool, practitioner: bool) -> None:
+    """A penalty lands on a registry entry's credit record: a subject the registry does not know
+    (未登记主体) is matched to its entry first (主体认定), once the office has entered it. A
+    practitioner is warned or fined here; the registry keeps no practice status to suspend or revoke."""
+    if penalty.kind == "none":
+        return
+    if not in_registry:
+        raise refuse("SUBJECT_NOT_IN_REGISTRY", "a penalty lands on a registry entry's credit record: match the "
+                     "case's subject to its registry entry first")
+    if practitioner and penalty.kind in ("suspension", "revocation"):
+        raise refuse("PENALTY_NOT_FOR_PRACTITIONER", f"a practitioner is not given a {penalty.kind} here",
+                     field="penalty.kind", penalty_kind=penalty.kind)
+
+
 def measures(penalty: Penalty) -> list[str]:
     """The measures (处罚种类) of the rules file a penalty consists of."""
     return {"none": [], "warning": ["warning"], "fine": ["fine"],

@@ -26,7 +26,7 @@ def view(case: Case) -> CaseView:
     decision = state.decision
     return CaseView(
         case_id=start.case_id, revision=case.revision, stage=state.stage, status=state.status,
-        outcome=state.outcome, region_code=state.region_code, agency=start.agency, category=start.category,
+        outcome=state.outcome, region_code=state.region_code, agency=state.agency, category=start.category,
         source=start.source, received_on=start.received_on, rules_version=start.rules_version,
         assignee=state.assignee, deadlines=[x.view() for x in state.periods.values()],
         timeline=list(state.timeline), allowed_actions=actions.allowed_now(case),
@@ -42,7 +42,9 @@ def view(case: Case) -> CaseView:
         provisional_years=provisional_years(case),
         paid_on=decision.paid_on if decision else "",
         surcharge_paused=[[r.start.isoformat(), r.end.isoformat() if r.end else ""] for r in state.reviews],
-        referral=state.referral.view() if state.referral else None)
+        referral=state.referral.view() if state.referral else None,
+        subject_kind=state.subject_kind, practitioner=state.practitioner, merged_into=state.merged_into,
+        transferred_from=state.transfer.from_region if state.transfer and state.transfer.answer != "returned" else "")
 
 
 def next_deadline(case: Case) -> RunningPeriod | None:
@@ -74,7 +76,7 @@ async def write(case: Case) -> None:
     workflow.upsert_search_attributes([
         keys.CASE_STAGE.value_set(state.stage), keys.CASE_STATUS.value_set(state.status),
         keys.REGION_CODE.value_set(state.region_code),
-        keys.AGENCY_CREDIT_CODE.value_set(case.start.agency.credit_code),
+        keys.AGENCY_CREDIT_CODE.value_set(case.state.agency.credit_code),
         keys.VIOLATION_CATEGORY.value_set(case.start.category), keys.OVERDUE.value_set(current.overdue),
         keys.PROVISIONAL_YEARS.value_set([str(year) for year in current.provisional_years])
         if current.provisional_years else keys.PROVISIONAL_YEARS.value_unset(),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.case import DeadlineView, ReferralView, TimelineItem
+from contracts.case import AGENCY, AgencyRef, DeadlineView, PractitionerRef, ReferralView, TimelineItem
 from contracts.case_actions import VERIFICATION
 from contracts.periods import PeriodPlan
 from workflows.case.procedure import Penalty, ReviewSpan
@@ -95,6 +95,24 @@ class Referral:
 
 
 @dataclass
+class Transfer:
+    """A transfer to another office of the suite (移送), waiting for it to accept the case or
+    return it: where the case was (office, stage, status, handler), the office clock it stopped,
+    and the answer."""
+
+    from_region: str
+    to_region: str
+    sent_on: str
+    from_stage: str
+    from_status: str
+    from_assignee: str = ""
+    # The office period the transfer stopped (paused_on = sent_on); empty when none was running.
+    paused_period: str = ""
+    answer: str = ""  # accepted, returned
+    answered_on: str = ""
+
+
+@dataclass
 class CaseState:
     region_code: str
     last_effective_on: str
@@ -110,6 +128,19 @@ class CaseState:
     reviews: list[ReviewSpan] = field(default_factory=list)
     statement_recorded: bool = False
     referral: Referral | None = None
+    # Who the case is about: the start's subject until it is matched to a registry entry (主体认定).
+    agency: AgencyRef | None = None
+    practitioner: PractitionerRef | None = None
+    subject_kind: str = AGENCY
+    # The case this one was merged into (并案).
+    merged_into: str = ""
+    transfer: Transfer | None = None
+
+    def in_registry(self) -> bool:
+        """Whether the subject is a registry entry, on whose credit record a penalty can land."""
+        if self.practitioner is not None:
+            return bool(self.practitioner.practitioner_id)
+        return bool(self.agency and self.agency.agency_id)
 
     def office_period(self) -> RunningPeriod | None:
         """The office's own running clock: verification (核查) before opening, decision after."""

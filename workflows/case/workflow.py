@@ -5,8 +5,9 @@ Where things live: the state in one value (`state.py`), the clock and its period
 what each action does, grouped by stage (`actions/`, declared once in
 `contracts.case_actions`), the view and the case record written to the complaints service
 (`record.py`), the penalty rules (`procedure.py`). This module only wires them to Temporal: the
-run loop that sleeps until the next date that matters, the `act` update, the signals that a
-reporter joined and that a year's holiday schedule is out, and the `state` query.
+run loop that sleeps until the next date that matters, the `act` update, the `merge_in` update
+(another case merged into this one), the signals that a reporter joined and that a year's
+holiday schedule is out, and the `state` query.
 
 The workflow runs outside the workflow sandbox: re-importing its modules into a fresh sandbox
 for every case cost the worker more than all else it does to open one. Its code does only
@@ -17,18 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
 
-from contracts.case import (ACT_UPDATE, JOIN_SIGNAL, STATE_QUERY, WORKFLOW_NAME, CaseAction, CaseStart, CaseView,
-                            ReporterRef, TimelineItem)
+from contracts.case import (ACT_UPDATE, JOIN_SIGNAL, MERGE_IN_UPDATE, STATE_QUERY, WORKFLOW_NAME, CaseAction,
+                            CaseMerger, CaseStart, CaseView, ReporterRef, TimelineItem)
 from contracts.case_actions import CLOSED
 from contracts.provisional import SCHEDULE_PUBLISHED_SIGNAL, SchedulePublished
 from contracts.refusals import refuse, step_failed
 from rules.statutes import Rules
-from workflows.case import actions, clock, record
+from workflows.case import actions, clock, merging, record
 from workflows.case.state import CaseState
 
 
@@ -40,7 +42,8 @@ class CaseWorkflow:
     def __init__(self, start: CaseStart) -> None:
         self.start = start
         self.rules: Rules | None = None
-        self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on)
+        self.state = CaseState(region_code=start.region_code, last_effective_on=start.received_on,
+                               agency=start.agency, practitioner=start.practitioner, subject_kind=start.subject_kind)
         self.reporters: list[ReporterRef] = list(start.reporters)
         self.revision = 0
         self.recorded_entries = 0
@@ -104,35 +107,55 @@ class CaseWorkflow:
 
     @workflow.update(name=ACT_UPDATE)
     async def act(self, action: CaseAction) -> CaseView:
-        await workflow.wait_condition(lambda: self.rules is not None)  # the case is open (run's first step)
-        async with self.lock:
-            if action.request_id in self.handled_requests:
-                return record.view(self)
-            actions.check(self, action)  # again: another update may have moved the case meanwhile
-            on = self.effective_on(action)
-            before = copy.deepcopy(self.state)
-            self.acting = True
-            try:
-                await actions.apply(self, action, on)
-            except FailureError as failure:
-                self.state = before  # a refusal found half-way (a date, a service) leaves the case as it was
-                workflow.logger.warning("%s of %s failed: %s", action.action, self.start.case_id, failure)
-                raise step_failed(failure, "案件", action.request_id) from None
-            finally:
-                self.acting = False
-            self.handled_requests.add(action.request_id)
-            self.state.last_effective_on = max(self.state.last_effective_on, on)
-            await record.write(self)
-            self._finish_if_done()
-            self.woken = True
-        return record.view(self)
+        return await self._take(action.action, action, lambda: actions.check(self, action),
+                                lambda on: actions.apply(self, action, on))
 
     @act.validator
     def _validate_act(self, action: CaseAction) -> None:
         if action.request_id not in self.handled_requests:
             actions.check(self, action)
 
-    def effective_on(self, action: CaseAction) -> str:
+    @workflow.update(name=MERGE_IN_UPDATE)
+    async def merge_in(self, merger: CaseMerger) -> CaseView:
+        """Another case on the same conduct is merged into this one (并案): its reporters join."""
+        return await self._take("merge_in", merger, lambda: merging.check_merge_in(self, merger),
+                                lambda on: merging.merge_in(self, merger, on))
+
+    @merge_in.validator
+    def _validate_merge_in(self, merger: CaseMerger) -> None:
+        if merger.request_id not in self.handled_requests:
+            merging.check_merge_in(self, merger)
+
+    async def _take(self, name: str, request: CaseAction | CaseMerger, check: Callable[[], None],
+                    apply: Callable[[str], Awaitable[None]]) -> CaseView:
+        """Take a handler's or supervisor's request once: checked again (another update may have
+        moved the case meanwhile), applied on its legal day, and recorded; one that fails half-way
+        leaves the case as it was."""
+        await workflow.wait_condition(lambda: self.rules is not None)  # the case is open (run's first step)
+        async with self.lock:
+            if request.request_id in self.handled_requests:
+                return record.view(self)
+            check()
+            on = self.effective_on(request)
+            before, reporters = copy.deepcopy(self.state), list(self.reporters)
+            self.acting = True
+            try:
+                await apply(on)
+            except FailureError as failure:
+                # A refusal found half-way (a date, a service) leaves the case as it was.
+                self.state, self.reporters = before, reporters
+                workflow.logger.warning("%s of %s failed: %s", name, self.start.case_id, failure)
+                raise step_failed(failure, "案件", request.request_id) from None
+            finally:
+                self.acting = False
+            self.handled_requests.add(request.request_id)
+            self.state.last_effective_on = max(self.state.last_effective_on, on)
+            await record.write(self)
+            self._finish_if_done()
+            self.woken = True
+        return record.view(self)
+
+    def effective_on(self, action: CaseAction | CaseMerger) -> str:
         """The legal day an action takes effect: today unless it says an earlier one, never before
         the case's last step."""
         today = clock.today(self).isoformat()

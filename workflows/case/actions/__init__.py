@@ -16,7 +16,7 @@ from contracts.case import OPENING_PERIOD, CaseAction
 from contracts.case_actions import CASE_ACTIONS, actions_of_stage
 from contracts.refusals import refuse
 from workflows.case.actions import (after_decision, clock_stops, decision, endings,  # noqa: F401 - they register
-                                    prior_notice, verification)
+                                    prior_notice, subject, transfers, verification)
 from workflows.case.actions.registry import HANDLERS
 from workflows.case.context import Case
 

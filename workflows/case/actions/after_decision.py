@@ -136,7 +136,7 @@ async def _reinstate_agency(case: Case, review_kind: str, on: str) -> None:
     start = case.start
     agency = await workflow.execute_activity_method(
         RegistryActivities.reinstate_agency,
-        ReinstatementOrder(idempotency_key=f"{start.case_id}:reinstatement", agency_id=start.agency.agency_id,
+        ReinstatementOrder(idempotency_key=f"{start.case_id}:reinstatement", agency_id=case.state.agency.agency_id,
                            revocation_reference=start.case_id, effective_on=on,
                            reason=f"{review_kind} revoked the decision of {case.state.decision.decided_on} "
                                   f"({start.case_id})"),

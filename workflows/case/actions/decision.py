@@ -19,7 +19,7 @@ from workflows.agency_suspension import workflow_id as suspension_workflow_id
 from workflows.case import clock, procedure
 from workflows.case.actions.registry import close_case, handles
 from workflows.case.activity_options import ACTIVITY_TIMEOUT, SERVICE_RETRY
-from workflows.case.procedure import check_penalty, describe, heavier, penalty_data, penalty_of
+from workflows.case.procedure import check_penalty, check_subject, describe, heavier, penalty_data, penalty_of
 from workflows.case.state import Decision
 from workflows.case.context import Case
 
@@ -40,6 +40,7 @@ def _decidable(case: Case) -> ApplicationError | None:
 def _a_penalty_to_decide(case: Case, action: CaseAction) -> None:
     penalty = penalty_of(action)
     check_penalty(penalty, proposing=False)
+    check_subject(penalty, case.state.in_registry(), case.state.practitioner is not None)
     if case.state.stage == INVESTIGATION and penalty.kind != "none":
         raise refuse("PENALTY_BEFORE_PRIOR_NOTICE",
                      "a penalty is decided only after the prior notice (告知); propose it first")
@@ -86,6 +87,7 @@ async def approve_decision(case: Case, action: CaseAction, on: str) -> None:
 
 async def _put_on_credit_record(case: Case, decision: Decision) -> None:
     start, penalty, rules = case.start, decision.penalty, case.rules
+    practitioner = case.state.practitioner
     publicity_period = rules.publicity.period_id(procedure.measures(penalty), penalty.fine_cny * 100)
     published = publicity_period is not None
     if published:
@@ -97,7 +99,9 @@ async def _put_on_credit_record(case: Case, decision: Decision) -> None:
         publicity = await clock.plan(case, rules.publicity.short_period, decision.decided_on)
     decision.credit_event_id = await workflow.execute_activity_method(
         RegistryActivities.record_credit_event,
-        CreditEventOrder(idempotency_key=f"{start.case_id}:decision", agency_id=start.agency.agency_id,
+        CreditEventOrder(idempotency_key=f"{start.case_id}:decision",
+                         agency_id="" if practitioner else case.state.agency.agency_id,
+                         practitioner_id=practitioner.practitioner_id if practitioner else "",
                          kind=procedure.CREDIT_EVENT_OF_PENALTY[penalty.kind], source_reference=start.case_id,
                          occurred_on=decision.decided_on, publicity_ends_on=publicity.due_on,
                          summary=f"{start.category}: {describe(penalty)}", fine_cny=penalty.fine_cny),
@@ -113,7 +117,7 @@ async def _suspend_agency(case: Case, decision: Decision) -> None:
     start = case.start
     until = await clock.compute(case, PeriodActivities.last_day_of_months,
                                 MonthsQuestion(decision.decided_on, decision.penalty.suspension_months))
-    order = SuspensionDecision(agency_id=start.agency.agency_id, effective_on=decision.decided_on,
+    order = SuspensionDecision(agency_id=case.state.agency.agency_id, effective_on=decision.decided_on,
                                suspended_until=until, reason=start.category, decision_reference=start.case_id,
                                calendar_offset_days=start.calendar_offset_days)
     decision.suspension_workflow_id, decision.suspended_until = suspension_workflow_id(order), until
@@ -126,7 +130,7 @@ async def _revoke_agency(case: Case, decision: Decision) -> None:
     start = case.start
     await workflow.execute_activity_method(
         RegistryActivities.change_agency_status,
-        StatusChangeOrder(idempotency_key=f"{start.case_id}:revocation", agency_id=start.agency.agency_id,
+        StatusChangeOrder(idempotency_key=f"{start.case_id}:revocation", agency_id=case.state.agency.agency_id,
                           to_status="revoked", effective_on=decision.decided_on, suspended_until="",
                           reason=start.category, decision_reference=start.case_id),
         start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=SERVICE_RETRY)

@@ -1,8 +1,7 @@
-"""Endings outside the penalty procedure: a transfer (移送) to another office of the suite, whose
-clock runs on, or to an authority outside it, which ends the case here; a referral to an
-industry association for self-regulation (移交行业自律), a round trip: the case waits for the
-association's answer with the office's clock stopped; a measure taken (已采取自律措施) ends it,
-a refusal (不予受理) returns it to the stage it left with the days its period had left."""
+"""A referral to an industry association for self-regulation (移交行业自律), a round trip: the case
+waits for the association's answer with the office's clock stopped; a measure taken (已采取自律措施)
+ends it, a refusal (不予受理) returns it to the stage it left with the days its period had left.
+Transfers (移送) are `transfers.py`'s."""
 
 from __future__ import annotations
 
@@ -17,31 +16,6 @@ from workflows.case.state import Referral
 
 ACCEPTED, MEASURE_TAKEN, DECLINED = "accepted", "measure_taken", "declined"
 ANSWERS = (ACCEPTED, MEASURE_TAKEN, DECLINED)
-
-
-def _names_where_and_why(case: Case, action: CaseAction) -> None:
-    if not (action.target_region_code or action.target_authority):
-        raise refuse("TRANSFER_TARGET_REQUIRED", "a transfer names the office or the authority",
-                     field="target_authority")
-    if action.target_region_code == case.state.region_code and not action.target_authority:
-        raise refuse("TRANSFER_TO_SAME_OFFICE", "the case is already with that office", field="target_region_code",
-                     region_code=action.target_region_code)
-    if not action.reason:
-        raise refuse("TRANSFER_REASON_REQUIRED", "a transfer needs its reason", field="reason")
-
-
-@handles("transfer", check=_names_where_and_why)
-async def transfer(case: Case, action: CaseAction, on: str) -> None:
-    state = case.state
-    if action.target_authority:
-        clock.cancel_running(case)
-        close_case(case, "transferred", "transferred")
-        case.note(action.actor, "transferred", internal=False, on=on, to=action.target_authority)
-        case.note(action.actor, "transfer_grounds", reason=action.reason)
-        return
-    previous, state.region_code, state.assignee = state.region_code, action.target_region_code, ""
-    case.note(action.actor, "transferred", internal=False, on=on, to=state.region_code, competent_office=True)
-    case.note(action.actor, "transfer_grounds", reason=action.reason, previous_region=previous)
 
 
 def _names_the_association(case: Case, action: CaseAction) -> None:

@@ -12,7 +12,8 @@ from contracts.case_actions import HEARING, PRIOR_NOTICE
 from contracts.refusals import refuse
 from workflows.case import clock
 from workflows.case.actions.registry import handles
-from workflows.case.procedure import check_penalty, describe, hearing_available, penalty_data, penalty_of
+from workflows.case.procedure import (check_penalty, check_subject, describe, hearing_available, penalty_data,
+                                     penalty_of)
 from workflows.case.state import Decision
 from workflows.case.context import Case
 
@@ -20,6 +21,7 @@ from workflows.case.context import Case
 
 def _a_penalty_to_propose(case: Case, action: CaseAction) -> None:
     check_penalty(penalty_of(action), proposing=True)
+    check_subject(penalty_of(action), case.state.in_registry(), case.state.practitioner is not None)
 
 
 @handles("propose_penalty", check=_a_penalty_to_propose)

@@ -47,6 +47,30 @@ def _seed(args) -> int:
     return 0
 
 
+def _joint_punishments(args) -> int:
+    """`ipss joint-punishments key` prints the registry's public key for partner departments;
+    `verify` checks an exported list against its signature with the key they were given."""
+    from suite import signing
+
+    if args.joint_punishments == "key":
+        signer = signing.Signer(config.registry_signing_key())
+        print(f"{signing.encode(signer.public_key)}  key_id {signer.key_id}")
+        return 0
+    try:
+        content = Path(args.file).read_bytes()
+        signature = signing.decode(Path(args.signature).read_text() if Path(args.signature).is_file()
+                                   else args.signature)
+        public_key = signing.decode(args.public_key)
+    except (OSError, ValueError) as error:
+        print(f"ipss joint-punishments verify: {error}", file=sys.stderr)
+        return 2
+    if signing.verify(content, signature, public_key):
+        print(f"VALID: {args.file} is signed by key {signing.key_id(public_key)}")
+        return 0
+    print(f"NOT VALID: {args.file} is not what key {signing.key_id(public_key)} signed")
+    return 1
+
+
 def _calendar(args) -> int:
     from rules.workdays import CalendarError, WorkingDayCalendar
 
@@ -204,6 +228,18 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("record", help="an exported record file, or a plan id to fetch its record")
     verify.add_argument("--address", help="the inspections service to fetch from (default $IPSS_INSPECTIONS_ADDR)")
     verify.set_defaults(run=_draw)
+
+    punishments = commands.add_parser("joint-punishments", help="the signed joint-punishment lists (联合惩戒名单) "
+                                                                "given to partner departments")
+    punishment_commands = punishments.add_subparsers(dest="joint_punishments", required=True)
+    punishment_commands.add_parser("key", help="print the registry's public key (base64) and its key id"
+                                   ).set_defaults(run=_joint_punishments)
+    check = punishment_commands.add_parser("verify", help="check an exported list against its signature "
+                                                          "(exit 0 if it verifies, 1 if not)")
+    check.add_argument("file", help="the exported list (CSV or JSON) exactly as received")
+    check.add_argument("--signature", required=True, help="the signature (base64), or a file holding it")
+    check.add_argument("--public-key", required=True, help="the registry's public key (base64), as the office gave it")
+    check.set_defaults(run=_joint_punishments)
 
     certs = commands.add_parser("certs", help="make the linkage endpoint's development CA and server certificate, "
                                               "and register a client certificate for each association")

@@ -118,7 +118,8 @@ class CreditRepairWorkflow:
             self._admit(update, action)
             step, today = STEPS[(update, action.outcome)], self._today()
             try:
-                await self._record(step, action.actor, today, action.compliance_evidence, action.reason)
+                await self._record(step, action.actor, today, action.compliance_evidence, action.reason,
+                                   action.request_id)
             except FailureError as failure:
                 workflow.logger.warning("%s of %s failed: %s", step, self.start.repair_id, failure)
                 raise step_failed(failure, "信用修复申请", action.request_id) from None
@@ -135,11 +136,12 @@ class CreditRepairWorkflow:
             self._status()
             return view
 
-    async def _record(self, step: str, actor: str, on: str, evidence: str = "", reason: str = "") -> None:
+    async def _record(self, step: str, actor: str, on: str, evidence: str = "", reason: str = "",
+                      request_id: str = "") -> None:
         await workflow.execute_activity_method(
             RegistryActivities.record_repair_step,
             RepairStepOrder(repair_id=self.start.repair_id, step=step, on=on, actor=actor,
-                            compliance_evidence=evidence, reason=reason),
+                            compliance_evidence=evidence, reason=reason, request_id=request_id),
             start_to_close_timeout=SERVICE_TIMEOUT, retry_policy=SERVICE_RETRY)
 
     def _today(self) -> str:

@@ -380,7 +380,7 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         outcome = enum_word(CHECK_OUTCOME, request.outcome)
         domain.check_repair_check(outcome, request.compliance_evidence, request.reason)
         caller = auth.current()
-        repair_id = await self._repair_step(request.repair_id, self.workflows.check, RepairAction(
+        repair_id = await self._repair_step(request.repair_id, "check", self.workflows.check, RepairAction(
             request.idempotency_key, caller.subject, caller.role, outcome,
             compliance_evidence=request.compliance_evidence, reason=request.reason))
         return pb.CheckCreditRepairResponse(repair=credit_repair_message(*await self.store.repair(repair_id)))
@@ -390,14 +390,17 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         decision = enum_word(REPAIR_DECISION, request.decision)
         domain.check_repair_decision(decision, request.reason)
         caller = auth.current()
-        repair_id = await self._repair_step(request.repair_id, self.workflows.decide, RepairAction(
+        repair_id = await self._repair_step(request.repair_id, "decide", self.workflows.decide, RepairAction(
             request.idempotency_key, caller.subject, caller.role, decision, reason=request.reason))
         return pb.DecideCreditRepairResponse(repair=credit_repair_message(*await self.store.repair(repair_id)))
 
-    async def _repair_step(self, repair_id: str, send, action: RepairAction) -> str:
+    async def _repair_step(self, repair_id: str, step: str, send, action: RepairAction) -> str:
         """The step as an update of the application's workflow, which records it; a start still
         waiting in the outbox is sent first."""
         repair, _, _ = await self._repair_in_reach(repair_id)
+        if action.request_id in (repair.check_request_id, repair.decision_request_id):
+            return repair.id  # a retry of a step taken: the record answers
+        domain.check_repair_open(repair.stage, step)
         await self.outbox.deliver_pending(repair_workflow_id(repair.id))
         await send(repair.id, action)
         return repair.id
@@ -407,7 +410,8 @@ class RegistryApi(pb_grpc.RegistryServiceServicer):
         step = enum_word(REPAIR_STEP, request.step)
         async with self.store.writing() as session:
             repair = await self.store.record_repair_step(session, request.repair_id, step, parse_date(request.on),
-                                                         request.actor, request.compliance_evidence, request.reason)
+                                                         request.actor, request.compliance_evidence, request.reason,
+                                                         request.request_id)
             response = pb.RecordCreditRepairStepResponse(repair=credit_repair_message(
                 *await self.store.repair(repair.id, session)))
         log.info("credit repair step", repair_id=request.repair_id, step=step)

@@ -655,6 +655,13 @@ def check_repair_check(outcome: str, compliance_evidence: str, reason: str) -> N
         raise InvalidArgument(FieldViolation("reason", "REFUSAL_REASON_REQUIRED", "is required to refuse"))
 
 
+def check_repair_open(stage: str, step: str) -> None:
+    """A decided or lapsed application takes no more steps (its workflow has ended)."""
+    if stage not in OPEN_REPAIR_STAGES:
+        raise FailedPrecondition("CREDIT_REPAIR_NOT_IN_STAGE", f"{step} is not possible while the application is "
+                                 f"{stage}", subject="credit_repair.stage", repair_step=step, repair_stage=stage)
+
+
 def check_repair_decision(decision: str, reason: str) -> None:
     if decision == "refuse" and not reason:
         raise InvalidArgument(FieldViolation("reason", "REFUSAL_REASON_REQUIRED", "is required to refuse"))

@@ -222,6 +222,9 @@ class CreditRepair(Base):
     decided_by: Mapped[str] = mapped_column(String(200), default="")
     decided_on: Mapped[date | None] = mapped_column(Date)
     refusal_reason: Mapped[str] = mapped_column(Text, default="")
+    # The idempotency keys of the requests that took the check and the decision.
+    check_request_id: Mapped[str] = mapped_column(String(100), default="")
+    decision_request_id: Mapped[str] = mapped_column(String(100), default="")
     revision: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(db.Instant)
 
@@ -1098,7 +1101,7 @@ class RegistryStore:
         return [(repair, agency, events[repair.id]) for repair, agency in rows], token
 
     async def record_repair_step(self, session: AsyncSession, repair_id: str, step: str, on: date, actor: str,
-                                 evidence: str, reason: str) -> CreditRepair:
+                                 evidence: str, reason: str, request_id: str) -> CreditRepair:
         """A step of the application as its workflow took it; the step recorded last again changes
         nothing. A grant ends each penalty's publicity the day before (提前停止公示), says on its
         record that it was repaired, ends the joint punishment resting on it, and tells the
@@ -1109,10 +1112,10 @@ class RegistryStore:
         if stage is None:
             return repair
         if step in ("checked", "refused_at_check"):
-            repair.checked_by, repair.checked_on = actor, on
+            repair.checked_by, repair.checked_on, repair.check_request_id = actor, on, request_id
             repair.compliance_evidence = evidence
         else:
-            repair.decided_by, repair.decided_on = actor, on
+            repair.decided_by, repair.decided_on, repair.decision_request_id = actor, on, request_id
         if step in ("refused_at_check", "refused"):
             repair.refusal_reason = reason
         if step == "granted":

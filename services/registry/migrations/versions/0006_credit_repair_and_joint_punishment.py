@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column('decided_by', sa.String(length=200), nullable=False),
         sa.Column('decided_on', sa.Date(), nullable=True),
         sa.Column('refusal_reason', sa.Text(), nullable=False),
+        sa.Column('check_request_id', sa.String(length=100), nullable=False),
+        sa.Column('decision_request_id', sa.String(length=100), nullable=False),
         sa.Column('revision', sa.Integer(), nullable=False),
         sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['agency_id'], ['agencies.id']),

@@ -121,7 +121,9 @@ async def suite():
     with fresh_database("sqlite") as registry_url, fresh_database("sqlite") as complaints_url:
         migrate.upgrade("registry", database_url=registry_url)
         migrate.upgrade("complaints", database_url=complaints_url)
-        registry_server, registry_store = build_registry(database_url=registry_url)
+        registry_server, registry_store = build_registry(
+            database_url=registry_url, legal_clock=legal, temporal_client=env.client,
+            temporal_settings=config.TemporalSettings(address="", namespace="default", task_queue=TASK_QUEUE))
         registry_address = f"127.0.0.1:{await registry_server.start('127.0.0.1:0')}"
         complaints_server, complaints = build_complaints(
             database_url=complaints_url, registry_address=registry_address, temporal_client=env.client,
@@ -388,3 +390,63 @@ async def test_a_supervisor_reassigns_an_overdue_case_from_the_inbox(suite: Suit
     await context.close()
     assert visit.unlabelled == {}
 
+
+async def test_a_credit_repair_is_checked_granted_and_said_on_the_public_register(suite: Suite, browser):
+    """An agency fined on 2025-03-10 (public until 2028-03-10) applies on 2025-09-11, when six months
+    of publicity have run; the application waits in the handlers' list, a handler checks it (first
+    without the evidence of payment: refused in words), a supervisor grants it on 2025-09-15, and
+    the public register then says the fine was repaired and no longer shows it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await suite.start_on("2025-09-11")
+    agency = await new_agency(suite)
+    fine = (await suite.registry.RecordCreditEvent(rpb.RecordCreditEventRequest(
+        idempotency_key=uuid.uuid4().hex, agency_id=agency.id, kind=rpb.CREDIT_EVENT_KIND_FINE,
+        source=rpb.CREDIT_EVENT_SOURCE_CASE, source_reference="case-2025-110000-000321", occurred_on="2025-03-10",
+        publicity_ends_on="2028-03-10", summary="以不正当手段招揽业务：罚款 50,000 元", fine_cny=50_000),
+        metadata=metadata("operator"))).event
+    repair = (await suite.registry.ApplyForCreditRepair(rpb.ApplyForCreditRepairRequest(
+        idempotency_key=uuid.uuid4().hex, agency_id=agency.id, credit_event_ids=[fine.id],
+        statement="本所已完成整改，申请提前停止公示该行政处罚信息，并承诺依法诚信执业。",
+        compliance="罚款 50,000 元已于 2025-03-20 全额缴纳。"), metadata=metadata("handler", "110000"))).repair
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    visit = Visit(await context.new_page(), suite.url)
+    visit.page.set_default_timeout(20_000)
+
+    # The handler finds it in the office's list and checks it.
+    await visit.sign_in("handler", HANDLER, "110000")
+    await visit.open("/credit-repairs")
+    row = visit.page.locator(f"#repair-{repair.id}")
+    shown = await row.inner_text()
+    assert agency.name in shown and "罚款 · 2025-03-10" in shown and "2025-09-11" in shown and "待核查" in shown
+    await visit.shot("credit-repairs")
+    async with visit.page.expect_navigation():
+        await row.locator("a").click()
+    await visit.check()
+    assert "2025-09-11" in await visit.text() and "待核查" in await visit.text("#repair-stage")
+    await visit.submit("form[action$='/check'] button[type=submit]")  # no evidence of payment yet
+    assert "报请审批须写明履行情况的证明材料" in await visit.text("#h-check + p + .notice.error")
+    await visit.shot("credit-repair-check-refused")
+    await visit.page.fill("#compliance-evidence", "非税收入缴款书 No.1100250320，2025-03-20 缴清")
+    await visit.submit("form[action$='/check'] button[type=submit]")
+    assert "核查结果已记录" in await visit.text() and "待审批" in await visit.text("#repair-stage")
+    await visit.shot("credit-repair-checked")
+
+    # A supervisor grants it four days later.
+    await suite.goto("2025-09-15")
+    await visit.sign_in("supervisor", SUPERVISOR, "110000")
+    await visit.open(f"/credit-repairs/{repair.id}")
+    await visit.submit("form[action$='/decide'] button[type=submit]")
+    page = await visit.text()
+    assert "审批决定已记录" in page and "准予修复" in await visit.text("#repair-stage")
+    assert "2025-09-14" in page  # the fine's last public day: the day before the grant
+    await visit.shot("credit-repair-granted")
+
+    # The public register says so, and shows the fine no longer.
+    await visit.sign_in("public", "", "000000")
+    await visit.open(f"/register?q={agency.credit_code}")
+    record = await visit.text(".record")
+    assert "罚款（2025-03-10作出）已信用修复，自2025-09-15起提前停止公示" in record
+    assert "无公示中的行政处罚" in record and "50,000" not in record
+    await visit.shot("register-repaired")
+    await context.close()
+    assert visit.unlabelled == {}

@@ -606,6 +606,16 @@ def test_complaints_replicas_share_the_tracking_key() -> None:
     assert secret_ref(env["IPSS_COMPLAINTS_TRACKING_KEY"]) == (AUTH_SECRET, "complaints-tracking-key")
 
 
+def test_registry_replicas_sign_with_one_key() -> None:
+    """The joint-punishment lists a partner department checks are signed by the key of ipss-auth, the
+    same on every replica; no other process holds it."""
+    env = env_map(main_container(get("prod", "Deployment", "registry")))
+    assert secret_ref(env["IPSS_REGISTRY_SIGNING_KEY"]) == (AUTH_SECRET, "registry-signing-key")
+    for deployment in DEPLOYMENTS:
+        if deployment != "registry":
+            assert "IPSS_REGISTRY_SIGNING_KEY" not in env_map(main_container(get("prod", "Deployment", deployment)))
+
+
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 def test_secrets_are_referenced_never_inlined(name: str) -> None:
     assert not objects(name, "Secret")
@@ -859,7 +869,7 @@ CALLS = {
     ("complaints", "registry", 50051), ("complaints", "postgres", 5432), ("complaints", "temporal-frontend", 7233),
     ("inspections", "registry", 50051), ("inspections", "postgres", 5432),
     ("inspections", "temporal-frontend", 7233),
-    ("registry", "postgres", 5432),
+    ("registry", "postgres", 5432), ("registry", "temporal-frontend", 7233),
     (LINKAGE, "registry", 50051), (LINKAGE, "complaints", 50052), (LINKAGE, "temporal-frontend", 7233),
     *((job, "postgres", 5432) for job in MIGRATION_JOBS),
     (SEARCH_ATTRIBUTES_JOB, "temporal-frontend", 7233),
@@ -1027,7 +1037,7 @@ def test_temporal_persists_to_its_cloudnativepg_cluster_over_verified_tls() -> N
 
 
 # The processes that dial Temporal (suite.workflow_client.connect), and the search-attribute Job.
-TEMPORAL_CLIENTS = ("complaints", "inspections", "linkage", WORKER, "temporal-search-attributes")
+TEMPORAL_CLIENTS = ("registry", "complaints", "inspections", "linkage", WORKER, "temporal-search-attributes")
 TEMPORAL_CLIENT_SECRET = "ipss-temporal-client-tls"
 
 

@@ -40,8 +40,17 @@ def reported_agency(text: str) -> pb.ReportedAgency:
     return pb.ReportedAgency(name=text)
 
 
+# Who a report is about (被举报对象): the portal's choices, and the fields a subject's violations land on.
+SUBJECTS = ("agency", "entity", "practitioner")
+SUBJECT_FIELDS = {"entity.name": "agency", "practitioner.name": "agency", "entity.region_code": "subject_region",
+                  "practitioner.region_code": "subject_region", "entity.address": "subject_address",
+                  "entity.credit_code": "subject_credit_code", "practitioner.certificate_number": "certificate_number"}
+
+
 def form_field(path: str) -> str:
     """The portal field a service's violation is about."""
+    if path in SUBJECT_FIELDS:
+        return SUBJECT_FIELDS[path]
     if path.startswith("agency"):
         return "agency"
     if path.startswith("attachment_ids") or path in ("content", "content_type", "filename"):
@@ -57,7 +66,7 @@ def portal_form(request: Request, values: dict | None = None, errors: dict | Non
                 status_code: int = 200, heading: str = "") -> Response:
     pages: Pages = request.app.state.pages
     lang = language(request)
-    values = values or {"identity": "real_name"}
+    values = values or {"identity": "real_name", "subject": "agency"}
 
     def field_label(name: str) -> str:
         key = "portal.privacy_ack" if name == "privacy" else f"portal.{name}"
@@ -65,7 +74,7 @@ def portal_form(request: Request, values: dict | None = None, errors: dict | Non
 
     return pages.render(request, "portal.html", status_code, values=values, errors=errors or {},
                         field_label=field_label,
-                        uploaded=list(uploaded), categories=CATEGORIES, heading=heading,
+                        uploaded=list(uploaded), categories=CATEGORIES, heading=heading, subjects=SUBJECTS,
                         key=values.get("idempotency_key") or uuid.uuid4().hex)
 
 
@@ -135,10 +144,26 @@ def report_request(values: dict, uploaded: list[tuple[str, str]]) -> pb.FileRepo
     category = values.get("category", "")
     return pb.FileReportRequest(
         idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex, source=pb.REPORT_SOURCE_PUBLIC,
-        reporter=reporter, agency=reported_agency(values.get("agency", "")),
-        category=enum_value(CATEGORY, category) if category in CATEGORIES else 0,
+        reporter=reporter, category=enum_value(CATEGORY, category) if category in CATEGORIES else 0,
         description=values.get("description", "").strip(), occurred_on=values.get("occurred_on", "").strip(),
-        attachment_ids=[attachment_id for attachment_id, _ in uploaded])
+        attachment_ids=[attachment_id for attachment_id, _ in uploaded], **reported_subject(values))
+
+
+def reported_subject(values: dict) -> dict:
+    """Who the report is about, as the citizen chose: a registered agency (what they typed, as
+    reported_agency reads it), an entity they could not find in the register (未登记主体), or a
+    practitioner (从业人员)."""
+    named = values.get("agency", "").strip()
+    region = values.get("subject_region", "").strip()
+    subject = values.get("subject", "agency")
+    if subject == "entity":
+        return dict(entity=pb.ReportedEntity(name=named, region_code=region,
+                                             credit_code=values.get("subject_credit_code", "").strip().upper(),
+                                             address=values.get("subject_address", "").strip()))
+    if subject == "practitioner":
+        return dict(practitioner=pb.ReportedPractitioner(
+            name=named, region_code=region, certificate_number=values.get("certificate_number", "").strip()))
+    return dict(agency=reported_agency(named))
 
 
 async def track_form(request: Request) -> Response:

@@ -12,11 +12,12 @@ import grpc
 import pytest
 
 from ipss.complaints.v1 import complaints_pb2 as pb
+from ipss.registry.v1 import registry_pb2 as reg_pb
 from suite import clock
 from tests.conftest import metadata
 # api and registry_api are fixtures: imported, they serve this module too.
-from tests.test_complaints_intake import (HANDLER, OPERATOR, api, day, file, invalid, new_agency,  # noqa: F401
-                                          new_county, registry_api, report, uid)
+from tests.test_complaints_intake import (CITIZEN, HANDLER, OPERATOR, api, day, file, invalid,  # noqa: F401
+                                          new_agency, new_county, real_name, registry_api, report, uid)
 
 Code = grpc.StatusCode
 PROVINCE = "64"
@@ -92,6 +93,50 @@ async def test_statistics_count_stages_categories_regions_outcomes_and_periods(a
     # A county's figures count that county alone.
     county = await statistics(api, region_code=counties[2])
     assert county.total_cases == 2 and [(r.region_code, r.cases) for r in county.by_region] == [(counties[2], 2)]
+
+
+async def test_statistics_count_kinds_of_subject_sources_and_compliance_month_by_month(api, registry_api):
+    """What the annual report asks beside (统计调查, seed (二十三)): who the cases are about (the
+    registry's kind of agency, or a subject not in it), where they came from, and how the periods
+    that fell due in each month fared."""
+    county = new_county(PROVINCE)
+    patent = await new_agency(registry_api, county)
+    trademark = await new_agency(registry_api, county, kind=reg_pb.AGENCY_KIND_TRADEMARK)
+    inspected = await inspection(api, patent)
+    reported = (await file(api, report(trademark, real_name()))).case_id
+    entity = (await file(api, pb.FileReportRequest(
+        idempotency_key=uid() + "-entity", source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        entity=pb.ReportedEntity(name=f"无照公司{uid()}", region_code=county),
+        category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE, description="无资质从事专利代理业务，收费后失联。"),
+        CITIZEN)).case_id
+    person = (await file(api, pb.FileReportRequest(
+        idempotency_key=uid() + "-person", source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        practitioner=pb.ReportedPractitioner(name="周某", region_code=county),
+        category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING, description="该代理师出借执业证书给他人挂证。"),
+        CITIZEN)).case_id
+
+    def due(period_id: str, state: str, on: str) -> pb.Deadline:
+        return pb.Deadline(period_id=period_id, due_on=on, warn_on=on, state=state, legal_source=SOURCE)
+    await progress(api, inspected, county, 1, pb.CASE_STAGE_INVESTIGATION, [
+        due("verify_and_open", "met", "2026-03-23"), due("decide_ordinary_case", "running", "2026-06-03")])
+    await progress(api, reported, county, 1, pb.CASE_STAGE_CLOSED, [
+        due("verify_and_open", "missed", "2026-03-20"), due("notify_reporter_of_opening", "met", "2026-04-02")],
+        outcome=pb.CASE_OUTCOME_NOT_OPENED)
+    await progress(api, entity, county, 1, pb.CASE_STAGE_INVESTIGATION, [
+        due("verify_and_open", "met", "2026-04-07"), due("statement_and_defence", "ended", "2026-04-20")])
+
+    figures = await statistics(api, region_code=county)
+    assert figures.total_cases == 4
+    assert {(k.subject_kind, k.agency_kind): k.cases for k in figures.by_agency_kind} == {
+        (pb.SUBJECT_KIND_AGENCY, "patent"): 1, (pb.SUBJECT_KIND_AGENCY, "trademark"): 1,
+        (pb.SUBJECT_KIND_UNREGISTERED_ENTITY, ""): 1, (pb.SUBJECT_KIND_PRACTITIONER, ""): 1}
+    assert {s.source: s.cases for s in figures.by_source} == {pb.REPORT_SOURCE_INSPECTION: 1,
+                                                               pb.REPORT_SOURCE_PUBLIC: 3}
+    # Met or missed, by the month of the last day; a lapsed party's window and a running period not.
+    assert [(m.month, m.met, m.missed, m.share_met) for m in figures.compliance_by_month] == [
+        ("2026-03", 1, 1, 0.5), ("2026-04", 2, 0, 1.0)]
+    assert figures.closed_cases == 1 and figures.closed_within_periods == 0
+    assert person
 
 
 async def test_statistics_keep_to_the_callers_scope_and_the_days_asked(api, registry_api):

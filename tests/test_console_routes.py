@@ -25,6 +25,7 @@ from console.settings import Settings
 from ipss.complaints.v1 import complaints_pb2 as pb
 from ipss.registry.v1 import registry_pb2 as rpb
 from suite import auth, clock, testdata
+from tests.conftest import metadata as metadata_of
 from tests.grpc_checks import field_reasons, refused
 from tests.test_complaints_intake import CITIZEN
 # api and registry_api are fixtures: imported, they serve this module too.
@@ -159,6 +160,40 @@ async def test_every_action_the_workflow_allows_has_its_form_in_both_languages(c
         # Every action but the association's answer to a referral, given over the linkage endpoint.
         assert offered == set(CASE_ACTIONS) - {"answer_referral"}
         assert (await console.get("/statistics", params=dict(region=county))).status_code == 200
+
+
+async def test_the_case_page_says_who_the_case_is_about_and_where_it_went(console, api, registry_api):
+    """A subject not in the registry is marked so (and its matching offered), a merged case names
+    the case it went into, a transferred one the office that sent it."""
+    county = new_county(PROVINCE)
+    filed = await file(api, pb.FileReportRequest(
+        idempotency_key=key(), source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        entity=pb.ReportedEntity(name=f"无照代理公司{uid()}", region_code=county, address="西宁市某路3号"),
+        category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE, description="无资质从事专利代理业务，收费后失联。"))
+    await record(api, filed.case_id, county, 1, actions=("assign", "open", "decline", "match_subject"))
+    await sign_in(console, "handler", county)
+    page = (await console.get(f"/cases/{filed.case_id}")).text
+    assert "未登记主体" in page and 'id="not-in-registry"' in page and "西宁市某路3号" in page
+    assert "action-match_subject" in page and "登记机构的统一社会信用代码" in page
+    assert 'id="merged-into"' not in page and 'id="transferred-from"' not in page
+
+    agency = await new_agency(registry_api, county)
+    kept, merged = await inspection(api, agency), await inspection(api, agency, pb.VIOLATION_CATEGORY_FALSE_MATERIAL)
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(case_id=merged, revision=1, summary=pb.CaseSummary(
+        case_id=merged, stage=pb.CASE_STAGE_CLOSED, status="merged", outcome=pb.CASE_OUTCOME_MERGED,
+        region_code=county, merged_into_case_id=kept, subject_kind=pb.SUBJECT_KIND_AGENCY, agency_id=agency.id,
+        agency_name=agency.name, agency_credit_code=agency.credit_code, agency_kind="patent")), metadata=OPERATOR)
+    page = (await console.get(f"/cases/{merged}")).text
+    assert f'<a href="/cases/{kept}">{kept}</a>' in page and "并案" in page and 'id="not-in-registry"' not in page
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(case_id=kept, revision=1, summary=pb.CaseSummary(
+        case_id=kept, stage=pb.CASE_STAGE_AWAITING_ACCEPTANCE, status="awaiting_acceptance", region_code=county,
+        transferred_from_region_code="110108"), allowed_actions=["accept_transfer", "return_transfer"]),
+        metadata=OPERATOR)
+    page = (await console.get(f"/cases/{kept}")).text
+    assert 'id="transferred-from"' in page and "110108" in page and "移送待接收" in page
+    assert "action-accept_transfer" in page and "action-return_transfer" in page
+    queue = (await console.get("/cases", params=dict(region=county, stage="awaiting_acceptance"))).text
+    assert kept in queue and merged not in queue
 
 
 async def test_refusals_are_shown_from_the_status_details(console, api, registry_api):
@@ -399,6 +434,26 @@ async def test_the_portal_explains_what_to_correct_and_files_once(console, regis
     assert wrong.status_code == 400 and "查询码与密码不匹配" in wrong.text
     status = await console.post("/portal/track", data=dict(tracking_code=code.lower(), tracking_secret=secret))
     assert status.status_code == 200 and "核查中" in status.text and agency.name in status.text
+
+
+async def test_the_portal_takes_a_report_on_an_entity_or_a_person_not_in_the_register(console, api):
+    county = new_county(PROVINCE)
+    form = dict(idempotency_key=key(), subject="practitioner", agency="钱某某", category="certificate_lending",
+                description="该人员将专利代理师资格证书出借给他人挂证。", identity="anonymous", privacy="1")
+    errors = await portal_errors(console, form)
+    assert errors.keys() == {"subject_region"} and "请填写其所在地区代码" in errors["subject_region"]
+    name = f"无照代理工作室{uid()}"
+    filed = await console.post("/portal", data=dict(form, subject="entity", agency=name, subject_region=county,
+                                                    subject_address="西宁市某路5号", category="unlicensed_practice"))
+    assert filed.status_code == 200
+    code = re.search(r'id="tracking-code">([^<]+)<', filed.text).group(1)
+    secret = re.search(r'id="tracking-secret">([^<]+)<', filed.text).group(1)
+    status = await console.post("/portal/track", data=dict(tracking_code=code, tracking_secret=secret))
+    assert status.status_code == 200 and name in status.text
+    listed = await api.ListCases(pb.ListCasesRequest(region_code=county), metadata=metadata_of("handler"))
+    [case] = listed.cases
+    assert (case.subject_kind, case.agency_name, case.subject_address) == (
+        pb.SUBJECT_KIND_UNREGISTERED_ENTITY, name, "西宁市某路5号")
 
 
 @pytest.mark.parametrize("dev_signin", [False, True], ids=["production", "development"])

@@ -179,6 +179,34 @@ async def test_an_association_sees_its_own_members_only_as_they_are_on_the_day(r
     assert list(before.members) == []
 
 
+async def test_an_association_applies_for_credit_repair_for_its_members_only(registry, link):
+    """Through the endpoint as through the registry (tests/test_credit_repair.py walks an
+    application through): a member's fine of today may be repaired six months on, and the refusal
+    says from which day; another association's member is not found."""
+    ours, theirs = await new_association(registry, link), await new_association(registry, link)
+    member, stranger = await new_member(registry, ours), await new_member(registry, theirs)
+    stub, registry_stub = link.stub(ours.id), rpb_grpc.RegistryServiceStub(registry.channel)
+    fines = [(await registry_stub.RecordCreditEvent(rpb.RecordCreditEventRequest(
+        idempotency_key=uuid.uuid4().hex, agency_id=agency.id, kind=rpb.CREDIT_EVENT_KIND_FINE,
+        source=rpb.CREDIT_EVENT_SOURCE_CASE, source_reference="case-2026-110000-000001", occurred_on=TODAY.isoformat(),
+        publicity_ends_on=(TODAY + datetime.timedelta(days=1100)).isoformat(), summary="罚款", fine_cny=50_000),
+        metadata=OPERATOR)).event for agency in (member, stranger)]
+    asked = []
+    for agency, fine in zip((member, stranger), fines):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ApplyForCreditRepair(pb.ApplyForCreditRepairRequest(
+                idempotency_key=uuid.uuid4().hex, agency_id=agency.id, credit_event_ids=[fine.id],
+                statement="申请信用修复", compliance="罚款已缴清"))
+        asked.append((refused.value.code(), error_info(refused.value).reason, dict(error_info(refused.value).metadata)))
+    (code, reason, facts), (stranger_code, _, _) = asked
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CREDIT_REPAIR_NOT_YET")
+    assert facts["eligible_from"] > (TODAY + datetime.timedelta(days=180)).isoformat()
+    assert stranger_code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.GetCreditRepair(pb.GetCreditRepairRequest(id="cr-nosuchrepair"))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_each_association_has_a_quota_answered_with_retry_info(registry):
     with tempfile.TemporaryDirectory(prefix="ipss-certs-") as directory:
         link = await start_link(registry, Path(directory), config.LinkageQuota(calls_per_second=2, burst=3,

@@ -66,6 +66,17 @@ class LinkageApi(pb_grpc.AssociationLinkServiceServicer):
                                            publicity_ends_on=view.publicity_ends_on,
                                            provisional=view.provisional)
 
+    async def ApplyForCreditRepair(self, request: pb.ApplyForCreditRepairRequest, context
+                                   ) -> pb.ApplyForCreditRepairResponse:
+        answer = await self._registry("ApplyForCreditRepair", registry_pb.ApplyForCreditRepairRequest(
+            idempotency_key=request.idempotency_key, agency_id=request.agency_id,
+            credit_event_ids=request.credit_event_ids, statement=request.statement, compliance=request.compliance))
+        return pb.ApplyForCreditRepairResponse(repair=answer.repair)
+
+    async def GetCreditRepair(self, request: pb.GetCreditRepairRequest, context) -> pb.GetCreditRepairResponse:
+        answer = await self._registry("GetCreditRepair", registry_pb.GetCreditRepairRequest(id=request.id))
+        return pb.GetCreditRepairResponse(repair=answer.repair)
+
     async def AcknowledgeMemberEvents(self, request: pb.AcknowledgeMemberEventsRequest,
                                       context) -> pb.AcknowledgeMemberEventsResponse:
         answer = await self._registry("AcknowledgeMemberEvents",

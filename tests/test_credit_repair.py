@@ -218,6 +218,11 @@ async def test_only_penalties_the_rules_allow_are_repaired_and_only_from_their_d
         assert [r.id for r in listed] == [first.id]
         assert not (await api.ListCreditRepairs(pb.ListCreditRepairsRequest(open_only=True),
                                                 metadata=metadata("handler", "310000"))).repairs
+        # Two penalties at once: the application may be made from the later of their days.
+        other = await new_agency(api)
+        later, earlier = await penalty(api, other.id), await penalty(api, other.id, decided_on=date(2025, 2, 1))
+        both = await apply(api, other.id, later.id, earlier.id)
+        assert (both.eligible_from, [e.credit_event_id for e in both.events]) == ("2025-09-11", [later.id, earlier.id])
 
 
 async def test_an_association_applies_for_its_members_and_nobody_while_on_a_credit_list(database):

@@ -602,7 +602,7 @@ def check_repair_application(events: Sequence[RepairCandidate], lists_on: Sequen
     if lists_on:
         raise FailedPrecondition("AGENCY_ON_CREDIT_LIST", f"the agency is on the {lists_on[0]} list: no credit "
                                  "repair while it is", subject="agency.credit_lists", list=lists_on[0])
-    eligible_from = today
+    eligible_from = None
     for event in events:
         measures = PENALTY_MEASURES.get(event.kind)
         facts = {"credit_event_id": event.id}
@@ -633,7 +633,7 @@ def check_repair_application(events: Sequence[RepairCandidate], lists_on: Sequen
         if today < starts:
             raise FailedPrecondition("CREDIT_REPAIR_NOT_YET", f"a repair of {event.id} may be asked for from "
                                      f"{starts}", subject="credit_event.occurred_on", eligible_from=starts, **facts)
-        eligible_from = min(eligible_from, starts)
+        eligible_from = max(eligible_from or starts, starts)
     return eligible_from
 
 

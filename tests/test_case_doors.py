@@ -149,7 +149,10 @@ async def test_a_returned_transfer_goes_back_with_its_clock_and_an_opened_case_k
     case = await court.act("TransferCase", opened.case_id, target_region_code=SHANGHAI, reason="机构实际经营地在上海")
     assert deadline(case, "decide_ordinary_case").state == "paused"
     await court.goto("2026-03-16")
-    case = await court.act_at(SHANGHAI, "AcceptTransfer", opened.case_id)
+    accept = cpb.AcceptTransferRequest(idempotency_key="accept-" + uuid.uuid4().hex, case_id=opened.case_id)
+    first = await court.complaints.AcceptTransfer(accept, metadata=metadata("handler", SHANGHAI))
+    case = (await court.complaints.AcceptTransfer(accept, metadata=metadata("handler", SHANGHAI))).case
+    assert case == first.case and [e.action for e in case.timeline].count("transfer_accepted") == 1  # once
     assert case.summary.stage == cpb.CASE_STAGE_INVESTIGATION
     assert (running(case, "decide_ordinary_case").due_on, deadline(case, "verify_and_open").state) == (
         "2026-06-09", "met")
@@ -252,8 +255,12 @@ async def test_an_unregistered_entity_is_matched_and_the_penalty_lands_on_its_re
     registered = (await court.registry.CreateAgency(testdata.agency_request(
         "110105", credit_code=code, name=entity.name, kind=rpb.AGENCY_KIND_CONSULTING),
         metadata=metadata("operator"))).agency
-    case = await court.act("MatchCaseSubject", filed.case_id, agency=cpb.ReportedAgency(credit_code=code),
-                           reason="经市场主体登记信息核实")
+    match = cpb.MatchCaseSubjectRequest(idempotency_key="match-" + uuid.uuid4().hex, case_id=filed.case_id,
+                                        agency=cpb.ReportedAgency(credit_code=code), reason="经市场主体登记信息核实")
+    first = await court.complaints.MatchCaseSubject(match, metadata=metadata("handler", OFFICE, subject=HANDLER))
+    case = (await court.complaints.MatchCaseSubject(match, metadata=metadata("handler", OFFICE, subject=HANDLER))
+            ).case  # a retry is answered as the first was, not refused as matched already
+    assert case == first.case
     assert (case.summary.subject_kind, case.summary.agency_id, case.summary.agency_kind) == (
         cpb.SUBJECT_KIND_AGENCY, registered.id, "consulting")
     [matched] = [e for e in case.timeline if e.action == "subject_matched"]

@@ -76,6 +76,16 @@ def registry_lookup(db: str) -> Spec:
         checks=(("p99 ≤ 3× floor", lambda r: r["p99_ratio_to_floor"] <= 3), ("0 errors", lambda r: r["errors"] == 0)))
 
 
+def annual(db: str) -> Spec:
+    return Spec(
+        f"annual.{db}", ["--agencies", "100000", "--db", db], quick=["--agencies", "5000", "--db", db],
+        headline=lambda r: f"{r['listed']} of {r['agencies']} agencies listed on {r['listed_on']} in {r['seconds']} s; "
+                           f"history {r['max_history_events']} events",
+        ratio=lambda r: f"{r['ratio']}× the {r['bare_insert_seconds']} s of one bulk insert of the same events",
+        checks=(("≤ 3× the bulk insert", lambda r: r["ratio"] <= 3),
+                ("no history over 10,000 events", lambda r: r["max_history_events"] <= 10_000)))
+
+
 def suite_cpu(r: dict) -> float:
     return round(r["worker_cpu_ms_per_case"] + r["complaints_cpu_ms_per_case"] + r["registry_cpu_ms_per_case"], 2)
 
@@ -137,6 +147,14 @@ SPECS = [
                             f"calm, {r['p99_ms_during_faults']} ms during faults",
          checks=(("lost 0", lambda r: r["lost"] == 0),
                  ("duplicated side effects 0", lambda r: r["duplicated_side_effects"] == 0))),
+    annual("sqlite"),
+    annual("postgresql"),
+    Spec("fuzz", ["--seconds", "120"], quick=["--seconds", "15"], suite=True,
+         headline=lambda r: f"{r['requests']} hostile requests in {r['seconds']:g} s: {r['internal']} unintended "
+                            f"answers, {r['crashes']} crashes, {r['slow_over_1s']} over 1 s, "
+                            f"{r['stored_after_refusal']} refusals that stored something",
+         checks=tuple((f"{key} 0", lambda r, key=key: r[key] == 0)
+                      for key in ("internal", "crashes", "slow_over_1s", "stored_after_refusal"))),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The double-random draw (ipss-draw/1) at the scale of a province's whole directory.
+"""The double-random draw (ipss-draw/2) at the scale of a province's whole directory.
 
     python -m bench.draw --agencies 100000 --inspectors 5000 [--repeat 5] [--rng-seed 2026]
 
@@ -53,7 +53,7 @@ def directory(agencies: int, inspectors: int, rng: random.Random) -> tuple[list[
             if code not in codes:
                 codes.add(code)
                 break
-        snapshot.append([code, f"{kind}机构{len(snapshot)}", region, kind, grade])
+        snapshot.append([code, f"{kind}机构{len(snapshot)}", region, kind, grade, ""])  # none raised
     ordered_codes = sorted(codes)
     pool = [[f"ZF{index:06d}", rng.choice(regions), rng.sample(ordered_codes, rng.randint(*EXCLUSIONS_PER_INSPECTOR)),
              [rng.choice(regions)] if rng.random() < ORIGIN_SHARE else []] for index in range(inspectors)]

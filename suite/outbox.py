@@ -20,7 +20,6 @@ reason or a handler's notes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from suite import auth, clock, config, db
 from suite import logging as suite_logging
 from suite.protos import enum_value
+from suite.relay import BackgroundRelay
 
 TABLE = "member_event_outbox"
 BATCH_SIZE = 500  # AppendMemberEvents takes at most 500 events a call
@@ -110,13 +110,14 @@ async def add_events(session: AsyncSession, model: type, events: Iterable[Member
     return result.rowcount
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundRelay):
     """Relays a service's outbox to the registry (see the module's docstring). `start()` in the
     server's event loop, `await stop()` on close; `wake()` after a commit that added events."""
 
     def __init__(self, engine: AsyncEngine, model: type, service: str, registry_address: str | None = None,
                  token_secret: str | None = None, batch_size: int = BATCH_SIZE, idle_seconds: float = IDLE_SECONDS,
                  backoff_seconds: tuple[float, float] = BACKOFF_SECONDS):
+        super().__init__(f"{service}-outbox-relay")
         self._engine, self._model, self._service = engine, model, service
         self._sessions = db.sessionmaker(engine)
         self._token = auth.MachineToken("operator", f"ipss-{service}-outbox", secret=token_secret)
@@ -124,32 +125,10 @@ class OutboxRelay:
         self._batch, self._idle, self._backoff = min(batch_size, BATCH_SIZE), idle_seconds, backoff_seconds
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RegistryServiceStub | None = None
-        self._task: asyncio.Task | None = None
-        self._woken = asyncio.Event()
         self._agency_ids: dict[str, str] = {}
 
-    # -- running --
-
-    def start(self) -> None:
-        """Start relaying in the running event loop (the server's); outside one, nothing starts."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            log.warning("outbox relay not started: no event loop runs", service=self._service)
-            return
-        if self._task is None:
-            self._task = loop.create_task(self._run(), name=f"{self._service}-outbox-relay")
-
-    def wake(self) -> None:
-        """Something was committed to the outbox: relay now rather than after the idle sleep."""
-        self._woken.set()
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -176,11 +155,6 @@ class OutboxRelay:
             failures = 0
             if relayed < self._batch:
                 await self._sleep(self._idle)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), seconds)
-        self._woken.clear()
 
     # -- one round --
 

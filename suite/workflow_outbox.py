@@ -21,7 +21,6 @@ The argument is kept as the Temporal payload the data converter made of it, and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from suite import clock, db
 from suite import logging as suite_logging
+from suite.relay import BackgroundRelay
 from suite.workflow_client import WorkflowClient
 
 TABLE = "workflow_outbox"
@@ -144,19 +144,18 @@ class Refused(Exception):
     """Temporal or the workflow refused the message for good: sending it again would not help."""
 
 
-class WorkflowRelay:
+class WorkflowRelay(BackgroundRelay):
     """Sends a service's workflow outbox (see the module's docstring). `start()` in the server's
     event loop, `await stop()` on close."""
 
     def __init__(self, engine: AsyncEngine, model: type, service: str, workflows: WorkflowClient,
                  batch_size: int = BATCH_SIZE, idle_seconds: float = IDLE_SECONDS,
                  backoff_seconds: tuple[float, float] = BACKOFF_SECONDS, send_seconds: float = SEND_SECONDS):
+        super().__init__(f"{service}-workflow-relay")
         self._engine, self._model, self._service, self._workflows = engine, model, service, workflows
         self._sessions = db.sessionmaker(engine)
         self._batch, self._idle, self._backoff, self._send_seconds = batch_size, idle_seconds, backoff_seconds, \
             send_seconds
-        self._task: asyncio.Task | None = None
-        self._woken = asyncio.Event()
         # Temporal did not answer the last send: requests leave their messages to the relay
         # rather than each waiting for a send that fails.
         self._temporal_away = False
@@ -193,26 +192,6 @@ class WorkflowRelay:
 
     # -- the relay --
 
-    def start(self) -> None:
-        """Start relaying in the running event loop (the server's); outside one, nothing starts."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            log.warning("workflow relay not started: no event loop runs", service=self._service)
-            return
-        if self._task is None:
-            self._task = loop.create_task(self._run(), name=f"{self._service}-workflow-relay")
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     async def _run(self) -> None:
         while True:
             try:
@@ -226,11 +205,6 @@ class WorkflowRelay:
                 claimed = 0
             if claimed < self._batch:
                 await self._sleep(self._idle)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), seconds)
-        self._woken.clear()
 
     async def relay_once(self) -> int:
         """Claim the due messages (oldest first) for a lease and send them; the number claimed."""

@@ -28,15 +28,14 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from bench.intake import register_agencies
 from bench.load import percentile
 from bench.registry_lookup import fresh_database
 from bench.stack import DatabaseGate, Stack, running
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
-from ipss.registry.v1 import registry_pb2 as rpb
-from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from services.complaints import store
-from suite import auth, db, testdata
+from suite import db
 
 BENCH = "faults"
 RETRY_SECONDS = 0.5
@@ -56,22 +55,6 @@ class Intake:
 
     def faulted(self, started: float, ended: float) -> bool:
         return any(started < until + SETTLE_SECONDS and ended > since for since, until in self.windows)
-
-
-async def register(stack: Stack, count: int) -> list[str]:
-    operator = (("authorization", f"Bearer {auth.mint('operator', 'bench-faults')}"),)
-    limit = asyncio.Semaphore(32)
-    async with grpc.aio.insecure_channel(stack.address("registry")) as channel:
-        stub = rpb_grpc.RegistryServiceStub(channel)
-
-        async def one(index: int) -> str:
-            async with limit:
-                answer = await stub.CreateAgency(testdata.agency_request(
-                    "110105", name=f"北京故障测评知识产权代理有限公司{index:05d}{uuid.uuid4().hex[:4]}",
-                    kind=rpb.AGENCY_KIND_PATENT, legal_form=rpb.LEGAL_FORM_LIMITED_COMPANY,
-                    established_on="2018-03-01"), metadata=operator)
-            return answer.agency.credit_code
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
 def report(credit_code: str) -> cpb.FileReportRequest:
@@ -186,7 +169,7 @@ async def run(args: argparse.Namespace) -> dict:
         await gate.open()
         try:
             async with running(workdir, registry_url, gate.url(complaints_url), complaints_url) as stack:
-                codes = await register(stack, count)
+                codes = await register_agencies(count, 32, stack.address("registry"))
                 intake = await steady_intake(stack, gate, codes, args.rate, args.seconds)
                 client = await Client.connect(stack.temporal_address)
                 cases = set(intake.accepted.values())

@@ -44,11 +44,11 @@ CEILING_QUEUE = "bench-start-and-first-task"
 FLAT_OUT_CEILING = 800
 
 
-async def register_agencies(count: int, concurrency: int = 64) -> list[str]:
+async def register_agencies(count: int, concurrency: int = 64, address: str | None = None) -> list[str]:
     operator = (("authorization", f"Bearer {auth.mint('operator', 'bench-intake')}"),)
     # Bounded: a burst of thousands of concurrent streams on one channel gets them cancelled.
     gate = asyncio.Semaphore(concurrency)
-    async with grpc.aio.insecure_channel(config.service_address("registry")) as channel:
+    async with grpc.aio.insecure_channel(address or config.service_address("registry")) as channel:
         stub = rpb_grpc.RegistryServiceStub(channel)
 
         async def create(index: int) -> str:

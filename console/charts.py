@@ -47,6 +47,7 @@ def bar_chart(title: str, bars: list[Bar], maximum: float | None = None) -> Mark
 LINE_WIDTH = 560
 LINE_HEIGHT = 180
 LINE_MARGIN = 36
+LINE_NAME_WIDTH = 170
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def line_chart(title: str, labels: list[str], series: list[Series]) -> Markup:
     and last labels under the axis, every point's figure in the title."""
     top = max((v for line in series for v in line.values), default=0) or 1
     steps = max(len(labels) - 1, 1)
-    width, height = LINE_WIDTH + 2 * LINE_MARGIN, LINE_HEIGHT + 2 * LINE_MARGIN
+    # Room on the right for each line's name and last figure, written where the line ends.
+    width, height = LINE_WIDTH + 2 * LINE_MARGIN + LINE_NAME_WIDTH, LINE_HEIGHT + 2 * LINE_MARGIN
 
     def point(i: int, value: int) -> tuple[float, float]:
         return LINE_MARGIN + i * LINE_WIDTH / steps, LINE_MARGIN + LINE_HEIGHT * (1 - value / top)

@@ -132,6 +132,28 @@ def _draw(args) -> int:
     return draw_check.run(args.record, args.address)
 
 
+def _audit(args) -> int:
+    from suite import audit, signing
+
+    if args.audit == "key":
+        print(signing.encode(audit.public_key()))
+        print(f"key id {signing.key_id(audit.public_key())}")
+        return 0
+    key = signing.decode(args.public_key) if args.public_key else None
+    failed = False
+    services = [args.service] if args.service else ["registry", "complaints", "inspections"]
+    for service in services:
+        url = args.database_url or config.database_url(service)
+        report = audit.verify(url, key=key)
+        if report.ok:
+            print(f"{service}: OK, {report.entries} entries, {report.checkpoints} checkpoints, "
+                  f"signed through entry {report.signed_through}")
+        else:
+            failed = True
+            print(f"{service}: TAMPERED: {report.problem}")
+    return 1 if failed else 0
+
+
 def _certs(args) -> int:
     from services.linkage import enrolment
     from suite import tls
@@ -228,6 +250,19 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("record", help="an exported record file, or a plan id to fetch its record")
     verify.add_argument("--address", help="the inspections service to fetch from (default $IPSS_INSPECTIONS_ADDR)")
     verify.set_defaults(run=_draw)
+
+    audit_log = commands.add_parser("audit", help="the services' hash-chained audit logs (审计日志)")
+    audit_commands = audit_log.add_subparsers(dest="audit", required=True)
+    audit_commands.add_parser("key", help="print the audit key's public half (base64) and its key id"
+                              ).set_defaults(run=_audit)
+    audit_verify = audit_commands.add_parser("verify", help="walk each audit chain and its signed checkpoints; "
+                                                            "OK, or the first entry changed, removed, inserted or "
+                                                            "moved (exit 1)")
+    audit_verify.add_argument("--service", choices=["registry", "complaints", "inspections"],
+                              help="one service (default: all three)")
+    audit_verify.add_argument("--database-url", help="the service's database (default its IPSS_<SERVICE>_DATABASE_URL)")
+    audit_verify.add_argument("--public-key", help="the office's audit public key (base64); default the local key")
+    audit_verify.set_defaults(run=_audit)
 
     punishments = commands.add_parser("joint-punishments", help="the signed joint-punishment lists (联合惩戒名单) "
                                                                 "given to partner departments")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from suite import auth, clock, db
+from suite import audit, auth, clock, db
 from suite.errors import AlreadyExists, FieldViolation, InvalidArgument
 
 Response = TypeVar("Response", bound=Message)
@@ -39,7 +39,8 @@ def _fingerprint(request: Message) -> str:
 async def run_once(sessions: async_sessionmaker, record_type: type, method: str, request: Message,
                    response_type: type[Response],
                    write: Callable[[AsyncSession], Awaitable[Response]]) -> Response:
-    """Run `write` in one transaction with the key's record, or replay the stored response."""
+    """Run `write` in one transaction with the key's record and its audit entry (suite.audit, when
+    the service keeps an audit log), or replay the stored response."""
     caller = auth.current().subject
     fingerprint = _fingerprint(request)
     identity = (method, caller, request.idempotency_key)
@@ -52,8 +53,14 @@ async def run_once(sessions: async_sessionmaker, record_type: type, method: str,
                 if stored is not None:
                     return _replay(stored, fingerprint, response_type)
                 response = await write(session)
+                serialized = response.SerializeToString()
+                audit_type = audit.entry_type_for(record_type)
+                if audit_type is not None:
+                    # The audit entry commits with the change (digests: the request, the response).
+                    await audit.append(session, audit_type,
+                                       [audit.for_call(method, fingerprint, audit.digest(serialized))])
                 session.add(record_type(method=method, caller=caller, key=request.idempotency_key,
-                                        request_sha256=fingerprint, response=response.SerializeToString(),
+                                        request_sha256=fingerprint, response=serialized,
                                         created_at=clock.now()))
             return response
         except (IntegrityError, AlreadyExists) as error:

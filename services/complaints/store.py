@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
-from suite import db, outbox, pages, workflow_outbox
+from suite import audit, db, outbox, pages, workflow_outbox
 from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
@@ -236,6 +236,14 @@ class ReporterMessage(Base):
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+class AuditEntry(audit.AuditEntryMixin, Base):
+    """The audit log (suite.audit): an entry per state change, hash-chained."""
+
+
+class AuditCheckpoint(audit.AuditCheckpointMixin, Base):
+    """The audit chain's head, signed every thousand entries (suite.audit)."""
 
 
 class WorkflowOutbox(workflow_outbox.WorkflowOutboxMixin, Base):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from services.inspections.domain import plans
 from services.inspections.domain.directory import ExclusionEntry, InspectorEntry, check_departure
 from services.inspections.domain.draw import canonical
-from suite import clock, db, outbox, pages, workflow_outbox
+from suite import audit, clock, db, outbox, pages, workflow_outbox
 from suite.errors import AlreadyExists, FailedPrecondition, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
@@ -203,6 +203,14 @@ class TaskInspector(Base):
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+class AuditEntry(audit.AuditEntryMixin, Base):
+    """The audit log (suite.audit): an entry per state change, hash-chained."""
+
+
+class AuditCheckpoint(audit.AuditCheckpointMixin, Base):
+    """The audit chain's head, signed every thousand entries (suite.audit)."""
 
 
 class WorkflowOutbox(workflow_outbox.WorkflowOutboxMixin, Base):

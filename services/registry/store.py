@@ -19,7 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from sqlalchemy.sql import Select
 
 from services.registry import domain
-from suite import clock, db, pages, workflow_outbox
+from suite import audit, clock, db, pages, workflow_outbox
 from suite.errors import AlreadyExists, NotFound
 from suite.idempotency import IdempotencyRecordMixin
 from suite.regions import code_range
@@ -192,6 +192,14 @@ _ENTRY_COLUMNS = ["id", "agency_id", "list", "reason", "report_year", "listed_on
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+class AuditEntry(audit.AuditEntryMixin, Base):
+    """The audit log (suite.audit): an entry per state change, hash-chained."""
+
+
+class AuditCheckpoint(audit.AuditCheckpointMixin, Base):
+    """The audit chain's head, signed every thousand entries (suite.audit)."""
 
 
 class WorkflowOutbox(workflow_outbox.WorkflowOutboxMixin, Base):

@@ -153,7 +153,10 @@ def _checkpoint_type(entry_type: type) -> type:
 
 def for_call(rpc: str, digest_before: str, digest_after: str) -> Entry:
     """An entry for the call being served: its caller and the request id the interceptor bound."""
-    principal = auth.current()
+    try:
+        principal = auth.current()
+    except LookupError:  # a write of the service's own, outside any call
+        principal = auth.Principal(subject="system", role="system")
     request_id = str(structlog.contextvars.get_contextvars().get("request_id", ""))
     return Entry(rpc=rpc, digest_before=digest_before, digest_after=digest_after,
                  subject=principal.subject.replace("\0", ""), role=principal.role,

@@ -7,6 +7,7 @@ concurrent appends stay one chain; `ipss audit verify` says so in its exit code.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import uuid
 
 import grpc
@@ -214,3 +215,28 @@ async def test_the_command_exits_non_zero_on_tampering(chain, capsys):
     execute(url, "UPDATE audit_log SET rpc = 'Nothing' WHERE position = 2")
     assert cli.main(["audit", "verify", "--service", "registry", "--database-url", url]) == 1
     assert "entry 2: changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_published_draw_record_is_in_the_chain(backend):
+    """The draw record the public is shown (ExportDrawRecord's document and its SHA-256) is in the
+    inspections service's chain, and the chain verifies."""
+    from ipss.inspections.v1 import inspections_pb2 as ipb
+    from services.inspections import store as inspections_store
+    from tests.inspections_world import SUPERVISOR_MD, drawn_plan, province_codes, register_inspectors, world
+
+    async with world(backend, agencies=100) as running:
+        province = province_codes(running.registry_url)[0]
+        await register_inspectors(running.inspections, province, 8, "AUDIT")
+        record = await drawn_plan(running.inspections, [province])
+        exported = await running.inspections.ExportDrawRecord(ipb.ExportDrawRecordRequest(plan_id=record.plan_id),
+                                                             metadata=SUPERVISOR_MD)
+        async with running.inspections_store.sessions() as session:
+            entries = list((await session.execute(sqlalchemy.select(inspections_store.AuditEntry)
+                                                  .order_by(inspections_store.AuditEntry.position))).scalars())
+            url = session.bind.url.render_as_string(hide_password=False)
+        published = [entry for entry in entries if entry.rpc == "PublishDrawRecord"]
+        assert [entry.digest_after for entry in published] == [exported.document_sha256]
+        assert audit.digest(gzip.decompress(exported.document)) == exported.document_sha256
+        assert {"RegisterInspector", "CreatePlan", "TakeSnapshot", "Draw"} <= {entry.rpc for entry in entries}
+        assert audit.verify(url).ok

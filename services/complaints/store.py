@@ -4,6 +4,7 @@ the workflow writes, the queue, and the messages reporters read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -236,6 +237,20 @@ class ReporterMessage(Base):
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
+
+
+def progress_audit_entries(case: Case, progress: Progress) -> list[audit.Entry]:
+    """The audit entries a new revision of a case's record makes: the record's change (digests of
+    the stored revision before and of the new entries), and each penalty it publishes (the digest
+    of the published entry, what the public register shows)."""
+    def digest(value) -> str:
+        return audit.digest(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode())
+
+    before = digest([case.id, case.revision, case.stage, case.status])
+    entries = [audit.for_call("RecordCaseProgress", before, digest([case.id, progress.revision, progress.new_entries]))]
+    entries += [audit.for_call("PublishPenalty", before, digest([case.id, entry]))
+                for entry in progress.new_entries if entry.get("action") == domain.PUBLISHED]
+    return entries
 
 
 class AuditEntry(audit.AuditEntryMixin, Base):
@@ -689,6 +704,8 @@ class ComplaintsStore:
                 dict(case_id=case_id, record_revision=progress.revision, position=i, **entry)
                 for i, entry in enumerate(progress.new_entries)])
             feed: list[dict] = []
+            # Taken before the record changes, appended last (the chain's lock is the last one a write takes).
+            audit_entries = progress_audit_entries(case, progress) if appended else []
             if appended:  # a retried write brings nothing new to escalate, settle or notify
                 feed += await self._escalate(session, case, progress, now)
                 await self._insert_once(session, Notification, [
@@ -730,6 +747,7 @@ class ComplaintsStore:
                 if was_overdue or case.overdue:
                     feed += await self._settle_by_record(session, case, now)
             await self._append_feed(session, feed)
+            await audit.append(session, AuditEntry, audit_entries)
         if added:
             self.on_member_events()
         return applied

@@ -407,6 +407,10 @@ class InspectionsStore:
         session.add(draw)
         plan.status = plans.DRAWN
         await session.flush()
+        # The published record's digest in the audit chain, the last lock the write takes: the public
+        # can check the record it was shown (ExportDrawRecord's document_sha256) was never changed.
+        await audit.append(session, AuditEntry, [audit.for_call("PublishDrawRecord", audit.digest(plan.id.encode()),
+                                                                draw.document_sha256)])
         return draw
 
     async def get_draw(self, plan_id: str, with_document: bool = False, session: AsyncSession | None = None) -> Draw:

@@ -240,3 +240,22 @@ async def test_a_published_draw_record_is_in_the_chain(backend):
         assert audit.digest(gzip.decompress(exported.document)) == exported.document_sha256
         assert {"RegisterInspector", "CreatePlan", "TakeSnapshot", "Draw"} <= {entry.rpc for entry in entries}
         assert audit.verify(url).ok
+
+
+def test_a_published_penalty_gets_an_entry_of_its_own():
+    """A new revision of a case's record makes one entry, and one more for each penalty it
+    publishes, with the digest of the published entry."""
+    import json
+    from types import SimpleNamespace
+
+    from services.complaints import domain
+    from services.complaints import store as complaints_store
+
+    published = {"action": domain.PUBLISHED, "at": "2026-12-05T10:00:00+00:00", "data": {"until": "2029-12-05"}}
+    case = SimpleNamespace(id="case-2026-110000-000001", revision=7, stage="decided", status="decided")
+    progress = complaints_store.Progress(revision=8, summary={}, deadlines=[], allowed_actions=[],
+                                         new_entries=[{"action": "note", "data": {}}, published])
+    entries = complaints_store.progress_audit_entries(case, progress)
+    assert [entry.rpc for entry in entries] == ["RecordCaseProgress", "PublishPenalty"]
+    assert entries[1].digest_after == audit.digest(json.dumps([case.id, published], sort_keys=True,
+                                                              ensure_ascii=False).encode())

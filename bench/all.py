@@ -86,6 +86,15 @@ def annual(db: str) -> Spec:
                 ("no history over 10,000 events", lambda r: r["max_history_events"] <= 10_000)))
 
 
+def audit(db: str) -> Spec:
+    return Spec(
+        f"audit.{db}", ["--entries", "1000000", "--db", db], quick=["--entries", "20000", "--db", db],
+        headline=lambda r: f"{r['entries']} chained entries appended at {r['append_per_s']}/s, verified in "
+                           f"{r['verify_s']} s",
+        ratio=lambda r: f"{r['ratio']}× the {r['plain_insert_per_s']}/s of the same rows inserted plainly",
+        checks=(("≥ 0.7× plain insert", lambda r: r["ratio"] >= 0.7),))
+
+
 def suite_cpu(r: dict) -> float:
     return round(r["worker_cpu_ms_per_case"] + r["complaints_cpu_ms_per_case"] + r["registry_cpu_ms_per_case"], 2)
 
@@ -149,6 +158,8 @@ SPECS = [
                  ("duplicated side effects 0", lambda r: r["duplicated_side_effects"] == 0))),
     annual("sqlite"),
     annual("postgresql"),
+    audit("sqlite"),
+    audit("postgresql"),
     Spec("fuzz", ["--seconds", "120"], quick=["--seconds", "15"], suite=True,
          headline=lambda r: f"{r['requests']} hostile requests in {r['seconds']:g} s: {r['internal']} unintended "
                             f"answers, {r['crashes']} crashes, {r['slow_over_1s']} over 1 s, "

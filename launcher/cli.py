@@ -139,6 +139,12 @@ def _audit(args) -> int:
         print(signing.encode(audit.public_key()))
         print(f"key id {signing.key_id(audit.public_key())}")
         return 0
+    if args.audit == "published":
+        import json
+
+        url = args.database_url or config.database_url(args.service)
+        print(json.dumps(audit.published(url), ensure_ascii=False, indent=1))
+        return 0
     key = signing.decode(args.public_key) if args.public_key else None
     failed = False
     services = [args.service] if args.service else ["registry", "complaints", "inspections"]
@@ -263,6 +269,13 @@ def parser() -> argparse.ArgumentParser:
     audit_verify.add_argument("--database-url", help="the service's database (default its IPSS_<SERVICE>_DATABASE_URL)")
     audit_verify.add_argument("--public-key", help="the office's audit public key (base64); default the local key")
     audit_verify.set_defaults(run=_audit)
+    audit_published = audit_commands.add_parser("published", help="the published penalties' and draw records' "
+                                                                  "entries and the signed checkpoints, as JSON for "
+                                                                  "the public")
+    audit_published.add_argument("--service", choices=["complaints", "inspections"], required=True)
+    audit_published.add_argument("--database-url", help="the service's database (default its "
+                                                        "IPSS_<SERVICE>_DATABASE_URL)")
+    audit_published.set_defaults(run=_audit)
 
     punishments = commands.add_parser("joint-punishments", help="the signed joint-punishment lists (联合惩戒名单) "
                                                                 "given to partner departments")

@@ -221,6 +221,34 @@ async def checkpoint(session: AsyncSession, entry_type: type) -> int:
     return position
 
 
+# What the public is shown -------------------------------------------------------------------
+
+PUBLICATIONS = ("PublishPenalty", "PublishDrawRecord")
+
+
+def published(url: str) -> dict:
+    """The chain's publication entries (position, moment, RPC, the published document's digest,
+    entry hash) and every signed checkpoint: what the office publishes so that anyone holding a
+    penalty or draw record it was shown can find its digest in the chain, and check each
+    checkpoint's signature with the office's audit key (`ipss audit key`)."""
+    engine = create_engine(db.sync_url(url))
+    try:
+        with engine.connect() as connection:
+            entries = [{"position": row.position, "at": _moment(row.at).isoformat(), "rpc": row.rpc,
+                        "document_sha256": row.digest_after, "entry_hash": row.entry_hash}
+                       for row in connection.execute(text(
+                           f"SELECT position, at, rpc, digest_after, entry_hash FROM {ENTRY_TABLE} "
+                           f"WHERE rpc IN ({', '.join(repr(rpc) for rpc in PUBLICATIONS)}) ORDER BY position"))]
+            checkpoints = [{"position": row.position, "entry_hash": row.entry_hash, "key_id": row.key_id,
+                            "signature": row.signature, "signed": signed_content(row.position, row.entry_hash).decode()}
+                           for row in connection.execute(text(
+                               f"SELECT position, entry_hash, key_id, signature FROM {CHECKPOINT_TABLE} "
+                               f"ORDER BY position"))]
+    finally:
+        engine.dispose()
+    return {"format": SIGNED_FORMAT, "publications": entries, "checkpoints": checkpoints}
+
+
 # Verification --------------------------------------------------------------------------------
 
 

@@ -240,6 +240,9 @@ async def test_a_published_draw_record_is_in_the_chain(backend):
         assert audit.digest(gzip.decompress(exported.document)) == exported.document_sha256
         assert {"RegisterInspector", "CreatePlan", "TakeSnapshot", "Draw"} <= {entry.rpc for entry in entries}
         assert audit.verify(url).ok
+        public = audit.published(url)
+        assert [(e["position"], e["document_sha256"]) for e in public["publications"]] == [
+            (published[0].position, exported.document_sha256)]
 
 
 def test_a_published_penalty_gets_an_entry_of_its_own():
@@ -259,3 +262,20 @@ def test_a_published_penalty_gets_an_entry_of_its_own():
     assert [entry.rpc for entry in entries] == ["RecordCaseProgress", "PublishPenalty"]
     assert entries[1].digest_after == audit.digest(json.dumps([case.id, published], sort_keys=True,
                                                               ensure_ascii=False).encode())
+
+
+async def test_the_public_list_names_each_publication_and_every_checkpoint(chain, capsys):
+    url, sessions = chain
+    document = audit.digest(b"the draw record as published")
+    async with sessions() as session, session.begin():
+        await session.connection(execution_options=db.WRITE)
+        await audit.append(session, store.AuditEntry, [audit.Entry("PublishDrawRecord", "0" * 64, document)])
+    public = audit.published(url)
+    assert public["publications"][0]["position"] == ENTRIES + 1
+    assert public["publications"][0]["document_sha256"] == document
+    key = audit.public_key()
+    assert [c["position"] for c in public["checkpoints"]] == [5, 10]
+    assert all(audit.signing.verify(c["signed"].encode(), audit.signing.decode(c["signature"]), key)
+               for c in public["checkpoints"])
+    assert cli.main(["audit", "published", "--service", "inspections", "--database-url", url]) == 0
+    assert document in capsys.readouterr().out

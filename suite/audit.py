@@ -314,7 +314,8 @@ def _walk(connection, checkpoints: dict, key: bytes, batch: int) -> Report:
         if position != expected:
             if position > expected:
                 missing = str(expected) if position == expected + 1 else f"{expected} to {position - 1}"
-                return report(Problem(expected, "removed", f"entry {missing} is missing (the log goes on at {position})"))
+                return report(Problem(expected, "removed",
+                                      f"entry {missing} is missing (the log goes on at {position})"))
             return report(Problem(position, "inserted", f"a second entry numbered {position}"))
         if chain_hash(row.prev_hash, content) != row.entry_hash:
             if row.prev_hash != prev and _successor(connection, prev) is not None:

@@ -124,8 +124,8 @@ def renumber_from(position: int, by: int) -> list[str]:
 def copy_of(position: int, new_position: int, **changes: str) -> str:
     values = {"subject": "subject", "rpc": "rpc", "prev_hash": "prev_hash", "entry_hash": "entry_hash", **changes}
     return (f"INSERT INTO audit_log (position, at, subject, role, rpc, request_id, digest_before, digest_after, "
-            f"prev_hash, entry_hash) SELECT {new_position}, at, {values['subject']}, role, {values['rpc']}, request_id, "
-            f"digest_before, digest_after, {values['prev_hash']}, {values['entry_hash']} FROM audit_log "
+            f"prev_hash, entry_hash) SELECT {new_position}, at, {values['subject']}, role, {values['rpc']}, "
+            f"request_id, digest_before, digest_after, {values['prev_hash']}, {values['entry_hash']} FROM audit_log "
             f"WHERE position = {position}")
 
 

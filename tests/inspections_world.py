@@ -24,7 +24,7 @@ from ipss.inspections.v1 import inspections_pb2 as pb
 from ipss.inspections.v1 import inspections_pb2_grpc as pb_grpc
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from services.registry import seed
-from suite import config, db, migrate
+from suite import clock, config, db, migrate
 from tests import legal_time
 from tests.conftest import fresh_database, metadata, token
 from contracts import search_attributes
@@ -84,7 +84,9 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
 
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
     await search_attributes.register(env.client)
+    global legal_today
     legal = legal_time.ScenarioClock(date(2026, 3, 2))
+    outer, legal_today = legal_today, legal.today
     queue = f"inspections-{uuid.uuid4().hex[:8]}"
     settings = config.TemporalSettings(address="", namespace="default", task_queue=queue)
     servers = []
@@ -129,6 +131,7 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
                     await server.stop(0)
                     await close()
     finally:
+        legal_today = outer
         await env.shutdown()
 
 
@@ -157,10 +160,17 @@ async def drawn_plan(api: pb_grpc.InspectionsServiceStub, regions: list[str], se
         idempotency_key=key(), name="2026年度知识产权代理机构双随机抽查", region_codes=regions,
         all_in_scope=all_in_scope, ratios=[] if all_in_scope else (ratios or default_ratios()),
         inspectors_per_target=per_target), metadata=SUPERVISOR_MD)).plan
-    await api.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id), metadata=SUPERVISOR_MD)
+    await api.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id, seed_source=SEED_SOURCE,
+                                                  seed_available_on=legal_today().isoformat()), metadata=SUPERVISOR_MD)
     return (await api.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value=seed_value,
-                                          seed_source="中国福利彩票 双色球 开奖公告 2026-03-03"),
-                           metadata=SUPERVISOR_MD)).record
+                                          seed_source=SEED_SOURCE), metadata=SUPERVISOR_MD)).record
+
+
+# The seed source drawn_plan commits to (published the day of the commitment, after it), and the
+# legal day of the services under test: the world's scenario day inside world(), else the wall
+# clock's (the services' default legal clock).
+SEED_SOURCE = "中国福利彩票 双色球 开奖公告（承诺当日开奖）"
+legal_today = clock.today
 
 
 async def campaign_of(api: pb_grpc.InspectionsServiceStub, record: pb.DrawRecord, starts_on: str, ends_on: str,

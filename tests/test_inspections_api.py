@@ -26,7 +26,7 @@ from services.inspections import draw_check, store
 from services.inspections.domain import draw
 from tests.conftest import BACKENDS, metadata
 from tests.grpc_checks import bad_fields, precondition_subjects, refused
-from tests.inspections_world import (SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
+from tests.inspections_world import (SEED_SOURCE, SUPERVISOR_MD, campaign_of, default_ratios, drawn_plan, key,
                                      province_codes, register_inspectors, world)
 from workflows.activities.inspections import task_progress_request
 from contracts.inspections import TaskView
@@ -162,18 +162,37 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     # No seed before the snapshot's hash is published.
     await refused(w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="1 2 3",
                                                     seed_source="x"), metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
-    snapshot_request = pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id)
+    source = "上海证券交易所网站 上证综合指数 2026-03-02 收盘价"
+    # A seed source whose value is already out is no commitment.
+    error = await refused(w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(
+        idempotency_key=key(), plan_id=plan.id, seed_source=source, seed_available_on="2026-03-01"),
+        metadata=SUPERVISOR_MD), Code.INVALID_ARGUMENT)
+    assert bad_fields(error) == {"seed_available_on"}
+    snapshot_request = pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id, seed_source=source,
+                                              seed_available_on="2026-03-02")
     taken = (await w.inspections.TakeSnapshot(snapshot_request, metadata=SUPERVISOR_MD)).plan
     expected = w.agencies_in("310000")
     assert taken.status == pb.PLAN_STATUS_SNAPSHOT_TAKEN and taken.snapshot.agency_count == len(expected)
     assert taken.snapshot.as_of == "2026-03-02" and len(taken.snapshot.content_hash) == 64
+    assert (taken.snapshot.seed_source, taken.snapshot.seed_available_on) == (source, "2026-03-02")
+    assert taken.snapshot.algorithm_version == draw.ALGORITHM_VERSION and len(taken.snapshot.pool_hash) == 64
+    assert len(taken.snapshot.commitment_sha256) == 64
     assert (await w.inspections.TakeSnapshot(snapshot_request, metadata=SUPERVISOR_MD)).plan == taken  # a retry
-    await refused(w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id),
-                                             metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
+    # A second commitment (another source) is refused: the first one stands.
+    await refused(w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(
+        idempotency_key=key(), plan_id=plan.id, seed_source="深圳证券交易所 深证成指 2026-03-02 收盘价",
+        seed_available_on="2026-03-02"), metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
+    # A seed from any other source than the committed one is refused.
+    error = await refused(w.inspections.Draw(pb.DrawRequest(
+        idempotency_key=key(), plan_id=plan.id, seed_value="深证成指 10123.45", seed_source="深圳证券交易所 收盘行情"),
+        metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
+    assert precondition_subjects(error) == {"seed_source"}
 
     draw_request = pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="上证综指 2026-03-02 收盘 3351.24",
-                                  seed_source="上海证券交易所网站 收盘行情")
+                                  seed_source=source)
     record = (await w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD)).record
+    assert record.commitment_sha256 == taken.snapshot.commitment_sha256 and record.pool_hash == taken.snapshot.pool_hash
+    assert not record.pairings_published
     assert (await w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD)).record == record  # a retry
     await refused(w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="another",
                                                     seed_source="x"), metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
@@ -184,10 +203,23 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     names = {row.credit_code: row.name for row in expected}
     assert all(names[t.credit_code] == t.agency_name and len(set(t.inspector_ids)) == 2 for t in record.targets)
 
-    # Published: anyone reads it, and recomputes it.
-    assert (await w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)).record \
-        == record
-    exported = await w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)
+    # Published at once: the targets, to anyone, who recomputes them; the pairings and the pool's
+    # exclusion lists not until the results are published (the staff in scope see them).
+    public = (await w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)).record
+    assert [t.credit_code for t in public.targets] == [t.credit_code for t in record.targets]
+    assert not any(t.inspector_ids for t in public.targets) and public.result_hash == record.result_hash
+    for caller in (PUBLIC, inspector("SH-001"), metadata("supervisor", region="110000")):
+        withheld = await w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id=plan.id), metadata=caller)
+        withheld_document = json.loads(gzip.decompress(withheld.document))
+        assert withheld_document["pairings_withheld"] and withheld_document["pool"]["entries"] is None
+        assert not any(target[4] for target in withheld_document["result"]["targets"])
+    early = io.StringIO()
+    assert await asyncio.to_thread(draw_check.run, plan.id, w.inspections_address, early) == 0
+    assert "the targets alone were recomputed" in early.getvalue()
+    assert (await w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id), metadata=SUPERVISOR_MD)
+            ).record == record
+    exported = await w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id=plan.id),
+                                                    metadata=SUPERVISOR_MD)
     content = gzip.decompress(exported.document)
     assert hashlib.sha256(content).hexdigest() == exported.document_sha256
     document = json.loads(content)
@@ -195,11 +227,21 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     assert not any("reason" in json.dumps(entry) for entry in document["pool"]["entries"])
 
     address = w.inspections_address
-    fetched = io.StringIO()
-    assert await asyncio.to_thread(draw_check.run, plan.id, address, fetched) == 0
-    assert fetched.getvalue().startswith(f"MATCHES: plan {plan.id}, {len(record.targets)} targets")
+    assert document["format"] == draw.RECORD_FORMAT and document["commitment"]["seed_source"] == source
+    assert document["commitment_sha256"] == record.commitment_sha256 and document["drawn_on"] == "2026-03-02"
+
+    def recommitted(doc, **changes):
+        doc["commitment"].update(changes)
+        doc["commitment_sha256"] = draw.sha256_hex(doc["commitment"])
+
     for name, tamper in [("seed", lambda doc: doc["seed"].update(value="上证综指 2026-03-02 收盘 3351.25")),
-                         ("snapshot", lambda doc: doc["snapshot"]["entries"][3].__setitem__(1, "别的名字"))]:
+                         ("snapshot", lambda doc: doc["snapshot"]["entries"][3].__setitem__(1, "别的名字")),
+                         ("commitment", lambda doc: doc["commitment"].update(seed_source="别的来源")),
+                         ("source", lambda doc: (recommitted(doc, seed_source="别的来源"),
+                                                 doc["seed"].update(source="另一个来源"))),
+                         ("late commitment", lambda doc: recommitted(doc, committed_at=doc["drawn_at"])),
+                         ("early draw", lambda doc: recommitted(doc, seed_available_on="2026-03-03")),
+                         ("pool", lambda doc: recommitted(doc, pool_hash="0" * 64))]:
         changed = json.loads(content)
         tamper(changed)
         path = tmp_path / f"{name}.json.gz"
@@ -218,6 +260,51 @@ async def test_a_plan_is_snapshotted_drawn_published_and_verified(w, tmp_path):
     assert list(again.targets) == list(record.targets)
 
 
+async def test_a_draw_waits_for_its_committed_source_and_publishes_its_pairings_with_the_results(w):
+    await register_inspectors(w.inspections, "320000", 6, "JS-")
+    created = [(await w.inspections.CreatePlan(pb.CreatePlanRequest(
+        idempotency_key=key(), name=f"江苏抽查 {n}", region_codes=["320000"], ratios=default_ratios(),
+        inspectors_per_target=2), metadata=SUPERVISOR_MD)).plan for n in range(3)]
+    # Plan ids are not numbered: 80 random bits each, nothing to count on.
+    suffixes = [p.id.removeprefix("plan-2026-") for p in created]
+    assert all(len(x) == 16 and not x.isdigit() for x in suffixes) and len(set(suffixes)) == 3
+    plan = created[0]
+    source = "中国福利彩票双色球 第2026025期 开奖号码"
+    await w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id, seed_source=source,
+                                                            seed_available_on="2026-03-03"), metadata=SUPERVISOR_MD)
+    draw_request = pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="03 08 12 19 27 31 + 09",
+                                  seed_source=source)
+    error = await refused(w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
+    assert precondition_subjects(error) == {"seed_available_on"} and "2026-03-03" in error.details()
+    w.legal.day += timedelta(days=1)  # the legal day alone: the workflows' clock is not needed here
+    try:
+        record = (await w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD)).record
+    finally:
+        w.legal.day -= timedelta(days=1)
+    assert all(len(t.inspector_ids) == 2 for t in record.targets)
+
+    def public_record():
+        return w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)
+    assert not any(t.inspector_ids for t in (await public_record()).record.targets)
+    campaign = await campaign_of(w.inspections, record, "2026-03-02", "2026-06-30")
+    assert not any(t.inspector_ids for t in (await public_record()).record.targets)  # running: not yet
+    final = pb.CampaignProgress(targets=len(record.targets), not_started=len(record.targets))
+    await w.inspections.RecordCampaignProgress(pb.RecordCampaignProgressRequest(
+        campaign_id=campaign.id, revision=10**6, status=pb.CAMPAIGN_STATUS_ENDED, progress=final,
+        report=pb.CampaignReport(ending=pb.CAMPAIGN_STATUS_ENDED, closed_on="2026-06-30", figures=final)),
+        metadata=OPERATOR)
+    shown = (await public_record()).record
+    assert shown.pairings_published and list(shown.targets) == list(record.targets)
+    exported = await w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)
+    document = json.loads(gzip.decompress(exported.document))
+    assert "pairings_withheld" not in document and document["pool"]["entries"]
+    assert document["commitment"]["seed_available_on"] == "2026-03-03" and document["drawn_on"] == "2026-03-03"
+    out = io.StringIO()
+    assert await asyncio.to_thread(draw_check.run, plan.id, w.inspections_address, out) == 0
+    assert out.getvalue().startswith(f"MATCHES: plan {plan.id}, {len(record.targets)} targets")
+    assert f"to seed source {source!r}" in out.getvalue() and "targets alone" not in out.getvalue()
+
+
 async def test_a_plan_that_cannot_be_staffed_draws_nothing(w):
     agencies = w.agencies_in("510000")
     await register_inspectors(w.inspections, "510000", 2, "SC-")
@@ -228,7 +315,8 @@ async def test_a_plan_that_cannot_be_staffed_draws_nothing(w):
     plan = (await w.inspections.CreatePlan(pb.CreatePlanRequest(
         idempotency_key=key(), name="四川全部在册机构", region_codes=["510000"], all_in_scope=True,
         inspectors_per_target=2), metadata=SUPERVISOR_MD)).plan
-    await w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id),
+    await w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id=plan.id,
+                                                            seed_source="体彩排列3", seed_available_on="2026-03-02"),
                                      metadata=SUPERVISOR_MD)
     error = await refused(w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id,
                                                             seed_value="07 13 21", seed_source="体彩排列3"),
@@ -237,10 +325,13 @@ async def test_a_plan_that_cannot_be_staffed_draws_nothing(w):
     assert (await w.inspections.GetPlan(pb.GetPlanRequest(plan_id=plan.id), metadata=SUPERVISOR_MD)).plan.status \
         == pb.PLAN_STATUS_SNAPSHOT_TAKEN
     await refused(w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id)), Code.NOT_FOUND)
-    # A third inspector staffs it, and the excluded one never meets that agency.
+    # A third inspector staffs a new plan (the pool was committed with the first one's snapshot),
+    # and the excluded one never meets that agency.
     await register_inspectors(w.inspections, "510100", 1, "CD-")
-    record = (await w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="07 13 21",
-                                                      seed_source="体彩排列3"), metadata=SUPERVISOR_MD)).record
+    await refused(w.inspections.Draw(pb.DrawRequest(idempotency_key=key(), plan_id=plan.id, seed_value="07 13 21",
+                                                    seed_source="体彩排列3"), metadata=SUPERVISOR_MD),
+                  Code.FAILED_PRECONDITION)
+    record = await drawn_plan(w.inspections, ["510000"], seed_value="07 13 21", all_in_scope=True)
     assert len(record.targets) == len(agencies)
     team = next(t.inspector_ids for t in record.targets if t.credit_code == blocked)
     assert sorted(team) == ["CD-000", "SC-000"]
@@ -387,7 +478,9 @@ async def test_unknown_things_are_not_found(w):
                                            metadata=SUPERVISOR_MD),
                  w.inspections.GetTask(pb.GetTaskRequest(task_id="inspection-x"), metadata=SUPERVISOR_MD),
                  w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id="plan-2026-9999")),
-                 w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id="plan-2026-9999"),
+                 w.inspections.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=key(), plan_id="plan-2026-9999",
+                                                                   seed_source=SEED_SOURCE,
+                                                                   seed_available_on="2026-03-02"),
                                             metadata=SUPERVISOR_MD)):
         await refused(call, Code.NOT_FOUND)
 
@@ -411,7 +504,8 @@ BAD_INPUT = [
                                         ratios=[pb.SamplingRatio(basis_points=20000)]), SUPERVISOR_MD,
      {"inspectors_per_target", "ratios[0].risk_class", "ratios[0].basis_points"}),
     ("GetPlan", pb.GetPlanRequest(plan_id="p" * 65), SUPERVISOR_MD, {"plan_id"}),
-    ("TakeSnapshot", pb.TakeSnapshotRequest(idempotency_key=K), SUPERVISOR_MD, {"plan_id"}),
+    ("TakeSnapshot", pb.TakeSnapshotRequest(idempotency_key=K, seed_available_on="2026-02-30"), SUPERVISOR_MD,
+     {"plan_id", "seed_source", "seed_available_on"}),
     ("Draw", pb.DrawRequest(idempotency_key=K, plan_id="plan-2026-0001", seed_value="s" * 201), SUPERVISOR_MD,
      {"seed_value", "seed_source"}),
     ("GetDrawRecord", pb.GetDrawRecordRequest(), PUBLIC, {"plan_id"}),

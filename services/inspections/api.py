@@ -5,6 +5,8 @@ inspector's own tasks)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 
 from contracts.case_actions import ActionSpec
@@ -35,6 +37,8 @@ CAMPAIGN_STATUS = pb.CampaignStatus.DESCRIPTOR
 STAGE = pb.TaskStage.DESCRIPTOR
 OUTCOME = pb.CheckOutcome.DESCRIPTOR
 DEFAULT_PAGE_SIZE = 50
+# Who sees a draw's pairings before they are published (in their scope).
+OFFICERS = frozenset({"supervisor", "handler", "operator", "admin"})
 
 log = suite_logging.get("inspections")
 
@@ -133,9 +137,13 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         return pb.GetPlanResponse(plan=plan_message(plan))
 
     async def TakeSnapshot(self, request: pb.TakeSnapshotRequest, context) -> pb.TakeSnapshotResponse:
+        """The snapshot commits the plan: to it, to the inspector pool of today, to the algorithm
+        version and to the seed source named in advance (see domain.draw, the commitment)."""
         plan = await self.store.get_plan(request.plan_id)
         require_regions(plan.regions, "the plan")
         as_of = self.legal.today()
+        seed_available_on = parse_date(request.seed_available_on)
+        plans.check_commitment(request.seed_source, seed_available_on, as_of)
         # Read the registry before the write transaction, which then holds the lock only briefly.
         entries = None
         if plan.status == plans.DRAFT:
@@ -148,8 +156,18 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                 raise FailedPrecondition("PLAN_SNAPSHOT_ALREADY_TAKEN", f"plan {locked.id} already has its snapshot "
                                          f"({locked.snapshot_hash or locked.status})", subject="plan.status",
                                          plan_id=locked.id, plan_status=locked.status)
-            saved = await self.store.save_snapshot(session, locked, entries, draw.sha256_hex(entries), as_of,
-                                                   auth.current().subject)
+            snapshot_hash = draw.sha256_hex(entries)
+            pool = draw.pool_entries(directory.pool_rows(
+                await self.store.directory(session, [draw.significant_prefix(r) for r in locked.regions], as_of),
+                locked.regions))
+            pool_hash = draw.sha256_hex(pool)
+            taken_at = clock.now()
+            committed = draw.commitment(locked.id, snapshot_hash, as_of.isoformat(), pool_hash, request.seed_source,
+                                        seed_available_on.isoformat(), taken_at.isoformat())
+            saved = await self.store.save_snapshot(
+                session, locked, entries, snapshot_hash, as_of, auth.current().subject,
+                dict(document=committed, seed_source=request.seed_source, seed_available_on=seed_available_on,
+                     pool_hash=pool_hash, sha256=draw.sha256_hex(committed), taken_at=taken_at), pool)
             return pb.TakeSnapshotResponse(plan=plan_message(saved))
         response = await self._once("TakeSnapshot", request, pb.TakeSnapshotResponse, write)
         log.info("snapshot taken", plan_id=request.plan_id, agencies=response.plan.snapshot.agency_count,
@@ -157,6 +175,8 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         return response
 
     async def Draw(self, request: pb.DrawRequest, context) -> pb.DrawResponse:
+        """From the plan's commitment alone: its snapshot, its pool, its seed source (once that has
+        published its value); the record repeats the commitment."""
         plans.check_seed(request.seed_value)
 
         async def write(session):
@@ -167,38 +187,64 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
                     "PLAN_NOT_READY_TO_DRAW",
                     f"plan {plan.id} is {plan.status}: a draw needs the plan's snapshot taken and not drawn yet",
                     subject="plan.status", plan_id=plan.id, plan_status=plan.status)
+            today = self.legal.today()
+            plans.check_draw_seed(plan.id, plan.seed_source, request.seed_source, plan.seed_available_on, today)
             spec = draw.PlanSpec.from_data(dict(plan_id=plan.id, regions=plan.regions, kinds=plan.kinds,
                                                 all_in_scope=plan.all_in_scope, ratios=plan.ratios,
                                                 inspectors_per_target=plan.inspectors_per_target))
             entries = store.decompress(plan.snapshot_content)
-            pool = draw.pool_entries(directory.pool_rows(
-                await self.store.directory(session, [draw.significant_prefix(r) for r in plan.regions],
-                                           self.legal.today()), plan.regions))
-            pool_hash = draw.sha256_hex(pool)
-            outcome = draw.draw(spec, request.seed_value, entries, plan.snapshot_hash, pool, pool_hash)
+            pool = store.decompress(plan.pool_content)
+            pool_hash = plan.pool_hash
+            algorithm = plan.commitment["algorithm_version"]
+            outcome = draw.draw(spec, request.seed_value, entries, plan.snapshot_hash, pool, pool_hash, algorithm)
             drawn_at = clock.now()
             names = {entry[0]: entry[1] for entry in entries}
+            committed = plan.commitment
             document = draw.record_document(spec, request.seed_value, request.seed_source, entries,
                                             plan.snapshot_hash, format_date(plan.snapshot_as_of), pool, pool_hash,
-                                            outcome, drawn_at.isoformat())
+                                            outcome, drawn_at.isoformat(), committed, today.isoformat())
             record = await self.store.save_draw(session, plan, dict(
-                algorithm_version=draw.ALGORITHM_VERSION, seed_value=request.seed_value,
+                commitment_sha256=plan.commitment_sha256, committed_at=plan.snapshot_taken_at,
+                algorithm_version=algorithm, seed_value=request.seed_value,
                 seed_source=request.seed_source, snapshot_hash=plan.snapshot_hash, pool_hash=pool_hash,
                 result_hash=outcome.result_hash, population=len(entries), inspector_count=len(pool),
                 target_count=len(outcome.targets), drawn_by=auth.current().subject, drawn_at=drawn_at,
                 result=outcome.canonical_bytes, target_names=[names[t[0]] for t in outcome.targets]), document)
-            return pb.DrawResponse(record=draw_record_message(record))
+            # Just drawn: the pairings are the supervisor's to see, not yet published.
+            return pb.DrawResponse(record=draw_record_message(record, pairings_published=False))
         response = await self._once("Draw", request, pb.DrawResponse, write)
         log.info("drawn", plan_id=request.plan_id, targets=len(response.record.targets),
                  result_hash=response.record.result_hash)
         return response
 
     async def GetDrawRecord(self, request: pb.GetDrawRecordRequest, context) -> pb.GetDrawRecordResponse:
-        return pb.GetDrawRecordResponse(record=draw_record_message(await self.store.get_draw(request.plan_id)))
+        record = await self.store.get_draw(request.plan_id)
+        published, shown = await self._pairings_shown(record)
+        return pb.GetDrawRecordResponse(record=draw_record_message(record, published, shown))
 
     async def ExportDrawRecord(self, request: pb.ExportDrawRecordRequest, context) -> pb.ExportDrawRecordResponse:
         record = await self.store.get_draw(request.plan_id, with_document=True)
-        return pb.ExportDrawRecordResponse(document=record.document, document_sha256=record.document_sha256)
+        if (await self._pairings_shown(record))[1]:
+            return pb.ExportDrawRecordResponse(document=record.document, document_sha256=record.document_sha256)
+        content = draw.canonical(draw.withhold_pairings(store.decompress(record.document)))
+        return pb.ExportDrawRecordResponse(document=gzip.compress(content, compresslevel=6, mtime=0),
+                                           document_sha256=hashlib.sha256(content).hexdigest())
+
+    async def _pairings_shown(self, record: store.Draw) -> tuple[bool, bool]:
+        """Whether the draw's pairings are published, and whether this caller sees them: anyone
+        once published; before, the office's staff whose scope holds the plan (a draw made
+        before commitments were kept was published whole, and stays so)."""
+        published = not record.commitment_sha256 or await self.store.pairings_published(record.plan_id)
+        if published:
+            return True, True
+        if auth.current().role not in OFFICERS:
+            return False, False
+        plan = await self.store.get_plan(record.plan_id)
+        try:
+            require_regions(plan.regions, "the plan")
+        except PermissionDenied:
+            return False, False
+        return False, True
 
     # -- campaigns --
 
@@ -482,13 +528,22 @@ def plan_message(plan: store.Plan) -> pb.Plan:
     if plan.snapshot_hash:
         message.snapshot.CopyFrom(pb.Snapshot(
             content_hash=plan.snapshot_hash, agency_count=plan.snapshot_count, as_of=format_date(plan.snapshot_as_of),
-            taken_by=plan.snapshot_taken_by, taken_at=timestamp(plan.snapshot_taken_at)))
+            taken_by=plan.snapshot_taken_by, taken_at=timestamp(plan.snapshot_taken_at),
+            seed_source=plan.seed_source, seed_available_on=format_date(plan.seed_available_on),
+            pool_hash=plan.pool_hash, algorithm_version=(plan.commitment or {}).get("algorithm_version", ""),
+            commitment_sha256=plan.commitment_sha256))
     return message
 
 
-def draw_record_message(record: store.Draw) -> pb.DrawRecord:
+def draw_record_message(record: store.Draw, pairings_published: bool = True, pairings_shown: bool = True
+                        ) -> pb.DrawRecord:
     result = json.loads(record.result)
+    if not pairings_shown:
+        result["targets"] = [[*target[:4], []] for target in result["targets"]]
     return pb.DrawRecord(
+        commitment_sha256=record.commitment_sha256,
+        committed_at=timestamp(record.committed_at) if record.committed_at else None,
+        pairings_published=pairings_published,
         plan_id=record.plan_id, algorithm_version=record.algorithm_version, seed_value=record.seed_value,
         seed_source=record.seed_source, snapshot_hash=record.snapshot_hash, pool_hash=record.pool_hash,
         result_hash=record.result_hash, population=record.population, inspector_count=record.inspector_count,

@@ -1,5 +1,6 @@
 """`ipss draw verify RECORD`: recompute a published draw record from its public data and say
-whether it matches. RECORD is an exported record (the document ExportDrawRecord gives, as a
+whether it matches, and whether the draw kept the commitment its plan published before it
+(seed source, snapshot, pool, algorithm; made before the draw). RECORD is an exported record (the document ExportDrawRecord gives, as a
 file, gzip-compressed or not) or a plan id, whose record is then fetched from the inspections
 service without a token, as anyone may."""
 
@@ -70,6 +71,13 @@ def run(record: str, address: str | None = None, out=sys.stdout) -> int:
     if verdict.matches:
         print(f"MATCHES: plan {plan}, {verdict.targets} targets, algorithm {document['algorithm_version']}, "
               f"result {document['result_hash']}", file=out)
+        if document.get("commitment_sha256"):
+            committed = document["commitment"]
+            print(f"  committed {committed['committed_at']} to seed source {committed['seed_source']!r} "
+                  f"(published {committed['seed_available_on']}), commitment {document['commitment_sha256']}",
+                  file=out)
+        if verdict.targets_only:
+            print("  the pairings are published with the results: the targets alone were recomputed", file=out)
         return 0
     print(f"DOES NOT MATCH: plan {plan}", file=out)
     for problem in verdict.problems:

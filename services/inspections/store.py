@@ -96,6 +96,15 @@ class Plan(Base):
     # The snapshot's entries in canonical form, gzip-compressed.
     snapshot_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64))
+    # The commitment published with the snapshot, before the draw (empty on older plans).
+    seed_source: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    seed_available_on: Mapped[date | None] = mapped_column(Date)
+    pool_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # The committed inspector pool in canonical form, gzip-compressed: the draw pairs from it.
+    pool_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # The commitment as published (domain.draw.commitment), and its hash.
+    commitment: Mapped[dict | None] = mapped_column(JSON)
+    commitment_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Draw(Base):
@@ -120,6 +129,9 @@ class Draw(Base):
     # The whole record (plan, seed, snapshot, pool, result) as canonical JSON, gzip-compressed.
     document: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     document_sha256: Mapped[str] = mapped_column(String(64))
+    # The plan's commitment the draw kept (empty on draws made before commitments).
+    commitment_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    committed_at: Mapped[datetime | None] = mapped_column(db.Instant)
 
 
 class Campaign(Base):
@@ -372,7 +384,7 @@ class InspectionsStore:
     # -- plans, snapshots and draws --
 
     async def create_plan(self, session: AsyncSession, fields: dict, by: str, year: int) -> Plan:
-        plan = Plan(id=plans.plan_id(year, await self._next_number(session, "plan", year)), status=plans.DRAFT,
+        plan = Plan(id=plans.new_plan_id(year), status=plans.DRAFT,
                     created_by=by, created_at=clock.now(), **fields)
         session.add(plan)
         await session.flush()
@@ -382,7 +394,7 @@ class InspectionsStore:
                     with_snapshot: bool = False) -> Plan:
         statement = select(Plan).where(Plan.id == plan_id)
         if with_snapshot:
-            statement = statement.options(undefer(Plan.snapshot_content))
+            statement = statement.options(undefer(Plan.snapshot_content), undefer(Plan.pool_content))
         return await db.one_or_not_found(session, statement, "plan", plan_id, for_update)
 
     async def get_plan(self, plan_id: str) -> Plan:
@@ -393,11 +405,21 @@ class InspectionsStore:
         return await self._plan(session, plan_id, for_update=True, with_snapshot=with_snapshot)
 
     async def save_snapshot(self, session: AsyncSession, plan: Plan, entries: list, content_hash: str, as_of: date,
-                            by: str) -> Plan:
+                            by: str, commitment: dict | None = None, pool: list | None = None) -> Plan:
+        if commitment is not None:
+            plan.seed_source, plan.seed_available_on = commitment["seed_source"], commitment["seed_available_on"]
+            plan.pool_hash, plan.pool_content = commitment["pool_hash"], compress(pool)
+            plan.commitment, plan.commitment_sha256 = commitment["document"], commitment["sha256"]
         plan.snapshot_content = compress(entries)
         plan.snapshot_hash, plan.snapshot_count, plan.snapshot_as_of = content_hash, len(entries), as_of
         plan.snapshot_taken_by, plan.snapshot_taken_at, plan.status = by, clock.now(), plans.SNAPSHOT_TAKEN
+        if commitment is not None:
+            plan.snapshot_taken_at = commitment["taken_at"]
         await session.flush()
+        if commitment is not None:
+            # The commitment's digest in the audit chain, before any seed value is known.
+            await audit.append(session, AuditEntry, [audit.for_call(
+                "PublishDrawCommitment", audit.digest(plan.id.encode()), commitment["sha256"])])
         return plan
 
     async def save_draw(self, session: AsyncSession, plan: Plan, fields: dict, document: dict) -> Draw:
@@ -423,6 +445,14 @@ class InspectionsStore:
             return await db.one_or_not_found(session, statement, "draw record", plan_id)
         async with self.sessions() as own:
             return await db.one_or_not_found(own, statement, "draw record", plan_id)
+
+    async def pairings_published(self, plan_id: str) -> bool:
+        """The pairings of a plan's draw are public once the campaign running it has ended or was
+        closed (its results are then published task by task)."""
+        statement = select(Campaign.status).where(Campaign.plan_id == plan_id)
+        async with self.sessions() as session:
+            status = (await session.execute(statement)).scalar_one_or_none()
+        return status in (plans.ENDED, plans.CLOSED_EARLY)
 
     # -- campaigns --
 

@@ -50,6 +50,26 @@ canonical form, in lower-case hex. `US` below is the byte 0x1F.
    basis_points, drawn], ...] sorted, "targets": [[credit_code, region_code, kind, risk,
    [inspector ids]], ...] in the order of step 6}``; its hash Hr.
 
+The commitment (record format ipss-draw-record/2)
+=================================================
+
+Before the draw, when its snapshot is taken, a plan commits publicly to
+``{"plan_id", "algorithm_version", "snapshot_hash", "snapshot_as_of", "pool_hash", "seed_source",
+"seed_available_on", "committed_at"}``: the seed source is named before its value is published
+(on `seed_available_on`, not before the commitment's day), and the pool is fixed with the
+snapshot. Its hash (of the canonical form) is published with the plan. The draw takes the seed
+from that source alone, not before that day, and its record repeats the commitment with its
+hash and the legal day of the draw (`drawn_on`); a re-check finds the commitment's hash, its
+agreement with the record's plan, seed source, snapshot, pool and algorithm, and that it
+preceded the draw. A supervisor thus cannot try seeds for an outcome that suits: the source was
+named, publicly, before anyone knew its value. Records of format ipss-draw-record/1 (no
+commitment) still re-check as before.
+
+Until the plan's results are published, the public copy of a record withholds the pairings: the
+result's inspector lists and the pool's entries (whose exclusion lists tell each inspector's
+conflicts) are left out (`"pairings_withheld": true`), and a re-check recomputes the strata and
+the targets, which do not depend on the pool (steps 1–6).
+
 V is the algorithm version as written in the record (``ipss-draw/2``). A change of any of these
 steps is a new algorithm version; records keep the version they were drawn with, and a re-check
 refuses a version it does not implement. ipss-draw/1, still re-checked, differs in step 1 alone:
@@ -62,6 +82,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from suite.errors import FailedPrecondition
@@ -73,7 +94,9 @@ IMPLEMENTED = (FIRST_VERSION, ALGORITHM_VERSION)
 # Targets added to a campaign after its draw are keyed as they were before ipss-draw/2, which
 # changed nothing of step 7.
 ADDITION_KEY_VERSION = FIRST_VERSION
-RECORD_FORMAT = "ipss-draw-record/1"
+FIRST_RECORD_FORMAT = "ipss-draw-record/1"
+RECORD_FORMAT = "ipss-draw-record/2"
+RECORD_FORMATS = (FIRST_RECORD_FORMAT, RECORD_FORMAT)
 FULL_RATIO = 10000
 US = b"\x1f"
 
@@ -204,9 +227,10 @@ def sample_size(population: int, basis_points: int) -> int:
 
 
 def draw(plan: PlanSpec, seed: str, snapshot: Sequence[SnapshotEntry], snapshot_hash: str,
-         pool: Sequence[PoolEntry], pool_hash: str, algorithm: str = ALGORITHM_VERSION) -> Outcome:
+         pool: Sequence[PoolEntry] | None, pool_hash: str, algorithm: str = ALGORITHM_VERSION) -> Outcome:
     """Steps 1–8 of the specification (of `algorithm`, one of IMPLEMENTED). `snapshot` and `pool`
-    are in canonical order."""
+    are in canonical order. Without a pool (None), steps 1–6 alone: the targets with empty
+    inspector lists."""
     target_base = hashlib.sha256(US.join([algorithm.encode(), b"target", seed.encode(),
                                           snapshot_hash.encode(), b""]))
     strata: dict[tuple[str, str, str], list[tuple[bytes, str, str, str, str]]] = {}
@@ -227,6 +251,10 @@ def draw(plan: PlanSpec, seed: str, snapshot: Sequence[SnapshotEntry], snapshot_
             drawn.extend(members[:n])
         strata_rows.append([*stratum, len(members), ratio, n])
     drawn.sort()
+    if pool is None:
+        targets = [[code, region, kind, risk, []] for _key, code, region, kind, risk in drawn]
+        result = {"algorithm_version": algorithm, "strata": strata_rows, "targets": targets}
+        return Outcome(result, canonical(result), sha256_hex(result))
     pairing = Pairing(pool, US.join([algorithm.encode(), b"inspectors", seed.encode(), snapshot_hash.encode(),
                                      pool_hash.encode()]), plan.inspectors_per_target)
     targets = [[code, region, kind, risk, pairing.staff(code, region)] for _key, code, region, kind, risk in drawn]
@@ -288,15 +316,66 @@ def assign(targets: Sequence[tuple[str, str]], pool: Sequence[PoolEntry], key_ma
 
 # ---- the published record and its re-check ----------------------------------------------------
 
+def commitment(plan_id: str, snapshot_hash: str, snapshot_as_of: str, pool_hash: str, seed_source: str,
+               seed_available_on: str, committed_at: str, algorithm: str = ALGORITHM_VERSION) -> dict[str, Any]:
+    """What a plan commits to before its draw; published with its hash (sha256_hex of it)."""
+    return {"plan_id": plan_id, "algorithm_version": algorithm, "snapshot_hash": snapshot_hash,
+            "snapshot_as_of": snapshot_as_of, "pool_hash": pool_hash, "seed_source": seed_source,
+            "seed_available_on": seed_available_on, "committed_at": committed_at}
+
+
 def record_document(plan: PlanSpec, seed_value: str, seed_source: str, snapshot: Sequence[SnapshotEntry],
                     snapshot_hash: str, as_of: str, pool: Sequence[PoolEntry], pool_hash: str,
-                    outcome: Outcome, drawn_at: str) -> dict[str, Any]:
-    return {"format": RECORD_FORMAT, "plan": plan.to_data(), "seed": {"value": seed_value, "source": seed_source},
-            "snapshot": {"hash": snapshot_hash, "as_of": as_of, "entries": [list(e) for e in snapshot]},
-            "pool": {"hash": pool_hash, "entries": [list(e) for e in pool]},
-            "algorithm_version": outcome.result["algorithm_version"], "result": outcome.result,
-            "result_hash": outcome.result_hash,
-            "drawn_at": drawn_at}
+                    outcome: Outcome, drawn_at: str, committed: dict[str, Any] | None = None,
+                    drawn_on: str = "") -> dict[str, Any]:
+    document = {"format": FIRST_RECORD_FORMAT, "plan": plan.to_data(),
+                "seed": {"value": seed_value, "source": seed_source},
+                "snapshot": {"hash": snapshot_hash, "as_of": as_of, "entries": [list(e) for e in snapshot]},
+                "pool": {"hash": pool_hash, "entries": [list(e) for e in pool]},
+                "algorithm_version": outcome.result["algorithm_version"], "result": outcome.result,
+                "result_hash": outcome.result_hash,
+                "drawn_at": drawn_at}
+    if committed is not None:
+        document.update(format=RECORD_FORMAT, commitment=committed, commitment_sha256=sha256_hex(committed),
+                        drawn_on=drawn_on)
+    return document
+
+
+def withhold_pairings(document: dict[str, Any]) -> dict[str, Any]:
+    """The public copy of a record before the plan's results are published: no inspector lists,
+    no pool entries (their exclusion lists name each inspector's conflicts)."""
+    public = dict(document, pairings_withheld=True)
+    public["pool"] = {"hash": document["pool"]["hash"], "entries": None}
+    result = document["result"]
+    public["result"] = dict(result, targets=[[*target[:4], []] for target in result["targets"]])
+    return public
+
+
+def commitment_problems(document: dict[str, Any]) -> list[str]:
+    """Whether the record kept the plan's commitment, and the commitment preceded the draw."""
+    committed = document.get("commitment")
+    if not isinstance(committed, dict):
+        return ["the record has no commitment"]
+    problems = []
+    if sha256_hex(committed) != document.get("commitment_sha256"):
+        problems.append("the commitment does not hash to the published commitment hash "
+                        f"{document.get('commitment_sha256')}")
+    expected = {"plan_id": document["plan"]["plan_id"], "algorithm_version": document["algorithm_version"],
+                "snapshot_hash": document["snapshot"]["hash"], "snapshot_as_of": document["snapshot"]["as_of"],
+                "pool_hash": document["pool"]["hash"], "seed_source": document["seed"]["source"]}
+    for name, value in expected.items():
+        if committed.get(name) != value:
+            problems.append(f"the commitment's {name} is {committed.get(name)!r}, the record's is {value!r}")
+    try:
+        if datetime.fromisoformat(committed["committed_at"]) >= datetime.fromisoformat(document["drawn_at"]):
+            problems.append(f"the commitment ({committed['committed_at']}) does not precede the draw "
+                            f"({document['drawn_at']})")
+        if date.fromisoformat(document["drawn_on"]) < date.fromisoformat(committed["seed_available_on"]):
+            problems.append(f"drawn on {document['drawn_on']}, before the committed seed source published its value "
+                            f"({committed['seed_available_on']})")
+    except (KeyError, TypeError, ValueError) as error:
+        problems.append(f"the commitment's or the draw's moments cannot be read: {error!r}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -306,15 +385,18 @@ class DrawCheck:
     matches: bool
     problems: list[str]
     targets: int
+    # The pairings were withheld (not yet published): the targets alone were recomputed.
+    targets_only: bool = False
 
 
 def check_record(document: dict[str, Any]) -> DrawCheck:
     """Recompute a published record from its public data: the snapshot and pool hashes from their
     entries, then the draw from plan, seed and hashes; say what does not match."""
     problems: list[str] = []
+    withheld = bool(document.get("pairings_withheld"))
     try:
-        if document.get("format") != RECORD_FORMAT:
-            return DrawCheck(False, [f"not a draw record of format {RECORD_FORMAT}"], 0)
+        if document.get("format") not in RECORD_FORMATS:
+            return DrawCheck(False, [f"not a draw record of format {' or '.join(RECORD_FORMATS)}"], 0)
         algorithm = document["algorithm_version"]
         if algorithm not in IMPLEMENTED:
             return DrawCheck(False, [f"algorithm {algorithm!r} is not implemented here "
@@ -322,17 +404,23 @@ def check_record(document: dict[str, Any]) -> DrawCheck:
         snapshot, pool = document["snapshot"], document["pool"]
         if sha256_hex(snapshot["entries"]) != snapshot["hash"]:
             problems.append("the snapshot's entries do not hash to the published snapshot hash")
-        if sha256_hex(pool["entries"]) != pool["hash"]:
+        if not withheld and sha256_hex(pool["entries"]) != pool["hash"]:
             problems.append("the inspector pool's entries do not hash to the published pool hash")
+        if document["format"] != FIRST_RECORD_FORMAT:
+            problems.extend(commitment_problems(document))
         plan = PlanSpec.from_data(document["plan"])
         try:
-            outcome = draw(plan, document["seed"]["value"], snapshot["entries"], snapshot["hash"], pool["entries"],
-                           pool["hash"], algorithm)
+            outcome = draw(plan, document["seed"]["value"], snapshot["entries"], snapshot["hash"],
+                           None if withheld else pool["entries"], pool["hash"], algorithm)
         except Unstaffable as error:
             problems.append(f"the recomputed draw fails: {error.message}")
             return DrawCheck(False, problems, 0)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         return DrawCheck(False, [f"the record is malformed: {error!r}"], 0)
+    if withheld:
+        if outcome.result != document.get("result"):
+            problems.append(first_difference(outcome.result, document.get("result") or {}))
+        return DrawCheck(not problems, problems, len(outcome.targets), targets_only=True)
     if outcome.result_hash != document.get("result_hash"):
         problems.append(f"the recomputed result hashes to {outcome.result_hash}, the record says "
                         f"{document.get('result_hash')}")

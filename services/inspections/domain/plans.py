@@ -3,6 +3,8 @@ how plans, campaigns and tasks are named."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
@@ -19,7 +21,14 @@ RUNNING, ENDED, CLOSED_EARLY = "running", "ended", "closed_early"
 
 
 def plan_id(year: int, number: int) -> str:
+    """The sequential ids plans had before (plan-2026-0007); they still name those plans."""
     return f"plan-{year}-{number:04d}"
+
+
+def new_plan_id(year: int) -> str:
+    """plan-2026-k3q7x2m9vd5hwt8c: 80 random bits in lower-case base32, so that nobody learns of a
+    plan, or when the next is due, by trying the numbers after a known one."""
+    return f"plan-{year}-{base64.b32encode(secrets.token_bytes(10)).decode().lower()}"
 
 
 def campaign_id(year: int, number: int) -> str:
@@ -96,11 +105,38 @@ def _ratio_problems(ratios: Sequence[Ratio], regions: Sequence[str], kinds: Sequ
     return problems
 
 
-def check_seed(seed_value: str) -> None:
+def check_seed(seed_value: str, field: str = "seed_value") -> None:
     """The seed is text copied from a public source; control characters would make the copy
     ambiguous (and the key material with it)."""
     if any(unicodedata.category(c) == "Cc" for c in seed_value):
-        raise InvalidArgument(FieldViolation("seed_value", "CONTROL_CHARACTERS", "must not contain control characters"))
+        raise InvalidArgument(FieldViolation(field, "CONTROL_CHARACTERS", "must not contain control characters"))
+
+
+def check_commitment(seed_source: str, seed_available_on: date, today: date) -> None:
+    """The seed source named at the commitment publishes its value on or after the commitment's day."""
+    check_seed(seed_source, "seed_source")
+    if seed_available_on < today:
+        raise InvalidArgument(FieldViolation("seed_available_on", "SEED_SOURCE_ALREADY_PUBLISHED",
+                                             f"must not be before today, {today}: the seed's value must not be "
+                                             "known when the plan commits to its source", {"today": today}))
+
+
+def check_draw_seed(plan_id: str, committed_source: str, seed_source: str, available_on: date | None,
+                    today: date) -> None:
+    """A draw takes its seed from the source the plan committed to, once that source has published."""
+    if not committed_source:
+        raise FailedPrecondition("PLAN_NOT_COMMITTED", f"plan {plan_id} has no commitment to a seed source; "
+                                 "take a new plan's snapshot, which commits it", subject="plan.commitment",
+                                 plan_id=plan_id)
+    if seed_source != committed_source:
+        raise FailedPrecondition("SEED_SOURCE_NOT_COMMITTED",
+                                 f"plan {plan_id} committed to the seed source {committed_source!r}, not "
+                                 f"{seed_source!r}", subject="seed_source", plan_id=plan_id,
+                                 committed_source=committed_source)
+    if available_on is not None and today < available_on:
+        raise FailedPrecondition("SEED_NOT_YET_PUBLISHED",
+                                 f"the committed seed source publishes its value on {available_on}; no draw before",
+                                 subject="seed_available_on", plan_id=plan_id, available_on=available_on)
 
 
 def check_campaign(kind: str, theme: Sequence[str], starts_on: date, ends_on: date, today: date) -> None:

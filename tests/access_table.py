@@ -1,0 +1,96 @@
+"""The access table (issue 15, item 6): who may call each RPC, as a reviewed file
+(tests/access_table.yaml) that tests/test_access_table.py holds the servers to, and its rendering
+into the README between the markers below.
+
+Each row is an RPC; each column a caller; each cell what that caller gets:
+  allow   the gate admits it (any answer but PERMISSION_DENIED or UNAUTHENTICATED from the gate)
+  deny    PERMISSION_DENIED at the gate (the role is not declared for the RPC)
+  unauth  UNAUTHENTICATED (the token is expired or not signed with the suite's secret)
+  scope   refused by the region or association scope: PERMISSION_DENIED or NOT_FOUND where a caller
+          of the thing's own region (or association) is answered otherwise
+  same    answered as a caller of the thing's own region (or association) is: no scope applies
+  blind   the probe names nothing its own region's (association's) caller finds (NOT_FOUND for both):
+          it shows nothing about the scope
+  —       the column does not apply (no role of the column may call the RPC)
+  untested  not probed yet: the probe's request is invalid for the RPC (most case actions and the
+          inspections service's RPCs, which need more than a case id, region or key)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = Path(__file__).resolve().parent / "access_table.yaml"
+README = ROOT / "README.md"
+START, END = "<!-- access-table:start -->", "<!-- access-table:end -->"
+
+ROLE_COLUMNS = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin")
+COLUMNS = ROLE_COLUMNS + ("expired", "forged", "other_region", "other_association")
+OUTCOMES = ("allow", "deny", "unauth", "scope", "same", "blind", "—", "untested")
+HEADINGS = {"other_region": "other region", "other_association": "other association"}
+CELLS = {"allow": "✓", "deny": "✗", "unauth": "401", "scope": "scope", "same": "same", "blind": "?", "—": "—",
+         "untested": "·"}
+LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICATED`; scope: refused by the "
+          "region or association scope (`PERMISSION_DENIED` or `NOT_FOUND`) where a caller of its own region "
+          "or association is not; same: answered as its own region's or association's caller is; ?: the probe "
+          "names nothing its own region's caller finds either; — no caller of the column may call it; · not "
+          "probed yet (the request the probe sends is invalid for it).")
+
+
+def load(path: Path = TABLE) -> dict[str, dict[str, dict[str, str]]]:
+    """{service: {rpc: {column: outcome}}}, as committed."""
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for service, rows in table.items():
+        for rpc, row in rows.items():
+            assert tuple(row) == COLUMNS, (service, rpc, tuple(row))
+            assert set(row.values()) <= set(OUTCOMES), (service, rpc, row)
+    return table
+
+
+HEADER = """\
+# The access table (issue 15, item 6): what each caller gets from each RPC. Reviewed by hand;
+# tests/test_access_table.py calls every RPC as every caller and asserts this file, and the README's
+# copy is rendered from it (tests/access_table.py). Columns: the roles (public = no token, each
+# other role's token nationwide), an expired token and a forged one (signed with another secret)
+# of a role the RPC admits, a staff caller of another region than the thing asked about, an
+# association's caller asking about another association. Outcomes: see tests/access_table.py.
+# Regenerate from the servers' behaviour (then review the diff):
+#   IPSS_ACCESS_TABLE_WRITE=1 .venv/bin/pytest tests/test_access_table.py -k sqlite
+"""
+
+
+def dump(table: dict[str, dict[str, dict[str, str]]], path: Path = TABLE) -> None:
+    lines = [HEADER]
+    for service, rows in table.items():
+        lines.append(f"{service}:")
+        for rpc, row in rows.items():
+            cells = ", ".join(f"{column}: {row[column]}" for column in COLUMNS)
+            lines.append(f"  {rpc}: {{{cells}}}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def render(table: dict[str, dict[str, dict[str, str]]]) -> str:
+    """The README's copy: one Markdown table per service."""
+    out = [LEGEND, ""]
+    for service, rows in table.items():
+        out.append(f"`{service}`")
+        out.append("")
+        out.append("| RPC | " + " | ".join(HEADINGS.get(c, c) for c in COLUMNS) + " |")
+        out.append("|---|" + "---|" * len(COLUMNS))
+        for rpc, row in rows.items():
+            out.append(f"| {rpc} | " + " | ".join(CELLS[row[c]] for c in COLUMNS) + " |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+def readme_copy(text: str) -> str:
+    start, end = text.index(START) + len(START), text.index(END)
+    return text[start:end].strip("\n")
+
+
+def write_readme(table) -> None:
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(START) + len(START), text.index(END)
+    README.write_text(text[:start] + "\n" + render(table) + "\n" + text[end:], encoding="utf-8")

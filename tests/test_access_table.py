@@ -1,0 +1,258 @@
+"""The access table as documentation (issue 15, item 6): every RPC of the registry, complaints and
+inspections services is called as every role, with no token, an expired token and a forged one,
+and (where a scope applies) as a caller of another region or another association, over loopback to
+real servers on fresh databases, once per backend; what each gets must be what the reviewed table
+tests/access_table.yaml says, and the README's copy of the table must be its rendering.
+
+The gate authorizes before it validates, so the role columns send an empty request: an admitted
+caller gets anything but the gate's PERMISSION_DENIED or UNAUTHENTICATED. The scope columns need
+requests that reach the scope checks: for the registry, tests/test_registry_api.py's
+one_valid_request about an agency of Beijing (and a practitioner practising there) and a real
+association, asked by a caller of Beijing (of that association) and by one of Shanghai (of another
+association). For the complaints and inspections services, an otherwise empty request naming a
+case filed about that agency, the region and a fresh idempotency key: it reaches the scope check of
+the RPCs that ask no more, the others refuse it as invalid (`untested` in the table). The
+association column there is not probed yet.
+
+IPSS_ACCESS_TABLE_WRITE=1 writes what the servers answer into the table and the README instead of
+asserting it: review the diff before committing it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import grpc
+import pytest
+
+from bench.hostile import Rpc, rpcs
+from ipss.options.v1 import options_pb2
+from ipss.registry.v1 import registry_pb2 as pb
+from suite import auth, config, migrate, testdata
+from tests import access_table
+from tests.conftest import BACKENDS, COMPLAINTS_TRACKING_KEY, fresh_database, metadata, running_registry
+from tests.grpc_checks import error_info
+from tests.test_registry_api import agency_request, day, key, one_valid_request, practitioner_request, uid
+
+pytestmark = pytest.mark.slow
+Code = grpc.StatusCode
+WRITE = bool(os.environ.get("IPSS_ACCESS_TABLE_WRITE"))
+GATE_REASONS = ("ROLE_NOT_ALLOWED", "RPC_UNDECLARED")
+STAFF = ("handler", "supervisor", "inspector", "operator", "admin")
+HOME_REGION, OTHER_REGION = "110000", "310000"
+OPERATOR = metadata("operator")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def channels(request, temporal_env):
+    """The three services on fresh databases of one backend, their workflows on a task queue no
+    worker polls (an update gives up after half a second)."""
+    from temporalio.client import Client
+
+    from services.complaints.server import build as build_complaints
+    from services.inspections.server import build as build_inspections
+
+    backend = request.param
+    client = await Client.connect(temporal_env.client.service_client.config.target_host)
+    queue = config.TemporalSettings("", "", f"access-{uuid.uuid4().hex[:8]}")
+    async with running_registry(backend) as registry:
+        with fresh_database(backend) as complaints_url, fresh_database(backend) as inspections_url:
+            migrate.upgrade("complaints", database_url=complaints_url)
+            migrate.upgrade("inspections", database_url=inspections_url)
+            complaints_server, complaints = build_complaints(
+                database_url=complaints_url, registry_address=registry.address, temporal_client=client,
+                temporal_settings=queue, update_wait_seconds=0.5, key=COMPLAINTS_TRACKING_KEY)
+            inspections_server, inspections = build_inspections(
+                database_url=inspections_url, registry_address=registry.address, temporal_client=client,
+                temporal_settings=queue, update_wait_seconds=0.5)
+            ports = [await s.start("127.0.0.1:0") for s in (complaints_server, inspections_server)]
+            opened = [grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in ports]
+            try:
+                yield {"registry": registry.channel, "complaints": opened[0], "inspections": opened[1]}
+            finally:
+                for channel in opened:
+                    await channel.close()
+                for server in (complaints_server, inspections_server):
+                    await server.stop(0)
+                await complaints.close()
+                await inspections.close()
+
+
+def declared(rpc: Rpc) -> frozenset[str]:
+    return auth.declared_roles(rpc.method.GetOptions().Extensions[options_pb2.access])
+
+
+def caller(role: str, region: str = auth.NATIONWIDE, association_id: str = "", ttl_seconds: int = 3600,
+           secret: str | None = None) -> tuple[tuple[str, str], ...]:
+    if role == "public":
+        return ()
+    if role == "association":
+        association_id = association_id or "assoc-of-no-test"
+    token = auth.mint(role, f"access-{role}", region=region, association_id=association_id,
+                      ttl_seconds=ttl_seconds, secret=secret)
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def answer(channel, rpc: Rpc, request, md) -> tuple[Code, str]:
+    """The status code an RPC answers a caller, and the refusal's reason."""
+    call = channel.unary_unary(rpc.path, request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=lambda raw: raw)
+    try:
+        await call(request, metadata=md, timeout=10)
+    except grpc.aio.AioRpcError as error:
+        return error.code(), error_info(error).reason
+    return Code.OK, ""
+
+
+def at_gate(code: Code, reason: str) -> str:
+    if code == Code.UNAUTHENTICATED:
+        return "unauth"
+    if code == Code.PERMISSION_DENIED and reason in GATE_REASONS:
+        return "deny"
+    if code == Code.PERMISSION_DENIED:
+        return "scope"
+    return "allow"
+
+
+def scoped(home: tuple[Code, str], other: tuple[Code, str]) -> str:
+    """`scope` where the other region's (association's) caller is refused and the home one is not;
+    `blind` where the probe names nothing the home caller finds; `untested` where it is invalid."""
+    if Code.INVALID_ARGUMENT in (home[0], other[0]):
+        return "untested"
+    if home[0] == Code.NOT_FOUND:
+        return "blind"
+    refused = other[0] in (Code.PERMISSION_DENIED, Code.NOT_FOUND)
+    return "scope" if refused and home[0] != other[0] else "same"
+
+
+async def registry_world(channel) -> dict:
+    """An agency of Beijing with a practitioner practising there, and two associations, the first
+    with the agency as its member."""
+    from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+
+    api = pb_grpc.RegistryServiceStub(channel)
+    agency = (await api.CreateAgency(agency_request(region_code="110108"), metadata=OPERATOR)).agency
+    person = (await api.RegisterPractitioner(practitioner_request(), metadata=OPERATOR)).practitioner
+    person = (await api.FilePractice(pb.FilePracticeRequest(
+        idempotency_key=key(), practitioner_id=person.id, agency_id=agency.id, filing_number=f"F{uid()}",
+        started_on=day(-10)), metadata=OPERATOR)).practitioner
+    associations = []
+    for _ in range(2):
+        associations.append((await api.CreateAssociation(pb.CreateAssociationRequest(
+            idempotency_key=key(), name=f"访问表协会{uid()}", credit_code=testdata.credit_code("110000"),
+            region_code="110000", kinds=[pb.AGENCY_KIND_PATENT]), metadata=OPERATOR)).association.id)
+    await api.AdmitMember(pb.AdmitMemberRequest(idempotency_key=key(), association_id=associations[0],
+                                                agency_id=agency.id, joined_on=day(-5)), metadata=OPERATOR)
+    return {"agency": agency, "person": person, "associations": associations}
+
+
+async def complaints_world(channel, world: dict) -> None:
+    """A case about the Beijing agency, filed by a handler (a staff source)."""
+    from ipss.complaints.v1 import complaints_pb2 as cpb
+
+    call = channel.unary_unary("/ipss.complaints.v1.ComplaintsService/FileReport",
+                               request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=cpb.FileReportResponse.FromString)
+    answer = await call(cpb.FileReportRequest(
+        idempotency_key=key(), source=cpb.REPORT_SOURCE_DEPARTMENT_TRANSFER,
+        source_reference=f"国知办函〔2026〕{uid()}号", agency=cpb.ReportedAgency(credit_code=world["agency"].credit_code),
+        category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, description=f"该机构承诺“包授权”，收费后未办理 {uid()}",
+        occurred_on=day(-30)), metadata=metadata("handler"), timeout=10)
+    assert answer.case_id
+    world["case_id"] = answer.case_id
+
+
+def registry_request(rpc: Rpc, world: dict):
+    request = one_valid_request(rpc.method.name, world["agency"], world["person"])
+    if "association_id" in request.DESCRIPTOR.fields_by_name:
+        request.association_id = world["associations"][0]
+    return request
+
+
+def minimal_request(rpc: Rpc, world: dict):
+    """An otherwise empty request naming the Beijing case, region and a fresh idempotency key: it
+    reaches the scope check of the RPCs that ask no more; the others answer INVALID_ARGUMENT
+    (`untested`)."""
+    request = rpc.request_type()
+    fields = request.DESCRIPTOR.fields_by_name
+    if "idempotency_key" in fields:
+        request.idempotency_key = key()
+    if "case_id" in fields:
+        request.case_id = world["case_id"]
+    if "region_code" in fields:
+        request.region_code = HOME_REGION
+    return request
+
+
+def probe(rpc: Rpc, world: dict):
+    return registry_request(rpc, world) if rpc.service == "registry" else minimal_request(rpc, world)
+
+
+async def observe(channels) -> dict[str, dict[str, dict[str, str]]]:
+    """What every caller gets from every RPC, as the table's rows."""
+    world = await registry_world(channels["registry"])
+    await complaints_world(channels["complaints"], world)
+    table: dict[str, dict[str, dict[str, str]]] = {}
+    for rpc in rpcs():
+        channel, allowed = channels[rpc.service], declared(rpc)
+        row = {}
+        for role in access_table.ROLE_COLUMNS:
+            row[role] = at_gate(*await answer(channel, rpc, rpc.request_type(), caller(role)))
+        admitted = next((r for r in access_table.ROLE_COLUMNS[1:] if r in allowed), "operator")
+        row["expired"] = at_gate(*await answer(channel, rpc, rpc.request_type(), caller(admitted, ttl_seconds=-60)))
+        row["forged"] = at_gate(*await answer(channel, rpc, rpc.request_type(),
+                                              caller(admitted, secret="not-the-suite-secret-" + uid())))
+        staff = next((r for r in STAFF if r in allowed), None)
+        if staff is None:
+            row["other_region"] = "—"
+        else:  # the other region first: a refusal must not depend on what the home caller did
+            other = await answer(channel, rpc, probe(rpc, world), caller(staff, OTHER_REGION))
+            home = await answer(channel, rpc, probe(rpc, world), caller(staff, HOME_REGION))
+            row["other_region"] = scoped(home, other)
+        if "association" not in allowed:
+            row["other_association"] = "—"
+        elif rpc.service != "registry":
+            row["other_association"] = "untested"
+        else:
+            own, another = world["associations"]
+            other = await answer(channel, rpc, registry_request(rpc, world), caller("association",
+                                                                                   association_id=another))
+            home = await answer(channel, rpc, registry_request(rpc, world), caller("association",
+                                                                                  association_id=own))
+            row["other_association"] = scoped(home, other)
+        table.setdefault(rpc.method.containing_service.full_name, {})[rpc.method.name] = row
+    return table
+
+
+async def test_every_rpc_answers_every_caller_as_the_access_table_says(channels):
+    observed = await observe(channels)
+    if WRITE:
+        access_table.dump(observed)
+        access_table.write_readme(observed)
+        return
+    expected = access_table.load()
+    differences = [f"{service}/{rpc} {column}: table says {expected.get(service, {}).get(rpc, {}).get(column)}, "
+                   f"the server answers {outcome}"
+                   for service, rows in observed.items() for rpc, row in rows.items()
+                   for column, outcome in row.items()
+                   if expected.get(service, {}).get(rpc, {}).get(column) != outcome]
+    missing = [f"{service}/{rpc}: in the table, not served" for service, rows in expected.items() for rpc in rows
+               if rpc not in observed.get(service, {})]
+    assert not differences + missing, "\n".join(differences + missing)
+
+
+def test_the_readme_shows_the_access_table():
+    text = access_table.README.read_text(encoding="utf-8")
+    assert access_table.readme_copy(text) == access_table.render(access_table.load()), (
+        "README.md's access table differs from tests/access_table.yaml: rerun "
+        "`python -c 'from tests import access_table as t; t.write_readme(t.load())'`")
+
+
+def test_the_public_reaches_no_officer_rpc_and_bad_tokens_reach_nothing():
+    """Sense checks on the reviewed table itself, whatever the servers do."""
+    table = access_table.load()
+    for service, rows in table.items():
+        for rpc, row in rows.items():
+            assert row["expired"] == row["forged"] == "unauth", (service, rpc)
+            if row["public"] != "allow":  # officers' RPCs: no token is UNAUTHENTICATED, a citizen denied
+                assert row["public"] == "unauth" and row["citizen"] == "deny", (service, rpc)

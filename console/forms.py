@@ -117,10 +117,11 @@ CAMPAIGN_ACTION_FORMS: dict[str, ActionForm] = {
     "extend": ActionForm("ExtendCampaign", (Field("ends_on", "date", True), REASON)),
     "close_campaign": ActionForm("CloseCampaign", (REASON,)),
 }
-# A supervisor's steps on a plan (抽查计划): fix the directory snapshot, then draw with a seed
-# taken from a public source; by the plan status (PlanStatus, lower case) each is for.
+# A supervisor's steps on a plan (抽查计划): fix the directory snapshot, committing to the public
+# source of the seed (named before its value is out), then draw with the seed from that source; by the plan status (PlanStatus, lower case) each is for.
 PLAN_ACTION_FORMS: dict[str, ActionForm] = {
-    "take_snapshot": ActionForm("TakeSnapshot", ()),
+    "take_snapshot": ActionForm("TakeSnapshot", (Field("seed_source", required=True),
+                                                 Field("seed_available_on", "date", True))),
     "draw": ActionForm("Draw", (Field("seed_value", required=True), Field("seed_source", required=True))),
     "create_campaign": ActionForm("CreateCampaign", (
         Field("name", required=True),

@@ -327,14 +327,19 @@ async def test_a_supervisor_plans_draws_and_starts_a_campaign_at_the_console(con
 
     page = (await console.get(path)).text
     assert 'id="action-take_snapshot"' in page and 'id="action-draw"' not in page
-    assert (await post(path, "take_snapshot")).headers["location"] == f"{path}?done=take_snapshot"
+    source = "上海证券交易所 上证综合指数 当日收盘价"
+    assert (await post(path, "take_snapshot", seed_source=source, seed_available_on=clock.today().isoformat())
+            ).headers["location"] == f"{path}?done=take_snapshot"
     page = (await console.get(path)).text
     assert 'id="action-take_snapshot"' not in page and 'id="action-draw"' in page
     assert "事先公布的公开来源" in page  # where the seed must come from, said before the draw
-    refused = await post(path, "draw", seed_value="", seed_source="上海证券交易所")
+    assert f'id="committed-source">{source}<' in page  # the commitment, shown before the draw
+    refused = await post(path, "draw", seed_value="", seed_source=source)
     assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
+    refused = await post(path, "draw", seed_value="深证成指 10123.45", seed_source="深圳证券交易所 收盘行情")
+    assert refused.status_code == 409 and "已承诺的随机种子来源为" in refused.text
     assert (await post(path, "draw", seed_value="上证综合指数 2026-10-09 收盘 3302.15",
-                       seed_source="上海证券交易所 收盘行情")).status_code == 303
+                       seed_source=source)).status_code == 303
     page = (await console.get(path)).text
     assert 'id="action-draw"' not in page and 'id="seed-value">上证综合指数 2026-10-09 收盘 3302.15<' in page
     record = (await inspections.api.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id))).record
@@ -379,6 +384,10 @@ async def test_the_public_reads_published_results_and_verifies_the_draw_behind_t
     assert f'id="seed-value">{record.seed_value}<' in draw.text
     assert f'id="result-hash">{record.result_hash}<' in draw.text
     assert all(t.credit_code in draw.text for t in record.targets)
+    # Its campaign runs: the pairings are not public yet; those of the closed campaign's plan are.
+    assert 'id="pairings-withheld"' in draw.text and not any(i in draw.text for i in field.inspector_ids)
+    closed = await console.get(f"/register/draws/{field.closed.plan_id}")
+    assert 'id="pairings-withheld"' not in closed.text and any(i in closed.text for i in field.inspector_ids)
     assert f'href="/register/draws/{record.plan_id}/draw-record.json.gz"' in draw.text
     await downloaded_record_matches(await console.get(f"/register/draws/{record.plan_id}/draw-record.json.gz"),
                                     record, tmp_path)

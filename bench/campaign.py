@@ -172,13 +172,15 @@ async def drive(args, env: WorkflowEnvironment, address: str, registry_url: str,
             idempotency_key=uuid.uuid4().hex, name="知识产权代理行业专项整治 全部在册机构", region_codes=provinces,
             all_in_scope=True, inspectors_per_target=2), metadata=metadata)).plan
         started = time.perf_counter()
-        plan = (await api.TakeSnapshot(pb.TakeSnapshotRequest(idempotency_key=uuid.uuid4().hex, plan_id=plan.id),
-                                       metadata=metadata, timeout=600)).plan
+        seed_source = "上海证券交易所 上证综合指数 当日收盘价"
+        plan = (await api.TakeSnapshot(pb.TakeSnapshotRequest(
+            idempotency_key=uuid.uuid4().hex, plan_id=plan.id, seed_source=seed_source,
+            seed_available_on=clock.today().isoformat()), metadata=metadata, timeout=600)).plan
         snapshot_s = time.perf_counter() - started
         started = time.perf_counter()
         record = (await api.Draw(pb.DrawRequest(
             idempotency_key=uuid.uuid4().hex, plan_id=plan.id, seed_value="上证综合指数 2026-03-02 收盘 3351.24",
-            seed_source="上海证券交易所 收盘行情"), metadata=metadata, timeout=600)).record
+            seed_source=seed_source), metadata=metadata, timeout=600)).record
         draw_s = time.perf_counter() - started
         today = clock.today()
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}

@@ -200,10 +200,20 @@ def test_a_target_nobody_may_inspect_fails_the_draw_naming_it(data):
 
 
 def record(data, seed_value: str = SEED) -> dict:
+    """A record of the current format: with the plan's commitment, made the day before the draw
+    to a source that published on the draw's day."""
     entries, snapshot_hash, inspectors, pool_hash = data
     outcome = draw.draw(plan(), seed_value, entries, snapshot_hash, inspectors, pool_hash)
+    committed = draw.commitment(plan().plan_id, snapshot_hash, "2026-03-01", pool_hash, "中国福利彩票", "2026-03-03",
+                                "2026-03-02T09:00:00+08:00")
     return draw.record_document(plan(), seed_value, "中国福利彩票", entries, snapshot_hash, "2026-03-01", inspectors,
-                             pool_hash, outcome, "2026-03-03T10:00:00+08:00")
+                                pool_hash, outcome, "2026-03-03T10:00:00+08:00", committed, "2026-03-03")
+
+
+def recommit(document: dict, **changes) -> None:
+    """Change the commitment and publish its new hash with it, as a forger would."""
+    document["commitment"].update(changes)
+    document["commitment_sha256"] = draw.sha256_hex(document["commitment"])
 
 
 def test_a_published_record_verifies(data):
@@ -221,6 +231,16 @@ def test_a_published_record_verifies(data):
     (lambda doc: doc["plan"]["ratios"][0].update(basis_points=900), "recomputed result hashes to"),
     (lambda doc: doc.update(algorithm_version="ipss-draw/9"), "not implemented"),
     (lambda doc: doc.pop("snapshot"), "malformed"),
+    (lambda doc: doc["commitment"].update(seed_source="体彩"), "does not hash to the published commitment hash"),
+    (lambda doc: doc.update(commitment_sha256="0" * 64), "does not hash to the published commitment hash"),
+    (lambda doc: recommit(doc, seed_source="体彩"), "commitment's seed_source is '体彩'"),
+    (lambda doc: recommit(doc, snapshot_hash="0" * 64), "commitment's snapshot_hash"),
+    (lambda doc: recommit(doc, pool_hash="0" * 64), "commitment's pool_hash"),
+    (lambda doc: recommit(doc, algorithm_version=draw.FIRST_VERSION), "commitment's algorithm_version"),
+    (lambda doc: recommit(doc, plan_id="plan-2026-other"), "commitment's plan_id"),
+    (lambda doc: recommit(doc, committed_at="2026-03-03T10:00:00+08:00"), "does not precede the draw"),
+    (lambda doc: recommit(doc, seed_available_on="2026-03-04"), "before the committed seed source published"),
+    (lambda doc: doc.pop("commitment"), "has no commitment"),
 ])
 def test_a_recheck_catches_a_change(data, tamper, expected):
     document = record(data)
@@ -228,6 +248,39 @@ def test_a_recheck_catches_a_change(data, tamper, expected):
     verdict = draw.check_record(document)
     assert not verdict.matches
     assert any(expected in problem for problem in verdict.problems), verdict.problems
+
+
+def test_a_record_with_its_pairings_withheld_verifies_its_targets(data):
+    document = record(data)
+    public = draw.withhold_pairings(document)
+    assert public["pool"]["entries"] is None and not any(t[4] for t in public["result"]["targets"])
+    assert document["pool"]["entries"] and all(t[4] for t in document["result"]["targets"])  # not changed
+    verdict = draw.check_record(public)
+    assert verdict.matches and verdict.targets_only and verdict.targets == len(document["result"]["targets"])
+    public["result"]["targets"][0][0] = public["result"]["targets"][1][0]
+    assert not draw.check_record(public).matches
+
+
+def test_plan_ids_are_random_and_not_numbered():
+    ids = {plans.new_plan_id(2026) for _ in range(200)}
+    assert len(ids) == 200 and all(i.startswith("plan-2026-") and len(i) == len("plan-2026-") + 16 for i in ids)
+    assert plans.plan_id(2026, 7) == "plan-2026-0007"  # the ids plans had before still read as they were
+
+
+def test_a_draw_takes_its_seed_from_the_committed_source_once_published():
+    from datetime import date
+    plans.check_draw_seed("p", "双色球 2026025期", "双色球 2026025期", date(2026, 3, 3), date(2026, 3, 3))
+    for source, today, reason in [("体彩", date(2026, 3, 3), "SEED_SOURCE_NOT_COMMITTED"),
+                                  ("双色球 2026025期", date(2026, 3, 2), "SEED_NOT_YET_PUBLISHED")]:
+        with pytest.raises(FailedPrecondition) as refused:
+            plans.check_draw_seed("p", "双色球 2026025期", source, date(2026, 3, 3), today)
+        assert refused.value.reason == reason
+    with pytest.raises(FailedPrecondition) as refused:
+        plans.check_draw_seed("p", "", "双色球", None, date(2026, 3, 3))
+    assert refused.value.reason == "PLAN_NOT_COMMITTED"
+    plans.check_commitment("双色球 2026025期", date(2026, 3, 2), date(2026, 3, 2))
+    with pytest.raises(InvalidArgument):
+        plans.check_commitment("双色球 2026025期", date(2026, 3, 1), date(2026, 3, 2))
 
 
 def test_a_snapshot_changed_along_with_its_hash_still_fails_on_the_result(data):

@@ -12,6 +12,11 @@ Each row is an RPC; each column a caller; each cell what that caller gets:
   blind   the probe names nothing its own region's (association's) caller finds (NOT_FOUND for both):
           it shows nothing about the scope
   —       the column does not apply (no role of the column may call the RPC)
+Console routes (section `console`, columns the roles, an expired and a forged token cookie):
+  open      the route's page or form handler answers (200, a redirect onwards, 400, 404 ...); a form
+            posted empty gets past the console's own check of the visitor, not to the service
+  signin    redirected to sign in (303 to /signin)
+  forbidden 403: signed in, but not as a role the route serves
   untested  not probed yet: the probe's request is invalid for the RPC (most case actions and the
           inspections service's RPCs, which need more than a case id, region or key)"""
 
@@ -28,15 +33,22 @@ START, END = "<!-- access-table:start -->", "<!-- access-table:end -->"
 
 ROLE_COLUMNS = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin")
 COLUMNS = ROLE_COLUMNS + ("expired", "forged", "other_region", "other_association")
-OUTCOMES = ("allow", "deny", "unauth", "scope", "same", "blind", "—", "untested")
+CONSOLE = "console"
+CONSOLE_COLUMNS = ROLE_COLUMNS + ("expired", "forged")
+OUTCOMES = ("allow", "deny", "unauth", "scope", "same", "blind", "—", "untested", "open", "signin", "forbidden")
 HEADINGS = {"other_region": "other region", "other_association": "other association"}
 CELLS = {"allow": "✓", "deny": "✗", "unauth": "401", "scope": "scope", "same": "same", "blind": "?", "—": "—",
-         "untested": "·"}
+         "untested": "·",
+         "open": "✓", "signin": "sign-in", "forbidden": "403"}
 LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICATED`; scope: refused by the "
           "region or association scope (`PERMISSION_DENIED` or `NOT_FOUND`) where a caller of its own region "
           "or association is not; same: answered as its own region's or association's caller is; ?: the probe "
           "names nothing its own region's caller finds either; — no caller of the column may call it; · not "
-          "probed yet (the request the probe sends is invalid for it).")
+          "probed yet (the request the probe sends is invalid for it). Console routes: ✓ the page answers, or the "
+          "form is taken past the console's own check of the visitor (posted empty, it is refused as invalid "
+          "there; a valid one still meets the service's check above); sign-in: redirected to sign in; 403: "
+          "signed in as a role the route does not serve; public: no cookie; expired, forged: a token cookie "
+          "expired, or signed with another secret.")
 
 
 def load(path: Path = TABLE) -> dict[str, dict[str, dict[str, str]]]:
@@ -44,9 +56,13 @@ def load(path: Path = TABLE) -> dict[str, dict[str, dict[str, str]]]:
     table = yaml.safe_load(path.read_text(encoding="utf-8"))
     for service, rows in table.items():
         for rpc, row in rows.items():
-            assert tuple(row) == COLUMNS, (service, rpc, tuple(row))
+            assert tuple(row) == columns(service), (service, rpc, tuple(row))
             assert set(row.values()) <= set(OUTCOMES), (service, rpc, row)
     return table
+
+
+def columns(section: str) -> tuple[str, ...]:
+    return CONSOLE_COLUMNS if section == CONSOLE else COLUMNS
 
 
 HEADER = """\
@@ -66,8 +82,9 @@ def dump(table: dict[str, dict[str, dict[str, str]]], path: Path = TABLE) -> Non
     for service, rows in table.items():
         lines.append(f"{service}:")
         for rpc, row in rows.items():
-            cells = ", ".join(f"{column}: {row[column]}" for column in COLUMNS)
-            lines.append(f"  {rpc}: {{{cells}}}")
+            cells = ", ".join(f"{column}: {row[column]}" for column in columns(service))
+            name = f'"{rpc}"' if " " in rpc else rpc
+            lines.append(f"  {name}: {{{cells}}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -75,12 +92,15 @@ def render(table: dict[str, dict[str, dict[str, str]]]) -> str:
     """The README's copy: one Markdown table per service."""
     out = [LEGEND, ""]
     for service, rows in table.items():
-        out.append(f"`{service}`")
+        shown = columns(service)
+        out.append(f"`{service}`" if service != CONSOLE else "The console's routes")
         out.append("")
-        out.append("| RPC | " + " | ".join(HEADINGS.get(c, c) for c in COLUMNS) + " |")
-        out.append("|---|" + "---|" * len(COLUMNS))
+        out.append(f"| {'route' if service == CONSOLE else 'RPC'} | " + " | ".join(HEADINGS.get(c, c) for c in shown)
+                   + " |")
+        out.append("|---|" + "---|" * len(shown))
         for rpc, row in rows.items():
-            out.append(f"| {rpc} | " + " | ".join(CELLS[row[c]] for c in COLUMNS) + " |")
+            name = f"`{rpc}`" if service == CONSOLE else rpc
+            out.append(f"| {name} | " + " | ".join(CELLS[row[c]] for c in shown) + " |")
         out.append("")
     return "\n".join(out).rstrip("\n")
 

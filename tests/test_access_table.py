@@ -20,6 +20,7 @@ asserting it: review the diff before committing it."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 
 import grpc
@@ -68,7 +69,9 @@ async def channels(request, temporal_env):
             ports = [await s.start("127.0.0.1:0") for s in (complaints_server, inspections_server)]
             opened = [grpc.aio.insecure_channel(f"127.0.0.1:{p}") for p in ports]
             try:
-                yield {"registry": registry.channel, "complaints": opened[0], "inspections": opened[1]}
+                yield {"registry": registry.channel, "complaints": opened[0], "inspections": opened[1],
+                       "addresses": {"registry": registry.address, "complaints": f"127.0.0.1:{ports[0]}",
+                                     "inspections": f"127.0.0.1:{ports[1]}"}}
             finally:
                 for channel in opened:
                     await channel.close()
@@ -224,8 +227,102 @@ async def observe(channels) -> dict[str, dict[str, dict[str, str]]]:
     return table
 
 
+# ---- the console's routes ---------------------------------------------------------------------------
+
+def route_path(path: str) -> str:
+    """The route's path with a value for each parameter: ids of nothing (the page or form answers
+    past its role check), and an action of the kind the route takes."""
+    from console import forms
+
+    actions = forms.ACTION_FORMS
+    if path.startswith("/inspections/actions"):
+        actions = forms.NEW_PLAN_FORMS
+    elif path.startswith("/inspections/campaigns"):
+        actions = forms.CAMPAIGN_ACTION_FORMS
+    elif path.startswith("/inspections/plans"):
+        actions = forms.PLAN_ACTION_FORMS
+    elif path.startswith("/inspections/tasks"):
+        actions = forms.TASK_ACTION_FORMS
+    values = {"case_id": "case-2026-110000-999999", "action": next(iter(actions)), "escalation_id": "1",
+              "notification_id": "1", "campaign_id": "campaign-nosuch", "plan_id": "plan-2026-9999",
+              "task_id": "task-nosuch", "repair_id": "cr-nosuchrepair", "lang": "en"}
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda found: values[found.group(1)], path)
+
+
+def console_routes(app) -> list[tuple[str, str]]:
+    from starlette.routing import Route
+
+    found = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            methods = route.methods or {"GET"}
+            found += [(method, route.path) for method in ("GET", "POST") if method in methods]
+    return found
+
+
+def at_console(answer) -> str:
+    if answer.status_code in (302, 303, 307) and answer.headers.get("location", "").startswith("/signin"):
+        return "signin"
+    if answer.status_code == 403:
+        return "forbidden"
+    assert answer.status_code < 500, (answer.status_code, answer.text[:300])
+    return "open"
+
+
+async def observe_console(addresses) -> dict[str, dict[str, str]]:
+    """What each visitor gets from each route of the console (through its ASGI app, against the
+    three services): a token cookie of each role (none for the public), expired or forged; a form
+    posted with the visitor's own CSRF token and no fields."""
+    import httpx
+
+    from console.app import build
+    from console.settings import Settings
+    from console.web import TOKEN_COOKIE
+
+    settings = Settings(addresses["registry"], addresses["complaints"], os.environ["IPSS_TOKEN_SECRET"],
+                        dev_signin=True, inspections_address=addresses["inspections"])
+    app = build(settings)
+    tokens = {role: "" if role == "public" else auth.mint(
+        role, f"console-{role}", association_id="assoc-of-no-test" if role == "association" else "")
+              for role in access_table.ROLE_COLUMNS}
+    tokens["expired"] = auth.mint("operator", "console-expired", ttl_seconds=-60)
+    tokens["forged"] = auth.mint("operator", "console-forged", secret="not-the-suite-secret-" + uid())
+    table: dict[str, dict[str, str]] = {}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+            for column in access_table.CONSOLE_COLUMNS:
+                client.cookies.clear()
+                if tokens[column]:
+                    client.cookies.set(TOKEN_COOKIE, tokens[column])
+                csrf = app.state.pages.csrf(app.state.pages.visitor(_cookie_request(tokens[column])))
+                for method, path in console_routes(app):
+                    client.cookies.clear()
+                    if tokens[column]:
+                        client.cookies.set(TOKEN_COOKIE, tokens[column])
+                    url = route_path(path)
+                    if method == "GET":
+                        answer = await client.get(url)
+                    else:
+                        answer = await client.post(url, data={"csrf": csrf} if csrf else {})
+                    table.setdefault(f"{method} {path}", {})[column] = at_console(answer)
+    finally:
+        await app.state.backend.close()
+    return table
+
+
+def _cookie_request(token: str):
+    """A bare request carrying the token cookie, for the console's own CSRF token of the visitor."""
+    from starlette.requests import Request
+
+    from console.web import TOKEN_COOKIE
+
+    headers = [(b"cookie", f"{TOKEN_COOKIE}={token}".encode())] if token else []
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
+
+
 async def test_every_rpc_answers_every_caller_as_the_access_table_says(channels):
     observed = await observe(channels)
+    observed[access_table.CONSOLE] = await observe_console(channels["addresses"])
     if WRITE:
         access_table.dump(observed)
         access_table.write_readme(observed)
@@ -253,6 +350,9 @@ def test_the_public_reaches_no_officer_rpc_and_bad_tokens_reach_nothing():
     table = access_table.load()
     for service, rows in table.items():
         for rpc, row in rows.items():
+            if service == access_table.CONSOLE:  # a refused token cookie is no cookie
+                assert row["expired"] == row["forged"] == row["public"], rpc
+                continue
             assert row["expired"] == row["forged"] == "unauth", (service, rpc)
             if row["public"] != "allow":  # officers' RPCs: no token is UNAUTHENTICATED, a citizen denied
                 assert row["public"] == "unauth" and row["citizen"] == "deny", (service, rpc)

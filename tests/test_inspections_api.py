@@ -276,12 +276,20 @@ async def test_a_draw_waits_for_its_committed_source_and_publishes_its_pairings_
                                   seed_source=source)
     error = await refused(w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD), Code.FAILED_PRECONDITION)
     assert precondition_subjects(error) == {"seed_available_on"} and "2026-03-03" in error.details()
+    # The commitment is public before the draw, and its hash is the draw record's.
+    commitment = (await w.inspections.GetDrawCommitment(pb.GetDrawCommitmentRequest(plan_id=plan.id),
+                                                        metadata=PUBLIC)).commitment
+    assert (commitment.seed_source, commitment.seed_available_on, commitment.drawn) == (source, "2026-03-03", False)
+    assert hashlib.sha256(commitment.document).hexdigest() == commitment.commitment_sha256
+    await refused(w.inspections.GetDrawCommitment(pb.GetDrawCommitmentRequest(plan_id=created[1].id),
+                                                  metadata=PUBLIC), Code.NOT_FOUND)
     w.legal.day += timedelta(days=1)  # the legal day alone: the workflows' clock is not needed here
     try:
         record = (await w.inspections.Draw(draw_request, metadata=SUPERVISOR_MD)).record
     finally:
         w.legal.day -= timedelta(days=1)
     assert all(len(t.inspector_ids) == 2 for t in record.targets)
+    assert record.commitment_sha256 == commitment.commitment_sha256
 
     def public_record():
         return w.inspections.GetDrawRecord(pb.GetDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)
@@ -510,6 +518,7 @@ BAD_INPUT = [
      {"seed_value", "seed_source"}),
     ("GetDrawRecord", pb.GetDrawRecordRequest(), PUBLIC, {"plan_id"}),
     ("ExportDrawRecord", pb.ExportDrawRecordRequest(), PUBLIC, {"plan_id"}),
+    ("GetDrawCommitment", pb.GetDrawCommitmentRequest(plan_id="p" * 65), PUBLIC, {"plan_id"}),
     ("CreateCampaign", pb.CreateCampaignRequest(idempotency_key=K, name="c", kind=pb.CAMPAIGN_KIND_RANDOM_INSPECTION,
                                                 plan_id="plan-2026-0001", starts_on="2026-02-30", ends_on="2026-03-01"),
      SUPERVISOR_MD, {"starts_on"}),

@@ -23,7 +23,7 @@ from services.inspections.registry_client import InspectionTargets
 from services.inspections.workflow_client import InspectionWorkflows, campaign_start_message
 from suite import auth, clock, idempotency, workflow_outbox
 from suite import logging as suite_logging
-from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from suite.protos import enum_value, enum_word, format_date, optional_word, parse_date, timestamp
 from suite.regions import scoped_prefix
 
@@ -221,6 +221,19 @@ class InspectionsApi(pb_grpc.InspectionsServiceServicer):
         record = await self.store.get_draw(request.plan_id)
         published, shown = await self._pairings_shown(record)
         return pb.GetDrawRecordResponse(record=draw_record_message(record, published, shown))
+
+    async def GetDrawCommitment(self, request: pb.GetDrawCommitmentRequest, context
+                                ) -> pb.GetDrawCommitmentResponse:
+        plan = await self.store.get_plan(request.plan_id)
+        if not plan.commitment:
+            raise NotFound("draw commitment", request.plan_id)
+        committed = plan.commitment
+        return pb.GetDrawCommitmentResponse(commitment=pb.DrawCommitment(
+            plan_id=plan.id, algorithm_version=committed["algorithm_version"], snapshot_hash=committed["snapshot_hash"],
+            snapshot_as_of=committed["snapshot_as_of"], pool_hash=committed["pool_hash"],
+            seed_source=committed["seed_source"], seed_available_on=committed["seed_available_on"],
+            committed_at=timestamp(plan.snapshot_taken_at), commitment_sha256=plan.commitment_sha256,
+            document=draw.canonical(committed), drawn=plan.status not in (plans.DRAFT, plans.SNAPSHOT_TAKEN)))
 
     async def ExportDrawRecord(self, request: pb.ExportDrawRecordRequest, context) -> pb.ExportDrawRecordResponse:
         record = await self.store.get_draw(request.plan_id, with_document=True)

@@ -72,7 +72,9 @@ async def one_case(env, legal: ScenarioClock, registry, complaints) -> float:
     agency = testdata.agency_request("110108")
     await registry.CreateAgency(agency, metadata=token("operator", "bench"))
     filed = await complaints.FileReport(cpb.FileReportRequest(
-        idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC, reporter=cpb.Reporter(real_name=False),
+        idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC,
+        # a real-name reporter: the answer to an anonymous filing names no case (issue 15 item 3)
+        reporter=cpb.Reporter(real_name=True, name="张三", phone="13800138000"),
         agency=cpb.ReportedAgency(credit_code=agency.credit_code), category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING,
         description="承诺授权率百分之百，与事实不符。"), metadata=token("citizen", "bench-citizen"))
     for day, rpc, fields in PROCEDURE:

@@ -34,7 +34,12 @@ def message_words(pages: Pages, lang: str, message: pb.ReporterMessage) -> str:
     if not (message.action or message.notice):
         return message.text
     kind, code = (timeline.TIMELINE, message.action) if message.action else (timeline.NOTICE, message.notice)
-    return _worded(pages, lang, timeline.key(kind, code), message.data) or message.text
+    text_id = timeline.key(kind, code)
+    # An entry the reporter reads in other words than staff (without a person's typed text, which
+    # the service does not send them) has its own text: portal.timeline.<code>.
+    if kind == timeline.TIMELINE and i18n.known(lang, f"portal.{text_id}"):
+        text_id = f"portal.{text_id}"
+    return _worded(pages, lang, text_id, message.data) or message.text
 
 
 def _worded(pages: Pages, lang: str, text_id: str, data: Mapping[str, str]) -> str | None:

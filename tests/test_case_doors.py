@@ -289,11 +289,13 @@ async def test_a_practitioner_is_matched_and_warned_but_not_suspended(court: Doo
     await court.start_on("2026-03-02")
     certificate = f"CERT{uuid.uuid4().hex[:10].upper()}"
     filed = await court.complaints.FileReport(cpb.FileReportRequest(
-        idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC, reporter=cpb.Reporter(real_name=False),
+        idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC,
+        reporter=cpb.Reporter(real_name=True, name="张三", phone="13800138000"),  # its answer names the case
         practitioner=cpb.ReportedPractitioner(name="王五", certificate_number=certificate, region_code="110108"),
         category=cpb.VIOLATION_CATEGORY_CERTIFICATE_LENDING, description="该专利代理师将执业证出借给他人挂证。"),
         metadata=metadata("citizen"))
-    view = await court.state(filed.case_id)
+    case_id = filed.case_id
+    view = await court.state(case_id)
     assert (view.subject_kind, view.practitioner.practitioner_id, view.practitioner.name, view.region_code) == (
         "practitioner", "", "王五", "110108")
     person = (await court.registry.RegisterPractitioner(rpb.RegisterPractitionerRequest(
@@ -301,24 +303,24 @@ async def test_a_practitioner_is_matched_and_warned_but_not_suspended(court: Doo
         resident_id=testdata.resident_id(), certificate_number=certificate), metadata=metadata("operator"))
               ).practitioner
     await court.goto("2026-03-05")
-    await court.act("OpenCase", filed.case_id, reason="核查属实")
-    refusal = await court.refused("MatchCaseSubject", filed.case_id, practitioner_certificate_number="NOSUCH1",
+    await court.act("OpenCase", case_id, reason="核查属实")
+    refusal = await court.refused("MatchCaseSubject", case_id, practitioner_certificate_number="NOSUCH1",
                                   reason="资格证书")
     assert field_reasons(refusal) == {"practitioner_certificate_number": "PRACTITIONER_NOT_IN_REGISTRY"}
-    case = await court.act("MatchCaseSubject", filed.case_id, practitioner_certificate_number=certificate,
+    case = await court.act("MatchCaseSubject", case_id, practitioner_certificate_number=certificate,
                            reason="经资格证书编号核实")
     assert (case.summary.subject_kind, case.summary.practitioner_id, case.summary.practitioner_certificate_number) \
         == (cpb.SUBJECT_KIND_PRACTITIONER, person.id, certificate)
-    refusal = await court.refused("ProposePenalty", filed.case_id, reason="挂证", penalty=cpb.Penalty(
+    refusal = await court.refused("ProposePenalty", case_id, reason="挂证", penalty=cpb.Penalty(
         kind=cpb.PENALTY_KIND_SUSPENSION, suspension_months=6))
     assert field_reasons(refusal) == {"penalty.kind": "PENALTY_NOT_FOR_PRACTITIONER"}
     warning = cpb.Penalty(kind=cpb.PENALTY_KIND_WARNING)
-    await court.act("ProposePenalty", filed.case_id, penalty=warning, reason="挂证")
+    await court.act("ProposePenalty", case_id, penalty=warning, reason="挂证")
     await court.goto("2026-03-13")  # the statement window (03-06..03-12) ran out
-    await court.act("SubmitDecision", filed.case_id, penalty=warning, reason="警告")
-    await court.act("ApproveDecision", filed.case_id, actor=SUPERVISOR)
+    await court.act("SubmitDecision", case_id, penalty=warning, reason="警告")
+    await court.act("ApproveDecision", case_id, actor=SUPERVISOR)
     # On the practitioner's credit record (the registry answers no practitioner's profile over gRPC).
     async with registry.store.sessions() as session:
         events = list((await session.execute(select(registry_store.CreditEvent).where(
             registry_store.CreditEvent.practitioner_id == person.id))).scalars())
-    assert [(e.kind, e.agency_id, e.source_reference) for e in events] == [("warning", None, filed.case_id)]
+    assert [(e.kind, e.agency_id, e.source_reference) for e in events] == [("warning", None, case_id)]

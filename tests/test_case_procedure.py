@@ -70,6 +70,17 @@ class Court:
             description="该机构在网站上承诺专利授权率百分之百，与事实不符。", occurred_on="2026-01-10"),
             metadata=metadata("citizen"))
 
+    async def case_of(self, filed: cpb.FileReportResponse, agency: rpb.Agency) -> str:
+        """The case a filing is on: its answer names it to a real-name reporter; an anonymous
+        filing's answer names none (issue 15 item 3), and a handler finds it in the office's queue
+        as the one case on the agency."""
+        if filed.case_id:
+            return filed.case_id
+        listed = await self.complaints.ListCases(cpb.ListCasesRequest(
+            agency_credit_code=agency.credit_code, include_closed=True), metadata=metadata("handler", OFFICE))
+        [case] = listed.cases
+        return case.case_id
+
     async def act(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> cpb.Case:
         role = "supervisor" if actor.startswith("supervisor") else "handler"
         request = getattr(cpb, f"{rpc}Request")(idempotency_key=uuid.uuid4().hex, case_id=case_id, **fields)
@@ -188,8 +199,9 @@ async def test_not_opened_tells_the_real_name_reporter(court: Court):
 
 async def test_a_missed_verification_period_escalates_to_the_supervisors_inbox(court: Court):
     await court.start_on("2026-03-02")
-    filed = await court.report(await court.agency(), real_name=False)
-    case_id = filed.case_id
+    agency = await court.agency()
+    filed = await court.report(agency, real_name=False)
+    case_id = await court.case_of(filed, agency)
     await court.act("AssignCase", case_id, assignee=HANDLER)
     await court.goto("2026-03-23")  # its last day: nothing is late yet
     assert await court.escalations(case_id) == []
@@ -373,7 +385,9 @@ async def test_duplicate_report_joins_the_open_case(court: Court):
     first = await court.report(agency)
     await court.goto("2026-03-20")
     second = await court.report(agency, real_name=False)
-    assert second.joined_existing_case and second.case_id == first.case_id
+    # An anonymous filing is not told it joined a case (a probe learns nothing); the office sees it.
+    assert (second.joined_existing_case, second.case_id) == (False, "")
+    assert await court.case_of(second, agency) == first.case_id
     assert (await court.state(first.case_id)).reporter_count == 2
     await court.goto("2026-04-20")  # past the 30-day merge window: a new case
     third = await court.report(agency)

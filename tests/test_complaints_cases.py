@@ -18,7 +18,7 @@ from services.complaints import domain, store
 from suite import clock, testdata
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
 # api and registry_api are fixtures: imported, they serve this module too.
-from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR, PDF, api, day, file,  # noqa: F401
+from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR, PDF, api, case_of, day, file,  # noqa: F401
                                           invalid, key, new_agency, new_county, nothing_stored_changes,
                                           real_name, refused, registry_api, replica_without_temporal, report,
                                           rows, uid)
@@ -166,7 +166,9 @@ async def test_get_case_shows_the_record_and_reporters_only_to_handlers_and_supe
     first = await file(api, report(agency, who, attachment_ids=[evidence.attachment_id]))
     joining = report(agency, ANONYMOUS, description="我也遇到同样的虚假宣传问题。")
     joined = await file(api, joining)  # the join is signalled to the workflow; no worker needs to run
-    assert joined.joined_existing_case and joined.case_id == first.case_id
+    # The anonymous joiner is not told it joined (nor which case): the record says so, to staff.
+    assert (joined.joined_existing_case, joined.case_id) == (False, "")
+    assert await case_of(complaints, joined) == first.case_id
     entries = [pb.TimelineEntry(revision=1, actor="system", action="received", data={"on": day(0)}, internal=False),
                pb.TimelineEntry(revision=1, actor="handler-li", action="note", detail="内部备注", internal=True)]
     await record(api, progress(first.case_id, county, 1, next_deadline=day(20), entries=entries))
@@ -256,11 +258,11 @@ async def test_record_case_progress_refusals(api, registry_api, complaints):
 async def test_notify_reporters_once_per_key(api, registry_api, complaints):
     agency = await new_agency(registry_api)
     anonymous = await file(api, report(agency, ANONYMOUS))
-    named = report(agency, real_name())
-    assert (await file(api, named)).joined_existing_case
-    [named_report] = await rows(complaints, store.Report, store.Report.case_id == anonymous.case_id,
+    named = await file(api, report(agency, real_name()))
+    assert named.joined_existing_case
+    case_id = named.case_id
+    [named_report] = await rows(complaints, store.Report, store.Report.case_id == case_id,
                                 store.Report.joined_existing_case.is_(True))
-    case_id = anonymous.case_id
 
     async def notify(notice_key: str, code: str, real_name_only: bool, **data: str) -> int:
         return (await api.NotifyReporters(pb.NotifyReportersRequest(
@@ -270,6 +272,8 @@ async def test_notify_reporters_once_per_key(api, registry_api, complaints):
     assert await notify("opening-decision", "opened", True) == 1
     assert await notify("opening-decision", "declined", True, reason="一次") == 1  # the key was used: nothing sent
     assert await notify("second-notice", "declined", False, reason="证据不足") == 2
+    assert [r.data for r in await rows(complaints, store.CaseNotice, store.CaseNotice.case_id == case_id,
+                                       store.CaseNotice.notice_key == "second-notice")] == [{"reason": "证据不足"}]
 
     async def page(code: str, secret: str) -> list[tuple[str, dict, str]]:
         """Each message as its code and data, and the Chinese the service words them in."""
@@ -279,7 +283,8 @@ async def test_notify_reporters_once_per_key(api, registry_api, complaints):
         return [(m.notice, dict(m.data), m.text) for m in status.messages]
 
     named_secret = domain.tracking_secret(COMPLAINTS_TRACKING_KEY, named_report.tracking_code)
-    declined = ("declined", {"reason": "证据不足"}, "您举报的问题不予立案：证据不足")
+    # The record keeps the handler's reason; a reporter's page shows none of it (issue 15 item 3).
+    declined = ("declined", {}, "您举报的问题经核查不予立案")
     assert await page(named_report.tracking_code, named_secret) == [
         ("joined", {}, "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。"),
         ("opened", {}, "您举报的问题已立案调查"), declined]
@@ -389,12 +394,13 @@ async def test_the_reporters_page_says_when_the_next_deadline_is_provisional(api
     filed = await file(api, report(await new_agency(registry_api, county)))
     status = pb.GetReportStatusRequest(tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret)
     due = f"{NEXT_YEAR}-02-22"
-    assert await record(api, progress(filed.case_id, county, 1, next_deadline=due, next_deadline_provisional=True))
+    case_id = await case_of(complaints, filed)
+    assert await record(api, progress(case_id, county, 1, next_deadline=due, next_deadline_provisional=True))
     page = await api.GetReportStatus(status, metadata=CITIZEN)
     assert (page.next_deadline, page.next_deadline_provisional, page.next_deadline_note) == (
         due, True, f"暂定：{NEXT_YEAR}年放假安排尚未发布，日期可能调整")
 
-    assert await record(api, progress(filed.case_id, county, 2, next_deadline=due))
+    assert await record(api, progress(case_id, county, 2, next_deadline=due))
     page = await api.GetReportStatus(status, metadata=CITIZEN)
     assert (page.next_deadline, page.next_deadline_provisional, page.next_deadline_note) == (due, False, "")
 

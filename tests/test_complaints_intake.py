@@ -124,6 +124,16 @@ async def file(api, request: pb.FileReportRequest, caller=CITIZEN) -> pb.FileRep
     return await api.FileReport(request, metadata=caller)
 
 
+async def case_of(complaints, answer: pb.FileReportResponse) -> str:
+    """The case a filing is on: the answer names it to staff sources and real-name reporters; an
+    anonymous public filing's answer names none (issue 15 item 3), and the test finds it in the
+    record by the report's tracking code, as the office does."""
+    if answer.case_id:
+        return answer.case_id
+    [kept] = await rows(complaints, store.Report, store.Report.tracking_code == answer.tracking_code)
+    return kept.case_id
+
+
 def nothing_stored_changes(complaints):
     return checks.nothing_stored_changes(complaints.store.engine, store.Base.metadata)
 
@@ -248,14 +258,16 @@ async def test_an_anonymous_public_report_opens_a_case_and_starts_its_workflow(a
         filename="广告截图.png", content_type="image/png", content=PNG + uid().encode()), metadata=PUBLIC)
     answer = await file(api, report(agency, attachment_ids=[attachment.attachment_id]), PUBLIC)
 
+    # An anonymous public filing is told no case (nor whether it joined one): a probe learns nothing.
+    assert (answer.case_id, answer.joined_existing_case) == ("", False)
+    case_id = await case_of(complaints, answer)
     province = agency.region_code[:2] + "0000"
-    assert answer.case_id.startswith(f"case-{clock.today().year}-{province}-")
-    assert len(answer.case_id.rsplit("-", 1)[1]) == 6
-    assert not answer.joined_existing_case
+    assert case_id.startswith(f"case-{clock.today().year}-{province}-")
+    assert len(case_id.rsplit("-", 1)[1]) == 6
     assert len(answer.tracking_code) == 11 and set(answer.tracking_code) <= set(domain.TRACKING_ALPHABET + "-")
     assert len(answer.tracking_secret) == 19 and set(answer.tracking_secret) <= set(domain.TRACKING_ALPHABET + "-")
 
-    [case] = await rows(complaints, store.Case, store.Case.id == answer.case_id)
+    [case] = await rows(complaints, store.Case, store.Case.id == case_id)
     assert (case.stage, case.status, case.region_code, case.agency_id, case.source, case.category) == (
         "verification", "received", agency.region_code, agency.id, "public", "false_advertising")
     assert case.received_on == clock.today() and case.reporter_count == 1
@@ -265,15 +277,15 @@ async def test_an_anonymous_public_report_opens_a_case_and_starts_its_workflow(a
     assert kept.secret_sha256 == hashlib.sha256(answer.tracking_secret.encode()).hexdigest()
     assert answer.tracking_secret not in str(await checks.stored(complaints.store.engine, store.Base.metadata))
 
-    described = await describe(complaints, answer.case_id)
+    described = await describe(complaints, case_id)
     assert described.status == WorkflowExecutionStatus.RUNNING
     assert described.workflow_type == "Case"
     attributes = described.typed_search_attributes
     assert (attributes.get(search_attributes.CASE_STAGE), attributes.get(search_attributes.CASE_STATUS), attributes.get(search_attributes.REGION_CODE),
             attributes.get(search_attributes.AGENCY_CREDIT_CODE), attributes.get(search_attributes.VIOLATION_CATEGORY)) == (
         "verification", "received", agency.region_code, agency.credit_code, "false_advertising")
-    start = await workflow_input(complaints, answer.case_id)
-    assert start["case_id"] == answer.case_id and start["region_code"] == agency.region_code
+    start = await workflow_input(complaints, case_id)
+    assert start["case_id"] == case_id and start["region_code"] == agency.region_code
     assert start["agency"]["agency_id"] == agency.id and start["agency"]["kind"] == "patent"
     assert start["rules_version"] == case.rules_version != ""
     assert start["reporters"] == [{"reference": reporter.reference, "real_name": False}]
@@ -338,7 +350,7 @@ async def test_the_agency_is_found_by_licence_number_or_exact_name(api, registry
         agency, agency=pb.ReportedAgency(credit_code=testdata.credit_code(), name=agency.name),
         category=pb.VIOLATION_CATEGORY_IMPROPER_SOLICITATION))
     for answer in (by_licence, by_name, unknown_code_known_name):
-        [case] = await rows(complaints, store.Case, store.Case.id == answer.case_id)
+        [case] = await rows(complaints, store.Case, store.Case.id == await case_of(complaints, answer))
         assert (case.agency_id, case.agency_name, case.agency_credit_code) == (
             agency.id, agency.name, agency.credit_code)
 
@@ -459,9 +471,10 @@ async def test_a_report_filed_while_temporal_is_away_answers_and_its_case_starts
 async def test_concurrent_filings_in_a_province_get_consecutive_case_numbers(api, registry_api, complaints):
     agencies = [await new_agency(registry_api, new_county("32")) for _ in range(6)]
     answers = await asyncio.gather(*(file(api, report(a)) for a in agencies))
-    numbers = sorted(int(a.case_id.rsplit("-", 1)[1]) for a in answers)
+    case_ids = [await case_of(complaints, a) for a in answers]
+    numbers = sorted(int(c.rsplit("-", 1)[1]) for c in case_ids)
     assert numbers == list(range(numbers[0], numbers[0] + 6))
-    assert all(a.case_id.startswith(f"case-{clock.today().year}-320000-") for a in answers)
+    assert all(c.startswith(f"case-{clock.today().year}-320000-") for c in case_ids)
 
 
 async def test_concurrent_reports_on_the_same_conduct_make_one_case(api, registry_api, complaints):
@@ -634,7 +647,8 @@ async def test_with_a_worker_a_joining_reporter_reaches_the_case_workflow(regist
         joined = await file(api, report(agency, real_name(), agency=pb.ReportedAgency(name=agency.name)))
         assert joined.case_id == first.case_id and joined.joined_existing_case
         again = await file(api, report(agency, ANONYMOUS, category=pb.VIOLATION_CATEGORY_FALSE_ADVERTISING))
-        assert again.case_id == first.case_id
+        assert (again.case_id, again.joined_existing_case) == ("", False)  # an anonymous filing is told neither
+        assert await case_of(complaints, again) == first.case_id
 
         view = await complaints.temporal.get_workflow_handle(first.case_id).query(
             STATE_QUERY, result_type=CaseView)

@@ -105,12 +105,12 @@ async def test_statistics_count_kinds_of_subject_sources_and_compliance_month_by
     inspected = await inspection(api, patent)
     reported = (await file(api, report(trademark, real_name()))).case_id
     entity = (await file(api, pb.FileReportRequest(
-        idempotency_key=uid() + "-entity", source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        idempotency_key=uid() + "-entity", source=pb.REPORT_SOURCE_PUBLIC, reporter=real_name(),
         entity=pb.ReportedEntity(name=f"无照公司{uid()}", region_code=county),
         category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE, description="无资质从事专利代理业务，收费后失联。"),
         CITIZEN)).case_id
     person = (await file(api, pb.FileReportRequest(
-        idempotency_key=uid() + "-person", source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        idempotency_key=uid() + "-person", source=pb.REPORT_SOURCE_PUBLIC, reporter=real_name(),
         practitioner=pb.ReportedPractitioner(name="周某", region_code=county),
         category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING, description="该代理师出借执业证书给他人挂证。"),
         CITIZEN)).case_id

@@ -20,6 +20,7 @@ from suite import testdata
 from tests.conftest import metadata
 from tests.grpc_checks import error_info, field_reasons, invalid, refused
 # api and registry_api are fixtures: imported, they serve this module too.
+from tests.test_complaints_intake import case_of as filed_case
 from tests.test_complaints_intake import (CITIZEN, HANDLER, OPERATOR, api, file, key, new_agency,  # noqa: F401
                                           new_county, nothing_stored_changes, real_name, registry_api, report,
                                           rows, uid, workflow_input)
@@ -200,7 +201,7 @@ async def test_the_record_takes_the_subject_the_workflow_matched(api, registry_a
     assert (case.subject_kind, case.agency_id, case.agency_name, case.agency_kind, case.subject_key) == (
         "agency", agency.id, agency.name, "patent", f"agency:{agency.id}")
     # Reports naming the agency now join the case.
-    joined = await file(api, report(agency, category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE))
+    joined = await file(api, report(agency, real_name(), category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE))
     assert joined.joined_existing_case and joined.case_id == filed.case_id
 
 
@@ -218,7 +219,7 @@ async def test_a_merger_moves_the_reports_and_tells_every_reporter_once(api, reg
     kept = await file(api, report(agency, real_name()))
     merged = await file(api, report(agency, real_name(), category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING))
     anonymous = await file(api, report(agency, category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING))
-    assert anonymous.case_id == merged.case_id  # joined the case merged below
+    assert await filed_case(complaints, anonymous) == merged.case_id  # joined the case merged below
 
     # The case left takes the other in (its workflow's entry), ...
     taken_in = entry("case_merged_in", merged_case_id=merged.case_id, on="2026-03-10", reason="同一违法行为",
@@ -255,13 +256,14 @@ async def test_a_merger_moves_the_reports_and_tells_every_reporter_once(api, reg
 async def test_a_merger_is_checked_before_either_workflow_is_asked(api, registry_api, complaints):
     county = new_county(PROVINCE)
     agency, other = await new_agency(registry_api, county), await new_agency(registry_api, county)
-    first = await file(api, report(agency))
-    second = await file(api, report(agency, category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING))
-    stranger = await file(api, report(other))
-    closed = await file(api, report(agency, category=pb.VIOLATION_CATEGORY_FALSE_MATERIAL))
+    # Real-name reporters: their answers name the case (an anonymous filing's does not).
+    first = await file(api, report(agency, real_name()))
+    second = await file(api, report(agency, real_name(), category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING))
+    stranger = await file(api, report(other, real_name()))
+    closed = await file(api, report(agency, real_name(), category=pb.VIOLATION_CATEGORY_FALSE_MATERIAL))
     assert await record(api, closed.case_id, county, 1, stage=pb.CASE_STAGE_CLOSED, status="not opened",
                         outcome=pb.CASE_OUTCOME_NOT_OPENED)
-    far = await file(api, report(await new_agency(registry_api, new_county("14"))))
+    far = await file(api, report(await new_agency(registry_api, new_county("14")), real_name()))
 
     def merge(case_id: str, into_case_id: str, caller=SUPERVISOR):
         return api.MergeCases(pb.MergeCasesRequest(idempotency_key=key(), case_id=case_id, into_case_id=into_case_id,

@@ -343,7 +343,10 @@ async def test_a_supervisor_reassigns_an_overdue_case_from_the_inbox(suite: Suit
         idempotency_key=uuid.uuid4().hex, source=cpb.REPORT_SOURCE_PUBLIC, reporter=cpb.Reporter(real_name=False),
         agency=cpb.ReportedAgency(credit_code=agency.credit_code), category=cpb.VIOLATION_CATEGORY_CERTIFICATE_LENDING,
         description="该机构的专利代理师同时挂靠在另一家机构名下。"), metadata=metadata("citizen"))
-    case_id = filed.case_id
+    assert not filed.case_id  # an anonymous filing is told no case; the office finds it in its queue
+    [queued] = (await suite.complaints.ListCases(cpb.ListCasesRequest(agency_credit_code=agency.credit_code),
+                                                 metadata=metadata("handler", "110000"))).cases
+    case_id = queued.case_id
     await suite.complaints.AssignCase(cpb.AssignCaseRequest(idempotency_key=uuid.uuid4().hex, case_id=case_id,
                                                             assignee=HANDLER),
                                       metadata=metadata("handler", "110000", subject=HANDLER))

@@ -262,6 +262,12 @@ def test_a_timeline_entry_is_worded_from_its_code_and_data_and_an_old_one_shown_
             "not_in_any_catalogue"
         assert timeline.entry_words(pages, "zh", pb.TimelineEntry(action="opened")) == "opened"  # its data missing
     assert [entry["text_id"] for entry in logged] == ["timeline.not_in_any_catalogue", "timeline.opened"]
-    notice = pb.ReporterMessage(notice="declined", data={"reason": "证据不足"}, text="您举报的问题不予立案：证据不足")
-    assert timeline.message_words(pages, "en", notice) == "No case was opened on your report: 证据不足"
+    # A reporter reads no handler's typed reason (issue 15 item 3): the notice is worded without it
+    # even if one reached the page, and a declined entry by the portal's own text.
+    notice = pb.ReporterMessage(notice="declined", data={"reason": "证据不足"}, text="您举报的问题经核查不予立案")
+    assert timeline.message_words(pages, "en", notice) == "No case was opened on your report after verification"
+    declined = pb.ReporterMessage(action="declined", data={"on": "2026-03-02"})
+    assert timeline.message_words(pages, "zh", declined) == "2026-03-02 不予立案"
+    assert timeline.entry_words(pages, "zh", pb.TimelineEntry(action="declined", data={
+        "on": "2026-03-02", "reason": "证据不足"})) == "2026-03-02 不予立案：证据不足"  # staff read the reason
     assert timeline.message_words(pages, "en", pb.ReporterMessage(text="已立案调查")) == "已立案调查"

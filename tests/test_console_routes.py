@@ -167,7 +167,7 @@ async def test_the_case_page_says_who_the_case_is_about_and_where_it_went(consol
     the case it went into, a transferred one the office that sent it."""
     county = new_county(PROVINCE)
     filed = await file(api, pb.FileReportRequest(
-        idempotency_key=key(), source=pb.REPORT_SOURCE_PUBLIC, reporter=pb.Reporter(real_name=False),
+        idempotency_key=key(), source=pb.REPORT_SOURCE_PUBLIC, reporter=real_name(),
         entity=pb.ReportedEntity(name=f"无照代理公司{uid()}", region_code=county, address="西宁市某路3号"),
         category=pb.VIOLATION_CATEGORY_UNLICENSED_PRACTICE, description="无资质从事专利代理业务，收费后失联。"))
     await record(api, filed.case_id, county, 1, actions=("assign", "open", "decline", "match_subject"))
@@ -352,7 +352,7 @@ async def test_a_provisional_date_is_marked_with_why_and_a_final_one_is_not(cons
 
 async def test_the_timeline_and_the_reporters_page_are_worded_from_codes_and_data(console, api, registry_api):
     county = new_county(PROVINCE)
-    filed = await file(api, report(await new_agency(registry_api, county)))
+    filed = await file(api, report(await new_agency(registry_api, county), real_name()))
     await record(api, filed.case_id, county, 1)  # its entry recorded in words, before entries had data
     moved = dict(period_id="verify_and_open", before=f"{NEXT_YEAR}-02-05", after=f"{NEXT_YEAR}-02-08",
                  years=str(NEXT_YEAR))
@@ -380,10 +380,26 @@ async def test_the_timeline_and_the_reporters_page_are_worded_from_codes_and_dat
     page = (await console.post("/portal/track", data=track)).text
     assert f"{day(0)} 立案调查" in page and "截止日期由" not in page
 
+    # A handler's typed reason is on the case page, never on the reporter's (issue 15 item 3).
+    await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
+        case_id=filed.case_id, revision=3, summary=pb.CaseSummary(
+            case_id=filed.case_id, stage=pb.CASE_STAGE_CLOSED, status="not_opened", region_code=county),
+        new_entries=[pb.TimelineEntry(actor="handler-wang", action="declined", internal=False,
+                                      data=dict(on=day(0), reason="线索来自同行举报人张某某"))]), metadata=OPERATOR)
+    await api.NotifyReporters(pb.NotifyReportersRequest(
+        case_id=filed.case_id, notice_key="opening-decision", code="declined", real_name_only=True,
+        data=dict(reason="线索来自同行举报人张某某")), metadata=OPERATOR)
+    assert f"{day(0)} 不予立案：线索来自同行举报人张某某" in (await console.get(f"/cases/{filed.case_id}")).text
+    page = (await console.post("/portal/track", data=track)).text
+    assert f"{day(0)} 不予立案" in page and "您举报的问题经核查不予立案" in page and "张某某" not in page
+    await console.get("/lang/en")
+    page = (await console.post("/portal/track", data=track)).text
+    assert f"{day(0)} not opened" in page and "after verification" in page and "张某某" not in page
+
 
 async def test_the_reporters_page_marks_a_provisional_next_deadline_and_says_why(console, api, registry_api):
     county = new_county(PROVINCE)
-    filed = await file(api, report(await new_agency(registry_api, county)))
+    filed = await file(api, report(await new_agency(registry_api, county), real_name()))
     due = f"{NEXT_YEAR}-02-22"
     track = dict(tracking_code=filed.tracking_code, tracking_secret=filed.tracking_secret)
     await record(api, filed.case_id, county, 1, next_deadline=due, provisional=True)

@@ -107,6 +107,13 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         log.info("report filed", case_id=response.case_id, source=intake.source,
                  joined_existing_case=response.joined_existing_case)
         response.tracking_secret = self.secret_of(response.tracking_code)
+        if not domain.answer_names_case(intake.source, intake.reporter):
+            # An anonymous filing could be a probe (is this agency under investigation?): its
+            # answer neither says whether it joined a case nor names one a second probe could
+            # be compared with. The stored answer keeps both (a replay delivers the case's
+            # pending messages by its id); only what leaves the service is cut.
+            response.ClearField("case_id")
+            response.ClearField("joined_existing_case")
         return response
 
     def _case_messages(self, filing: store.Filing, intake: domain.Intake) -> list[WorkflowMessage]:
@@ -131,7 +138,7 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
             next_deadline_note=domain.provisional_note(case.next_deadline, case.next_deadline_provisional),
             agency_name=domain.subject_name(case.subject_kind, case.agency_name, case.practitioner_name),
             category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
-            messages=[reporter_message(m) for m in status.messages])
+            messages=[reporter_message(domain.for_reporter(m)) for m in status.messages])
 
     # -- the queue and the record --
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from contracts import timeline
 from rules import Period, Surcharge, WorkingDayCalendar
+from suite import clock
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from suite.outbox import MemberEvent
 
@@ -492,6 +493,7 @@ REPORTER_WORDS = {
     "timeline.received": "{on} 收到举报",
     "timeline.opened": "{on} 立案调查",
     "timeline.declined": "{on} 不予立案：{reason}",
+    "portal.timeline.declined": "{on} 不予立案",
     "timeline.transferred": "{on} 移送{to}",
     "timeline.mark.competent_office": "（有管辖权的机关）",
     "timeline.referred": "{on} 转行业协会自律处理",
@@ -510,7 +512,7 @@ REPORTER_WORDS = {
     "timeline.transfer_accepted": "{on} 承办机关已接收移送案件",
     "timeline.merged": "{on} 并入同一违法行为的案件合并办理",
     "notice.opened": "您举报的问题已立案调查",
-    "notice.declined": "您举报的问题不予立案：{reason}",
+    "notice.declined": "您举报的问题经核查不予立案",
     "notice.joined": "您举报的机构和违法行为已有案件正在办理，您的举报已并入该案件一并处理。",
     "notice.merged": "同一违法行为的举报已合并为一个案件办理，您可继续使用原查询码查询办理进度。",
     "penalty.none": "不予处罚",
@@ -532,9 +534,44 @@ REPORTER_WORDS = {
 
 def reporter_text(message: ReporterMessage) -> str:
     """A reporter's message in Chinese, worded from its code and data; its code where the words
-    are missing (a test keeps that from happening)."""
-    kind, code = (timeline.TIMELINE, message.action) if message.action else (timeline.NOTICE, message.notice)
-    return timeline.words(REPORTER_WORDS.get, _reporter_label, timeline.key(kind, code), message.data) or code
+    are missing (a test keeps that from happening). A timeline entry the reporter reads in other
+    words than staff do (without what a person typed) has its text under `portal.timeline.<code>`."""
+    if message.action:
+        text_id = timeline.key(timeline.TIMELINE, message.action)
+        portal_id = f"portal.{text_id}"
+        text_id, code = (portal_id if portal_id in REPORTER_WORDS else text_id), message.action
+    else:
+        text_id, code = timeline.key(timeline.NOTICE, message.notice), message.notice
+    return timeline.words(REPORTER_WORDS.get, _reporter_label, text_id, message.data) or code
+
+
+# What a handler typed into an entry or a notice (a reason, a free-text detail): the office's words,
+# not the reporter's to read (issue 15 item 3). The reporter's page shows what happened, by code,
+# without them. (The self-regulatory measure an association took is the outcome the reporter is
+# told, as a penalty is: it stays.)
+TYPED_DATA = frozenset({"reason", "detail", "note", "comment"})
+# The timeline entries that carried a handler's words (their recorded words, before codes, may hold them).
+TYPED_ACTIONS = frozenset({"declined"})
+
+
+def for_reporter(message: ReporterMessage) -> ReporterMessage:
+    """The message as the reporter may read it: no typed data, and an entry recorded in words
+    before codes existed, where those words could hold a person's text, worded again by its code
+    (its day from its moment)."""
+    data = {name: value for name, value in message.data.items() if name not in TYPED_DATA}
+    recorded = message.recorded
+    if recorded and (message.action in TYPED_ACTIONS or message.notice == "declined"):
+        recorded = ""
+        data.setdefault("on", message.at.astimezone(clock.CHINA).date().isoformat())
+    return ReporterMessage(message.at, action=message.action, notice=message.notice, data=data, recorded=recorded)
+
+
+def answer_names_case(source: str, reporter: ReporterIdentity | None) -> bool:
+    """Whether FileReport's answer names the case and says whether the report joined it: for staff
+    sources (transfers, assignments, inspections, referrals) and real-name reporters, who are told
+    of the case anyway (the joined notice, the opening decision); not for an anonymous public
+    report, whose answer must not confirm an investigation to someone filing only to probe."""
+    return source != PUBLIC or (reporter is not None and reporter.real_name)
 
 
 def _reporter_label(vocabulary: str, word: str) -> str:

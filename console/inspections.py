@@ -290,11 +290,22 @@ async def public_draw(request: Request) -> Response:
     backend: Backend = request.app.state.backend
     plan_id = request.path_params["plan_id"]
     try:
-        record = (await backend.call(backend.inspections.GetDrawRecord,
-                                     pb.GetDrawRecordRequest(plan_id=plan_id))).record
+        commitment = (await backend.call(backend.inspections.GetDrawCommitment,
+                                         pb.GetDrawCommitmentRequest(plan_id=plan_id))).commitment
+    except ServiceError as refused:
+        if refused.code != grpc.StatusCode.NOT_FOUND:
+            return failed_page(request, pages, refused)
+        commitment = None  # a plan drawn before commitments were kept
+    try:
+        record = None
+        if commitment is None or commitment.drawn:
+            record = (await backend.call(backend.inspections.GetDrawRecord,
+                                         pb.GetDrawRecordRequest(plan_id=plan_id))).record
     except ServiceError as refused:
         return failed_page(request, pages, refused)
-    return render(request, pages, "public_draw.html", record=record, record_filename=record_filename(plan_id))
+    # Before the draw the page shows the plan's commitment alone, which anyone can hold the draw to.
+    return render(request, pages, "public_draw.html", record=record, commitment=commitment, plan_id=plan_id,
+                  record_filename=record_filename(plan_id))
 
 
 async def public_draw_file(request: Request) -> Response:

@@ -334,6 +334,8 @@ async def test_a_supervisor_plans_draws_and_starts_a_campaign_at_the_console(con
     assert 'id="action-take_snapshot"' not in page and 'id="action-draw"' in page
     assert "事先公布的公开来源" in page  # where the seed must come from, said before the draw
     assert f'id="committed-source">{source}<' in page  # the commitment, shown before the draw
+    public = await console.get(f"/register/draws/{plan.id}")  # and to the public (asked without a token)
+    assert f'id="committed-source">{source}<' in public.text and 'id="not-drawn"' in public.text
     refused = await post(path, "draw", seed_value="", seed_source=source)
     assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
     refused = await post(path, "draw", seed_value="深证成指 10123.45", seed_source="深圳证券交易所 收盘行情")

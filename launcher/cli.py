@@ -251,8 +251,10 @@ def parser() -> argparse.ArgumentParser:
 
     draw = commands.add_parser("draw", help="double-random draws (双随机抽取)")
     draws = draw.add_subparsers(dest="draw", required=True)
-    verify = draws.add_parser("verify", help="recompute a published draw record from its public data and say "
-                                             "whether it matches (exit 0 if it does, 1 if not)")
+    verify = draws.add_parser("verify", help="recompute a published draw record from its public data, check that "
+                                             "the draw kept its plan's earlier commitment (seed source, snapshot, "
+                                             "pool, made before the draw), and say whether it matches (exit 0 if "
+                                             "it does, 1 if not)")
     verify.add_argument("record", help="an exported record file, or a plan id to fetch its record")
     verify.add_argument("--address", help="the inspections service to fetch from (default $IPSS_INSPECTIONS_ADDR)")
     verify.set_defaults(run=_draw)

@@ -17,6 +17,8 @@ Console routes (section `console`, columns the roles, an expired and a forged to
             posted empty gets past the console's own check of the visitor, not to the service
   signin    redirected to sign in (303 to /signin)
   forbidden 403: signed in, but not as a role the route serves
+Linkage endpoint (section ipss.linkage.v1.AssociationLinkService, columns client certificates):
+  handshake the TLS handshake fails (UNAVAILABLE)
   untested  not probed yet: the probe's request is invalid for the RPC (most case actions and the
           inspections service's RPCs, which need more than a case id, region or key)"""
 
@@ -35,11 +37,17 @@ ROLE_COLUMNS = ("public", "citizen", "handler", "supervisor", "inspector", "asso
 COLUMNS = ROLE_COLUMNS + ("expired", "forged", "other_region", "other_association")
 CONSOLE = "console"
 CONSOLE_COLUMNS = ROLE_COLUMNS + ("expired", "forged")
-OUTCOMES = ("allow", "deny", "unauth", "scope", "same", "blind", "—", "untested", "open", "signin", "forbidden")
-HEADINGS = {"other_region": "other region", "other_association": "other association"}
+LINKAGE = "ipss.linkage.v1.AssociationLinkService"
+LINKAGE_COLUMNS = ("own", "other_association", "unregistered", "revoked", "foreign_ca")
+OUTCOMES = ("allow", "deny", "unauth", "scope", "same", "blind", "—", "untested", "open", "signin", "forbidden",
+            "handshake")
+HEADINGS = {"other_region": "other region", "other_association": "other association",
+            "own": "own certificate", "unregistered": "unregistered certificate", "revoked": "revoked certificate",
+            "foreign_ca": "another CA's certificate"}
 CELLS = {"allow": "✓", "deny": "✗", "unauth": "401", "scope": "scope", "same": "same", "blind": "?", "—": "—",
          "untested": "·",
-         "open": "✓", "signin": "sign-in", "forbidden": "403"}
+         "open": "✓", "signin": "sign-in", "forbidden": "403",
+         "handshake": "no TLS"}
 LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICATED`; scope: refused by the "
           "region or association scope (`PERMISSION_DENIED` or `NOT_FOUND`) where a caller of its own region "
           "or association is not; same: answered as its own region's or association's caller is; ?: the probe "
@@ -48,7 +56,8 @@ LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICAT
           "form is taken past the console's own check of the visitor (posted empty, it is refused as invalid "
           "there; a valid one still meets the service's check above); sign-in: redirected to sign in; 403: "
           "signed in as a role the route does not serve; public: no cookie; expired, forged: a token cookie "
-          "expired, or signed with another secret.")
+          "expired, or signed with another secret. The linkage endpoint's callers are client certificates "
+          "(mutual TLS): no TLS: the handshake fails (`UNAVAILABLE`).")
 
 
 def load(path: Path = TABLE) -> dict[str, dict[str, dict[str, str]]]:
@@ -62,7 +71,7 @@ def load(path: Path = TABLE) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def columns(section: str) -> tuple[str, ...]:
-    return CONSOLE_COLUMNS if section == CONSOLE else COLUMNS
+    return {CONSOLE: CONSOLE_COLUMNS, LINKAGE: LINKAGE_COLUMNS}.get(section, COLUMNS)
 
 
 HEADER = """\

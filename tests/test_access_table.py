@@ -14,6 +14,12 @@ case filed about that agency, the region and a fresh idempotency key: it reaches
 the RPCs that ask no more, the others refuse it as invalid (`untested` in the table). The
 association column there is not probed yet.
 
+The association linkage endpoint's callers are client certificates (mutual TLS): its own
+association's, another association's (asking about the first one's member), one unregistered, one
+revoked, one of another CA. The console's routes are asked through its ASGI app by a visitor with a
+token cookie of each role (or none, or a refused one), each form posted empty with the visitor's
+CSRF token.
+
 IPSS_ACCESS_TABLE_WRITE=1 writes what the servers answer into the table and the README instead of
 asserting it: review the diff before committing it."""
 
@@ -42,6 +48,7 @@ GATE_REASONS = ("ROLE_NOT_ALLOWED", "RPC_UNDECLARED")
 STAFF = ("handler", "supervisor", "inspector", "operator", "admin")
 HOME_REGION, OTHER_REGION = "110000", "310000"
 OPERATOR = metadata("operator")
+WORLD: dict = {}  # the records observe() made, for the linkage endpoint's probes
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -103,6 +110,8 @@ async def answer(channel, rpc: Rpc, request, md) -> tuple[Code, str]:
     try:
         await call(request, metadata=md, timeout=10)
     except grpc.aio.AioRpcError as error:
+        if error.code() == Code.UNAVAILABLE and "failed to connect" in (error.details() or ""):
+            return error.code(), ""  # no TLS handshake: no answer of the suite's
         return error.code(), error_info(error).reason
     return Code.OK, ""
 
@@ -184,6 +193,8 @@ def minimal_request(rpc: Rpc, world: dict):
         request.case_id = world["case_id"]
     if "region_code" in fields:
         request.region_code = HOME_REGION
+    if "agency_id" in fields:
+        request.agency_id = world["agency"].id
     return request
 
 
@@ -195,6 +206,8 @@ async def observe(channels) -> dict[str, dict[str, dict[str, str]]]:
     """What every caller gets from every RPC, as the table's rows."""
     world = await registry_world(channels["registry"])
     await complaints_world(channels["complaints"], world)
+    WORLD.clear()
+    WORLD.update(world)
     table: dict[str, dict[str, dict[str, str]]] = {}
     for rpc in rpcs():
         channel, allowed = channels[rpc.service], declared(rpc)
@@ -320,8 +333,100 @@ def _cookie_request(token: str):
     return Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
 
 
+# ---- the association linkage endpoint ------------------------------------------------------------
+
+async def observe_linkage(channels, world: dict) -> dict[str, dict[str, str]]:
+    """What each client certificate gets from each RPC of the linkage endpoint (mutual TLS): its own
+    association's registered certificate; another association's, asking about the first one's
+    member (and case); one the CA issued but nobody registered; a revoked one; one of another CA.
+    The requests name the member agency, the case and a fresh key, and are otherwise empty."""
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from ipss.linkage.v1 import linkage_pb2
+    from services.linkage import enrolment
+    from suite import tls
+    from tests.test_linkage import start_link, stop_link
+
+    registry = SimpleNamespace(address=channels["addresses"]["registry"], channel=channels["registry"])
+    own, another = world["associations"]
+    with tempfile.TemporaryDirectory(prefix="ipss-access-certs-") as directory, \
+            tempfile.TemporaryDirectory(prefix="ipss-access-stranger-") as elsewhere:
+        certs = Path(directory)
+        link = await start_link(registry, certs, complaints_address=channels["addresses"]["complaints"])
+        try:
+            # A member of its own (the registry's probes ended the first one's membership).
+            from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+            api = pb_grpc.RegistryServiceStub(channels["registry"])
+            member = (await api.CreateAgency(agency_request(region_code="110108"), metadata=OPERATOR)).agency
+            await api.AdmitMember(pb.AdmitMemberRequest(idempotency_key=key(), association_id=own,
+                                                        agency_id=member.id, joined_on=day(-5)), metadata=OPERATOR)
+            world = {**world, "agency": member}
+            revoked = (await _new_association(channels["registry"])).id
+            await enrolment.issue_certificates([own, another, revoked], days=30, registry_address=registry.address,
+                                               directory=certs)
+            await enrolment.revoke_certificate(revoked, registry.address, certs)
+            authority = tls.authority_pair(certs)
+            unregistered = tls.issue_client(authority, tls.association_pair("unregistered", certs), own)
+            stranger_ca = tls.make_authority(tls.authority_pair(Path(elsewhere)))
+            foreign = tls.issue_client(stranger_ca, tls.association_pair(own, Path(elsewhere)), own)
+            pairs = {"own": tls.association_pair(own, certs), "other_association": tls.association_pair(another, certs),
+                     "unregistered": unregistered, "revoked": tls.association_pair(revoked, certs),
+                     "foreign_ca": foreign}
+            opened = {column: link.channel_with(pair) for column, pair in pairs.items()}
+            table: dict[str, dict[str, str]] = {}
+            try:
+                for service in linkage_pb2.DESCRIPTOR.services_by_name.values():
+                    for method in service.methods:
+                        rpc = Rpc("linkage", method)
+                        answers = {column: await linkage_answer(opened[column], rpc, minimal_request(rpc, world))
+                                   for column in access_table.LINKAGE_COLUMNS}
+                        row = {column: linkage_outcome(code) for column, (code, _) in answers.items()}
+                        row["other_association"] = scoped(answers["own"], answers["other_association"])
+                        table[method.name] = row
+            finally:
+                for channel in opened.values():
+                    await channel.close()
+        finally:
+            await stop_link(link)
+    return table
+
+
+async def _new_association(channel):
+    from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
+
+    return (await pb_grpc.RegistryServiceStub(channel).CreateAssociation(pb.CreateAssociationRequest(
+        idempotency_key=key(), name=f"访问表协会{uid()}", credit_code=testdata.credit_code("110000"),
+        region_code="110000", kinds=[pb.AGENCY_KIND_PATENT]), metadata=OPERATOR)).association
+
+
+async def linkage_answer(channel, rpc: Rpc, request) -> tuple[Code, str]:
+    """As answer(), for a certificate's channel; a watch is read for a second (waiting is being
+    admitted)."""
+    if not rpc.streaming:
+        return await answer(channel, rpc, request, ())
+    call = channel.unary_stream(rpc.path, request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=lambda raw: raw)
+    try:
+        async for _ in call(request, timeout=1):
+            break
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (Code.DEADLINE_EXCEEDED, Code.UNAVAILABLE):
+            return error.code(), ""
+        return error.code(), error_info(error).reason
+    return Code.OK, ""
+
+
+def linkage_outcome(code: Code) -> str:
+    if code == Code.UNAVAILABLE:
+        return "handshake"
+    return at_gate(code, "")
+
+
 async def test_every_rpc_answers_every_caller_as_the_access_table_says(channels):
     observed = await observe(channels)
+    observed[access_table.LINKAGE] = await observe_linkage(channels, WORLD)
     observed[access_table.CONSOLE] = await observe_console(channels["addresses"])
     if WRITE:
         access_table.dump(observed)
@@ -350,6 +455,9 @@ def test_the_public_reaches_no_officer_rpc_and_bad_tokens_reach_nothing():
     table = access_table.load()
     for service, rows in table.items():
         for rpc, row in rows.items():
+            if service == access_table.LINKAGE:  # only a registered certificate of the suite's CA is heard
+                assert (row["unregistered"], row["revoked"], row["foreign_ca"]) == ("unauth", "unauth", "handshake")
+                continue
             if service == access_table.CONSOLE:  # a refused token cookie is no cookie
                 assert row["expired"] == row["forged"] == row["public"], rpc
                 continue

@@ -36,13 +36,26 @@ def _fingerprint(request: Message) -> str:
     return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
+def _caller_scope(principal: auth.Principal, fingerprint: str) -> str:
+    """Whose key space a key is looked up in. A caller with a token has its own (its subject). The
+    public has no identity: every anonymous caller is the one subject "anonymous", so its keys
+    would be one space, and a key guessed or seen in another's request would replay that filer's
+    answer (a tracking code and its secret) or, with another body, say the key is taken. An
+    anonymous key is therefore scoped by the digest of the whole request (key included): only the
+    identical request, which only its sender holds, replays; any other request with that key is
+    a first call of its own. A retry resends the same bytes, so retries still file once."""
+    if principal.role == "public":
+        return f"{principal.subject}:{fingerprint}"
+    return principal.subject
+
+
 async def run_once(sessions: async_sessionmaker, record_type: type, method: str, request: Message,
                    response_type: type[Response],
                    write: Callable[[AsyncSession], Awaitable[Response]]) -> Response:
     """Run `write` in one transaction with the key's record and its audit entry (suite.audit, when
     the service keeps an audit log), or replay the stored response."""
-    caller = auth.current().subject
     fingerprint = _fingerprint(request)
+    caller = _caller_scope(auth.current(), fingerprint)
     identity = (method, caller, request.idempotency_key)
     for _attempt in range(2):
         try:

@@ -440,6 +440,36 @@ async def test_a_retried_filing_files_once_and_starts_one_workflow(api, registry
         await invalid(file(api, changed), "idempotency_key")
 
 
+async def test_an_anonymous_callers_key_replays_only_the_identical_request(api, registry_api, complaints):
+    """The public shares one identity ("anonymous"): its keys are scoped by the request's digest,
+    so a key guessed or seen in another's request neither replays that filer's tracking code and
+    secret nor says the key was taken (issue 15 item 7); the identical request still files once."""
+    agency = await new_agency(registry_api)
+    mine = report(agency, real_name())
+    first = await file(api, mine, PUBLIC)
+    assert await file(api, mine, PUBLIC) == first  # a retry of the same bytes: the first answer
+
+    guessed = report(agency, ANONYMOUS, idempotency_key=mine.idempotency_key,
+                     category=pb.VIOLATION_CATEGORY_CERTIFICATE_LENDING)
+    theirs = await file(api, guessed, PUBLIC)  # another caller's request with the same key: its own filing
+    assert theirs.tracking_code != first.tracking_code and theirs.tracking_secret != first.tracking_secret
+    assert await file(api, guessed, PUBLIC) == theirs
+    case_id = await case_of(complaints, theirs)
+    assert case_id != first.case_id
+    assert len(await rows(complaints, store.Report, store.Report.tracking_code.in_(
+        [first.tracking_code, theirs.tracking_code]))) == 2
+    keys = await rows(complaints, store.IdempotencyRecord, store.IdempotencyRecord.key == mine.idempotency_key)
+    assert sorted(k.caller for k in keys) == sorted(f"anonymous:{k.request_sha256}" for k in keys) and len(keys) == 2
+
+    # A caller with a token keeps its own key space: another request under its key is refused.
+    signed = report(agency, real_name())
+    await file(api, signed)
+    changed = pb.FileReportRequest()
+    changed.CopyFrom(signed)
+    changed.description += "（补充）"
+    await invalid(file(api, changed), "idempotency_key")
+
+
 async def test_a_report_filed_while_temporal_is_away_answers_and_its_case_starts_later(
         api, registry, registry_api, complaints, monkeypatch):
     """A replica that cannot reach Temporal still commits the report and answers with the tracking

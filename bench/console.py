@@ -42,6 +42,7 @@ from sqlalchemy import text
 from bench.load import percentile
 from bench.processes import free_port, process, wait_ready
 from bench.registry_lookup import fresh_database as registry_database
+from console.web import SESSION_COOKIE
 from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
 from services.registry import seed
@@ -341,11 +342,22 @@ async def drive(base_url: str, requests: list[Request], rate: float, clients: in
     queue: asyncio.Queue = asyncio.Queue()
     outcomes: list[Outcome] = []
 
+    sessions: dict[str, str] = {}
+
+    async def session(http: httpx.AsyncClient, token: str) -> str:
+        """The console's session for the token (the cookie holds a session id, not the token):
+        signed in once, as a user signs in with a token, and kept for every later request."""
+        if token not in sessions:
+            answer = await http.post("/signin", data={"token": token})
+            sessions[token] = answer.cookies[SESSION_COOKIE]
+            http.cookies.clear()
+        return sessions[token]
+
     async def client() -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS) as http:
             while (item := await queue.get()) is not None:
                 due, request = item
-                cookies = {"ipss_token": request.token} if request.token else {}
+                cookies = {SESSION_COOKIE: await session(http, request.token)} if request.token else {}
                 try:
                     answer = await http.get(request.path, cookies=cookies)
                     status = answer.status_code

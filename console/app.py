@@ -23,14 +23,13 @@ from starlette.staticfiles import StaticFiles
 from console import credit, i18n, inspections, officers, public, refusals, schedules
 from console.backend import Backend
 from console.settings import Settings
-from console.web import LANG_COOKIE, TOKEN_COOKIE, Pages, language
+from console.web import LANG_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Pages, language
 from suite import auth, codes, telemetry
 from suite.errors import Unauthenticated
 
 STATIC = Path(__file__).parent / "static"
 # Roles the development picker offers: the console's users.
 DEV_ROLES = ("handler", "supervisor", "inspector", "operator", "citizen", "public")
-COOKIE_SECONDS = 8 * 3600
 
 
 def local_path(target: str, fallback: str = "/") -> str:
@@ -73,9 +72,22 @@ def _signin(request: Request, error: str = "", status_code: int = 200, **values)
 
 
 def _signed_in(request: Request, token: str, next_path: str, default: str) -> Response:
+    """A new session for the token (a session the browser held before is closed: a fresh id at
+    every sign-in); the cookie holds its id only."""
+    pages: Pages = request.app.state.pages
+    pages.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse(local_path(next_path, default), status_code=303)
-    response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_SECONDS, httponly=True, samesite="lax",
-                        secure=request.app.state.pages.settings.secure_cookies)
+    response.set_cookie(SESSION_COOKIE, pages.sessions.open(token), max_age=SESSION_SECONDS, httponly=True,
+                        samesite="lax", secure=pages.settings.secure_cookies)
+    return response
+
+
+def _signed_out(request: Request, response: Response) -> Response:
+    """The session closed on the console's side (its old cookie, kept or copied, is worth nothing),
+    and the cookie removed."""
+    request.app.state.pages.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax",
+                           secure=request.app.state.pages.settings.secure_cookies)
     return response
 
 
@@ -112,17 +124,14 @@ async def signin_dev(request: Request) -> Response:
         said = refusals.own(lang, problem.reason) if problem else i18n.text(lang, "signin.unknown_role")
         return _signin(request, said, 400, role=role, subject=subject, region=region)
     if role == "public":
-        response = RedirectResponse(local_path(str(form.get("next", "")), "/register"), status_code=303)
-        response.delete_cookie(TOKEN_COOKIE)
-        return response
+        return _signed_out(request, RedirectResponse(local_path(str(form.get("next", "")), "/register"),
+                                                     status_code=303))
     token = auth.mint(role, subject, region=region, secret=pages.settings.token_secret)
     return _signed_in(request, token, str(form.get("next", "")), _landing(role))
 
 
 async def signout(request: Request) -> Response:
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(TOKEN_COOKIE)
-    return response
+    return _signed_out(request, RedirectResponse("/", status_code=303))
 
 
 # Every answer: scripts, styles and images from the console itself only, no framing by another

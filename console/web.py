@@ -1,4 +1,5 @@
-"""What every page shares: who is signed in (the suite's bearer token, kept in a cookie), the
+"""What every page shares: who is signed in (the suite's bearer token, kept by the console in a
+session whose id is the cookie: console.sessions), the
 page's language, the CSRF token of signed-in forms, and rendering a template with them in the
 page's language (one Jinja2 environment per language, its catalogue installed)."""
 
@@ -16,12 +17,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from console import i18n
+from console.sessions import Sessions
 from console.settings import Settings
 from rules import Rules
 from suite import auth, clock, codes
 from suite.errors import Unauthenticated
 
-TOKEN_COOKIE = "ipss_token"
+# The sign-in cookie: a session id (console.sessions), never the bearer token itself. HttpOnly,
+# SameSite=Lax, and Secure where the console is served over HTTPS (settings.secure_cookies).
+SESSION_COOKIE = "ipss_session"
+SESSION_SECONDS = 8 * 3600
 LANG_COOKIE = "ipss_lang"
 OFFICERS = frozenset({"handler", "supervisor", "operator", "admin"})
 TEMPLATES = Path(__file__).parent / "templates"
@@ -46,11 +51,15 @@ class Pages:
         self.settings = settings
         self.rules = Rules.load()
         self.environments = {lang: environment(lang) for lang in i18n.LANGUAGES}
+        self.sessions = Sessions(SESSION_SECONDS)
 
     def visitor(self, request: Request) -> Visitor:
-        token = request.cookies.get(TOKEN_COOKIE, "")
-        if not token:
+        session_id = request.cookies.get(SESSION_COOKIE, "")
+        if not session_id:
             return Visitor(auth.ANONYMOUS, "")
+        token = self.sessions.token(session_id)
+        if token is None:  # signed out, timed out, or never given: signed in no more
+            return Visitor(auth.ANONYMOUS, "", token_refused=True)
         try:
             return Visitor(auth.verify(token, self.settings.token_secret), token)
         except Unauthenticated:

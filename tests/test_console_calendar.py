@@ -21,7 +21,7 @@ import uvicorn
 
 from console.app import build
 from console.settings import Settings
-from console.web import Visitor
+from console.web import SESSION_COOKIE, Visitor
 from rules.notice import read_notice
 from rules.workdays import CALENDAR_DIR_ENV, WorkingDayCalendar
 from suite import auth, clock
@@ -187,7 +187,7 @@ async def test_only_operators_and_administrators_reach_the_page(app, console, ca
     await console.post("/signin/dev", data=dict(role="handler", subject="handler-calendar", region="000000"))
     assert 'href="/calendar"' not in (await console.get("/")).text
     assert (await console.get("/calendar")).status_code == 403
-    handler = console.cookies["ipss_token"]
+    handler = app.state.pages.sessions.token(console.cookies[SESSION_COOKIE])  # the console keeps the token
     own_csrf = app.state.pages.csrf(Visitor(auth.verify(handler, os.environ["IPSS_TOKEN_SECRET"]), handler))
     answer = await console.post("/calendar", data=dict(csrf=own_csrf, step="import", notice=NOTICE_2026))
     assert answer.status_code == 403 and "您无权执行此操作或查看此内容" in answer.text

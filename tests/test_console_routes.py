@@ -489,6 +489,54 @@ async def test_a_production_console_sets_its_cookies_for_https_only(registry, co
         assert ("; secure" in cookie) == (not dev_signin)
 
 
+async def test_the_sign_in_cookie_holds_a_session_id_and_signing_out_makes_it_worthless(registry, complaints):
+    """Issue 15 item 7: the cookie holds a random session id, never the bearer token (which the
+    console keeps); signing out closes the session on the console's side, so the old cookie, kept
+    or copied, signs nobody in; a new sign-in gets a new id."""
+    from console.sessions import Sessions
+    from console.web import SESSION_COOKIE
+
+    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True)
+    app = build(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+            token = auth.mint("handler", "handler-session", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+            signed_in = await client.post("/signin", data=dict(token=token))
+            session_id = client.cookies[SESSION_COOKIE]
+            set_cookie = signed_in.headers["set-cookie"]
+            assert token not in set_cookie and token.split(".")[1] not in set_cookie
+            assert len(session_id) >= 40 and "." not in session_id and "ipss_token" not in set_cookie
+            assert app.state.pages.sessions.token(session_id) == token
+            assert (await client.get("/cases")).status_code == 200
+
+            copied = httpx.Cookies({SESSION_COOKIE: session_id})
+            assert (await client.post("/signout")).status_code == 303
+            assert SESSION_COOKIE not in client.cookies
+            assert app.state.pages.sessions.token(session_id) is None
+            client.cookies = copied  # the old cookie, kept or copied, after the sign-out
+            answer = await client.get("/cases")
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/signin")
+
+            client.cookies.clear()
+            await client.post("/signin", data=dict(token=token))
+            assert client.cookies[SESSION_COOKIE] != session_id  # a fresh id at every sign-in
+            again = client.cookies[SESSION_COOKIE]
+            await client.post("/signin/dev", data=dict(role="public"))  # to the public: the session closes too
+            assert app.state.pages.sessions.token(again) is None
+    finally:
+        await app.state.backend.close()
+
+    now = [0.0]
+    sessions = Sessions(60, now=lambda: now[0], most=2)
+    first, second = sessions.open("a"), sessions.open("b")
+    now[0] = 59
+    assert (sessions.token(first), sessions.token(second), sessions.token("never-given")) == ("a", "b", None)
+    sessions.open("c")  # at most two: the oldest goes
+    assert sessions.token(first) is None and sessions.token(second) == "b"
+    now[0] = 60
+    assert sessions.token(second) is None  # its time is up, as the cookie's
+
+
 @pytest.mark.parametrize("path", ["/", "/portal", "/register", "/static/console.js", "/no-such-page"])
 async def test_every_answer_forbids_framing_foreign_scripts_and_sniffing(console, path):
     answer = await console.get(path)

@@ -470,6 +470,42 @@ async def test_an_anonymous_callers_key_replays_only_the_identical_request(api, 
     await invalid(file(api, changed), "idempotency_key")
 
 
+async def test_uploads_no_case_references_are_deleted_a_day_after_they_were_uploaded(
+        api, registry_api, complaints, monkeypatch):
+    """Issue 15 item 7: the sweep (a periodic task of the service) deletes an upload no report or
+    evidence references once a day has passed since it was uploaded (again); a referenced one stays."""
+    from services.complaints.uploads import UploadSweeper
+
+    async def upload(content: bytes) -> str:
+        return (await api.UploadAttachment(pb.UploadAttachmentRequest(
+            filename="截图.png", content_type="image/png", content=content), metadata=PUBLIC)).attachment_id
+
+    async def kept(*ids: str) -> set[str]:
+        return {a.id for a in await rows(complaints, store.Attachment, store.Attachment.id.in_(ids))}
+
+    real_now = clock.now()
+    shifted = [real_now]
+    monkeypatch.setattr(clock, "now", lambda: shifted[0])
+    stray, again = await upload(PNG + uid().encode()), PNG + uid().encode()
+    await upload(again)
+    evidence = await upload(PNG + uid().encode())
+    await file(api, report(await new_agency(registry_api), real_name(), attachment_ids=[evidence]))
+    sweeper = UploadSweeper(complaints.store)
+
+    shifted[0] = real_now + timedelta(hours=23)
+    await upload(again)  # the same content uploaded again: its day starts anew
+    await sweeper.sweep()
+    assert await kept(stray, evidence, domain.content_address(again)) == {
+        stray, evidence, domain.content_address(again)}  # none a day old yet
+
+    shifted[0] = real_now + timedelta(days=1, minutes=1)
+    assert await sweeper.sweep() >= 1
+    assert await kept(stray, evidence, domain.content_address(again)) == {evidence, domain.content_address(again)}
+    shifted[0] = real_now + timedelta(days=2)
+    await sweeper.sweep()
+    assert await kept(stray, evidence, domain.content_address(again)) == {evidence}  # referenced: it stays
+
+
 async def test_a_report_filed_while_temporal_is_away_answers_and_its_case_starts_later(
         api, registry, registry_api, complaints, monkeypatch):
     """A replica that cannot reach Temporal still commits the report and answers with the tracking

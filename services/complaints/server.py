@@ -17,6 +17,7 @@ from services.complaints import domain, store
 from services.complaints.api import ComplaintsApi
 from services.complaints.cases import CaseWorkflows
 from services.complaints.registry_client import ReportedAgencyLookup
+from services.complaints.uploads import UploadSweeper
 from suite import clock, config, db, outbox, workflow_outbox
 from suite.grpc_server import ServiceBinding, SuiteServer
 from suite.workflow_client import UPDATE_WAIT_SECONDS
@@ -37,8 +38,12 @@ class Complaints:
     relay: outbox.OutboxRelay
     # Sends the case workflow messages committed with the reports.
     workflow_relay: workflow_outbox.WorkflowRelay
+    # Deletes the uploads no case references a day after they were uploaded.
+    upload_sweeper: UploadSweeper | None = None
 
     async def close(self) -> None:
+        if self.upload_sweeper is not None:
+            await self.upload_sweeper.stop()
         await self.workflow_relay.stop()
         await self.relay.stop()
         await self.registry.close()
@@ -87,6 +92,8 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     complaints.store.on_member_events = relay.wake
     relay.start()
     complaints.workflow_relay.start()
+    complaints.upload_sweeper = UploadSweeper(complaints.store)
+    complaints.upload_sweeper.start()
     api = ComplaintsApi(complaints.store, complaints.registry, complaints.cases, complaints.workflow_relay,
                         intake_rules(calendar),
                         functools.partial(domain.tracking_secret, key or tracking_key()),

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, cast, false, func, insert, or_, select, tuple_, update)
+                        UniqueConstraint, cast, delete, false, func, insert, or_, select, tuple_, update)
 from sqlalchemy import case as when
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -518,10 +518,24 @@ class ComplaintsStore:
     async def store_attachment(self, attachment_id: str, content_type: str, filename: str, content: bytes,
                                now: datetime) -> int:
         async with self.sessions() as session, session.begin():
-            await self._insert_once(session, Attachment, dict(
+            inserted = await self._insert_once(session, Attachment, dict(
                 id=attachment_id, content_type=content_type, filename=filename, size_bytes=len(content),
                 content=content, uploaded_at=now))
+            if not inserted:  # the same content again: its day to be referenced starts anew
+                await session.execute(update(Attachment).where(Attachment.id == attachment_id,
+                                                               Attachment.uploaded_at < now).values(uploaded_at=now))
         return len(content)
+
+    async def sweep_unreferenced_attachments(self, uploaded_before: datetime) -> int:
+        """Delete the uploads no case references (no report filed with them, no evidence added)
+        that were uploaded before the moment; how many went. An upload is kept for a day for the
+        report it was made for (UNREFERENCED_UPLOAD_DAYS in services.complaints.uploads)."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options=db.WRITE)
+            referenced = select(CaseAttachment.attachment_id)
+            gone = await session.execute(delete(Attachment).where(
+                Attachment.uploaded_at < uploaded_before, Attachment.id.not_in(referenced)))
+        return gone.rowcount or 0
 
     async def unknown_attachments(self, session: AsyncSession, attachment_ids: tuple[str, ...]) -> set[str]:
         if not attachment_ids:

@@ -12,7 +12,9 @@ Each row is an RPC; each column a caller; each cell what that caller gets:
   blind   the probe names nothing its own region's (association's) caller finds (NOT_FOUND for both):
           it shows nothing about the scope
   —       the column does not apply (no role of the column may call the RPC)
-Console routes (section `console`, columns the roles, an expired and a forged token cookie):
+Console routes (section `console`, columns the roles signed in with POST /signin, none for the
+public; `expired` after a sign-in refused for an expired token; `forged` the sign-in cookie's
+value replaced):
   open      the route's page or form handler answers (200, a redirect onwards, 400, 404 ...); a form
             posted empty gets past the console's own check of the visitor, not to the service
   signin    redirected to sign in (303 to /signin)
@@ -55,8 +57,8 @@ LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICAT
           "probed yet (the request the probe sends is invalid for it). Console routes: ✓ the page answers, or the "
           "form is taken past the console's own check of the visitor (posted empty, it is refused as invalid "
           "there; a valid one still meets the service's check above); sign-in: redirected to sign in; 403: "
-          "signed in as a role the route does not serve; public: no cookie; expired, forged: a token cookie "
-          "expired, or signed with another secret. The linkage endpoint's callers are client certificates "
+          "signed in as a role the route does not serve; public: not signed in; expired: after a sign-in "
+          "refused for an expired token; forged: the sign-in cookie's value forged. The linkage endpoint's callers are client certificates "
           "(mutual TLS): no TLS: the handshake fails (`UNAVAILABLE`).")
 
 

@@ -9,10 +9,11 @@ caller gets anything but the gate's PERMISSION_DENIED or UNAUTHENTICATED. The sc
 requests that reach the scope checks: for the registry, tests/test_registry_api.py's
 one_valid_request about an agency of Beijing (and a practitioner practising there) and a real
 association, asked by a caller of Beijing (of that association) and by one of Shanghai (of another
-association). For the complaints and inspections services, an otherwise empty request naming a
-case filed about that agency, the region and a fresh idempotency key: it reaches the scope check of
-the RPCs that ask no more, the others refuse it as invalid (`untested` in the table). The
-association column there is not probed yet.
+association). For the complaints and inspections services (and the linkage endpoint), a request
+naming a case filed about that agency, the agency, the region and a fresh idempotency key, each
+other required field filled plainly: it reaches the scope check of many RPCs, the others refuse it
+as invalid (`untested` in the table); one naming nothing that exists is `blind`. The association
+column of those services is not probed yet.
 
 The association linkage endpoint's callers are client certificates (mutual TLS): its own
 association's, another association's (asking about the first one's member), one unregistered, one
@@ -48,6 +49,7 @@ GATE_REASONS = ("ROLE_NOT_ALLOWED", "RPC_UNDECLARED")
 STAFF = ("handler", "supervisor", "inspector", "operator", "admin")
 HOME_REGION, OTHER_REGION = "110000", "310000"
 OPERATOR = metadata("operator")
+NO_CONNECTION = "(no connection)"
 WORLD: dict = {}  # the records observe() made, for the linkage endpoint's probes
 
 
@@ -111,7 +113,7 @@ async def answer(channel, rpc: Rpc, request, md) -> tuple[Code, str]:
         await call(request, metadata=md, timeout=10)
     except grpc.aio.AioRpcError as error:
         if error.code() == Code.UNAVAILABLE and "failed to connect" in (error.details() or ""):
-            return error.code(), ""  # no TLS handshake: no answer of the suite's
+            return error.code(), NO_CONNECTION  # no TLS handshake: no answer of the suite's
         return error.code(), error_info(error).reason
     return Code.OK, ""
 
@@ -182,20 +184,51 @@ def registry_request(rpc: Rpc, world: dict):
 
 
 def minimal_request(rpc: Rpc, world: dict):
-    """An otherwise empty request naming the Beijing case, region and a fresh idempotency key: it
-    reaches the scope check of the RPCs that ask no more; the others answer INVALID_ARGUMENT
+    """A request naming the Beijing case, agency and region and a fresh idempotency key, with each
+    other field its rules require filled plainly (a date, a region, a text of the least length, an
+    enum's first value): it reaches the scope check of many RPCs; the others refuse it as invalid
     (`untested`)."""
     request = rpc.request_type()
-    fields = request.DESCRIPTOR.fields_by_name
-    if "idempotency_key" in fields:
-        request.idempotency_key = key()
-    if "case_id" in fields:
-        request.case_id = world["case_id"]
-    if "region_code" in fields:
-        request.region_code = HOME_REGION
-    if "agency_id" in fields:
-        request.agency_id = world["agency"].id
+    named = {"idempotency_key": key(), "case_id": world["case_id"], "region_code": HOME_REGION,
+             "agency_id": world["agency"].id}
+    for field in request.DESCRIPTOR.fields:
+        if field.name in named and field.type == field.TYPE_STRING and not field.is_repeated:
+            setattr(request, field.name, named[field.name])
+            continue
+        rules = field.GetOptions().Extensions[options_pb2.rules]
+        if not rules.required or field.type == field.TYPE_MESSAGE:
+            continue
+        value = plain_value(field, rules, world)
+        if value is None:
+            continue
+        if field.is_repeated:
+            getattr(request, field.name).append(value)
+        else:
+            setattr(request, field.name, value)
     return request
+
+
+def plain_value(field, rules, world: dict):
+    if field.type == field.TYPE_STRING:
+        if rules.pattern:
+            return None
+        if rules.date:
+            return day(0)
+        if rules.region_code:
+            return "110108"
+        if rules.credit_code:
+            return world["agency"].credit_code
+        if rules.resident_id:
+            return testdata.resident_id()
+        if rules.phone:
+            return "13900000000"
+        text = "依法核查的情况说明" * (1 + rules.min_len // 9)
+        return text[:rules.max_len] if rules.max_len else text
+    if field.type == field.TYPE_ENUM:
+        return 1
+    if field.type == field.TYPE_BOOL:
+        return True
+    return max(rules.min, 1) if rules.HasField("min") else 1
 
 
 def probe(rpc: Rpc, world: dict):
@@ -284,13 +317,13 @@ def at_console(answer) -> str:
 
 async def observe_console(addresses) -> dict[str, dict[str, str]]:
     """What each visitor gets from each route of the console (through its ASGI app, against the
-    three services): a token cookie of each role (none for the public), expired or forged; a form
-    posted with the visitor's own CSRF token and no fields."""
+    three services): signed in (POST /signin) with a token of each role, or not at all; having
+    tried to sign in with an expired token; with the sign-in cookie's value forged. Each form is
+    posted with the visitor's CSRF token (from a page) and no fields."""
     import httpx
 
     from console.app import build
     from console.settings import Settings
-    from console.web import TOKEN_COOKIE
 
     settings = Settings(addresses["registry"], addresses["complaints"], os.environ["IPSS_TOKEN_SECRET"],
                         dev_signin=True, inspections_address=addresses["inspections"])
@@ -299,38 +332,48 @@ async def observe_console(addresses) -> dict[str, dict[str, str]]:
         role, f"console-{role}", association_id="assoc-of-no-test" if role == "association" else "")
               for role in access_table.ROLE_COLUMNS}
     tokens["expired"] = auth.mint("operator", "console-expired", ttl_seconds=-60)
-    tokens["forged"] = auth.mint("operator", "console-forged", secret="not-the-suite-secret-" + uid())
+    tokens["forged"] = auth.mint("operator", "console-forged")
     table: dict[str, dict[str, str]] = {}
+
+    async def visit(client, column: str) -> str:
+        """Sign the column's visitor in; its CSRF token."""
+        client.cookies.clear()
+        if tokens[column]:
+            await client.post("/signin", data={"token": tokens[column]})
+        if column == "forged":  # the cookie the console set, its value replaced
+            assert list(client.cookies.jar), "the console set no sign-in cookie"
+            for cookie in client.cookies.jar:
+                cookie.value = "forged-" + uid()
+        return csrf_of(app, client)
+
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
-            for column in access_table.CONSOLE_COLUMNS:
-                client.cookies.clear()
-                if tokens[column]:
-                    client.cookies.set(TOKEN_COOKIE, tokens[column])
-                csrf = app.state.pages.csrf(app.state.pages.visitor(_cookie_request(tokens[column])))
+        for column in access_table.CONSOLE_COLUMNS:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://console") as client:
+                csrf = await visit(client, column)
                 for method, path in console_routes(app):
-                    client.cookies.clear()
-                    if tokens[column]:
-                        client.cookies.set(TOKEN_COOKIE, tokens[column])
                     url = route_path(path)
                     if method == "GET":
                         answer = await client.get(url)
                     else:
                         answer = await client.post(url, data={"csrf": csrf} if csrf else {})
                     table.setdefault(f"{method} {path}", {})[column] = at_console(answer)
+                    if path in ("/signout", "/signin", "/signin/dev"):  # who is signed in may have changed
+                        csrf = await visit(client, column)
     finally:
         await app.state.backend.close()
     return table
 
 
-def _cookie_request(token: str):
-    """A bare request carrying the token cookie, for the console's own CSRF token of the visitor."""
+def csrf_of(app, client) -> str:
+    """The CSRF token the console gives the client's visitor on its forms."""
     from starlette.requests import Request
 
-    from console.web import TOKEN_COOKIE
-
-    headers = [(b"cookie", f"{TOKEN_COOKIE}={token}".encode())] if token else []
-    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
+    cookie = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
+    request = Request({"type": "http", "method": "GET", "path": "/", "query_string": b"",
+                       "headers": [(b"cookie", cookie.encode())] if cookie else []})
+    pages = app.state.pages
+    return pages.csrf(pages.visitor(request))
 
 
 # ---- the association linkage endpoint ------------------------------------------------------------
@@ -382,7 +425,7 @@ async def observe_linkage(channels, world: dict) -> dict[str, dict[str, str]]:
                         rpc = Rpc("linkage", method)
                         answers = {column: await linkage_answer(opened[column], rpc, minimal_request(rpc, world))
                                    for column in access_table.LINKAGE_COLUMNS}
-                        row = {column: linkage_outcome(code) for column, (code, _) in answers.items()}
+                        row = {column: linkage_outcome(*answered) for column, answered in answers.items()}
                         row["other_association"] = scoped(answers["own"], answers["other_association"])
                         table[method.name] = row
             finally:
@@ -412,16 +455,18 @@ async def linkage_answer(channel, rpc: Rpc, request) -> tuple[Code, str]:
         async for _ in call(request, timeout=1):
             break
     except grpc.aio.AioRpcError as error:
-        if error.code() in (Code.DEADLINE_EXCEEDED, Code.UNAVAILABLE):
+        if error.code() == Code.UNAVAILABLE and "failed to connect" in (error.details() or ""):
+            return error.code(), NO_CONNECTION
+        if error.code() == Code.DEADLINE_EXCEEDED:  # admitted, waiting for an event
             return error.code(), ""
         return error.code(), error_info(error).reason
     return Code.OK, ""
 
 
-def linkage_outcome(code: Code) -> str:
-    if code == Code.UNAVAILABLE:
+def linkage_outcome(code: Code, reason: str) -> str:
+    if reason == NO_CONNECTION:
         return "handshake"
-    return at_gate(code, "")
+    return at_gate(code, reason)
 
 
 async def test_every_rpc_answers_every_caller_as_the_access_table_says(channels):

@@ -116,11 +116,15 @@ class Backend:
     def inspections(self) -> inspections_pb2_grpc.InspectionsServiceStub:
         return inspections_pb2_grpc.InspectionsServiceStub(self._channel("inspections"))
 
-    async def call(self, method, request, token: str = "", request_id: str = ""):
-        """Call an RPC as the token's holder (the public without one); a refusal as ServiceError."""
+    async def call(self, method, request, token: str = "", request_id: str = "", client_address: str = ""):
+        """Call an RPC as the token's holder (the public without one); a refusal as ServiceError.
+        `client_address` names the visitor's own address (the services count the public's uploads
+        by it: the console is one peer for all its visitors)."""
         metadata = []
         if token:
             metadata.append(("authorization", f"Bearer {token}"))
+        if client_address:
+            metadata.append(("x-ipss-client-address", client_address))
         if request_id:
             metadata.append(("x-request-id", request_id))
         try:

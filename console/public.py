@@ -98,7 +98,8 @@ async def file_report(request: Request) -> Response:
         errors["attachments"] = i18n.text(lang, "portal.too_many_attachments").format(max=MAX_ATTACHMENTS)
     else:
         try:
-            uploaded += await upload_attachments(backend, visitor.token, files)
+            uploaded += await upload_attachments(backend, visitor.token, files,
+                                                 request.client.host if request.client else "")
         except ServiceError as refused:
             errors["attachments"] = ("; ".join(refusals.field_words(pages, lang, refused).values())
                                      or refusals.detail(pages, lang, refused))
@@ -121,7 +122,8 @@ async def file_report(request: Request) -> Response:
     return pages.render(request, "portal_filed.html", headers=NO_STORE, filed=filed)
 
 
-async def upload_attachments(backend: Backend, token: str, files: list[UploadFile]) -> list[tuple[str, str]]:
+async def upload_attachments(backend: Backend, token: str, files: list[UploadFile],
+                             client_address: str = "") -> list[tuple[str, str]]:
     done = []
     for upload in files:
         content = await upload.read(forms.MAX_ATTACHMENT_BYTES + 1)
@@ -130,7 +132,8 @@ async def upload_attachments(backend: Backend, token: str, files: list[UploadFil
                 "ATTACHMENT_TOO_LARGE", f"must be at most {forms.MAX_ATTACHMENT_MIB} MB",
                 {"max_mib": str(forms.MAX_ATTACHMENT_MIB)})]})
         answer = await backend.call(backend.complaints.UploadAttachment, pb.UploadAttachmentRequest(
-            filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), token)
+            filename=upload.filename[-200:], content_type=upload.content_type or "", content=content), token,
+            client_address=client_address)
         done.append((answer.attachment_id, upload.filename))
     return done
 

@@ -506,6 +506,55 @@ async def test_uploads_no_case_references_are_deleted_a_day_after_they_were_uplo
     assert await kept(stray, evidence, domain.content_address(again)) == {evidence}  # referenced: it stays
 
 
+async def test_a_caller_over_its_upload_quota_is_told_when_to_try_again(api, complaints, monkeypatch):
+    """Issue 15 item 7: uploads are counted per caller (a token's subject; the public by its
+    address) in the last hour; one more than the quota is RESOURCE_EXHAUSTED with RetryInfo, and
+    another caller's quota is its own."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    monkeypatch.setitem(domain.UPLOAD_QUOTAS, "public", domain.UploadQuota(uploads=2, bytes=2**20))
+    monkeypatch.setitem(domain.UPLOAD_QUOTAS, "citizen", domain.UploadQuota(uploads=1, bytes=2**20))
+    real_now = clock.now()
+    shifted = [real_now + timedelta(days=30)]  # a window of its own: no other test's uploads in it
+    monkeypatch.setattr(clock, "now", lambda: shifted[0])
+
+    def upload(caller, content: bytes = b""):
+        return api.UploadAttachment(pb.UploadAttachmentRequest(
+            filename="截图.png", content_type="image/png", content=content or PNG + uid().encode()), metadata=caller)
+
+    who = metadata("citizen", subject=f"citizen-{uid()}")
+    await upload(who)
+    with pytest.raises(grpc.aio.AioRpcError) as refused_upload:
+        await upload(who)
+    assert refused_upload.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = status_pb2.Status.FromString(dict(refused_upload.value.trailing_metadata())["grpc-status-details-bin"])
+    details = {d.type_url.rsplit("/", 1)[1]: d for d in status.details}
+    retry = error_details_pb2.RetryInfo()
+    details["google.rpc.RetryInfo"].Unpack(retry)
+    assert 3590 <= retry.retry_delay.seconds <= 3600
+    info = error_details_pb2.ErrorInfo()
+    details["google.rpc.ErrorInfo"].Unpack(info)
+    assert (info.reason, info.metadata["uploads"]) == ("UPLOAD_QUOTA_EXCEEDED", "1")
+    await upload(metadata("citizen", subject=f"citizen-{uid()}"))  # another caller: its own quota
+
+    await upload(PUBLIC)
+    with pytest.raises(grpc.aio.AioRpcError) as too_big:
+        await upload(PUBLIC, PNG + b"x" * 2**20)  # the bytes, not only the count
+    assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # The console, a trusted front end on loopback, names each visitor's own address: its own quota.
+    visitor = (("x-ipss-client-address", f"203.0.113.{uuid.uuid4().int % 250 + 1}"),)
+    await upload(visitor)
+    await upload(visitor)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await upload(visitor)
+    assert domain.upload_caller("public", "anonymous", "ipv4:198.51.100.9:4242", "203.0.113.1",
+                                frozenset({"127.0.0.1"})) == "peer:198.51.100.9"  # not trusted: ignored
+    assert domain.upload_caller("public", "anonymous", "ipv6:[::1]:4242", "", frozenset()) == "peer:::1"
+    shifted[0] += timedelta(minutes=61)  # the window moved on
+    await upload(PUBLIC)
+    await upload(who)
+
+
 async def test_a_report_filed_while_temporal_is_away_answers_and_its_case_starts_later(
         api, registry, registry_api, complaints, monkeypatch):
     """A replica that cannot reach Temporal still commits the report and answers with the tracking

@@ -5,6 +5,7 @@ after, in the suite's interceptor."""
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable
 from datetime import date
@@ -67,14 +68,25 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
         self.cases = cases
         self.rules = rules
         self.secret_of = secret_of
+        # The front ends (the console) whose word on the public's address is taken for upload quotas.
+        self.trusted_proxies = frozenset(
+            a.strip() for a in os.environ.get("IPSS_COMPLAINTS_TRUSTED_PROXIES", "127.0.0.1,::1").split(",")
+            if a.strip())
 
     # -- intake --
 
     async def UploadAttachment(self, request: pb.UploadAttachmentRequest, context) -> pb.UploadAttachmentResponse:
         media_type = domain.check_attachment(request.content_type, request.content)
+        principal = auth.current()
+        forwarded = dict(context.invocation_metadata() or ()).get(domain.CLIENT_ADDRESS_HEADER, "")
+        caller = domain.upload_caller(principal.role, principal.subject, context.peer() or "", forwarded,
+                                      self.trusted_proxies)
+        quota, now = domain.upload_quota(principal.role), clock.now()
+        domain.check_upload_quota(quota, *await self.store.uploads_since(caller, now - quota.window),
+                                  len(request.content), now)
         attachment_id = domain.content_address(request.content)
-        size = await self.store.store_attachment(attachment_id, media_type, request.filename, request.content,
-                                                 clock.now())
+        size = await self.store.store_attachment(attachment_id, media_type, request.filename, request.content, now)
+        await self.store.log_upload(caller, size, now)
         return pb.UploadAttachmentResponse(attachment_id=attachment_id, size_bytes=size)
 
     async def FileReport(self, request: pb.FileReportRequest, context) -> pb.FileReportResponse:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from contracts import timeline
 from rules import Period, Surcharge, WorkingDayCalendar
 from suite import clock
-from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
 from suite.outbox import MemberEvent
 
 # ---- who files what (来源) -------------------------------------------------------------------
@@ -564,6 +564,64 @@ def for_reporter(message: ReporterMessage) -> ReporterMessage:
         recorded = ""
         data.setdefault("on", message.at.astimezone(clock.CHINA).date().isoformat())
     return ReporterMessage(message.at, action=message.action, notice=message.notice, data=data, recorded=recorded)
+
+
+@dataclass(frozen=True)
+class UploadQuota:
+    """How much a caller may upload in a window of time (issue 15 item 7)."""
+
+    uploads: int
+    bytes: int
+    window: timedelta = timedelta(hours=1)
+
+
+# The public, known only by its address, gets less than a caller with a token (staff upload
+# evidence in bulk). A caller over its quota is refused RESOURCE_EXHAUSTED with RetryInfo.
+UPLOAD_QUOTAS = {"public": UploadQuota(uploads=100, bytes=200 * 2**20)}
+DEFAULT_UPLOAD_QUOTA = UploadQuota(uploads=500, bytes=2 * 2**30)
+
+
+def upload_quota(role: str) -> UploadQuota:
+    return UPLOAD_QUOTAS.get(role, DEFAULT_UPLOAD_QUOTA)
+
+
+# The metadata a trusted front end (the console) names the public's own address in: the console
+# is one peer for all its visitors, so counting its address would give the whole portal one quota.
+CLIENT_ADDRESS_HEADER = "x-ipss-client-address"
+
+
+def peer_host(peer: str) -> str:
+    """The address of a gRPC peer without its port: "ipv4:203.0.113.5:51234" is 203.0.113.5,
+    "ipv6:[::1]:51234" is ::1."""
+    address = peer.split(":", 1)[1] if peer.startswith(("ipv4:", "ipv6:")) else peer
+    if ":" in address:
+        address = address.rsplit(":", 1)[0]
+    return address.strip("[]")
+
+
+def upload_caller(role: str, subject: str, peer: str, forwarded: str, trusted_proxies: frozenset[str]) -> str:
+    """Who an upload is counted against: a token's subject; for the public, its address: the one a
+    trusted front end names (CLIENT_ADDRESS_HEADER, believed only from a trusted proxy's address),
+    else the peer's own. A header from anyone else is ignored: it would let a caller pick its count."""
+    if role != "public":
+        return f"subject:{subject}"[:200]
+    host = peer_host(peer)
+    if forwarded and host in trusted_proxies:
+        host = forwarded.strip()
+    return f"peer:{host}"[:200]
+
+
+def check_upload_quota(quota: UploadQuota, count: int, size: int, oldest: datetime | None, adding: int,
+                       now: datetime) -> None:
+    """Refuse an upload that would take the caller past its quota in the window; RetryInfo says
+    when the oldest upload of the window leaves it."""
+    if count + 1 <= quota.uploads and size + adding <= quota.bytes:
+        return
+    retry = max(1.0, ((oldest + quota.window) - now).total_seconds()) if oldest else quota.window.total_seconds()
+    raise ResourceExhausted("UPLOAD_QUOTA_EXCEEDED",
+                            f"at most {quota.uploads} uploads or {quota.bytes // 2**20} MiB an hour",
+                            retry_after_seconds=retry, uploads=str(quota.uploads),
+                            mebibytes=str(quota.bytes // 2**20))
 
 
 def answer_names_case(source: str, reporter: ReporterIdentity | None) -> bool:

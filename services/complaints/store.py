@@ -39,6 +39,19 @@ class Attachment(Base):
     uploaded_at: Mapped[datetime] = mapped_column(db.Instant)
 
 
+class UploadLog(Base):
+    """Who uploaded how much when, for the per-caller upload quota (domain.UPLOAD_QUOTAS): the
+    caller is a token's subject, or the public's peer address. Rows older than the quota's window
+    are swept with the unreferenced uploads."""
+
+    __tablename__ = "upload_log"
+    __table_args__ = (Index("ix_upload_log_caller_at", "caller", "uploaded_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    caller: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(db.Instant)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class CaseCounter(Base):
     """The last case number given in a province and year (case-<year>-<province>-<number>)."""
 
@@ -525,6 +538,24 @@ class ComplaintsStore:
                 await session.execute(update(Attachment).where(Attachment.id == attachment_id,
                                                                Attachment.uploaded_at < now).values(uploaded_at=now))
         return len(content)
+
+    async def uploads_since(self, caller: str, since: datetime) -> tuple[int, int, datetime | None]:
+        """The caller's uploads since the moment: how many, their bytes, and the oldest's moment."""
+        async with self.sessions() as session:
+            count, size, oldest = (await session.execute(
+                select(func.count(), func.coalesce(func.sum(UploadLog.size_bytes), 0), func.min(UploadLog.uploaded_at))
+                .where(UploadLog.caller == caller, UploadLog.uploaded_at >= since))).one()
+        return count, int(size), oldest
+
+    async def log_upload(self, caller: str, size_bytes: int, now: datetime) -> None:
+        async with self.sessions() as session, session.begin():
+            session.add(UploadLog(caller=caller, uploaded_at=now, size_bytes=size_bytes))
+
+    async def sweep_upload_log(self, before: datetime) -> int:
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options=db.WRITE)
+            gone = await session.execute(delete(UploadLog).where(UploadLog.uploaded_at < before))
+        return gone.rowcount or 0
 
     async def sweep_unreferenced_attachments(self, uploaded_before: datetime) -> int:
         """Delete the uploads no case references (no report filed with them, no evidence added)

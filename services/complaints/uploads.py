@@ -1,4 +1,4 @@
-"""Uploads nobody referenced: an attachment is uploaded before the report (or the evidence) that
+"""Uploads nobody referenced (and the upload log the per-caller quotas read, domain.UPLOAD_QUOTAS): an attachment is uploaded before the report (or the evidence) that
 names it; one that no case references a day after it was uploaded (the report was never filed,
 or the upload was abuse) is deleted by a periodic sweep in every replica (issue 15 item 7). The
 sweep is one DELETE of what no case references: replicas sweeping at once delete nothing twice."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.complaints import store
+from services.complaints import domain, store
 from suite import clock
 from suite import logging as suite_logging
 from suite.relay import BackgroundRelay
@@ -27,8 +27,11 @@ class UploadSweeper(BackgroundRelay):
         self.seconds = seconds
 
     async def sweep(self) -> int:
-        gone = await self.store.sweep_unreferenced_attachments(
-            clock.now() - timedelta(days=UNREFERENCED_UPLOAD_DAYS))
+        now = clock.now()
+        gone = await self.store.sweep_unreferenced_attachments(now - timedelta(days=UNREFERENCED_UPLOAD_DAYS))
+        # The upload log is only asked about its last window (the quotas'): older rows go too.
+        await self.store.sweep_upload_log(now - max(q.window for q in (*domain.UPLOAD_QUOTAS.values(),
+                                                                        domain.DEFAULT_UPLOAD_QUOTA)))
         if gone:
             log.info("unreferenced uploads deleted", count=gone)
         return gone

@@ -27,11 +27,11 @@ from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from launcher import association as association_cli
 from services.linkage import enrolment
 from services.linkage.server import build
-from suite import config, testdata, tls
+from suite import clock, config, testdata, tls
 from tests.conftest import BACKENDS, metadata, running_registry
 
 OPERATOR = metadata("operator")
-TODAY = datetime.date.today()
+TODAY = clock.today()  # China's date, as the services count days
 GENEROUS = config.LinkageQuota(calls_per_second=10_000, burst=10_000, watches=50)
 
 

@@ -4,14 +4,13 @@ registry by fingerprint, so the endpoint knows whom a certificate names; and rev
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import grpc
 
 from ipss.registry.v1 import registry_pb2 as registry_pb
 from ipss.registry.v1 import registry_pb2_grpc
-from suite import auth, config, tls
+from suite import auth, clock, config, tls
 
 
 def _operator_metadata() -> tuple:
@@ -49,6 +48,6 @@ async def revoke_certificate(association_id: str, registry_address: str | None =
     async with grpc.aio.insecure_channel(registry_address or config.service_address("registry")) as channel:
         await registry_pb2_grpc.RegistryServiceStub(channel).RevokeAssociationCertificate(
             registry_pb.RevokeAssociationCertificateRequest(
-                fingerprint_sha256=fingerprint, revoked_on=datetime.date.today().isoformat()),
+                fingerprint_sha256=fingerprint, revoked_on=clock.today().isoformat()),
             metadata=_operator_metadata())
     return fingerprint

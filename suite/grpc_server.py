@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import grpc
@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from ipss.options.v1 import options_pb2
-from suite import auth, config, db, telemetry, validation
+from suite import auth, config, db, message_limits, telemetry, validation
 from suite import logging as suite_logging
 from suite.errors import (DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied,
                           ResourceExhausted, Unauthenticated)
@@ -139,12 +139,12 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._guard(method, metadata, handler.unary_unary),
-                request_deserializer=_decoded(handler.request_deserializer),
+                request_deserializer=_decoded(method, handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._guard_stream(method, metadata, handler.unary_stream),
-                request_deserializer=_decoded(handler.request_deserializer),
+                request_deserializer=_decoded(method, handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         raise RuntimeError(f"{method}: only unary and server-streaming RPCs are supported by the suite interceptor")
 
@@ -153,7 +153,7 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
         caller = await self._authenticate(metadata, context)
         _authorize(method, caller)
         if isinstance(request, Undecodable):
-            raise InvalidArgument(FieldViolation("request", "REQUEST_NOT_DECODABLE", request.problem))
+            raise InvalidArgument(FieldViolation("request", request.reason, request.problem, request.metadata))
         validation.check(request)
         auth.bind(caller)
         return caller
@@ -190,21 +190,34 @@ class SuiteInterceptor(grpc.aio.ServerInterceptor):
 
 @dataclass(frozen=True)
 class Undecodable:
-    """Bytes that are not the RPC's request message (corrupt, truncated, bad UTF-8): refused as
-    INVALID_ARGUMENT once the caller is known, not answered UNKNOWN with the parser's words."""
+    """Bytes that are not a request the RPC could take (corrupt, truncated, bad UTF-8, or larger
+    than any valid request): refused as INVALID_ARGUMENT once the caller is known, not answered
+    UNKNOWN with the parser's words."""
 
+    reason: str
     problem: str
+    metadata: dict = field(default_factory=dict)
 
 
-def _decoded(deserializer: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+NOT_DECODABLE = Undecodable("REQUEST_NOT_DECODABLE", "is not a well-formed request message of this RPC")
+
+
+def _decoded(method: str, deserializer: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
     if deserializer is None:
         return None
+    bound = message_limits.request_bound(method)
+    too_large = bound is not None and Undecodable(
+        "REQUEST_TOO_LARGE", f"is larger than the {bound} bytes any request its field rules allow can be",
+        {"max_bytes": bound})
 
     def decode(data: bytes):
+        # Measured before parsing: a request no valid one could be is not decoded at all.
+        if too_large and len(data) > bound:
+            return too_large
         try:
             return deserializer(data)
         except DecodeError:
-            return Undecodable("is not a well-formed request message of this RPC")
+            return NOT_DECODABLE
     return decode
 
 

@@ -48,6 +48,9 @@ def violations(message: Message, prefix: str = "") -> list[FieldViolation]:
         if rules is not None:
             found.extend(FieldViolation(path, p.reason, p.description, p.metadata)
                          for p in _field_problems(field, rules, value, repeated))
+            if repeated:
+                found.extend(FieldViolation(item_path, p.reason, p.description, p.metadata)
+                             for item_path, p in _item_problems(field, rules, value, path))
         if field.type == _T.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
             items = list(value) if repeated else ([value] if message.HasField(field.name) else [])
             for index, item in enumerate(items):
@@ -87,6 +90,23 @@ def _field_problems(field: FieldDescriptor, rules: options_pb2.FieldRules, value
     return _number_problems(rules, value)
 
 
+def _item_problems(field: FieldDescriptor, rules: options_pb2.FieldRules, value, path: str):
+    """A list's string rules hold for each of its items; a map's max_len for each key and value
+    (a map's entries cannot carry rules of their own)."""
+    if field.type == _T.TYPE_STRING:
+        for index, item in enumerate(value):
+            for problem in _string_problems(rules, item):
+                yield f"{path}[{index}]", problem
+    elif field.type == _T.TYPE_MESSAGE and field.message_type.GetOptions().map_entry and rules.max_len:
+        for key, item in value.items():
+            if len(key) > rules.max_len or (isinstance(item, str) and len(item) > rules.max_len):
+                yield f"{path}[{key[:rules.max_len]}]", _too_long(rules)
+
+
+def _too_long(rules: options_pb2.FieldRules) -> Problem:
+    return Problem("FIELD_TOO_LONG", f"must be at most {rules.max_len} characters", {"max_len": rules.max_len})
+
+
 def _enum_problem(field: FieldDescriptor, value: int, required: bool) -> Problem | None:
     if field.enum_type.values_by_number.get(value) is None:
         return Problem("FIELD_UNKNOWN_ENUM_VALUE", f"{value} is not a value of {field.enum_type.name}",
@@ -101,7 +121,7 @@ def _string_problems(rules: options_pb2.FieldRules, value: str) -> list[Problem]
         return [REQUIRED] if rules.required else []
     if rules.max_len and len(value) > rules.max_len:
         # Nothing else is read of an oversized value.
-        return [Problem("FIELD_TOO_LONG", f"must be at most {rules.max_len} characters", {"max_len": rules.max_len})]
+        return [_too_long(rules)]
     problems = []
     if rules.min_len and len(value) < rules.min_len:
         problems.append(Problem("FIELD_TOO_SHORT", f"must be at least {rules.min_len} characters",

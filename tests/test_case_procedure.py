@@ -394,6 +394,43 @@ async def test_duplicate_report_joins_the_open_case(court: Court):
     assert not third.joined_existing_case and third.case_id != first.case_id
 
 
+async def test_an_anonymous_report_joining_an_investigation_is_not_told_of_it(court: Court):
+    """A probe files anonymously on an agency under investigation: its page says what its own
+    filing implies (received that day, under verification), nothing of the case it joined: not
+    its stage, deadline or earlier entries, nor the joined notice. A real-name reporter joining
+    the same case is told (DOMAIN.md: real-name reporters learn whether a case was opened)."""
+    await court.start_on("2026-03-02")
+    agency = await court.agency()
+    first = await court.report(agency)
+    await court.goto("2026-03-05")
+    await court.act("OpenCase", first.case_id)
+    await court.goto("2026-03-20")
+    probe = await court.report(agency, real_name=False)
+    named = await court.report(agency)
+    assert named.case_id == first.case_id
+
+    told = await court.status(named)
+    assert told.stage == cpb.CASE_STAGE_INVESTIGATION and told.next_deadline
+    assert {m.action or m.notice for m in told.messages} >= {"received", "opened", "joined"}
+
+    # The probe's answer names no case: the page is read once the case's record has caught up.
+    probe_on_case = cpb.FileReportResponse(case_id=first.case_id, tracking_code=probe.tracking_code,
+                                           tracking_secret=probe.tracking_secret)
+    page = await court.status(probe_on_case)
+    assert (page.stage, page.stage_label, page.next_deadline) == (cpb.CASE_STAGE_VERIFICATION, "核查中（审查是否立案）", "")
+    assert [(m.action, m.notice, dict(m.data)) for m in page.messages] == [("received", "", {"on": "2026-03-20"})]
+    assert page.filed_on == "2026-03-20" and page.agency_name == agency.name
+
+    await court.goto("2026-04-10")
+    await court.act("SubmitDecision", first.case_id, penalty=cpb.Penalty(kind=cpb.PENALTY_KIND_NONE),
+                    reason="违法事实不成立")
+    await court.act("ApproveDecision", first.case_id, actor=SUPERVISOR)
+    page = await court.status(probe_on_case)
+    assert (page.stage, page.next_deadline) == (cpb.CASE_STAGE_CLOSED, "")
+    assert [m.action for m in page.messages] == ["received"]
+    assert (await court.status(named)).stage == cpb.CASE_STAGE_CLOSED
+
+
 # ---- penalties ---------------------------------------------------------------------------------
 
 async def _to_decision(court: Court, penalty: cpb.Penalty, received="2026-03-02") -> tuple[str, rpb.Agency]:

@@ -392,6 +392,8 @@ class ReportStatus:
     report: Report
     case: Case
     messages: list[domain.ReporterMessage]
+    # Whether the report's reporter gave their name; None for a report filed without a reporter (by staff).
+    real_name: bool | None
 
 
 @dataclass(frozen=True)
@@ -618,7 +620,8 @@ class ComplaintsStore:
         await session.flush()
         await self._insert_once(session, CaseAttachment, [dict(case_id=case.id, attachment_id=a, added_at=now)
                                                          for a in dict.fromkeys(intake.attachment_ids)])
-        if joined and reference is not None:
+        # The joined notice would confirm an investigation to an anonymous prober (sees_case_progress).
+        if joined and reference is not None and domain.answer_names_case(intake.source, intake.reporter):
             session.add(ReporterMessage(report_id=report.id, notice_key=domain.JOINED_NOTICE_KEY,
                                         code=domain.JOINED_NOTICE_CODE, sent_at=now))
         return Filing(case.id, code, joined, reference, None if joined else (case, reporters))
@@ -658,6 +661,8 @@ class ComplaintsStore:
             if report is None or not matches:
                 return None
             case = await self._case(session, report.case_id)
+            real_name = await session.scalar(select(Reporter.real_name).where(
+                Reporter.reference == report.reporter_reference)) if report.reporter_reference else None
             messages = [domain.ReporterMessage(m.sent_at, notice=m.code, data=m.data, recorded=m.text)
                         for m in (await session.execute(select(ReporterMessage).where(
                             ReporterMessage.report_id == report.id))).scalars()]
@@ -665,7 +670,7 @@ class ComplaintsStore:
                 TimelineEntry.case_id == case.id, TimelineEntry.internal.is_(False)))).scalars()
             messages += [domain.ReporterMessage(e.at, action=e.action, data=e.data, recorded=e.detail)
                          for e in entries]
-        return ReportStatus(report, case, sorted(messages, key=lambda m: m.at))
+        return ReportStatus(report, case, sorted(messages, key=lambda m: m.at), real_name)
 
     # -- the case record --
 

@@ -93,6 +93,8 @@ def environment() -> dict[str, str]:
     env.setdefault("IPSS_TEMPORAL_ADDRESS", f"127.0.0.1:{grpc_port}")
     env["IPSS_TOKEN_SECRET"] = config.token_secret()
     env["IPSS_VAR_DIR"] = str(config.var_dir())
+    # The development keys, made in var/ before any process reads them there.
+    config.reporter_key()
     return env
 
 

@@ -1060,6 +1060,17 @@ TEMPORAL_CLIENTS = ("registry", "complaints", "inspections", "linkage", WORKER, 
 TEMPORAL_CLIENT_SECRET = "ipss-temporal-client-tls"
 
 
+def test_every_temporal_client_seals_payloads_with_one_key() -> None:
+    """The processes that dial Temporal seal their payloads under the key of ipss-auth
+    (suite.payload_codec): all the same one, or one could not read what another wrote."""
+    for deployment in DEPLOYMENTS:
+        env = env_map(main_container(get("prod", "Deployment", deployment)))
+        if deployment in TEMPORAL_CLIENTS:
+            assert secret_ref(env["IPSS_TEMPORAL_PAYLOAD_KEY"]) == (AUTH_SECRET, "temporal-payload-key")
+        else:
+            assert "IPSS_TEMPORAL_PAYLOAD_KEY" not in env, deployment
+
+
 @pytest.mark.parametrize("overlay", SUITE)
 def test_every_temporal_client_mounts_its_client_certificate_where_the_settings_say(overlay: str) -> None:
     directory = configmap(overlay, CONFIGMAP)["data"]["IPSS_TEMPORAL_TLS_DIR"]

@@ -39,7 +39,7 @@ from services.complaints import store as complaints_store
 from suite import codes, db, migrate, payload_codec
 from tests import legal_time
 from tests.conftest import fresh_database, metadata
-from tests.test_case_procedure import OFFICE, SUPERVISOR, Court, _settings
+from tests.test_case_procedure import SUPERVISOR, Court, _settings
 from tests.test_linkage import Link, new_association, start_link, stop_link
 from tests.test_linkage_round_trip import feed_until
 from workflows.worker import Activities, build_worker
@@ -69,7 +69,11 @@ def found_in(text: str | bytes, values: list[str]) -> list[str]:
 # ---- the stack -----------------------------------------------------------------------------------
 
 class Stack(Court):
-    """The case procedure's court, with the linkage endpoint and the databases to search."""
+    """The case procedure's court, with the linkage endpoint and the databases to search. Its
+    office is one no other scenario's cases are numbered in: the registry is the session's, and
+    the events a case records there are keyed by the case's id (case-2026-450000-000001 here)."""
+
+    office = "450000"
 
     link: Link | None = None
     complaints_url: str = ""
@@ -168,7 +172,7 @@ async def walk(stack: Stack, registry, reporter: cpb.Reporter) -> dict:
     assert [p.fine_cny for p in public.agencies[0].penalties] == [50_000]  # the walk reached publication
     answers["public"] += [public, *[await stack.status(filed) for filed in (fined, referred)],
                           await stack.registry.ListCreditListEntries(rpb.ListCreditListEntriesRequest(
-                              list=rpb.CREDIT_LIST_ABNORMAL_OPERATION, region_code=OFFICE))]
+                              list=rpb.CREDIT_LIST_ABNORMAL_OPERATION, region_code=stack.office))]
     answers["association"] += [
         *await feed_until(stack.link, association.id, {rpb.MEMBER_EVENT_KIND_REFERRAL_SENT,
                                                        rpb.MEMBER_EVENT_KIND_CASE_OPENED,
@@ -287,7 +291,7 @@ async def test_no_sentinel_of_a_real_name_reporter_reaches_a_log_a_history_a_tab
         async with exits:
             walked = await walk(stack, registry, reporter)
             handled = (await stack.complaints.GetCase(cpb.GetCaseRequest(case_id=walked["case_ids"][0]),
-                                                      metadata=metadata("handler", OFFICE))).case
+                                                      metadata=metadata("handler", stack.office))).case
             # The officers handling the case may know who reported it: the sentinel went in.
             assert found_in(text_of([handled]), sentinels) == sentinels
             started = workflows_started(stack.complaints_url, stack.inspections_url)

@@ -21,6 +21,7 @@ at the top, the slowest page's p50_ms and p99_ms."""
 from __future__ import annotations
 
 import argparse
+import base64
 import asyncio
 import json
 import os
@@ -45,6 +46,7 @@ from bench.registry_lookup import fresh_database as registry_database
 from console.web import SESSION_COOKIE
 from rules import Rules, WorkingDayCalendar
 from services.complaints import domain, store
+from services.complaints.identities import ReporterIdentities
 from services.registry import seed
 from suite import auth, clock, db, migrate
 from suite.probes import healthy, http_ready
@@ -80,8 +82,10 @@ class Agency:
 class CaseMaker:
     """Cases as the case workflow would have recorded them, on dates counted back from today."""
 
-    def __init__(self, rng: random.Random, today: date, rules: Rules, calendar: WorkingDayCalendar):
+    def __init__(self, rng: random.Random, today: date, rules: Rules, calendar: WorkingDayCalendar,
+                 identities: ReporterIdentities):
         self.rng, self.today, self.rules, self.calendar = rng, today, rules, calendar
+        self.identities = identities  # seals reporters as the service does, under the key it is started with
         self.numbers: dict[str, int] = {}
         self.now = clock.now()
 
@@ -185,9 +189,10 @@ class CaseMaker:
             created_at=self.stamp(received), updated_at=self.now)
         reference = f"rp-{secrets.token_hex(10)}" if case["reporter_count"] else None
         reporter = None if reference is None else dict(
-            reference=reference, case_id=case_id, real_name=real_name,
-            name=self.name() if real_name else "", phone=f"13{self.rng.randint(0, 999999999):09d}" if real_name else "",
-            resident_id="", organisation="", email="", created_at=case["created_at"])
+            reference=reference, case_id=case_id, real_name=real_name, created_at=case["created_at"],
+            identity=self.identities.seal(reference, domain.ReporterIdentity(
+                real_name, name=self.name() if real_name else "",
+                phone=f"13{self.rng.randint(0, 999999999):09d}" if real_name else "")))
         code = domain.new_tracking_code()
         report = dict(case_id=case_id, tracking_code=code, secret_sha256=domain.secret_hash(secrets.token_hex(8)),
                       source="public", category=category,
@@ -239,10 +244,11 @@ ALLOWED = {
 TABLES = ("cases", "reporters", "reports", "timeline_entries", "case_stage_changes")
 
 
-def load_cases(url: str, agencies: list[Agency], count: int, rng: random.Random, as_of: date) -> dict[str, int]:
+def load_cases(url: str, agencies: list[Agency], count: int, rng: random.Random, as_of: date,
+               reporter_key: bytes) -> dict[str, int]:
     """Bulk-insert `count` cases, counted back from `as_of`, into the migrated complaints
     database at `url`."""
-    maker = CaseMaker(rng, as_of, Rules.load(), WorkingDayCalendar.load())
+    maker = CaseMaker(rng, as_of, Rules.load(), WorkingDayCalendar.load(), ReporterIdentities(reporter_key))
     tables = {name: store.Base.metadata.tables[name] for name in TABLES}
     written = dict.fromkeys(TABLES, 0)
     engine = sqlalchemy.create_engine(db.sync_url(url))
@@ -404,7 +410,8 @@ def run(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         seeded = seed.seed(registry_url, args.agencies, args.practitioners, rng_seed=args.rng_seed)
         agencies = sample_agencies(registry_url)
-        loaded = load_cases(complaints_url, agencies, args.cases, rng, args.as_of or clock.today())
+        reporter_key = secrets.token_bytes(32)
+        loaded = load_cases(complaints_url, agencies, args.cases, rng, args.as_of or clock.today(), reporter_key)
         load_seconds = time.perf_counter() - started
         print(f"{BENCH}: registry {seeded['agencies']} agencies, {seeded['practitioners']} practitioners; "
               f"complaints {loaded} ({load_seconds:.1f} s)", flush=True)
@@ -415,6 +422,7 @@ def run(args: argparse.Namespace) -> dict:
                    IPSS_REGISTRY_PORT=str(ports["registry"]), IPSS_COMPLAINTS_PORT=str(ports["complaints"]),
                    IPSS_REGISTRY_ADDR=f"127.0.0.1:{ports['registry']}",
                    IPSS_COMPLAINTS_ADDR=f"127.0.0.1:{ports['complaints']}", IPSS_LOG_LEVEL="warning",
+                   IPSS_COMPLAINTS_REPORTER_KEY=base64.b64encode(reporter_key).decode(),
                    # Reading pages never reaches Temporal; nothing listens here.
                    IPSS_TEMPORAL_ADDRESS="127.0.0.1:1")
         children = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from console import settings as console_settings
 from contracts import search_attributes
-from suite import config, migrate, telemetry
+from suite import codec_server, config, migrate, telemetry
 from suite.config import TEMPORAL_SQLITE_PRAGMAS
 from suite.probes import healthy, http_ready, temporal_ready
 
@@ -41,16 +41,18 @@ def children() -> list[Child]:
         str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(grpc_port),
         "--ui-port", str(ui_port), "--db-filename", str(config.var_dir() / "temporal.db"),
         "--namespace", config.temporal().namespace, "--log-level", "warn", *TEMPORAL_SQLITE_PRAGMAS,
-        *search_attributes.dev_server_flags()], f"127.0.0.1:{grpc_port}")
+        "--ui-codec-endpoint", codec_server.url(), *search_attributes.dev_server_flags()], f"127.0.0.1:{grpc_port}")
     services = [Child(name, [sys.executable, "-m", f"services.{name}"], config.service_address(name))
                 for name in config.SERVICES]
     # The association linkage endpoint is checked on its health-only port: it asks for a certificate.
     linkage = Child("linkage", [sys.executable, "-m", "services.linkage"],
                     f"127.0.0.1:{config.linkage_health_port()}")
     worker = Child("worker", [sys.executable, "-m", "workflows.worker"], "")
+    # Opens the sealed payloads for the Web UI (suite.codec_server), beside the worker.
+    codec = Child("codec", [sys.executable, "-m", "suite.codec_server"], codec_server.url().removeprefix("http://"))
     # The development user picker is on: `ipss up` is the suite on a developer's machine.
     console = Child("console", [sys.executable, "-m", "console", "--dev-signin"], console_settings.address())
-    return [temporal, *services, linkage, worker, console]
+    return [temporal, *services, linkage, worker, codec, console]
 
 
 class Suite:
@@ -65,7 +67,7 @@ class Suite:
 
     async def wait_ready(self, child: Child) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
-        check = {"temporal": temporal_ready, "console": http_ready}.get(child.name, healthy)
+        check = {"temporal": temporal_ready, "console": http_ready, "codec": http_ready}.get(child.name, healthy)
         while time.monotonic() < deadline:
             if child.process.poll() is not None:
                 raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see "
@@ -93,6 +95,9 @@ def environment() -> dict[str, str]:
     env.setdefault("IPSS_TEMPORAL_ADDRESS", f"127.0.0.1:{grpc_port}")
     env["IPSS_TOKEN_SECRET"] = config.token_secret()
     env["IPSS_VAR_DIR"] = str(config.var_dir())
+    # The development keys, made in var/ before any process reads them there.
+    config.reporter_key()
+    config.temporal_payload_key()
     return env
 
 
@@ -162,7 +167,7 @@ async def up(demo: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        temporal, *services, linkage, worker, console = suite.children
+        temporal, *services, linkage, worker, codec, console = suite.children
         suite.start(temporal, env)
         for service in config.SERVICES:
             migrate.upgrade(service)
@@ -172,7 +177,8 @@ async def up(demo: bool = False) -> int:
             suite.start(child, env)
         await suite.wait_ready(temporal)
         suite.start(worker, env)
-        for child in (*services, linkage, worker, console):
+        suite.start(codec, env)
+        for child in (*services, linkage, worker, codec, console):
             await suite.wait_ready(child)
         if demo:
             print(await demo_certificates(), flush=True)

@@ -64,13 +64,42 @@ def registry_signing_key() -> bytes:
     """The registry's Ed25519 private key (32 raw bytes) that signs the lists it gives partner
     departments (suite.signing): IPSS_REGISTRY_SIGNING_KEY (base64) in production; in development
     made once and kept in var/, as the token secret is."""
-    explicit = os.environ.get("IPSS_REGISTRY_SIGNING_KEY", "").strip()
+    return _key_bytes("IPSS_REGISTRY_SIGNING_KEY", "registry-signing-key")
+
+
+def reporter_key() -> bytes:
+    """The AES-256 key reporters' identities are sealed under in the complaints database
+    (services.complaints.identities): IPSS_COMPLAINTS_REPORTER_KEY (base64 of 32 bytes, a cluster
+    secret the service and its migration share); in development made once and kept in var/."""
+    return _key_bytes("IPSS_COMPLAINTS_REPORTER_KEY", "complaints-reporter-key")
+
+
+def temporal_payload_key() -> bytes:
+    """The AES-256 key every Temporal payload of the suite is sealed under (suite.payload_codec):
+    IPSS_TEMPORAL_PAYLOAD_KEY (base64 of 32 bytes), the same for every process that talks to
+    Temporal and for the codec server the Web UI asks; in development made once and kept in var/."""
+    return _key_bytes("IPSS_TEMPORAL_PAYLOAD_KEY", "temporal-payload-key")
+
+
+def _key_bytes(variable: str, development_file: str) -> bytes:
+    """32 random bytes from the environment (base64), or from a file of var/ made once: written
+    aside and linked into place, which fails if another process got there first, so processes
+    starting together agree on one key and none reads a half-written file."""
+    explicit = os.environ.get(variable, "").strip()
     if explicit:
         return base64.b64decode(explicit, validate=True)
-    path = var_dir() / "registry-signing-key"
+    path = var_dir() / development_file
     if not path.exists():
-        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-        path.chmod(0o600)
+        aside = path.with_name(f".{development_file}.{os.getpid()}")
+        descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        finally:
+            aside.unlink()
     return base64.b64decode(path.read_text().strip(), validate=True)
 
 

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from contracts import refusals
-from suite import config, telemetry
+from suite import config, payload_codec, telemetry
 from suite.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, Unavailable
 
 RETRY_LATER = "the workflow did not answer in time; retry with the same idempotency key"
@@ -68,10 +68,12 @@ class WorkflowClient:
 
 
 async def connect(settings: config.TemporalSettings, **options) -> Client:
-    """A Temporal client as the settings say: the namespace, the suite's interceptors, and mutual
-    TLS when they name a certificate directory (a cluster's frontend)."""
+    """A Temporal client as the settings say: the namespace, the suite's interceptors, payloads
+    sealed (suite.payload_codec), and mutual TLS when they name a certificate directory (a
+    cluster's frontend)."""
     return await Client.connect(settings.address, namespace=settings.namespace, tls=tls_config(settings),
-                                interceptors=telemetry.temporal_interceptors(), **options)
+                                interceptors=telemetry.temporal_interceptors(),
+                                data_converter=payload_codec.data_converter(), **options)
 
 
 def tls_config(settings: config.TemporalSettings) -> TLSConfig | bool:

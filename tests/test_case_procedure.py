@@ -49,6 +49,8 @@ class Court:
     legal: legal_time.ScenarioClock
     complaints: cpb_grpc.ComplaintsServiceStub
     registry: rpb_grpc.RegistryServiceStub
+    # The office whose handlers and supervisors act (not a field: scenarios of another office subclass).
+    office = OFFICE
 
     async def goto(self, legal_day: str) -> None:
         await legal_time.goto(self.env, self.legal, legal_day)
@@ -56,7 +58,8 @@ class Court:
     async def start_on(self, legal_day: str) -> None:
         await legal_time.start_on(self.env, self.legal, legal_day)
 
-    async def agency(self, region: str = "110108") -> rpb.Agency:
+    async def agency(self, region: str = "") -> rpb.Agency:
+        region = region or self.office[:2] + "0108"
         answer = await self.registry.CreateAgency(testdata.agency_request(region), metadata=metadata("operator"))
         return answer.agency
 
@@ -77,14 +80,14 @@ class Court:
         if filed.case_id:
             return filed.case_id
         listed = await self.complaints.ListCases(cpb.ListCasesRequest(
-            agency_credit_code=agency.credit_code, include_closed=True), metadata=metadata("handler", OFFICE))
+            agency_credit_code=agency.credit_code, include_closed=True), metadata=metadata("handler", self.office))
         [case] = listed.cases
         return case.case_id
 
     async def act(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> cpb.Case:
         role = "supervisor" if actor.startswith("supervisor") else "handler"
         request = getattr(cpb, f"{rpc}Request")(idempotency_key=uuid.uuid4().hex, case_id=case_id, **fields)
-        answer = await getattr(self.complaints, rpc)(request, metadata=metadata(role, OFFICE, subject=actor))
+        answer = await getattr(self.complaints, rpc)(request, metadata=metadata(role, self.office, subject=actor))
         return answer.case
 
     async def refused(self, rpc: str, case_id: str, actor: str = HANDLER, **fields) -> grpc.aio.AioRpcError:
@@ -98,12 +101,12 @@ class Court:
     async def escalations(self, case_id: str, supervisor: str = SUPERVISOR, **fields) -> list[cpb.Escalation]:
         """The case's escalations in a supervisor's inbox of the office."""
         answer = await self.complaints.ListEscalations(cpb.ListEscalationsRequest(page_size=500, **fields),
-                                                       metadata=metadata("supervisor", OFFICE, subject=supervisor))
+                                                       metadata=metadata("supervisor", self.office, subject=supervisor))
         return [e for e in answer.escalations if e.case_id == case_id]
 
     async def notifications(self, case_id: str, handler: str) -> list[cpb.Notification]:
         answer = await self.complaints.ListNotifications(cpb.ListNotificationsRequest(page_size=500),
-                                                         metadata=metadata("handler", OFFICE, subject=handler))
+                                                         metadata=metadata("handler", self.office, subject=handler))
         return [n for n in answer.notifications if n.case_id == case_id]
 
     async def state(self, case_id: str) -> CaseView:
@@ -115,7 +118,7 @@ class Court:
         view = await self.state(filed.case_id)
         for _ in range(100):
             summary = (await self.complaints.GetCase(cpb.GetCaseRequest(case_id=filed.case_id),
-                                                     metadata=metadata("handler", OFFICE))).case.summary
+                                                     metadata=metadata("handler", self.office))).case.summary
             if (summary.next_deadline, cpb.CaseStage.Name(summary.stage)) == (
                     view.next_deadline, f"CASE_STAGE_{view.stage.upper()}"):
                 break
@@ -392,6 +395,43 @@ async def test_duplicate_report_joins_the_open_case(court: Court):
     await court.goto("2026-04-20")  # past the 30-day merge window: a new case
     third = await court.report(agency)
     assert not third.joined_existing_case and third.case_id != first.case_id
+
+
+async def test_an_anonymous_report_joining_an_investigation_is_not_told_of_it(court: Court):
+    """A probe files anonymously on an agency under investigation: its page says what its own
+    filing implies (received that day, under verification), nothing of the case it joined: not
+    its stage, deadline or earlier entries, nor the joined notice. A real-name reporter joining
+    the same case is told (DOMAIN.md: real-name reporters learn whether a case was opened)."""
+    await court.start_on("2026-03-02")
+    agency = await court.agency()
+    first = await court.report(agency)
+    await court.goto("2026-03-05")
+    await court.act("OpenCase", first.case_id)
+    await court.goto("2026-03-20")
+    probe = await court.report(agency, real_name=False)
+    named = await court.report(agency)
+    assert named.case_id == first.case_id
+
+    told = await court.status(named)
+    assert told.stage == cpb.CASE_STAGE_INVESTIGATION and told.next_deadline
+    assert {m.action or m.notice for m in told.messages} >= {"received", "opened", "joined"}
+
+    # The probe's answer names no case: the page is read once the case's record has caught up.
+    probe_on_case = cpb.FileReportResponse(case_id=first.case_id, tracking_code=probe.tracking_code,
+                                           tracking_secret=probe.tracking_secret)
+    page = await court.status(probe_on_case)
+    assert (page.stage, page.stage_label, page.next_deadline) == (cpb.CASE_STAGE_VERIFICATION, "核查中（审查是否立案）", "")
+    assert [(m.action, m.notice, dict(m.data)) for m in page.messages] == [("received", "", {"on": "2026-03-20"})]
+    assert page.filed_on == "2026-03-20" and page.agency_name == agency.name
+
+    await court.goto("2026-04-10")
+    await court.act("SubmitDecision", first.case_id, penalty=cpb.Penalty(kind=cpb.PENALTY_KIND_NONE),
+                    reason="违法事实不成立")
+    await court.act("ApproveDecision", first.case_id, actor=SUPERVISOR)
+    page = await court.status(probe_on_case)
+    assert (page.stage, page.next_deadline) == (cpb.CASE_STAGE_CLOSED, "")
+    assert [m.action for m in page.messages] == ["received"]
+    assert (await court.status(named)).stage == cpb.CASE_STAGE_CLOSED
 
 
 # ---- penalties ---------------------------------------------------------------------------------

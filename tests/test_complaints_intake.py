@@ -272,7 +272,8 @@ async def test_an_anonymous_public_report_opens_a_case_and_starts_its_workflow(a
         "verification", "received", agency.region_code, agency.id, "public", "false_advertising")
     assert case.received_on == clock.today() and case.reporter_count == 1
     [reporter] = await rows(complaints, store.Reporter, store.Reporter.case_id == case.id)
-    assert not reporter.real_name and (reporter.name, reporter.phone, reporter.resident_id) == ("", "", "")
+    opened = complaints.store.identities.open(reporter.reference, reporter.real_name, reporter.identity)
+    assert not reporter.real_name and (opened.name, opened.phone, opened.resident_id) == ("", "", "")
     [kept] = await rows(complaints, store.Report, store.Report.case_id == case.id)
     assert kept.secret_sha256 == hashlib.sha256(answer.tracking_secret.encode()).hexdigest()
     assert answer.tracking_secret not in str(await checks.stored(complaints.store.engine, store.Base.metadata))
@@ -297,8 +298,13 @@ async def test_a_real_name_reporter_is_known_only_to_this_service(api, registry_
     answer = await file(api, report(agency, who))
 
     [reporter] = await rows(complaints, store.Reporter, store.Reporter.case_id == answer.case_id)
-    assert (reporter.real_name, reporter.name, reporter.phone, reporter.resident_id, reporter.organisation,
-            reporter.email) == (True, who.name, who.phone, who.resident_id, who.organisation, who.email)
+    # Sealed at rest: the row shows none of it; the key the service holds opens it.
+    stored = str(await checks.stored(complaints.store.engine, store.Base.metadata))
+    assert not [value for value in (who.name, who.phone, who.resident_id, who.organisation, who.email)
+                if value in stored]
+    opened = complaints.store.identities.open(reporter.reference, reporter.real_name, reporter.identity)
+    assert (opened.real_name, opened.name, opened.phone, opened.resident_id, opened.organisation, opened.email) == (
+        True, who.name, who.phone, who.resident_id, who.organisation, who.email)
     assert reporter.reference.startswith("rp-")
     history = await complaints.temporal.get_workflow_handle(answer.case_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes

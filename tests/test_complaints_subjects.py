@@ -241,10 +241,13 @@ async def test_a_merger_moves_the_reports_and_tells_every_reporter_once(api, reg
     assert into.description.count("【并案举报") == 2 and gone.description.count("【并案举报") == 1
     reports = await rows(complaints, store.Report, store.Report.merged_from == merged.case_id)
     assert {r.case_id for r in reports} == {kept.case_id} and len(reports) == 2
-    for filed in (kept, merged, anonymous):
+    for filed in (kept, merged):
         page = await status(api, filed)
         assert [m.notice for m in page.messages].count("merged") == 1, filed
         assert page.messages[-1].text.startswith("同一违法行为的举报已合并为一个案件办理")
+    # The anonymous report joined an open case: its page tells only its own filing, not the
+    # merger of cases it was never told of (domain.sees_case_progress).
+    assert [m.action or m.notice for m in (await status(api, anonymous)).messages] == ["received"]
     # A notice later goes to every reporter of the case left, the merged case's among them.
     told = await api.NotifyReporters(pb.NotifyReportersRequest(case_id=kept.case_id, notice_key="opening-decision",
                                                                code="opened", real_name_only=True), metadata=OPERATOR)

@@ -501,6 +501,11 @@ def test_linkage_ingress_passes_tls_through_to_the_endpoint() -> None:
 # --------------------------------------------------------------------------- #
 
 
+# The secrets a service's migration reads besides its database: revision 0011 of the complaints
+# service seals the reporters stored before.
+MIGRATION_KEYS = {"complaints": {"IPSS_COMPLAINTS_REPORTER_KEY": (AUTH_SECRET, "complaints-reporter-key")}}
+
+
 def test_migration_commands_are_the_suites() -> None:
     from suite import migrate
 
@@ -524,10 +529,11 @@ def test_migration_job_per_service(name: str, job_name: str) -> None:
     assert container["command"] == ["ipss", "migrate", service] and "args" not in container
     # The image of the release it migrates for.
     assert container["image"] == main_container(get(name, "Deployment", service))["image"]
-    # Its own database, and no other secret.
+    # Its own database, and no other secret but the keys its revisions need (MIGRATION_KEYS).
     env = env_map(container)
     assert secret_ref(env[db_env_name(service)]) == (DB_SECRET, f"{service}-url")
-    assert [e for e in env.values() if "valueFrom" in e] == [env[db_env_name(service)]]
+    assert {name: secret_ref(e) for name, e in env.items() if "valueFrom" in e} == {
+        db_env_name(service): (DB_SECRET, f"{service}-url"), **MIGRATION_KEYS.get(service, {})}
 
 
 @pytest.mark.parametrize("name", SUITE)
@@ -604,6 +610,19 @@ def test_token_secret_from_auth_secret(deployment: str) -> None:
 def test_complaints_replicas_share_the_tracking_key() -> None:
     env = env_map(main_container(get("prod", "Deployment", "complaints")))
     assert secret_ref(env["IPSS_COMPLAINTS_TRACKING_KEY"]) == (AUTH_SECRET, "complaints-tracking-key")
+
+
+def test_complaints_replicas_and_migrations_seal_reporters_with_one_key() -> None:
+    """Reporters' identities are sealed at rest under the key of ipss-auth: every replica, the
+    migration Job and the initContainer (revision 0011 seals the rows stored before) read the
+    same one; no other process holds it."""
+    deployment = get("prod", "Deployment", "complaints")
+    (init,) = pod_spec(deployment)["initContainers"]
+    for container in (main_container(deployment), init, main_container(get("prod", "Job", "migrate-complaints"))):
+        assert secret_ref(env_map(container)["IPSS_COMPLAINTS_REPORTER_KEY"]) == (AUTH_SECRET, "complaints-reporter-key")
+    for deployment in DEPLOYMENTS:
+        if deployment != "complaints":
+            assert "IPSS_COMPLAINTS_REPORTER_KEY" not in env_map(main_container(get("prod", "Deployment", deployment)))
 
 
 def test_registry_replicas_sign_with_one_key() -> None:
@@ -1039,6 +1058,17 @@ def test_temporal_persists_to_its_cloudnativepg_cluster_over_verified_tls() -> N
 # The processes that dial Temporal (suite.workflow_client.connect), and the search-attribute Job.
 TEMPORAL_CLIENTS = ("registry", "complaints", "inspections", "linkage", WORKER, "temporal-search-attributes")
 TEMPORAL_CLIENT_SECRET = "ipss-temporal-client-tls"
+
+
+def test_every_temporal_client_seals_payloads_with_one_key() -> None:
+    """The processes that dial Temporal seal their payloads under the key of ipss-auth
+    (suite.payload_codec): all the same one, or one could not read what another wrote."""
+    for deployment in DEPLOYMENTS:
+        env = env_map(main_container(get("prod", "Deployment", deployment)))
+        if deployment in TEMPORAL_CLIENTS:
+            assert secret_ref(env["IPSS_TEMPORAL_PAYLOAD_KEY"]) == (AUTH_SECRET, "temporal-payload-key")
+        else:
+            assert "IPSS_TEMPORAL_PAYLOAD_KEY" not in env, deployment
 
 
 @pytest.mark.parametrize("overlay", SUITE)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ipss.registry.v1 import registry_pb2 as rpb
 from ipss.registry.v1 import registry_pb2_grpc as rpb_grpc
 from services.complaints import store as complaints_store
+from services.complaints.domain import ReporterIdentity
 from services.inspections import store as inspections_store
 from suite import db, migrate, outbox, testdata
 from tests.conftest import fresh_database, metadata
@@ -46,8 +47,10 @@ async def complaints_with_case(url: str, agency_id: str = "agency-1") -> tuple[c
             due_sort=date(9999, 12, 31), rules_version="2026.1", deadlines=[], allowed_actions=[],
             created_at=AT, updated_at=AT))
         await session.flush()
-        session.add(complaints_store.Reporter(reference=f"rp-{uuid.uuid4().hex[:10]}", case_id=case_id,
-                                              real_name=True, name=SENTINEL, phone="13800138000", created_at=AT))
+        reference = f"rp-{uuid.uuid4().hex[:10]}"
+        session.add(complaints_store.Reporter(reference=reference, case_id=case_id, real_name=True, created_at=AT,
+                                              identity=store.identities.seal(reference, ReporterIdentity(
+                                                  True, name=SENTINEL, phone="13800138000"))))
     return store, case_id
 
 

@@ -107,3 +107,38 @@ def test_columns_added_to_tables_in_use_give_stored_rows_their_defaults(service,
     finally:
         engine.dispose()
     assert dict(zip(added, row)) == added
+
+
+def test_reporters_stored_before_are_sealed_on_upgrade_and_opened_on_downgrade(empty_database):
+    """Complaints 0011: a reporter row of 0010 holds its identity in plain columns; after the
+    upgrade the row holds no trace of it, GetCase's reading opens it again, and a downgrade puts
+    the plain columns back as they were."""
+    from services.complaints.identities import ReporterIdentities
+
+    who = dict(name="迁移哨兵", phone="13912345678", resident_id="11010519491231002X", organisation="哨兵科技有限公司",
+               email="sentinel@example.com")
+    assert migrate.upgrade("complaints", "0010", database_url=empty_database)
+    engine = sqlalchemy.create_engine(db.sync_url(empty_database))
+    try:
+        stored = sqlalchemy.MetaData()
+        stored.reflect(engine)
+        with engine.begin() as connection:
+            for table in ("cases", "reporters"):
+                row = sample_row(stored.tables[table]) | (dict(reference="rp-sentinel", real_name=True, **who)
+                                                          if table == "reporters" else {})
+                connection.execute(stored.tables[table].insert().values(row))
+        assert migrate.upgrade("complaints", database_url=empty_database)
+        with engine.connect() as connection:
+            [row] = connection.execute(sqlalchemy.text("SELECT * FROM reporters")).all()
+        assert not [value for value in who.values() if value.encode() in repr(tuple(row)).encode()
+                    or value.encode() in b"".join(v for v in row if isinstance(v, bytes))]
+        opened = ReporterIdentities().open(row.reference, row.real_name, row.identity)
+        assert {name: getattr(opened, name) for name in who} == who and opened.real_name
+
+        assert migrate.downgrade("complaints", "0010", database_url=empty_database)
+        with engine.connect() as connection:
+            [row] = connection.execute(sqlalchemy.text(
+                "SELECT name, phone, resident_id, organisation, email FROM reporters")).all()
+        assert tuple(row) == tuple(who.values())
+    finally:
+        engine.dispose()

@@ -143,14 +143,15 @@ class ComplaintsApi(pb_grpc.ComplaintsServiceServicer):
                                                 request.tracking_secret)
         if status is None:
             raise UnknownReport()
-        case = status.case
+        case, report = status.case, status.report
+        if domain.sees_case_progress(report.source, status.real_name, report.joined_existing_case):
+            progress = stage_fields(case.stage, case.next_deadline, case.next_deadline_provisional, status.messages)
+        else:
+            as_filed = domain.status_as_filed(case.stage, report.filed_at, report.filed_on)
+            progress = stage_fields(as_filed.stage, None, False, as_filed.messages)
         return pb.GetReportStatusResponse(
-            stage=enum_value(STAGE, case.stage), stage_label=domain.STAGE_LABELS.get(case.stage, case.stage),
-            next_deadline=format_date(case.next_deadline), next_deadline_provisional=case.next_deadline_provisional,
-            next_deadline_note=domain.provisional_note(case.next_deadline, case.next_deadline_provisional),
             agency_name=domain.subject_name(case.subject_kind, case.agency_name, case.practitioner_name),
-            category=enum_value(CATEGORY, case.category), filed_on=format_date(status.report.filed_on),
-            messages=[reporter_message(domain.for_reporter(m)) for m in status.messages])
+            category=enum_value(CATEGORY, case.category), filed_on=format_date(report.filed_on), **progress)
 
     # -- the queue and the record --
 
@@ -596,6 +597,15 @@ def case_message(case_file: store.CaseFile, with_reporters: bool, today) -> pb.C
         surcharge_cny=surcharge_on(case, today), paid_on=format_date(case.paid_on),
         surcharge_paused=[pb.ReviewSpan(filed_on=filed_on, concluded_on=concluded_on)
                           for filed_on, concluded_on in case.surcharge_paused])
+
+
+def stage_fields(stage: str, next_deadline: date | None, provisional: bool,
+                 messages: list[domain.ReporterMessage]) -> dict:
+    """The fields of a reporter's page that tell how far the case is."""
+    return dict(stage=enum_value(STAGE, stage), stage_label=domain.STAGE_LABELS.get(stage, stage),
+                next_deadline=format_date(next_deadline), next_deadline_provisional=provisional,
+                next_deadline_note=domain.provisional_note(next_deadline, provisional),
+                messages=[reporter_message(domain.for_reporter(m)) for m in messages])
 
 
 def reporter_message(message: domain.ReporterMessage) -> pb.ReporterMessage:

@@ -238,6 +238,7 @@ CLOSED = "closed"
 # The action a supervisor takes on a requested extension; the record lists it while one waits.
 APPROVE_EXTENSION = "approve_extension"
 INITIAL_STATUS = "received"
+RECEIVED = "received"  # the timeline entry of a report's receipt (收到举报)
 NO_DEADLINE = date(9999, 12, 31)  # sorts a case without a running deadline after every other
 
 STAGE_LABELS = {
@@ -630,6 +631,31 @@ def answer_names_case(source: str, reporter: ReporterIdentity | None) -> bool:
     of the case anyway (the joined notice, the opening decision); not for an anonymous public
     report, whose answer must not confirm an investigation to someone filing only to probe."""
     return source != PUBLIC or (reporter is not None and reporter.real_name)
+
+
+def sees_case_progress(source: str, real_name: bool | None, joined_existing_case: bool) -> bool:
+    """Whether a report's status page shows its case's progress (stage, next deadline, public
+    timeline, notices). Not for an anonymous public report that joined an open case: the case's
+    stage, its deadlines and its entries from before the filing would confirm an investigation
+    to someone filing only to probe (as its FileReport answer would, see answer_names_case).
+    Such a page shows what the filing itself implies (status_as_filed). A report that opened its
+    case sees the progress its own filing brought; a real-name reporter is told of the case anyway."""
+    return not joined_existing_case or source != PUBLIC or bool(real_name)
+
+
+@dataclass(frozen=True)
+class StatusAsFiled:
+    """What the page of a report that may not see its case's progress shows."""
+
+    stage: str
+    messages: list[ReporterMessage]
+
+
+def status_as_filed(case_stage: str, filed_at: datetime, filed_on: date) -> StatusAsFiled:
+    """A report is received on its own filing day and verified until the case closes: no earlier
+    day, no later stage, no deadline (each would tell the case's own history)."""
+    receipt = ReporterMessage(filed_at, action=RECEIVED, data={"on": filed_on.isoformat()})
+    return StatusAsFiled(CLOSED if case_stage == CLOSED else VERIFICATION, [receipt])
 
 
 def _reporter_label(vocabulary: str, word: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.complaints import domain, statistics
+from services.complaints.identities import ReporterIdentities
 from suite import audit, db, outbox, pages, workflow_outbox
 from suite.errors import NotFound
 from suite.idempotency import IdempotencyRecordMixin
@@ -139,22 +140,16 @@ class Case(Base):
 
 
 class Reporter(Base):
-    """Who reported (举报人). Only this table holds identities; everything else holds `reference`."""
+    """Who reported (举报人). Only this table holds identities, sealed (services.complaints.identities);
+    everything else holds `reference`."""
 
     __tablename__ = "reporters"
     reference: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     real_name: Mapped[bool] = mapped_column(Boolean)
-    name: Mapped[str] = mapped_column(String(100), default="")
-    phone: Mapped[str] = mapped_column(String(20), default="")
-    resident_id: Mapped[str] = mapped_column(String(18), default="")
-    organisation: Mapped[str] = mapped_column(String(200), default="")
-    email: Mapped[str] = mapped_column(String(200), default="")
+    # The identity fields (domain.ReporterIdentity.IDENTITY_FIELDS), sealed under the reporter key.
+    identity: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(db.Instant)
-
-    def identity(self) -> domain.ReporterIdentity:
-        return domain.ReporterIdentity(self.real_name, self.name, self.phone, self.resident_id, self.organisation,
-                                       self.email)
 
 
 class Report(Base):
@@ -382,7 +377,7 @@ class CaseFile:
 
     case: Case
     reports: list[Report]
-    reporters: list[Reporter]
+    reporters: list[domain.ReporterIdentity]
     attachment_ids: list[str]
     timeline: list[TimelineEntry]
 
@@ -392,6 +387,8 @@ class ReportStatus:
     report: Report
     case: Case
     messages: list[domain.ReporterMessage]
+    # Whether the report's reporter gave their name; None for a report filed without a reporter (by staff).
+    real_name: bool | None
 
 
 @dataclass(frozen=True)
@@ -512,8 +509,10 @@ def decode_export_token(token: str) -> str:
 
 
 class ComplaintsStore:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, identities: ReporterIdentities | None = None):
         self.engine = engine
+        # Seals reporters' identities as they are written and opens them for GetCase (the configured key unless given).
+        self.identities = identities or ReporterIdentities()
         self.sessions = db.sessionmaker(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # Called after a commit that added member events (the server wakes its outbox relay).
@@ -604,7 +603,8 @@ class ComplaintsStore:
         reference, reporters = None, []
         if intake.reporter is not None:
             reference = domain.new_reporter_reference()
-            reporters.append(Reporter(reference=reference, case_id=case.id, created_at=now, **asdict(intake.reporter)))
+            reporters.append(Reporter(reference=reference, case_id=case.id, real_name=intake.reporter.real_name,
+                                      identity=self.identities.seal(reference, intake.reporter), created_at=now))
             session.add(reporters[0])
             case.reporter_count += 1
             case.updated_at = now
@@ -618,7 +618,8 @@ class ComplaintsStore:
         await session.flush()
         await self._insert_once(session, CaseAttachment, [dict(case_id=case.id, attachment_id=a, added_at=now)
                                                          for a in dict.fromkeys(intake.attachment_ids)])
-        if joined and reference is not None:
+        # The joined notice would confirm an investigation to an anonymous prober (sees_case_progress).
+        if joined and reference is not None and domain.answer_names_case(intake.source, intake.reporter):
             session.add(ReporterMessage(report_id=report.id, notice_key=domain.JOINED_NOTICE_KEY,
                                         code=domain.JOINED_NOTICE_CODE, sent_at=now))
         return Filing(case.id, code, joined, reference, None if joined else (case, reporters))
@@ -658,6 +659,8 @@ class ComplaintsStore:
             if report is None or not matches:
                 return None
             case = await self._case(session, report.case_id)
+            real_name = await session.scalar(select(Reporter.real_name).where(
+                Reporter.reference == report.reporter_reference)) if report.reporter_reference else None
             messages = [domain.ReporterMessage(m.sent_at, notice=m.code, data=m.data, recorded=m.text)
                         for m in (await session.execute(select(ReporterMessage).where(
                             ReporterMessage.report_id == report.id))).scalars()]
@@ -665,7 +668,7 @@ class ComplaintsStore:
                 TimelineEntry.case_id == case.id, TimelineEntry.internal.is_(False)))).scalars()
             messages += [domain.ReporterMessage(e.at, action=e.action, data=e.data, recorded=e.detail)
                          for e in entries]
-        return ReportStatus(report, case, sorted(messages, key=lambda m: m.at))
+        return ReportStatus(report, case, sorted(messages, key=lambda m: m.at), real_name)
 
     # -- the case record --
 
@@ -682,8 +685,9 @@ class ComplaintsStore:
             # A case merged away keeps the accounts it was opened on.
             reports = list((await session.execute(select(Report).where(
                 or_(Report.case_id == case_id, Report.merged_from == case_id)).order_by(Report.id))).scalars())
-            reporters = list((await session.execute(select(Reporter).where(Reporter.case_id == case_id)
-                                                    .order_by(Reporter.created_at, Reporter.reference))).scalars())
+            reporters = [self.identities.open(r.reference, r.real_name, r.identity) for r in (await session.execute(
+                select(Reporter).where(Reporter.case_id == case_id).order_by(Reporter.created_at, Reporter.reference)
+            )).scalars()]
             attachment_ids = list((await session.execute(
                 select(CaseAttachment.attachment_id).where(CaseAttachment.case_id == case_id)
                 .order_by(CaseAttachment.added_at, CaseAttachment.attachment_id))).scalars())

@@ -29,6 +29,7 @@ from workflows.association_discipline import PERIOD
 from workflows.worker import WORKFLOWS, Activities, build_worker
 
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ async def test_a_measure_is_public_for_its_period_then_its_publicity_ends(tempor
         recorded = await api.RecordAssociationDiscipline(pb.RecordAssociationDisciplineRequest(
             association_id=association.id, agency_id=agency.id, measure=pb.DISCIPLINE_MEASURE_PUBLIC_CENSURE,
             document_number=report.document_number, decided_on=report.decided_on, publicity_ends_on=ends_on),
-            metadata=OPERATOR)
+            metadata=MACHINE)
         assert (recorded.event.id, recorded.event.kind, recorded.event.publicity_ends_on) == (
             view.credit_event_id, pb.CREDIT_EVENT_KIND_ASSOCIATION_DISCIPLINE, ends_on)
         profile = (await api.GetCreditProfile(pb.GetCreditProfileRequest(agency_id=agency.id),

@@ -45,7 +45,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
 @asynccontextmanager
 async def worker(temporal: WorkflowEnvironment, registry) -> AsyncIterator[str]:
     activities = Activities.connect(registry_address=registry.address,
-                                    token=token("operator", subject=WORKER_SUBJECT))
+                                    token=token("machine", subject=WORKER_SUBJECT))
     queue = f"discipline-test-{uuid.uuid4().hex[:8]}"
     try:
         async with build_worker(temporal.client, activities, queue):

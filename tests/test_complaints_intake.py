@@ -171,7 +171,7 @@ async def replica_with_worker(registry, complaints, queue: str, legal_clock: clo
                             calendar=(lambda: periods.calendar) if periods else None)
     address = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
     activities = Activities.connect(registry_address=registry.address, complaints_address=address,
-                                    token=token("operator", subject="ipss-worker"), periods=periods)
+                                    token=token("machine", subject="ipss-worker"), periods=periods)
     try:
         async with grpc.aio.insecure_channel(address) as channel, build_worker(complaints.temporal, activities, queue):
             yield address, pb_grpc.ComplaintsServiceStub(channel)

@@ -244,7 +244,7 @@ async def test_the_workflow_lists_on_the_listing_day_and_moves_three_years_on(te
     async with registry_on(database) as (api, address):
         filer, non_filer = await agency(api), await agency(api)
         await file_report(api, filer.id, 2026, "2027-03-02")
-        activities = Activities.connect(registry_address=address, token=token("operator", subject=WORKER_SUBJECT))
+        activities = Activities.connect(registry_address=address, token=token("machine", subject=WORKER_SUBJECT))
         queue = f"credit-lists-{key()[:8]}"
         try:
             async with build_worker(temporal.client, activities, queue):

@@ -92,7 +92,7 @@ async def registry_on(database_url: str, legal: ScenarioClock, temporal: Workflo
 
 @asynccontextmanager
 async def worker(temporal: WorkflowEnvironment, address: str, queue: str) -> AsyncIterator[None]:
-    activities = Activities.connect(registry_address=address, token=token("operator", subject=WORKER_SUBJECT))
+    activities = Activities.connect(registry_address=address, token=token("machine", subject=WORKER_SUBJECT))
     try:
         async with build_worker(temporal.client, activities, queue):
             yield

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from suite import config
 
@@ -23,17 +22,16 @@ TOKEN_KEY_VARIABLES = ("IPSS_MACHINE_KEY", "IPSS_MACHINE_PUBLIC_KEY", "IPSS_SIGN
 
 
 def token_keys() -> dict[str, str]:
-    """The token keys (suite.config: the machine key, the development sign-in key) as PEMs in the
-    variables every process reads: made once for this benchmark and put in its own environment,
-    so that the processes it starts and the calls it makes itself trust the same keys."""
-    if "IPSS_MACHINE_KEY" not in os.environ:
-        for name in ("MACHINE", "SIGNIN"):
-            key = Ed25519PrivateKey.generate()
-            os.environ[f"IPSS_{name}_KEY"] = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-            os.environ[f"IPSS_{name}_PUBLIC_KEY"] = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return {variable: os.environ[variable] for variable in TOKEN_KEY_VARIABLES}
+    """The token keys this process uses (suite.config: the machine key, the development sign-in
+    key, from its environment or its var directory) as PEMs in the variables every process reads:
+    the processes a benchmark starts and the calls it makes itself trust the same keys."""
+    keys = {}
+    for name, key in (("MACHINE", config.machine_key()), ("SIGNIN", config.signin_key())):
+        keys[f"IPSS_{name}_KEY"] = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        keys[f"IPSS_{name}_PUBLIC_KEY"] = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return keys
 
 
 def free_port() -> int:

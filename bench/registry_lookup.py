@@ -276,7 +276,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             seeded_database(backend, args, Path(work)) as (url, seed_seconds):
         workdir = Path(work)
         agencies, people = sample_targets(url)
-        token_keys()
         total = int(args.qps * (args.warmup + args.seconds))
         calls = plan_calls(total, agencies, people, random.Random(args.rng_seed))
         with registry_process(url, workdir, args.server_processes) as (server, address):

@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from ipss.options.v1 import options_pb2
-from suite import auth, config, db, telemetry, validation
+from suite import auth, db, telemetry, validation
 from suite import logging as suite_logging
 from suite.errors import (DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied,
                           ResourceExhausted, Unauthenticated)

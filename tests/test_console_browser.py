@@ -13,7 +13,6 @@ used by keyboard alone, and the main colours' contrast is computed from the styl
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import sys

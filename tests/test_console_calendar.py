@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
 from datetime import date
 from pathlib import Path

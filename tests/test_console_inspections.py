@@ -14,7 +14,6 @@ import asyncio
 import gzip
 import io
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass

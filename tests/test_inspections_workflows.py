@@ -9,7 +9,6 @@ report."""
 from __future__ import annotations
 
 import asyncio
-import os
 from contextlib import asynccontextmanager
 
 import grpc

@@ -10,8 +10,10 @@ GEN_STAMP := ipss/.generated
 # The console's gettext catalogues, compiled from their .po files (the .mo files are not kept in git).
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard console/locale/*/LC_MESSAGES/messages.po))
 BUF := .tools/node_modules/.bin/buf
+# A real OpenID Connect provider for the console's sign-in test (tests/oidc/provider.mjs).
+OIDC_PROVIDER := .tools/node_modules/oidc-provider/package.json
 
-.PHONY: install gen run demo test lint-proto browser bench clean
+.PHONY: install gen run demo test lint-proto browser oidc-provider bench clean
 
 install: $(STAMP) $(GEN_STAMP) $(CATALOGUES)
 
@@ -42,6 +44,11 @@ demo: install
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1.75.0
 
+$(OIDC_PROVIDER):
+	npm install --silent --no-audit --no-fund --save-exact --prefix .tools oidc-provider@9.13.3
+
+oidc-provider: $(OIDC_PROVIDER)
+
 lint-proto: $(BUF)
 	cd proto && ../$(BUF) lint
 
@@ -55,7 +62,7 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; \
 		else echo "need $(CHROMIUM): run as root, or apt-get install chromium fonts-wqy-microhei"; exit 1; fi; fi
 
-test: install lint-proto browser
+test: install lint-proto browser oidc-provider
 	$(BIN)/pytest
 
 # Every benchmark once; writes bench/RESULTS.md and the README's table (ARGS='--only draw --quick').

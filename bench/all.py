@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.processes import free_port
+from bench.processes import TOKEN_KEY_VARIABLES, free_port
 from suite import config
 
 ROOT = config.REPO_ROOT
@@ -253,7 +253,8 @@ def running_suite(log_dir: Path, env: dict[str, str]):
         for name in (*config.SERVICES, "linkage", "console"):
             env.pop(f"IPSS_{name.upper()}_ADDR", None)
             env.pop(f"IPSS_{name.upper()}_DATABASE_URL", None)
-        env.pop("IPSS_TOKEN_SECRET", None)  # made in the fresh var directory, read there by the bench
+        for variable in TOKEN_KEY_VARIABLES:  # made in the fresh var directory, read there by the bench
+            env.pop(variable, None)
         env["IPSS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{env['IPSS_TEMPORAL_PORT']}"
         up = subprocess.Popen([str(Path(sys.executable).parent / "ipss"), "up"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from bench.campaign import database
-from bench.processes import free_port, process, wait_ready
+from bench.processes import free_port, process, token_keys, wait_ready
 from contracts import search_attributes
 from contracts.credit_lists import CREDIT_LISTS_WORKFLOW, VIEW_QUERY, WORKFLOW_ID, CreditListsState, CreditListsView
 from rules import Rules
@@ -108,11 +107,10 @@ def bare_insert_seconds(url: str, report_year: int) -> float:
 async def run(args: argparse.Namespace, url: str, workdir: Path) -> dict:
     report_year = clock.today().year
     offset = (clock.today() - listing_day(report_year)).days
-    secret = secrets.token_urlsafe(32)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
                                                 search_attributes=search_attributes.ALL)
     registry_address = f"127.0.0.1:{free_port()}"
-    common = dict(os.environ, IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
+    common = dict(os.environ, **token_keys(), IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
                   IPSS_TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
                   IPSS_TEMPORAL_TASK_QUEUE=TASK_QUEUE, IPSS_REGISTRY_ADDR=registry_address,
                   IPSS_REGISTRY_PORT=registry_address.rsplit(":", 1)[1], IPSS_REGISTRY_DATABASE_URL=url,

@@ -24,7 +24,6 @@ import gc
 import json
 import os
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import sqlalchemy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.processes import cpu_seconds, dev_server_pid, free_port, process, wait_ready
+from bench.processes import cpu_seconds, dev_server_pid, free_port, process, token_keys, wait_ready
 from bench.registry_lookup import fresh_database
 from bench.temporal_cost import WaitingWorkflow, server_cpu_ms_per_workflow
 from ipss.inspections.v1 import inspections_pb2 as pb
@@ -131,12 +130,11 @@ async def history_lengths(client, campaign_id: str, task_ids: list[str]) -> tupl
 
 
 async def run(args: argparse.Namespace, registry_url: str, inspections_url: str, workdir: Path) -> dict:
-    secret = secrets.token_urlsafe(32)
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
                                                 search_attributes=search_attributes.ALL)
     temporal_address = env.client.service_client.config.target_host
     registry_address, inspections_address = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    common = dict(os.environ, IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
+    common = dict(os.environ, **token_keys(), IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
                   IPSS_TEMPORAL_ADDRESS=temporal_address, IPSS_TEMPORAL_TASK_QUEUE=TASK_QUEUE,
                   IPSS_REGISTRY_ADDR=registry_address, IPSS_INSPECTIONS_ADDR=inspections_address,
                   IPSS_REGISTRY_DATABASE_URL=registry_url, IPSS_INSPECTIONS_DATABASE_URL=inspections_url,
@@ -154,14 +152,14 @@ async def run(args: argparse.Namespace, registry_url: str, inspections_url: str,
             await wait_ready("the inspections service", inspections,
                              lambda: healthy(inspections_address, "ipss.inspections.v1.InspectionsService"))
             processes = {"temporal": dev_server_pid(), "worker": worker.pid, "inspections": inspections.pid}
-            return await drive(args, env, inspections_address, registry_url, secret, processes)
+            return await drive(args, env, inspections_address, registry_url, processes)
     finally:
         await env.shutdown()
 
 
-async def drive(args, env: WorkflowEnvironment, address: str, registry_url: str, secret: str,
+async def drive(args, env: WorkflowEnvironment, address: str, registry_url: str,
                 processes: dict[str, int]) -> dict:
-    token = auth.mint("supervisor", "bench-supervisor", secret=secret)
+    token = auth.mint("supervisor", "bench-supervisor")
     metadata = (("authorization", f"Bearer {token}"),)
     rng = random.Random(args.rng_seed)
     async with grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:

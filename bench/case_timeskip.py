@@ -93,7 +93,6 @@ async def run(cases: int) -> dict:
     from services.registry.server import build as build_registry
 
     work = Path(tempfile.mkdtemp(prefix="ipss-bench-timeskip-"))
-    os.environ.setdefault("IPSS_TOKEN_SECRET", uuid.uuid4().hex)
     urls = {name: f"sqlite+aiosqlite:///{work / name}.db" for name in ("registry", "complaints")}
     for name, url in urls.items():
         migrate.upgrade(name, database_url=url)

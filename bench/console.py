@@ -41,7 +41,7 @@ import sqlalchemy
 from sqlalchemy import text
 
 from bench.load import percentile
-from bench.processes import free_port, process, wait_ready
+from bench.processes import free_port, process, token_keys, wait_ready
 from bench.registry_lookup import fresh_database as registry_database
 from console.web import SESSION_COOKIE
 from rules import Rules, WorkingDayCalendar
@@ -318,17 +318,17 @@ class Outcome:
     status: int
 
 
-def plan_requests(count: int, ids: list[str], agencies: list[Agency], secret: str,
+def plan_requests(count: int, ids: list[str], agencies: list[Agency],
                   rng: random.Random) -> list[Request]:
     """`count` requests for each page, interleaved: page after page, as users' clicks arrive."""
-    nationwide = auth.mint("handler", "bench-handler", secret=secret, ttl_seconds=24 * 3600)
+    nationwide = auth.mint("handler", "bench-handler", ttl_seconds=24 * 3600)
     provincial: dict[str, str] = {}
     requests = []
     for _ in range(count):
         agency = rng.choice(agencies)
         province = agency.region_code[:2] + "0000"
         if province not in provincial:
-            provincial[province] = auth.mint("handler", f"bench-{province}", region=province, secret=secret,
+            provincial[province] = auth.mint("handler", f"bench-{province}", region=province,
                                              ttl_seconds=24 * 3600)
         token = rng.choice((nationwide, provincial[province]))
         query = rng.choice(("view=office", "view=office", "view=mine", f"view=office&stage={rng.choice(STAGES)}",
@@ -415,9 +415,8 @@ def run(args: argparse.Namespace) -> dict:
         load_seconds = time.perf_counter() - started
         print(f"{BENCH}: registry {seeded['agencies']} agencies, {seeded['practitioners']} practitioners; "
               f"complaints {loaded} ({load_seconds:.1f} s)", flush=True)
-        secret = secrets.token_urlsafe(32)
         ports = {name: free_port() for name in ("registry", "complaints", "console")}
-        env = dict(os.environ, IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
+        env = dict(os.environ, **token_keys(), IPSS_VAR_DIR=str(workdir), IPSS_BIND="127.0.0.1",
                    IPSS_REGISTRY_DATABASE_URL=registry_url, IPSS_COMPLAINTS_DATABASE_URL=complaints_url,
                    IPSS_REGISTRY_PORT=str(ports["registry"]), IPSS_COMPLAINTS_PORT=str(ports["complaints"]),
                    IPSS_REGISTRY_ADDR=f"127.0.0.1:{ports['registry']}",
@@ -436,7 +435,7 @@ def run(args: argparse.Namespace) -> dict:
         }
         asyncio.run(wait_all_ready(children))
         per_page = int(args.qps * (args.warmup + args.seconds))
-        requests = plan_requests(per_page, case_ids(complaints_url), agencies, secret, rng)
+        requests = plan_requests(per_page, case_ids(complaints_url), agencies, rng)
         outcomes, start = asyncio.run(drive(f"http://127.0.0.1:{ports['console']}", requests,
                                             args.qps * len(PAGES), args.clients))
     pages = figures(outcomes, start + args.warmup)

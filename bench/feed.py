@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.processes import free_port, process, wait_ready
+from bench.processes import free_port, process, token_keys, wait_ready
 from bench.registry_lookup import fresh_database, registry_process
 from ipss.linkage.v1 import linkage_pb2 as pb
 from ipss.linkage.v1 import linkage_pb2_grpc as pb_grpc
@@ -64,11 +63,16 @@ class Stream:
     last_at: float = 0.0
 
 
-def operator(secret: str) -> tuple:
-    return (("authorization", f"Bearer {auth.mint('operator', 'bench-feed', secret=secret)}"),)
+def operator() -> tuple:
+    return (("authorization", f"Bearer {auth.mint('operator', 'bench-feed')}"),)
 
 
-async def set_up(registry_address: str, secret: str, associations: int, certs: Path
+def relay() -> tuple:
+    """As the services' outbox relays call the registry: the machine key's token."""
+    return (("authorization", f"Bearer {auth.machine_signer().mint('machine', 'bench-feed-relay')}"),)
+
+
+async def set_up(registry_address: str, associations: int, certs: Path
                  ) -> dict[str, list[str]]:
     """Associations, each with its members and certificate: the member agency ids by association."""
     members: dict[str, list[str]] = {}
@@ -78,15 +82,14 @@ async def set_up(registry_address: str, secret: str, associations: int, certs: P
             code = testdata.credit_code("110000")
             association = (await stub.CreateAssociation(rpb.CreateAssociationRequest(
                 idempotency_key=uuid.uuid4().hex, name=f"基准协会{n:02d}", credit_code=code, region_code="110000",
-                kinds=[rpb.AGENCY_KIND_PATENT]), metadata=operator(secret))).association
+                kinds=[rpb.AGENCY_KIND_PATENT]), metadata=operator())).association
             members[association.id] = []
             for _ in range(MEMBERS_PER_ASSOCIATION):
-                agency = (await stub.CreateAgency(testdata.agency_request(), metadata=operator(secret))).agency
+                agency = (await stub.CreateAgency(testdata.agency_request(), metadata=operator())).agency
                 await stub.AdmitMember(rpb.AdmitMemberRequest(
                     idempotency_key=uuid.uuid4().hex, association_id=association.id, agency_id=agency.id,
-                    joined_on="2020-01-01"), metadata=operator(secret))
+                    joined_on="2020-01-01"), metadata=operator())
                 members[association.id].append(agency.id)
-    os.environ["IPSS_TOKEN_SECRET"] = secret
     await issue_certificates(list(members), days=30, registry_address=registry_address, directory=certs)
     return members
 
@@ -98,7 +101,7 @@ def plan_events(members: dict[str, list[str]], count: int, rng: random.Random) -
              f"bench:{i}") for i in range(count)]
 
 
-async def write(registry_address: str, secret: str, planned: list[tuple[str, str, str]], sent: dict[str, float]
+async def write(registry_address: str, planned: list[tuple[str, str, str]], sent: dict[str, float]
                 ) -> None:
     batches = [planned[i:i + WRITE_BATCH] for i in range(0, len(planned), WRITE_BATCH)]
     queue: asyncio.Queue = asyncio.Queue()
@@ -115,7 +118,7 @@ async def write(registry_address: str, secret: str, planned: list[tuple[str, str
                 sent[key] = now
             await stub.AppendMemberEvents(rpb.AppendMemberEventsRequest(events=[rpb.MemberEventDraft(
                 source_key=key, kind=rpb.MEMBER_EVENT_KIND_CASE_OPENED, agency_id=agency, occurred_at=at,
-                subject_id=key, facts={"on": "2026-12-04"}) for _, agency, key in batch]), metadata=operator(secret),
+                subject_id=key, facts={"on": "2026-12-04"}) for _, agency, key in batch]), metadata=relay(),
                 timeout=60)
 
     async with grpc.aio.insecure_channel(registry_address) as channel:
@@ -234,21 +237,20 @@ async def bare_rate(address: str, authority: Path, client: tls.KeyPair, streams:
 
 def run(args: argparse.Namespace) -> dict:
     rng = random.Random(args.rng_seed)
-    secret = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ipss-bench-feed-") as work, fresh_database(args.db, Path(work)) as url:
         workdir = Path(work)
-        os.environ.update(IPSS_VAR_DIR=str(workdir), IPSS_TOKEN_SECRET=secret)
+        os.environ.update(IPSS_VAR_DIR=str(workdir), **token_keys())
         migrate.upgrade("registry", database_url=url)
-        with registry_process(url, workdir, secret, 1) as (registry, registry_address):
+        with registry_process(url, workdir, 1) as (registry, registry_address):
             asyncio.run(wait_ready("the registry", registry, lambda: healthy(registry_address)))
-            members = asyncio.run(set_up(registry_address, secret, args.associations, workdir / "certs"))
+            members = asyncio.run(set_up(registry_address, args.associations, workdir / "certs"))
             port, health = free_port(), free_port()
             env = dict(os.environ, IPSS_REGISTRY_ADDR=registry_address, IPSS_LINKAGE_PORT=str(port),
                        IPSS_LINKAGE_HEALTH_PORT=str(health), IPSS_LINKAGE_CALLS_PER_SECOND="100000",
                        IPSS_LINKAGE_BURST="100000", IPSS_LINKAGE_WATCHES="8", IPSS_LOG_LEVEL="warning")
             with process("linkage", [sys.executable, "-m", "services.linkage"], env, workdir) as linkage:
                 asyncio.run(wait_ready("the linkage endpoint", linkage, lambda: healthy(f"127.0.0.1:{health}")))
-                fed = asyncio.run(feed(f"127.0.0.1:{port}", registry_address, secret, members, workdir, args, rng))
+                fed = asyncio.run(feed(f"127.0.0.1:{port}", registry_address, members, workdir, args, rng))
         bare_port, bare_health = free_port(), free_port()
         with process("linkage-bare", [sys.executable, "-m", "bench.feed", "--serve-bare", str(bare_port),
                                       "--health-port", str(bare_health),
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> dict:
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
-async def feed(address: str, registry_address: str, secret: str, members: dict[str, list[str]], workdir: Path,
+async def feed(address: str, registry_address: str, members: dict[str, list[str]], workdir: Path,
                args: argparse.Namespace, rng: random.Random) -> dict:
     planned = plan_events(members, args.events, rng)
     streams = {association: Stream(association) for association in members}
@@ -278,7 +280,7 @@ async def feed(address: str, registry_address: str, secret: str, members: dict[s
     followers = [asyncio.create_task(follow(address, authority, tls.association_pair(a, workdir / "certs"),
                                             streams[a], sent, random.Random(rng.random()), deadline))
                  for a in members]
-    await write(registry_address, secret, planned, sent)
+    await write(registry_address, planned, sent)
     written = time.perf_counter()
     await asyncio.gather(*followers)
     finished = max(s.last_at for s in streams.values())

@@ -166,7 +166,10 @@ def caller(role: str) -> tuple[tuple[str, str], ...]:
     """A bearer token for the role (an association's names one nobody registered); none for the public."""
     if role == "public":
         return ()
-    token = auth.mint(role, f"hostile-{role}", association_id="as-hostile" if role == "association" else "")
+    if role == "machine":
+        token = auth.machine_signer().mint("machine", "hostile-machine")
+    else:
+        token = auth.mint(role, f"hostile-{role}", association_id="as-hostile" if role == "association" else "")
     return (("authorization", f"Bearer {token}"),)
 
 

@@ -13,9 +13,25 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from suite import config
 
 STARTUP_SECONDS = 60
+TOKEN_KEY_VARIABLES = ("IPSS_MACHINE_KEY", "IPSS_MACHINE_PUBLIC_KEY", "IPSS_SIGNIN_KEY", "IPSS_SIGNIN_PUBLIC_KEY")
+
+
+def token_keys() -> dict[str, str]:
+    """The token keys this process uses (suite.config: the machine key, the development sign-in
+    key, from its environment or its var directory) as PEMs in the variables every process reads:
+    the processes a benchmark starts and the calls it makes itself trust the same keys."""
+    keys = {}
+    for name, key in (("MACHINE", config.machine_key()), ("SIGNIN", config.signin_key())):
+        keys[f"IPSS_{name}_KEY"] = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        keys[f"IPSS_{name}_PUBLIC_KEY"] = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return keys
 
 
 def free_port() -> int:

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from google.protobuf.message import Message
 from sqlalchemy import text
 
 from bench.load import CALL_TIMEOUT_SECONDS, freeze_prepared, health_floor, percentile
-from bench.processes import cpu_seconds, free_port, process, wait_ready
+from bench.processes import cpu_seconds, free_port, process, token_keys, wait_ready
 from ipss.registry.v1 import registry_pb2 as pb
 from ipss.registry.v1 import registry_pb2_grpc as pb_grpc
 from services.registry import seed
@@ -98,11 +97,11 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def registry_process(url: str, workdir: Path, secret: str, processes: int) -> Iterator[tuple[subprocess.Popen, str]]:
+def registry_process(url: str, workdir: Path, processes: int) -> Iterator[tuple[subprocess.Popen, str]]:
     """`python -m services.registry` on a free loopback port; its log goes to the work directory."""
     port = free_port()
     env = dict(os.environ, IPSS_REGISTRY_DATABASE_URL=url, IPSS_REGISTRY_PORT=str(port), IPSS_BIND="127.0.0.1",
-               IPSS_TOKEN_SECRET=secret, IPSS_VAR_DIR=str(workdir), IPSS_REGISTRY_PROCESSES=str(processes))
+               **token_keys(), IPSS_VAR_DIR=str(workdir), IPSS_REGISTRY_PROCESSES=str(processes))
     with process("registry", [sys.executable, "-m", "services.registry"], env, workdir, stop_seconds=15) as child:
         yield child, f"127.0.0.1:{port}"
 
@@ -124,7 +123,7 @@ def sample_targets(url: str) -> tuple[list[sqlalchemy.Row], list[sqlalchemy.Row]
     return agencies, people
 
 
-def plan_calls(count: int, agencies: list, people: list, secret: str, rng: random.Random) -> list[Call]:
+def plan_calls(count: int, agencies: list, people: list, rng: random.Random) -> list[Call]:
     kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=count)
     licensed = [a for a in agencies if a.licence_number]
     certified = [p for p in people if p.certificate_number]
@@ -150,18 +149,17 @@ def plan_calls(count: int, agencies: list, people: list, secret: str, rng: rando
             first = rng.choice(searches)
             call = Call(kind, "SearchAgencies", first.request, first.metadata, first.search)
         else:
-            call = search_call(agency, secret, tokens, rng)
+            call = search_call(agency, tokens, rng)
             searches.append(call)
         calls.append(call)
     return calls
 
 
-def search_call(agency, secret: str, tokens: dict[str, tuple], rng: random.Random) -> Call:
+def search_call(agency, tokens: dict[str, tuple], rng: random.Random) -> Call:
     """A handler of the agency's province searching it by city or province, kinds and status."""
     province = agency.region_code[:2] + "0000"
     if province not in tokens:
-        tokens[province] = (("authorization", "Bearer " + auth.mint("handler", f"bench-{province}", region=province,
-                                                                    secret=secret, ttl_seconds=24 * 3600)),)
+        tokens[province] = (("authorization", "Bearer " + auth.mint("handler", f"bench-{province}", region=province, ttl_seconds=24 * 3600)),)
     request = pb.SearchAgenciesRequest(
         region_code=rng.choice((province, agency.region_code)), page_size=SEARCH_PAGE_SIZE,
         kinds=rng.choice(((), (pb.AGENCY_KIND_PATENT,), (pb.AGENCY_KIND_TRADEMARK,),
@@ -278,10 +276,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             seeded_database(backend, args, Path(work)) as (url, seed_seconds):
         workdir = Path(work)
         agencies, people = sample_targets(url)
-        secret = secrets.token_urlsafe(32)
         total = int(args.qps * (args.warmup + args.seconds))
-        calls = plan_calls(total, agencies, people, secret, random.Random(args.rng_seed))
-        with registry_process(url, workdir, secret, args.server_processes) as (server, address):
+        calls = plan_calls(total, agencies, people, random.Random(args.rng_seed))
+        with registry_process(url, workdir, args.server_processes) as (server, address):
             asyncio.run(wait_ready("the registry", server, lambda: healthy(address, SERVICE)))
             cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
             outcomes, start = asyncio.run(drive(address, calls, args.qps, args.clients))

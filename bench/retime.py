@@ -33,7 +33,6 @@ import gc
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.intake import CATEGORIES, register_agencies, reports
-from bench.processes import cpu_seconds, dev_server_pid, free_port, process, wait_ready
+from bench.processes import cpu_seconds, dev_server_pid, free_port, process, token_keys, wait_ready
 from ipss.complaints.v1 import complaints_pb2 as cpb
 from ipss.complaints.v1 import complaints_pb2_grpc as cpb_grpc
 from rules import Rules, WorkingDayCalendar
@@ -189,7 +188,7 @@ def import_notice(text: str, year: int, calendar_dir: Path, workdir: Path) -> st
 def environment(workdir: Path, temporal_address: str, calendar_dir: Path, offset_days: int) -> dict[str, str]:
     """The settings every process shares, this one included (the bench's own calls read them)."""
     addresses = {name: f"127.0.0.1:{free_port()}" for name in config.SERVICES}
-    env = {"IPSS_TOKEN_SECRET": secrets.token_urlsafe(32), "IPSS_VAR_DIR": str(workdir), "IPSS_BIND": "127.0.0.1",
+    env = {**token_keys(), "IPSS_VAR_DIR": str(workdir), "IPSS_BIND": "127.0.0.1",
            "IPSS_TEMPORAL_ADDRESS": temporal_address, "IPSS_TEMPORAL_NAMESPACE": "default",
            "IPSS_TEMPORAL_TASK_QUEUE": TASK_QUEUE, "IPSS_CALENDAR_DIR": str(calendar_dir),
            "IPSS_LEGAL_OFFSET_DAYS": str(offset_days), "IPSS_LOG_LEVEL": "warning"}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench.processes import free_port
+from bench.processes import free_port, token_keys
 from contracts import search_attributes
 from suite import config, migrate
 from suite.config import TEMPORAL_SQLITE_PRAGMAS
@@ -105,7 +105,7 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(IPSS_VAR_DIR=str(self.workdir), IPSS_TOKEN_SECRET=config.token_secret(),
+        env.update(IPSS_VAR_DIR=str(self.workdir), **token_keys(),
                    IPSS_TEMPORAL_ADDRESS=self.temporal_address, IPSS_TEMPORAL_NAMESPACE=NAMESPACE,
                    IPSS_TEMPORAL_TASK_QUEUE=TASK_QUEUE, IPSS_REGISTRY_DATABASE_URL=self.registry_url,
                    IPSS_COMPLAINTS_DATABASE_URL=self.complaints_url, IPSS_CALENDAR_WATCH_SECONDS="3600")

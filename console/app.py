@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+
+import httpx
+import jwt
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,14 +25,22 @@ from starlette.staticfiles import StaticFiles
 
 from console import credit, i18n, inspections, officers, public, refusals, schedules
 from console.backend import Backend
+from console.sessions import Renewal
 from console.settings import Settings
+from console.signin import DevelopmentSignIn, ProviderRefused, ProviderSignIn, mint_development
 from console.web import LANG_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Pages, language
 from suite import auth, codes, telemetry
+from suite import logging as suite_logging
 from suite.errors import Unauthenticated
 
 STATIC = Path(__file__).parent / "static"
+log = suite_logging.get("console")
 # Roles the development picker offers: the console's users.
 DEV_ROLES = ("handler", "supervisor", "inspector", "operator", "citizen", "public")
+# The cookie that ties a browser to the sign-in it was sent to the provider with.
+SIGNIN_STATE_COOKIE = "ipss_signin_state"
+# A session's token is renewed when it has less than this left.
+RENEW_MARGIN_SECONDS = 60
 
 
 def local_path(target: str, fallback: str = "/") -> str:
@@ -68,27 +79,37 @@ async def signin_page(request: Request) -> Response:
 def _signin(request: Request, error: str = "", status_code: int = 200, **values) -> Response:
     return request.app.state.pages.render(request, "signin.html", status_code=status_code, error=error,
                                           dev_roles=DEV_ROLES, next=local_path(request.query_params.get("next", "")),
-                                          values=values)
+                                          values=values, office_signin=request.app.state.pages.provider is not None)
 
 
-def _signed_in(request: Request, token: str, next_path: str, default: str) -> Response:
+async def _signed_in(request: Request, token: str, next_path: str, default: str,
+                     renewal: Renewal | None = None) -> Response:
     """A new session for the token (a session the browser held before is closed: a fresh id at
     every sign-in); the cookie holds its id only."""
     pages: Pages = request.app.state.pages
-    pages.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
+    await _end(pages, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse(local_path(next_path, default), status_code=303)
-    response.set_cookie(SESSION_COOKIE, pages.sessions.open(token), max_age=SESSION_SECONDS, httponly=True,
+    response.set_cookie(SESSION_COOKIE, pages.sessions.open(token, renewal), max_age=SESSION_SECONDS, httponly=True,
                         samesite="lax", secure=pages.settings.secure_cookies)
     return response
 
 
-def _signed_out(request: Request, response: Response) -> Response:
+async def _signed_out(request: Request, response: Response) -> Response:
     """The session closed on the console's side (its old cookie, kept or copied, is worth nothing),
-    and the cookie removed."""
-    request.app.state.pages.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
+    its sign-in ended at the provider, and the cookie removed."""
+    await _end(request.app.state.pages, request.cookies.get(SESSION_COOKIE, ""))
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax",
                            secure=request.app.state.pages.settings.secure_cookies)
     return response
+
+
+async def _end(pages: Pages, session_id: str) -> None:
+    session = pages.sessions.close(session_id)
+    if session is not None and session.renewal is not None:
+        try:
+            await session.renewal.end(session.token)
+        except (ProviderRefused, httpx.HTTPError) as error:  # the session is closed here all the same
+            log.warning("signout_not_ended_at_provider", error=str(error))
 
 
 def _landing(role: str) -> str:
@@ -103,14 +124,15 @@ async def signin(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token", "")).strip().removeprefix("Bearer ").strip()
     try:
-        principal = auth.verify(token, pages.settings.token_secret)
+        principal = pages.verifier.verify(token)
     except Unauthenticated:
         return _signin(request, i18n.text(language(request), "signin.bad_token"), 400)
-    return _signed_in(request, token, str(form.get("next", "")), _landing(principal.role))
+    return await _signed_in(request, token, str(form.get("next", "")), _landing(principal.role))
 
 
 async def signin_dev(request: Request) -> Response:
-    """The development user picker: mints a token for the chosen role (off in production)."""
+    """The development user picker: a token of the development sign-in key for the chosen role, renewed
+    while the session lasts (off in production)."""
     pages: Pages = request.app.state.pages
     if not pages.settings.dev_signin:
         return PlainTextResponse("the development sign-in is off", status_code=404)
@@ -124,14 +146,51 @@ async def signin_dev(request: Request) -> Response:
         said = refusals.own(lang, problem.reason) if problem else i18n.text(lang, "signin.unknown_role")
         return _signin(request, said, 400, role=role, subject=subject, region=region)
     if role == "public":
-        return _signed_out(request, RedirectResponse(local_path(str(form.get("next", "")), "/register"),
-                                                     status_code=303))
-    token = auth.mint(role, subject, region=region, secret=pages.settings.token_secret)
-    return _signed_in(request, token, str(form.get("next", "")), _landing(role))
+        return await _signed_out(request, RedirectResponse(local_path(str(form.get("next", "")), "/register"),
+                                                           status_code=303))
+    principal = auth.Principal(subject=subject, role=role, region=region)
+    return await _signed_in(request, mint_development(principal), str(form.get("next", "")), _landing(role),
+                            DevelopmentSignIn(principal))
+
+
+async def signin_office(request: Request) -> Response:
+    """Off to the office's OpenID provider (authorization code with PKCE); the browser keeps the
+    sign-in's state in a cookie, to come back with."""
+    pages: Pages = request.app.state.pages
+    if pages.provider is None:
+        return PlainTextResponse("sign-in with the office's provider is not configured", status_code=404)
+    state, pending = pages.pending.start(local_path(request.query_params.get("next", "")))
+    response = RedirectResponse(await pages.provider.authorization_url(state, pending.verifier), status_code=303)
+    response.set_cookie(SIGNIN_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
+                        secure=pages.settings.secure_cookies)
+    return response
+
+
+async def signin_office_callback(request: Request) -> Response:
+    """Back from the provider: the code redeemed for the tokens (with the PKCE verifier), the access
+    token checked as the services will check it, and a session opened."""
+    pages: Pages = request.app.state.pages
+    if pages.provider is None:
+        return PlainTextResponse("sign-in with the office's provider is not configured", status_code=404)
+    state = request.query_params.get("state", "")
+    pending = pages.pending.finish(state) if state == request.cookies.get(SIGNIN_STATE_COOKIE) else None
+    code = request.query_params.get("code", "")
+    if pending is None or not code:
+        return _signin(request, i18n.text(language(request), "signin.bad_token"), 400)
+    try:
+        tokens = await pages.provider.redeem(code, pending.verifier)
+        principal = pages.verifier.verify(tokens["access_token"])
+    except (ProviderRefused, Unauthenticated, KeyError) as refused:
+        log.warning("office_signin_refused", error=str(refused))
+        return _signin(request, i18n.text(language(request), "signin.bad_token"), 400)
+    renewal = ProviderSignIn(pages.provider, tokens["refresh_token"]) if tokens.get("refresh_token") else None
+    response = await _signed_in(request, tokens["access_token"], pending.next_path, _landing(principal.role), renewal)
+    response.delete_cookie(SIGNIN_STATE_COOKIE, httponly=True, samesite="lax", secure=pages.settings.secure_cookies)
+    return response
 
 
 async def signout(request: Request) -> Response:
-    return _signed_out(request, RedirectResponse("/", status_code=303))
+    return await _signed_out(request, RedirectResponse("/", status_code=303))
 
 
 # Every answer: scripts, styles and images from the console itself only, no framing by another
@@ -161,6 +220,38 @@ class SecurityHeaders:
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
         await self.app(scope, receive, with_headers)
+
+
+class SessionRenewal:
+    """ASGI middleware: a session whose token has less than a minute left gets a new one from its
+    sign-in (the provider's refresh token, the development picker) before the request is served;
+    one whose sign-in cannot renew it is signed in again when it expires."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            request = Request(scope)
+            session = request.app.state.pages.sessions.session(request.cookies.get(SESSION_COOKIE, ""))
+            if session is not None and session.renewal is not None:
+                await renew(session)
+        await self.app(scope, receive, send)
+
+
+async def renew(session) -> None:
+    async with session.renewing:  # one renewal at a time: a refresh token is good once
+        if _seconds_left(session.token) > RENEW_MARGIN_SECONDS:
+            return
+        try:
+            session.token = await session.renewal.renew()
+        except (ProviderRefused, httpx.HTTPError, KeyError) as error:
+            log.info("session_not_renewed", error=str(error))
+
+
+def _seconds_left(token: str) -> float:
+    """What is left of a token the session holds (checked when it was taken)."""
+    return jwt.decode(token, options={"verify_signature": False}).get("exp", 0) - time.time()
 
 
 # Answers that show no navigation, or that the counts would only slow down.
@@ -231,6 +322,8 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
     async def lifespan(app):
         yield
         await backend.close()
+        if app.state.pages.provider is not None:
+            await app.state.pages.provider.close()
 
     app = Starlette(routes=[
         Route("/", home),
@@ -240,6 +333,8 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         Route("/signin", signin_page),
         Route("/signin", signin, methods=["POST"]),
         Route("/signin/dev", signin_dev, methods=["POST"]),
+        Route("/signin/office", signin_office),
+        Route("/signin/office/callback", signin_office_callback),
         Route("/signout", signout, methods=["POST"]),
         *officers.routes(),
         *inspections.routes(),
@@ -248,7 +343,7 @@ def build(settings: Settings, backend: Backend | None = None) -> Starlette:
         *credit.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan, middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders),
-                                      Middleware(NavigationCounts)])
+                                      Middleware(SessionRenewal), Middleware(NavigationCounts)])
     app.state.pages = Pages(settings)
     app.state.backend = backend
     return app

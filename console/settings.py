@@ -23,9 +23,12 @@ def address() -> str:
 class Settings:
     registry_address: str
     complaints_address: str
-    token_secret: str
-    # The development user picker mints tokens for any role: never on in production.
+    # The development user picker signs tokens for any person's role with the development sign-in
+    # key: never on in production, where people sign in with the office's OpenID provider (oidc).
     dev_signin: bool = False
+    oidc: config.OidcSettings | None = None
+    # Where browsers reach the console (IPSS_CONSOLE_URL): the provider sends them back below it.
+    public_url: str = field(default_factory=lambda: f"http://{address()}")
     temporal_ui: str = "http://127.0.0.1:8233"
     temporal_namespace: str = "default"
     # Where the suite's configuration puts the inspections service unless a caller names it.
@@ -43,7 +46,8 @@ class Settings:
         return cls(registry_address=config.service_address("registry"),
                    complaints_address=config.service_address("complaints"),
                    inspections_address=config.service_address("inspections"),
-                   token_secret=config.token_secret(), dev_signin=dev_signin,
+                   dev_signin=dev_signin, oidc=config.oidc(),
+                   public_url=os.environ.get("IPSS_CONSOLE_URL", f"http://{address()}").rstrip("/"),
                    temporal_ui=os.environ.get("IPSS_TEMPORAL_UI_URL", f"http://127.0.0.1:{ui_port}"),
                    temporal_namespace=config.temporal().namespace)
 

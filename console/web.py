@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from starlette.responses import HTMLResponse
 
 from console import i18n
 from console.sessions import Sessions
+from console.signin import PendingSignIns, Provider
 from console.settings import Settings
 from rules import Rules
 from suite import auth, clock, codes
@@ -40,6 +42,7 @@ class Visitor:
     token: str
     # A token was presented but is no longer good (expired, or signed with another key).
     token_refused: bool = False
+    session_id: str = ""
 
     @property
     def is_officer(self) -> bool:
@@ -52,6 +55,13 @@ class Pages:
         self.rules = Rules.load()
         self.environments = {lang: environment(lang) for lang in i18n.LANGUAGES}
         self.sessions = Sessions(SESSION_SECONDS)
+        # People's issuers only: the console holds no machine key, and takes no machine token.
+        self.verifier = auth.people_verifier(settings.oidc)
+        self.provider = (Provider(settings.oidc, settings.public_url + "/signin/office/callback")
+                         if settings.oidc else None)
+        self.pending = PendingSignIns()
+        # The CSRF tokens' key: this process's own, as the sessions they are tied to are.
+        self._csrf_key = secrets.token_bytes(32)
 
     def visitor(self, request: Request) -> Visitor:
         session_id = request.cookies.get(SESSION_COOKIE, "")
@@ -61,19 +71,21 @@ class Pages:
         if token is None:  # signed out, timed out, or never given: signed in no more
             return Visitor(auth.ANONYMOUS, "", token_refused=True)
         try:
-            return Visitor(auth.verify(token, self.settings.token_secret), token)
+            return Visitor(self.verifier.verify(token), token, session_id=session_id)
         except Unauthenticated:
             return Visitor(auth.ANONYMOUS, "", token_refused=True)
 
     def csrf(self, visitor: Visitor) -> str:
-        """Ties a signed-in form to the session's token: another site cannot post it."""
-        if not visitor.token:
+        """Ties a signed-in form to the session (not its token, which is renewed while a form is
+        open): another site cannot post it."""
+        if not (visitor.token and visitor.session_id):
             return ""
-        return hmac.new(self.settings.token_secret.encode(), b"csrf\x00" + visitor.token.encode(),
+        return hmac.new(self._csrf_key, b"csrf\x00" + visitor.session_id.encode(),
                         hashlib.sha256).hexdigest()[:32]
 
     def csrf_ok(self, visitor: Visitor, posted: str) -> bool:
-        return bool(visitor.token) and hmac.compare_digest(self.csrf(visitor), posted or "")
+        expected = self.csrf(visitor)
+        return bool(expected) and hmac.compare_digest(expected, posted or "")
 
     def render(self, request: Request, template: str, status_code: int = 200, headers: dict | None = None,
                **context) -> HTMLResponse:

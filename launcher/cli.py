@@ -20,7 +20,7 @@ def _up(args) -> int:
 def _token(args) -> int:
     try:
         print(auth.mint(args.role, args.sub or f"dev-{args.role}", region=args.region,
-                        association_id=args.association, ttl_seconds=int(args.ttl_hours * 3600)))
+                        association_id=args.association, ttl_seconds=int(args.ttl_minutes * 60)))
     except ValueError as refused:
         print(f"ipss token: {refused}", file=sys.stderr)
         return 2
@@ -211,12 +211,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="load a realistic demo registry first")
     up.set_defaults(run=_up)
 
-    token = commands.add_parser("token", help="mint a development bearer token")
-    token.add_argument("--role", required=True, choices=auth.ROLES)
+    token = commands.add_parser("token", help="mint a development bearer token (the development sign-in key's, "
+                                              "for a person's role)")
+    token.add_argument("--role", required=True, choices=sorted(auth.PEOPLE))
     token.add_argument("--region", default=auth.NATIONWIDE, help="GB/T 2260 scope, e.g. 110000")
     token.add_argument("--sub", default="", help="subject (user id)")
     token.add_argument("--association", default="", help="association id, for the association role")
-    token.add_argument("--ttl-hours", type=float, default=8)
+    token.add_argument("--ttl-minutes", type=float, default=config.human_token_minutes(),
+                       help="how long it lives (IPSS_HUMAN_TOKEN_MINUTES, 15 by default)")
     token.set_defaults(run=_token)
 
     migrate = commands.add_parser("migrate", help="run a service's Alembic migrations")

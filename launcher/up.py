@@ -93,7 +93,9 @@ def environment() -> dict[str, str]:
     grpc_port, _ = temporal_ports()
     env = dict(os.environ)
     env.setdefault("IPSS_TEMPORAL_ADDRESS", f"127.0.0.1:{grpc_port}")
-    env["IPSS_TOKEN_SECRET"] = config.token_secret()
+    # The development keys are made here, once, before the processes that read them start.
+    config.machine_public_key()
+    config.signin_public_key()
     env["IPSS_VAR_DIR"] = str(config.var_dir())
     # The development keys, made in var/ before any process reads them there.
     config.reporter_key()
@@ -158,7 +160,7 @@ def address_table(suite: Suite) -> str:
 
 async def up(demo: bool = False) -> int:
     env = environment()
-    os.environ.update({k: env[k] for k in ("IPSS_TEMPORAL_ADDRESS", "IPSS_TOKEN_SECRET", "IPSS_VAR_DIR")})
+    os.environ.update({k: env[k] for k in ("IPSS_TEMPORAL_ADDRESS", "IPSS_VAR_DIR")})
     log_dir = config.var_dir() / "logs"
     log_dir.mkdir(exist_ok=True)
     suite = Suite(log_dir)

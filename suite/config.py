@@ -6,7 +6,11 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SERVICES = ("registry", "complaints", "inspections")
 # The association linkage endpoint (50054, mutual TLS) keeps no database: it is not in SERVICES.
@@ -48,22 +52,152 @@ def service_address(service: str) -> str:
     return os.environ.get(f"IPSS_{service.upper()}_ADDR", f"127.0.0.1:{listen_port(service)}")
 
 
-def token_secret() -> str:
-    """The HMAC key that signs bearer tokens. In development it is made once and kept in var/."""
-    explicit = os.environ.get("IPSS_TOKEN_SECRET")
-    if explicit:
-        return explicit
-    path = var_dir() / "token-secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+# ---- keys that sign bearer tokens (suite.auth) ----------------------------------------------------
+# Each is a PEM, given in its variable either as the PEM itself (a Secret's key as an environment
+# variable) or as the path of a file holding it (a mounted Secret). Without it, in development,
+# a key pair is made once under var/keys/ (private half 0600) and kept.
+
+def _pem(variable: str) -> bytes | None:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return None
+    return value.encode() if value.startswith("-----BEGIN") else Path(value).read_bytes()
+
+
+def _development_pair(name: str) -> tuple[Path, Path]:
+    """var/keys/<name>.pem and <name>.pub.pem, made once. Processes started together may race to
+    make it: the private half is linked into place only if none is there, the public half written
+    from whichever private half won."""
+    directory = var_dir() / "keys"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    private, public = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    if not private.exists():
+        draft = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, private)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    if not public.exists():
+        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        draft = directory / f".{name}.pub.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+        os.replace(draft, public)
+    return private, public
+
+
+def _private_key(variable: str, name: str) -> Ed25519PrivateKey:
+    pem = _pem(variable) or _development_pair(name)[0].read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{variable}: an Ed25519 private key is needed")
+    return key
+
+
+def _public_key(variable: str, name: str) -> Ed25519PublicKey:
+    pem = _pem(variable) or _development_pair(name)[1].read_bytes()
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{variable}: an Ed25519 public key is needed")
+    return key
+
+
+def machine_key() -> Ed25519PrivateKey:
+    """The machine key (IPSS_MACHINE_KEY): the services', the linkage endpoint's and the worker's,
+    never the console's. It signs the suite's own calls only (suite.auth)."""
+    return _private_key("IPSS_MACHINE_KEY", "machine")
+
+
+def machine_public_key() -> Ed25519PublicKey:
+    """Its public half (IPSS_MACHINE_PUBLIC_KEY), with which the services check the suite's calls."""
+    return _public_key("IPSS_MACHINE_PUBLIC_KEY", "machine")
+
+
+def signin_key() -> Ed25519PrivateKey:
+    """The sign-in key (IPSS_SIGNIN_KEY) that signs people's tokens: in development, `ipss token`'s
+    and the console's user picker's. Production has none: people sign in with the office's
+    OpenID provider (oidc())."""
+    return _private_key("IPSS_SIGNIN_KEY", "signin")
+
+
+def signin_public_key() -> Ed25519PublicKey:
+    """The sign-in key's public half (IPSS_SIGNIN_PUBLIC_KEY)."""
+    return _public_key("IPSS_SIGNIN_PUBLIC_KEY", "signin")
+
+
+def signin_public_key_given() -> bool:
+    """Whether IPSS_SIGNIN_PUBLIC_KEY is set: under an OpenID provider, the sign-in key is
+    trusted only then (suite.auth.people_issuers)."""
+    return _pem("IPSS_SIGNIN_PUBLIC_KEY") is not None
+
+
+def human_token_minutes() -> int:
+    """How long a person's token from the sign-in key lives (IPSS_HUMAN_TOKEN_MINUTES, 15)."""
+    return int(os.environ.get("IPSS_HUMAN_TOKEN_MINUTES", "15"))
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The office's OpenID Connect provider people sign in with in production."""
+
+    issuer: str  # its issuer URL; /.well-known/openid-configuration below it says the rest
+    client_id: str  # the console's client
+    client_secret: str
+    audience: str  # the resource indicator the suite's access tokens are for
+    role_claim: str
+    region_claim: str
+    association_claim: str
+    scope: str
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    @property
+    def jwks_uri(self) -> str:
+        return str(_discovery(self.discovery_url)["jwks_uri"])
+
+    def endpoint(self, name: str) -> str:
+        """authorization_endpoint, token_endpoint, revocation_endpoint, ... from the discovery document."""
+        return str(_discovery(self.discovery_url)[name])
+
+
+@lru_cache(maxsize=4)
+def _discovery(url: str) -> dict:
+    """The provider's discovery document, read once per process."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - an https URL of the configuration
+        return json.load(answer)
+
+
+def oidc() -> OidcSettings | None:
+    """IPSS_OIDC_ISSUER set: people sign in with that provider (the console's client id and secret
+    IPSS_OIDC_CLIENT_ID, IPSS_OIDC_CLIENT_SECRET; its access tokens for IPSS_OIDC_AUDIENCE; the
+    claims naming role, region and association IPSS_OIDC_ROLE_CLAIM, _REGION_CLAIM,
+    _ASSOCIATION_CLAIM). Unset: development sign-in."""
+    issuer = os.environ.get("IPSS_OIDC_ISSUER", "").strip()
+    if not issuer:
+        return None
+    return OidcSettings(issuer=issuer, client_id=os.environ.get("IPSS_OIDC_CLIENT_ID", ""),
+                        client_secret=os.environ.get("IPSS_OIDC_CLIENT_SECRET", ""),
+                        audience=os.environ.get("IPSS_OIDC_AUDIENCE", "ipss"),
+                        role_claim=os.environ.get("IPSS_OIDC_ROLE_CLAIM", "ipss_role"),
+                        region_claim=os.environ.get("IPSS_OIDC_REGION_CLAIM", "ipss_region"),
+                        association_claim=os.environ.get("IPSS_OIDC_ASSOCIATION_CLAIM", "ipss_association"),
+                        scope=os.environ.get("IPSS_OIDC_SCOPE", "openid"))
 
 
 def registry_signing_key() -> bytes:
     """The registry's Ed25519 private key (32 raw bytes) that signs the lists it gives partner
     departments (suite.signing): IPSS_REGISTRY_SIGNING_KEY (base64) in production; in development
-    made once and kept in var/, as the token secret is."""
+    made once and kept in var/, as the development token keys are."""
     return _key_bytes("IPSS_REGISTRY_SIGNING_KEY", "registry-signing-key")
 
 

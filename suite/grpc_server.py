@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from ipss.options.v1 import options_pb2
-from suite import auth, config, db, message_limits, telemetry, validation
+from suite import auth, db, message_limits, telemetry, validation
 from suite import logging as suite_logging
 from suite.errors import (DomainError, FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied,
                           ResourceExhausted, Unauthenticated)
@@ -123,12 +123,12 @@ Authenticate = Callable[[dict[str, str], grpc.aio.ServicerContext], Awaitable[au
 
 
 class SuiteInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, token_secret: str, authenticate: Authenticate | None = None):
-        self._secret = token_secret
+    def __init__(self, verifier: auth.Verifier, authenticate: Authenticate | None = None):
+        self._verifier = verifier
         self._authenticate = authenticate or self._bearer
 
     async def _bearer(self, metadata: dict[str, str], context: grpc.aio.ServicerContext) -> auth.Principal:
-        return auth.principal_from_metadata(metadata, self._secret)
+        return auth.principal_from_metadata(metadata, self._verifier)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -292,7 +292,7 @@ class ServiceBinding:
 
 
 class SuiteServer:
-    def __init__(self, component: str, bindings: Sequence[ServiceBinding], token_secret: str | None = None,
+    def __init__(self, component: str, bindings: Sequence[ServiceBinding], verifier: auth.Verifier | None = None,
                  options: Sequence[tuple[str, object]] = (), shared_port: bool = False,
                  authenticate: Authenticate | None = None, credentials: grpc.ServerCredentials | None = None):
         self.component = component
@@ -303,7 +303,7 @@ class SuiteServer:
         # that nobody else holds it); otherwise a port taken is an error, not a silent sharer.
         self.server = grpc.aio.server(
             interceptors=[*telemetry.server_interceptors(),
-                          SuiteInterceptor(token_secret or config.token_secret(), authenticate)],
+                          SuiteInterceptor(verifier or auth.suite_verifier(), authenticate)],
             options=[("grpc.so_reuseport", int(shared_port)), *options],
         )
         for binding in self.bindings:

@@ -115,12 +115,12 @@ class OutboxRelay(BackgroundRelay):
     server's event loop, `await stop()` on close; `wake()` after a commit that added events."""
 
     def __init__(self, engine: AsyncEngine, model: type, service: str, registry_address: str | None = None,
-                 token_secret: str | None = None, batch_size: int = BATCH_SIZE, idle_seconds: float = IDLE_SECONDS,
+                 batch_size: int = BATCH_SIZE, idle_seconds: float = IDLE_SECONDS,
                  backoff_seconds: tuple[float, float] = BACKOFF_SECONDS):
         super().__init__(f"{service}-outbox-relay")
         self._engine, self._model, self._service = engine, model, service
         self._sessions = db.sessionmaker(engine)
-        self._token = auth.MachineToken("operator", f"ipss-{service}-outbox", secret=token_secret)
+        self._token = auth.MachineToken(f"ipss-{service}-outbox")
         self._address = registry_address
         self._batch, self._idle, self._backoff = min(batch_size, BATCH_SIZE), idle_seconds, backoff_seconds
         self._channel: grpc.aio.Channel | None = None

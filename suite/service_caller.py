@@ -1,5 +1,5 @@
-"""One suite service calling another over gRPC: as an operator identity of its own (a short-lived
-token, renewed before it expires, so that it may ask across regions), carrying the request id of the call
+"""One suite service calling another over gRPC: as the suite's machine caller (a short-lived token
+signed with the machine key, renewed before it expires, nationwide so that it may ask across regions), carrying the request id of the call
 it is serving, and with an unreachable service turned into UNAVAILABLE for its own caller."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from suite.errors import Unavailable
 
 class ServiceCaller:
     def __init__(self, service: str, subject: str, stub_type, address: str | None = None,
-                 token_secret: str | None = None, call_seconds: float = 10):
+                 call_seconds: float = 10):
         self._service, self._seconds = service, call_seconds
-        self._token = auth.MachineToken("operator", subject, secret=token_secret)
+        self._token = auth.MachineToken(subject)
         self._channel = grpc.aio.insecure_channel(address or config.service_address(service))
         self._stub = stub_type(self._channel)
 

@@ -5,7 +5,7 @@ into the README between the markers below.
 Each row is an RPC; each column a caller; each cell what that caller gets:
   allow   the gate admits it (any answer but PERMISSION_DENIED or UNAUTHENTICATED from the gate)
   deny    PERMISSION_DENIED at the gate (the role is not declared for the RPC)
-  unauth  UNAUTHENTICATED (the token is expired or not signed with the suite's secret)
+  unauth  UNAUTHENTICATED (the token is expired, or not signed with a key trusted for its role)
   scope   refused by the region or association scope: PERMISSION_DENIED or NOT_FOUND where a caller
           of the thing's own region (or association) is answered otherwise
   same    answered as a caller of the thing's own region (or association) is: no scope applies
@@ -35,7 +35,10 @@ TABLE = Path(__file__).resolve().parent / "access_table.yaml"
 README = ROOT / "README.md"
 START, END = "<!-- access-table:start -->", "<!-- access-table:end -->"
 
-ROLE_COLUMNS = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin")
+ROLE_COLUMNS = ("public", "citizen", "handler", "supervisor", "inspector", "association", "operator", "admin",
+                "machine")
+# People's roles: every one is refused the RPCs only the suite's own processes call.
+PEOPLE_COLUMNS = ROLE_COLUMNS[:-1]
 COLUMNS = ROLE_COLUMNS + ("expired", "forged", "other_region", "other_association")
 CONSOLE = "console"
 CONSOLE_COLUMNS = ROLE_COLUMNS + ("expired", "forged")
@@ -58,7 +61,10 @@ LEGEND = ("✓ admitted; ✗ `PERMISSION_DENIED` at the gate; 401 `UNAUTHENTICAT
           "form is taken past the console's own check of the visitor (posted empty, it is refused as invalid "
           "there; a valid one still meets the service's check above); sign-in: redirected to sign in; 403: "
           "signed in as a role the route does not serve; public: not signed in; expired: after a sign-in "
-          "refused for an expired token; forged: the sign-in cookie's value forged. The linkage endpoint's callers are client certificates "
+          "refused for an expired token; forged: the sign-in cookie's value forged; machine: after a sign-in with the "
+          "suite's own machine token, which the console refuses. machine: the suite's own processes (the worker, a "
+          "service calling another), whose tokens only the machine key signs; the RPCs only they call admit no "
+          "person, operator and admin included. The linkage endpoint's callers are client certificates "
           "(mutual TLS): no TLS: the handshake fails (`UNAVAILABLE`).")
 
 
@@ -80,7 +86,8 @@ HEADER = """\
 # The access table (issue 15, item 6): what each caller gets from each RPC. Reviewed by hand;
 # tests/test_access_table.py calls every RPC as every caller and asserts this file, and the README's
 # copy is rendered from it (tests/access_table.py). Columns: the roles (public = no token, each
-# other role's token nationwide), an expired token and a forged one (signed with another secret)
+# other role's token nationwide; machine: the suite's own processes, the machine key's token), an
+# expired token and a forged one (signed with another key under the same issuer)
 # of a role the RPC admits, a staff caller of another region than the thing asked about, an
 # association's caller asking about another association. Outcomes: see tests/access_table.py.
 # Regenerate from the servers' behaviour (then review the diff):

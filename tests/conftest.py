@@ -16,8 +16,7 @@ import pytest
 import sqlalchemy
 
 _VAR = tempfile.mkdtemp(prefix="ipss-test-")
-os.environ.setdefault("IPSS_VAR_DIR", _VAR)
-os.environ["IPSS_TOKEN_SECRET"] = "test-secret-" + uuid.uuid4().hex
+os.environ.setdefault("IPSS_VAR_DIR", _VAR)  # the development token keys are made there, for this run
 
 from suite import auth, migrate  # noqa: E402 - the environment above must be set first
 
@@ -71,7 +70,11 @@ def database_url(request) -> Iterator[str]:
 
 
 def token(role: str, region: str = auth.NATIONWIDE, subject: str = "", association_id: str = "") -> str:
-    """A token for the role; an association's names one (an association of no test's own unless given)."""
+    """A token for the role: the machine key's for `machine` (the worker's and the services' own
+    calls), the development sign-in key's for a person; an association's names one (an
+    association of no test's own unless given)."""
+    if role == "machine":
+        return auth.machine_signer().mint("machine", subject or "test-machine", region=region)
     if role == "association":
         association_id = association_id or "assoc-of-no-test"
     return auth.mint(role, subject or f"test-{role}", region=region, association_id=association_id)

@@ -114,7 +114,7 @@ async def world(backend: str, agencies: int = 400, batch_size: int = 200,
             inspections_address = f"127.0.0.1:{await inspections_server.start('127.0.0.1:0')}"
             servers.append((inspections_server, inspections.close))
             activities = Activities.connect(registry_address, complaints_address,
-                                            token("operator", subject="ipss-worker"), inspections_address)
+                                            token("machine", subject="ipss-worker"), inspections_address)
             channels = [grpc.aio.insecure_channel(a, options=[("grpc.max_receive_message_length", 64 << 20)])
                         for a in (registry_address, inspections_address, complaints_address)]
             try:

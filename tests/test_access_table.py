@@ -32,6 +32,7 @@ import uuid
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.hostile import Rpc, rpcs
 from ipss.options.v1 import options_pb2
@@ -51,6 +52,15 @@ HOME_REGION, OTHER_REGION = "110000", "310000"
 OPERATOR = metadata("operator")
 NO_CONNECTION = "(no connection)"
 WORLD: dict = {}  # the records observe() made, for the linkage endpoint's probes
+# The RPCs only the suite's own processes call: the worker's activities (workflows/activities/), the
+# services' outbox relays, and the linkage endpoint asking which association a certificate names.
+WORKFLOW_ONLY = {
+    "ipss.registry.v1.RegistryService": {
+        "RecordAssociationDiscipline", "RecordPublicityEnded", "ResolveAssociationCertificate", "AppendMemberEvents",
+        "ListAnnualReportNonFilers", "EscalateAbnormalListings", "RecordCreditRepairStep"},
+    "ipss.complaints.v1.ComplaintsService": {"RecordCaseProgress", "NotifyReporters"},
+    "ipss.inspections.v1.InspectionsService": {"GetCampaignTargets", "RecordCampaignProgress", "RecordTaskProgress"},
+}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -95,14 +105,22 @@ def declared(rpc: Rpc) -> frozenset[str]:
 
 
 def caller(role: str, region: str = auth.NATIONWIDE, association_id: str = "", ttl_seconds: int = 3600,
-           secret: str | None = None) -> tuple[tuple[str, str], ...]:
+           forged: bool = False) -> tuple[tuple[str, str], ...]:
     if role == "public":
         return ()
+    return (("authorization", f"Bearer {token_of(role, region, association_id, ttl_seconds, forged)}"),)
+
+
+def token_of(role: str, region: str = auth.NATIONWIDE, association_id: str = "", ttl_seconds: int = 3600,
+             forged: bool = False) -> str:
+    """The role's token: the machine key's for `machine`, the sign-in key's for a person; forged,
+    signed by another key in the name of the same issuer."""
     if role == "association":
         association_id = association_id or "assoc-of-no-test"
-    token = auth.mint(role, f"access-{role}", region=region, association_id=association_id,
-                      ttl_seconds=ttl_seconds, secret=secret)
-    return (("authorization", f"Bearer {token}"),)
+    signer = auth.machine_signer() if role == "machine" else auth.signin_signer()
+    if forged:
+        signer = auth.Signer(signer.issuer, Ed25519PrivateKey.generate(), signer.roles)
+    return signer.mint(role, f"access-{role}", region, association_id, ttl_seconds)
 
 
 async def answer(channel, rpc: Rpc, request, md) -> tuple[Code, str]:
@@ -249,8 +267,7 @@ async def observe(channels) -> dict[str, dict[str, dict[str, str]]]:
             row[role] = at_gate(*await answer(channel, rpc, rpc.request_type(), caller(role)))
         admitted = next((r for r in access_table.ROLE_COLUMNS[1:] if r in allowed), "operator")
         row["expired"] = at_gate(*await answer(channel, rpc, rpc.request_type(), caller(admitted, ttl_seconds=-60)))
-        row["forged"] = at_gate(*await answer(channel, rpc, rpc.request_type(),
-                                              caller(admitted, secret="not-the-suite-secret-" + uid())))
+        row["forged"] = at_gate(*await answer(channel, rpc, rpc.request_type(), caller(admitted, forged=True)))
         staff = next((r for r in STAFF if r in allowed), None)
         if staff is None:
             row["other_region"] = "—"
@@ -325,14 +342,12 @@ async def observe_console(addresses) -> dict[str, dict[str, str]]:
     from console.app import build
     from console.settings import Settings
 
-    settings = Settings(addresses["registry"], addresses["complaints"], os.environ["IPSS_TOKEN_SECRET"],
+    settings = Settings(addresses["registry"], addresses["complaints"],
                         dev_signin=True, inspections_address=addresses["inspections"])
     app = build(settings)
-    tokens = {role: "" if role == "public" else auth.mint(
-        role, f"console-{role}", association_id="assoc-of-no-test" if role == "association" else "")
-              for role in access_table.ROLE_COLUMNS}
-    tokens["expired"] = auth.mint("operator", "console-expired", ttl_seconds=-60)
-    tokens["forged"] = auth.mint("operator", "console-forged")
+    tokens = {role: "" if role == "public" else token_of(role) for role in access_table.ROLE_COLUMNS}
+    tokens["expired"] = token_of("operator", ttl_seconds=-60)
+    tokens["forged"] = token_of("operator")
     table: dict[str, dict[str, str]] = {}
 
     async def visit(client, column: str) -> str:
@@ -340,6 +355,8 @@ async def observe_console(addresses) -> dict[str, dict[str, str]]:
         client.cookies.clear()
         if tokens[column]:
             await client.post("/signin", data={"token": tokens[column]})
+        if column == "machine":  # the console signs no machine in: no cookie for it
+            assert not list(client.cookies.jar), "the console took a machine token"
         if column == "forged":  # the cookie the console set, its value replaced
             assert list(client.cookies.jar), "the console set no sign-in cookie"
             for cookie in client.cookies.jar:
@@ -504,8 +521,21 @@ def test_the_public_reaches_no_officer_rpc_and_bad_tokens_reach_nothing():
                 assert (row["unregistered"], row["revoked"], row["foreign_ca"]) == ("unauth", "unauth", "handshake")
                 continue
             if service == access_table.CONSOLE:  # a refused token cookie is no cookie
-                assert row["expired"] == row["forged"] == row["public"], rpc
+                assert row["expired"] == row["forged"] == row["machine"] == row["public"], rpc
                 continue
             assert row["expired"] == row["forged"] == "unauth", (service, rpc)
             if row["public"] != "allow":  # officers' RPCs: no token is UNAUTHENTICATED, a citizen denied
                 assert row["public"] == "unauth" and row["citizen"] == "deny", (service, rpc)
+
+
+def test_what_only_workflows_and_services_call_admits_no_person():
+    """Every person (operator and admin included) is refused the RPCs the suite's own processes
+    call, and those are the only RPCs the machine role alone may call."""
+    table = access_table.load()
+    machine_only = {service: {rpc for rpc, row in rows.items() if row.get("machine") == "allow"
+                              and all(row[person] in ("deny", "unauth") for person in access_table.PEOPLE_COLUMNS)}
+                    for service, rows in table.items() if service in WORKFLOW_ONLY}
+    assert machine_only == WORKFLOW_ONLY
+    for service, rpcs_of in WORKFLOW_ONLY.items():
+        for rpc in rpcs_of:
+            assert table[service][rpc]["operator"] == table[service][rpc]["admin"] == "deny", rpc

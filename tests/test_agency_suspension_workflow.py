@@ -41,7 +41,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
 async def worker(temporal: WorkflowEnvironment, registry) -> AsyncIterator[str]:
     """The suite's worker on its own task queue, calling the registry as an operator."""
     activities = Activities.connect(registry_address=registry.address,
-                                    token=token("operator", subject=WORKER_SUBJECT))
+                                    token=token("machine", subject=WORKER_SUBJECT))
     queue = f"suspension-test-{uuid.uuid4().hex[:8]}"
     try:
         async with build_worker(temporal.client, activities, queue):

@@ -29,6 +29,7 @@ from workflows.association_discipline import PERIOD
 from workflows.worker import WORKFLOWS, Activities, build_worker
 
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
 @asynccontextmanager
 async def worker(temporal: WorkflowEnvironment, registry) -> AsyncIterator[str]:
     activities = Activities.connect(registry_address=registry.address,
-                                    token=token("operator", subject=WORKER_SUBJECT))
+                                    token=token("machine", subject=WORKER_SUBJECT))
     queue = f"discipline-test-{uuid.uuid4().hex[:8]}"
     try:
         async with build_worker(temporal.client, activities, queue):
@@ -133,7 +134,7 @@ async def test_a_measure_is_public_for_its_period_then_its_publicity_ends(tempor
         recorded = await api.RecordAssociationDiscipline(pb.RecordAssociationDisciplineRequest(
             association_id=association.id, agency_id=agency.id, measure=pb.DISCIPLINE_MEASURE_PUBLIC_CENSURE,
             document_number=report.document_number, decided_on=report.decided_on, publicity_ends_on=ends_on),
-            metadata=OPERATOR)
+            metadata=MACHINE)
         assert (recorded.event.id, recorded.event.kind, recorded.event.publicity_ends_on) == (
             view.credit_event_id, pb.CREDIT_EVENT_KIND_ASSOCIATION_DISCIPLINE, ends_on)
         profile = (await api.GetCreditProfile(pb.GetCreditProfileRequest(agency_id=agency.id),

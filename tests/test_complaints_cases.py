@@ -18,7 +18,7 @@ from services.complaints import domain, store
 from suite import clock, testdata
 from tests.conftest import COMPLAINTS_TRACKING_KEY, metadata
 # api and registry_api are fixtures: imported, they serve this module too.
-from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, OPERATOR, PDF, api, case_of, day, file,  # noqa: F401
+from tests.test_complaints_intake import (ANONYMOUS, CITIZEN, HANDLER, MACHINE, OPERATOR, PDF, api, case_of, day, file,  # noqa: F401
                                           invalid, key, new_agency, new_county, nothing_stored_changes,
                                           real_name, refused, registry_api, replica_without_temporal, report,
                                           rows, uid)
@@ -50,7 +50,7 @@ def progress(case_id: str, region_code: str, revision: int, stage=pb.CASE_STAGE_
 
 
 async def record(api, request: pb.RecordCaseProgressRequest) -> bool:
-    return (await api.RecordCaseProgress(request, metadata=OPERATOR)).applied
+    return (await api.RecordCaseProgress(request, metadata=MACHINE)).applied
 
 
 async def queue(api, caller=HANDLER, page_size: int = 500, **filters) -> list[str]:
@@ -240,15 +240,15 @@ async def test_record_case_progress_refusals(api, registry_api, complaints):
     county = new_county("43")
     case_id = await inspection(api, await new_agency(registry_api, county))
     async with nothing_stored_changes(complaints):
-        await refused(api.RecordCaseProgress(progress("case-2026-430000-999999", county, 1), metadata=OPERATOR),
+        await refused(api.RecordCaseProgress(progress("case-2026-430000-999999", county, 1), metadata=MACHINE),
                       Code.NOT_FOUND)
-        await invalid(api.RecordCaseProgress(pb.RecordCaseProgressRequest(), metadata=OPERATOR),
+        await invalid(api.RecordCaseProgress(pb.RecordCaseProgressRequest(), metadata=MACHINE),
                       "case_id", "revision", "summary")
         mismatched = progress(case_id, county, 1, next_deadline="2026-13-01")
         mismatched.summary.case_id = "case-2026-430000-000001x"
         mismatched.summary.stage = pb.CASE_STAGE_UNSPECIFIED
         mismatched.summary.region_code = "999999"
-        await invalid(api.RecordCaseProgress(mismatched, metadata=OPERATOR),
+        await invalid(api.RecordCaseProgress(mismatched, metadata=MACHINE),
                       "summary.case_id", "summary.stage", "summary.region_code", "summary.next_deadline")
         for role in ("handler", "supervisor", "admin"):
             await refused(api.RecordCaseProgress(progress(case_id, county, 1), metadata=metadata(role)),
@@ -267,7 +267,7 @@ async def test_notify_reporters_once_per_key(api, registry_api, complaints):
     async def notify(notice_key: str, code: str, real_name_only: bool, **data: str) -> int:
         return (await api.NotifyReporters(pb.NotifyReportersRequest(
             case_id=case_id, notice_key=notice_key, code=code, data=data, real_name_only=real_name_only),
-            metadata=OPERATOR)).notified
+            metadata=MACHINE)).notified
 
     assert await notify("opening-decision", "opened", True) == 1
     assert await notify("opening-decision", "declined", True, reason="一次") == 1  # the key was used: nothing sent
@@ -296,8 +296,8 @@ async def test_notify_reporters_refusals(api, registry_api, complaints):
     case_id = await inspection(api, await new_agency(registry_api))
     async with nothing_stored_changes(complaints):
         await refused(api.NotifyReporters(pb.NotifyReportersRequest(
-            case_id="case-2026-110000-999999", notice_key="k", code="opened"), metadata=OPERATOR), Code.NOT_FOUND)
-        await invalid(api.NotifyReporters(pb.NotifyReportersRequest(), metadata=OPERATOR),
+            case_id="case-2026-110000-999999", notice_key="k", code="opened"), metadata=MACHINE), Code.NOT_FOUND)
+        await invalid(api.NotifyReporters(pb.NotifyReportersRequest(), metadata=MACHINE),
                       "case_id", "notice_key", "code")
         await refused(api.NotifyReporters(pb.NotifyReportersRequest(case_id=case_id, notice_key="k", code="opened"),
                                           metadata=HANDLER), Code.PERMISSION_DENIED)

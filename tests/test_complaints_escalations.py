@@ -18,7 +18,7 @@ from tests.conftest import metadata
 from tests.grpc_checks import error_info, invalid, refused
 # api and registry_api are fixtures: imported, they serve this module too.
 from tests.test_complaints_cases import inspection
-from tests.test_complaints_intake import (OPERATOR, api, day, new_agency, new_county,  # noqa: F401
+from tests.test_complaints_intake import (MACHINE, OPERATOR, api, day, new_agency, new_county,  # noqa: F401
                                           nothing_stored_changes, registry_api, rows)
 
 Code = grpc.StatusCode
@@ -48,7 +48,7 @@ def period(period_id: str, due_on: str, state: str, warn_on: str = "") -> pb.Dea
 
 
 async def record(api, request: pb.RecordCaseProgressRequest) -> bool:
-    return (await api.RecordCaseProgress(request, metadata=OPERATOR)).applied
+    return (await api.RecordCaseProgress(request, metadata=MACHINE)).applied
 
 
 async def missed(api, case_id: str, region: str, due_on: str, revision: int = 1, assignee: str = "handler-wang",

@@ -44,6 +44,7 @@ from workflows.worker import Activities, build_worker
 
 Code = grpc.StatusCode
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 CITIZEN = metadata("citizen")
 PUBLIC = metadata("public")
 HANDLER = metadata("handler")
@@ -170,7 +171,7 @@ async def replica_with_worker(registry, complaints, queue: str, legal_clock: clo
                             calendar=(lambda: periods.calendar) if periods else None)
     address = f"127.0.0.1:{await server.start('127.0.0.1:0')}"
     activities = Activities.connect(registry_address=registry.address, complaints_address=address,
-                                    token=token("operator", subject="ipss-worker"), periods=periods)
+                                    token=token("machine", subject="ipss-worker"), periods=periods)
     try:
         async with grpc.aio.insecure_channel(address) as channel, build_worker(complaints.temporal, activities, queue):
             yield address, pb_grpc.ComplaintsServiceStub(channel)
@@ -698,13 +699,13 @@ async def test_the_status_page_shows_public_progress_and_no_internal_notes(api, 
     # An entry recorded in words, before entries had data; then entries as the workflow writes them now.
     await api.RecordCaseProgress(progress(1, pb.TimelineEntry(
         revision=1, actor="system", action="received", detail="收到举报 report received", internal=False)),
-        metadata=OPERATOR)
+        metadata=MACHINE)
     await api.RecordCaseProgress(progress(
         2, pb.TimelineEntry(revision=2, actor="handler-li", action="opened", data={"on": day(0)}, internal=False),
         pb.TimelineEntry(revision=2, actor="handler-li", action="verification_recorded",
-                         data={"reason": "内部：举报人曾在该机构任职"}, internal=True)), metadata=OPERATOR)
+                         data={"reason": "内部：举报人曾在该机构任职"}, internal=True)), metadata=MACHINE)
     await api.NotifyReporters(pb.NotifyReportersRequest(case_id=answer.case_id, notice_key="opening-decision",
-                                                        code="opened", real_name_only=True), metadata=OPERATOR)
+                                                        code="opened", real_name_only=True), metadata=MACHINE)
 
     for code, secret in ((answer.tracking_code, answer.tracking_secret),
                          (answer.tracking_code.lower().replace("-", ""), " " + answer.tracking_secret.lower())):

@@ -16,7 +16,7 @@ from ipss.registry.v1 import registry_pb2 as reg_pb
 from suite import clock
 from tests.conftest import metadata
 # api and registry_api are fixtures: imported, they serve this module too.
-from tests.test_complaints_intake import (CITIZEN, HANDLER, OPERATOR, api, day, file, invalid,  # noqa: F401
+from tests.test_complaints_intake import (CITIZEN, HANDLER, MACHINE, OPERATOR, api, day, file, invalid,  # noqa: F401
                                           new_agency, new_county, real_name, registry_api, report, uid)
 
 Code = grpc.StatusCode
@@ -45,7 +45,7 @@ async def progress(api, case_id: str, region_code: str, revision: int, stage: in
     answer = await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
         case_id=case_id, revision=revision, summary=pb.CaseSummary(
             case_id=case_id, stage=stage, status=status, outcome=outcome, region_code=region_code),
-        deadlines=list(deadlines), new_entries=[entry], allowed_actions=list(actions)), metadata=OPERATOR)
+        deadlines=list(deadlines), new_entries=[entry], allowed_actions=list(actions)), metadata=MACHINE)
     return answer.applied
 
 

@@ -21,7 +21,7 @@ from tests.conftest import metadata
 from tests.grpc_checks import error_info, field_reasons, invalid, refused
 # api and registry_api are fixtures: imported, they serve this module too.
 from tests.test_complaints_intake import case_of as filed_case
-from tests.test_complaints_intake import (CITIZEN, HANDLER, OPERATOR, api, file, key, new_agency,  # noqa: F401
+from tests.test_complaints_intake import (CITIZEN, HANDLER, MACHINE, OPERATOR, api, file, key, new_agency,  # noqa: F401
                                           new_county, nothing_stored_changes, real_name, registry_api, report,
                                           rows, uid, workflow_input)
 
@@ -63,7 +63,7 @@ async def record(api, case_id: str, region: str, revision: int, *entries: pb.Tim
     return (await api.RecordCaseProgress(pb.RecordCaseProgressRequest(
         case_id=case_id, revision=revision, summary=pb.CaseSummary(
             case_id=case_id, stage=stage, status=summary.pop("status", "verifying"), region_code=region, **summary),
-        new_entries=list(entries)), metadata=OPERATOR)).applied
+        new_entries=list(entries)), metadata=MACHINE)).applied
 
 
 def entry(action: str, actor: str = "supervisor-zhao", internal: bool = True, **data: str) -> pb.TimelineEntry:
@@ -250,7 +250,7 @@ async def test_a_merger_moves_the_reports_and_tells_every_reporter_once(api, reg
     assert [m.action or m.notice for m in (await status(api, anonymous)).messages] == ["received"]
     # A notice later goes to every reporter of the case left, the merged case's among them.
     told = await api.NotifyReporters(pb.NotifyReportersRequest(case_id=kept.case_id, notice_key="opening-decision",
-                                                               code="opened", real_name_only=True), metadata=OPERATOR)
+                                                               code="opened", real_name_only=True), metadata=MACHINE)
     assert told.notified == 2
 
 

@@ -13,7 +13,6 @@ used by keyboard alone, and the main colours' contrast is computed from the styl
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import sys
@@ -131,7 +130,7 @@ async def suite():
             legal_clock=legal)
         complaints_address = f"127.0.0.1:{await complaints_server.start('127.0.0.1:0')}"
         activities = Activities.connect(registry_address, complaints_address)
-        app = build_console(Settings(registry_address, complaints_address, os.environ["IPSS_TOKEN_SECRET"],
+        app = build_console(Settings(registry_address, complaints_address,
                                      dev_signin=True))
         sock = free_socket()
         web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

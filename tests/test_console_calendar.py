@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -48,7 +47,7 @@ def calendar_dir(tmp_path: Path, monkeypatch) -> Path:
 @pytest.fixture
 async def app(calendar_dir):
     # The page reaches no service: these addresses are never dialled.
-    app = build(Settings("127.0.0.1:9", "127.0.0.1:9", os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
+    app = build(Settings("127.0.0.1:9", "127.0.0.1:9", dev_signin=True,
                          inspections_address="127.0.0.1:9"))
     yield app
     await app.state.backend.close()
@@ -61,7 +60,7 @@ async def console(app):
 
 
 def token(role: str, subject: str = "") -> str:
-    return auth.mint(role, subject or f"{role}-calendar", secret=os.environ["IPSS_TOKEN_SECRET"])
+    return auth.mint(role, subject or f"{role}-calendar")
 
 
 async def sign_in(client: httpx.AsyncClient, role: str, subject: str = "") -> None:
@@ -187,8 +186,9 @@ async def test_only_operators_and_administrators_reach_the_page(app, console, ca
     await console.post("/signin/dev", data=dict(role="handler", subject="handler-calendar", region="000000"))
     assert 'href="/calendar"' not in (await console.get("/")).text
     assert (await console.get("/calendar")).status_code == 403
-    handler = app.state.pages.sessions.token(console.cookies[SESSION_COOKIE])  # the console keeps the token
-    own_csrf = app.state.pages.csrf(Visitor(auth.verify(handler, os.environ["IPSS_TOKEN_SECRET"]), handler))
+    session_id = console.cookies[SESSION_COOKIE]
+    handler = app.state.pages.sessions.token(session_id)  # the console keeps the token
+    own_csrf = app.state.pages.csrf(Visitor(app.state.pages.verifier.verify(handler), handler, session_id=session_id))
     answer = await console.post("/calendar", data=dict(csrf=own_csrf, step="import", notice=NOTICE_2026))
     assert answer.status_code == 403 and "您无权执行此操作或查看此内容" in answer.text
     assert written(calendar_dir) == []

@@ -161,7 +161,7 @@ def test_every_refusal_has_its_words_in_both_languages_with_the_values_it_carrie
 
 
 def test_a_refusal_reads_the_services_words_as_the_reader_does_and_falls_back_on_the_message():
-    pages = Pages(Settings(registry_address="", complaints_address="", token_secret="words"))
+    pages = Pages(Settings(registry_address="", complaints_address=""))
     window = {"period_id": "litigation_window", "due_on": "2027-01-04", "provisional": "True"}
     assert refusals.words(pages, "zh", "REVIEW_WINDOW_OPEN", window, "") == \
         "“行政诉讼起诉期限”至 2027-01-04 届满，届满前不能结案（暂定）"
@@ -241,7 +241,7 @@ def test_the_service_words_what_a_reporter_reads_in_the_catalogues_chinese():
 
 
 def test_a_timeline_entry_is_worded_from_its_code_and_data_and_an_old_one_shown_as_recorded():
-    pages = Pages(Settings(registry_address="", complaints_address="", token_secret="words"))
+    pages = Pages(Settings(registry_address="", complaints_address=""))
     retimed = pb.TimelineEntry(action="deadline_retimed", data={
         "period_id": "pay_fine", "before": "2027-02-05", "after": "2027-02-08", "years": "2027"})
     assert timeline.entry_words(pages, "zh", retimed) == \

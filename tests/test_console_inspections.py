@@ -14,7 +14,6 @@ import asyncio
 import gzip
 import io
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from suite import clock, config, migrate
 from suite.protos import enum_words
 from tests.conftest import fresh_database
 from tests.inspections_world import SUPERVISOR_MD, campaign_of, drawn_plan, key, register_inspectors
-from tests.test_complaints_intake import OPERATOR, day, new_agency, new_county
+from tests.test_complaints_intake import MACHINE, OPERATOR, day, new_agency, new_county
 from tests.test_console_routes import hidden, sign_in
 
 PROVINCE = "65"
@@ -102,12 +101,12 @@ async def field(registry, inspections) -> Field:
     await api.RecordCampaignProgress(pb.RecordCampaignProgressRequest(
         campaign_id=campaign.id, revision=1, status=pb.CAMPAIGN_STATUS_RUNNING, progress=pb.CampaignProgress(
             targets=6, started=6, checked=3, no_problem=1, problems=1, violations=1, cases_opened=1, published=1)),
-        metadata=OPERATOR)
+        metadata=MACHINE)
     violation = every[0]
     await api.RecordTaskProgress(pb.RecordTaskProgressRequest(
         task_id=violation.id, revision=1, stage=pb.TASK_STAGE_CONCLUDED, outcome=pb.CHECK_OUTCOME_VIOLATION,
         category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, findings=FINDINGS, checked_on=day(0),
-        case_id=f"case-2026-{county}-000001", publish_due_on=day(28)), metadata=OPERATOR)
+        case_id=f"case-2026-{county}-000001", publish_due_on=day(28)), metadata=MACHINE)
 
     again = await drawn_plan(api, [county], seed_value="上证综指 收盘 3351.24", all_in_scope=True)
     closed = await campaign_of(api, again, day(0), day(60), kind=pb.CAMPAIGN_KIND_RANDOM_INSPECTION, theme=())
@@ -115,7 +114,7 @@ async def field(registry, inspections) -> Field:
     await api.RecordCampaignProgress(pb.RecordCampaignProgressRequest(
         campaign_id=closed.id, revision=1, status=pb.CAMPAIGN_STATUS_CLOSED_EARLY, progress=final,
         report=pb.CampaignReport(ending=pb.CAMPAIGN_STATUS_CLOSED_EARLY, closed_on=day(0), reason=CLOSING_REASON,
-                                 figures=final)), metadata=OPERATOR)
+                                 figures=final)), metadata=MACHINE)
 
     draft = (await api.CreatePlan(pb.CreatePlanRequest(
         idempotency_key=key(), name="新疆2026年下半年抽查（草稿）", region_codes=[county], all_in_scope=True,
@@ -127,7 +126,7 @@ async def field(registry, inspections) -> Field:
 
 @pytest.fixture
 async def console(registry, complaints, inspections):
-    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
+    settings = Settings(registry.address, complaints.address, dev_signin=True,
                         inspections_address=inspections.address)
     app = build(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
@@ -262,7 +261,7 @@ async def test_the_task_page_marks_a_provisional_due_day_and_not_a_final_one(con
     await inspections.api.RecordTaskProgress(pb.RecordTaskProgressRequest(
         task_id=task.id, revision=1, stage=pb.TASK_STAGE_RECTIFYING, outcome=pb.CHECK_OUTCOME_PROBLEM,
         category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, findings=FINDINGS, checked_on=day(0),
-        rectify_due_on=f"{year}-01-27", rectify_due_provisional=True, publish_due_on=day(28)), metadata=OPERATOR)
+        rectify_due_on=f"{year}-01-27", rectify_due_provisional=True, publish_due_on=day(28)), metadata=MACHINE)
     await sign_in(console, "supervisor", f"{PROVINCE}0000")
     html = (await console.get(f"/inspections/tasks/{task.id}")).text
     why = f"{year}年放假安排尚未发布：按法定节假日暂定计算，发布后自动调整"
@@ -367,7 +366,7 @@ async def test_the_public_reads_published_results_and_verifies_the_draw_behind_t
     await inspections.api.RecordTaskProgress(pb.RecordTaskProgressRequest(
         task_id=violation.id, revision=2, stage=pb.TASK_STAGE_CONCLUDED, outcome=pb.CHECK_OUTCOME_VIOLATION,
         category=cpb.VIOLATION_CATEGORY_FALSE_ADVERTISING, findings=FINDINGS, checked_on=day(0),
-        case_id=violation.case_id, publish_due_on=day(28), published_on=day(1)), metadata=OPERATOR)
+        case_id=violation.case_id, publish_due_on=day(28), published_on=day(1)), metadata=MACHINE)
     # Nobody signed in.
     page = await console.get("/register/inspections", params=dict(credit_code=violation.agency.credit_code.lower()))
     assert page.status_code == 200

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from datetime import timedelta
 
@@ -29,7 +28,7 @@ from tests.conftest import metadata as metadata_of
 from tests.grpc_checks import field_reasons, refused
 from tests.test_complaints_intake import CITIZEN
 # api and registry_api are fixtures: imported, they serve this module too.
-from tests.test_complaints_intake import (OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
+from tests.test_complaints_intake import (MACHINE, OPERATOR, api, day, file, key, new_agency, new_county,  # noqa: F401
                                           real_name, registry_api, report, uid)
 from tests.test_complaints_statistics import inspection
 from contracts.case_actions import CASE_ACTIONS
@@ -42,7 +41,7 @@ NEXT_YEAR = clock.today().year + 1
 
 @pytest.fixture
 async def console(registry, complaints):
-    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True)
+    settings = Settings(registry.address, complaints.address, dev_signin=True)
     app = build(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
         yield client
@@ -55,7 +54,7 @@ async def sign_in(client: httpx.AsyncClient, role: str, region: str = "000000", 
     if role in ("handler", "supervisor", "citizen"):
         answer = await client.post("/signin/dev", data=dict(role=role, region=region, subject=subject))
     else:
-        token = auth.mint(role, subject, region=region, secret=os.environ["IPSS_TOKEN_SECRET"])
+        token = auth.mint(role, subject, region=region)
         answer = await client.post("/signin", data=dict(token=token))
     assert answer.status_code == 303, answer.text
 
@@ -73,7 +72,7 @@ async def record(api, case_id: str, region: str, revision: int, stage=pb.CASE_ST
             next_deadline_provisional=provisional),
         deadlines=deadlines, allowed_actions=list(actions), new_entries=[pb.TimelineEntry(
             actor="handler-wang", action="verification_recorded", detail="已调取网页截图", internal=True)]),
-        metadata=OPERATOR)
+        metadata=MACHINE)
 
 
 def hidden(html: str, name: str, form_action: str = "") -> str:
@@ -92,7 +91,7 @@ async def test_officer_pages_need_an_officer_and_the_language_switches(console):
     assert (await console.get("/cases")).status_code == 403
     refused = await console.post("/signin", data=dict(token="not-a-token"))
     assert refused.status_code == 400 and "令牌无效" in refused.text
-    good = auth.mint("handler", "handler-zhou", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+    good = auth.mint("handler", "handler-zhou", region="630000")
     answer = await console.post("/signin", data=dict(token=f"Bearer {good}", next="https://elsewhere.example/"))
     assert answer.headers["location"] == "/cases"  # never off the site
     page = await console.get("/cases")
@@ -182,13 +181,13 @@ async def test_the_case_page_says_who_the_case_is_about_and_where_it_went(consol
     await api.RecordCaseProgress(pb.RecordCaseProgressRequest(case_id=merged, revision=1, summary=pb.CaseSummary(
         case_id=merged, stage=pb.CASE_STAGE_CLOSED, status="merged", outcome=pb.CASE_OUTCOME_MERGED,
         region_code=county, merged_into_case_id=kept, subject_kind=pb.SUBJECT_KIND_AGENCY, agency_id=agency.id,
-        agency_name=agency.name, agency_credit_code=agency.credit_code, agency_kind="patent")), metadata=OPERATOR)
+        agency_name=agency.name, agency_credit_code=agency.credit_code, agency_kind="patent")), metadata=MACHINE)
     page = (await console.get(f"/cases/{merged}")).text
     assert f'<a href="/cases/{kept}">{kept}</a>' in page and "并案" in page and 'id="not-in-registry"' not in page
     await api.RecordCaseProgress(pb.RecordCaseProgressRequest(case_id=kept, revision=1, summary=pb.CaseSummary(
         case_id=kept, stage=pb.CASE_STAGE_AWAITING_ACCEPTANCE, status="awaiting_acceptance", region_code=county,
         transferred_from_region_code="110108"), allowed_actions=["accept_transfer", "return_transfer"]),
-        metadata=OPERATOR)
+        metadata=MACHINE)
     page = (await console.get(f"/cases/{kept}")).text
     assert 'id="transferred-from"' in page and "110108" in page and "移送待接收" in page
     assert "action-accept_transfer" in page and "action-return_transfer" in page
@@ -232,7 +231,7 @@ async def missed_and_warned(api, case_id: str, region: str, revision: int, *entr
             due_soon=any(e.action == "due_soon" for e in entries)),
         deadlines=[pb.Deadline(period_id="verify_and_open", due_on=day(-2), warn_on=day(-5), legal_source=VERIFY_SOURCE,
                                description="核查并决定是否立案", state="missed")],
-        new_entries=list(entries), allowed_actions=["assign", "reassign", "open", "decline"]), metadata=OPERATOR)
+        new_entries=list(entries), allowed_actions=["assign", "reassign", "open", "decline"]), metadata=MACHINE)
 
 
 async def test_the_supervisors_inbox_counts_escalations_and_takes_one(console, api, registry_api):
@@ -361,7 +360,7 @@ async def test_the_timeline_and_the_reporters_page_are_worded_from_codes_and_dat
             case_id=filed.case_id, stage=pb.CASE_STAGE_INVESTIGATION, status="opened", region_code=county),
         new_entries=[pb.TimelineEntry(actor="system", action="deadline_retimed", data=moved, internal=True),
                      pb.TimelineEntry(actor="handler-wang", action="opened", data=dict(on=day(0)), internal=False)]),
-        metadata=OPERATOR)
+        metadata=MACHINE)
     await sign_in(console, "handler", county)
     page = (await console.get(f"/cases/{filed.case_id}")).text
     assert "已调取网页截图" in page and f"{day(0)} 立案调查" in page
@@ -385,10 +384,10 @@ async def test_the_timeline_and_the_reporters_page_are_worded_from_codes_and_dat
         case_id=filed.case_id, revision=3, summary=pb.CaseSummary(
             case_id=filed.case_id, stage=pb.CASE_STAGE_CLOSED, status="not_opened", region_code=county),
         new_entries=[pb.TimelineEntry(actor="handler-wang", action="declined", internal=False,
-                                      data=dict(on=day(0), reason="线索来自同行举报人张某某"))]), metadata=OPERATOR)
+                                      data=dict(on=day(0), reason="线索来自同行举报人张某某"))]), metadata=MACHINE)
     await api.NotifyReporters(pb.NotifyReportersRequest(
         case_id=filed.case_id, notice_key="opening-decision", code="declined", real_name_only=True,
-        data=dict(reason="线索来自同行举报人张某某")), metadata=OPERATOR)
+        data=dict(reason="线索来自同行举报人张某某")), metadata=MACHINE)
     assert f"{day(0)} 不予立案：线索来自同行举报人张某某" in (await console.get(f"/cases/{filed.case_id}")).text
     page = (await console.post("/portal/track", data=track)).text
     assert f"{day(0)} 不予立案" in page and "您举报的问题经核查不予立案" in page and "张某某" not in page
@@ -474,11 +473,11 @@ async def test_the_portal_takes_a_report_on_an_entity_or_a_person_not_in_the_reg
 
 @pytest.mark.parametrize("dev_signin", [False, True], ids=["production", "development"])
 async def test_a_production_console_sets_its_cookies_for_https_only(registry, complaints, dev_signin):
-    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=dev_signin)
+    settings = Settings(registry.address, complaints.address, dev_signin=dev_signin)
     app = build(settings)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://console") as client:
-            token = auth.mint("handler", "handler-zhou", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+            token = auth.mint("handler", "handler-zhou", region="630000")
             signed_in = await client.post("/signin", data=dict(token=token))
             switched = await client.get("/lang/en")
     finally:
@@ -496,11 +495,11 @@ async def test_the_sign_in_cookie_holds_a_session_id_and_signing_out_makes_it_wo
     from console.sessions import Sessions
     from console.web import SESSION_COOKIE
 
-    settings = Settings(registry.address, complaints.address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True)
+    settings = Settings(registry.address, complaints.address, dev_signin=True)
     app = build(settings)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
-            token = auth.mint("handler", "handler-session", region="630000", secret=os.environ["IPSS_TOKEN_SECRET"])
+            token = auth.mint("handler", "handler-session", region="630000")
             signed_in = await client.post("/signin", data=dict(token=token))
             session_id = client.cookies[SESSION_COOKIE]
             set_cookie = signed_in.headers["set-cookie"]

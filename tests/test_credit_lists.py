@@ -31,6 +31,7 @@ from tests.test_agency_suspension_workflow import TEST_SERVER, WORKER_SUBJECT
 from workflows.worker import Activities, build_worker
 
 OPERATOR, HANDLER, PUBLIC = metadata("operator"), metadata("handler"), metadata("public")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 ABNORMAL, SERIOUS = pb.CREDIT_LIST_ABNORMAL_OPERATION, pb.CREDIT_LIST_SERIOUS_VIOLATION
 # The law's default window is 1–31 March: non-filers of 2026 are listed on 1 April 2027.
 LISTING_DAY_2027 = date(2027, 4, 1)
@@ -100,7 +101,7 @@ async def test_non_filers_are_listed_once_on_the_listing_day_and_taken_off_when_
         await file_report(api, filed.id, 2026, "2027-03-20")
 
         await invalid(api.ListAnnualReportNonFilers(pb.ListAnnualReportNonFilersRequest(
-            report_year=2026, listed_on="2027-03-31"), metadata=OPERATOR), "listed_on")
+            report_year=2026, listed_on="2027-03-31"), metadata=MACHINE), "listed_on")
         first = await list_non_filers(api, 2026, LISTING_DAY_2027)
         again = await list_non_filers(api, 2026, LISTING_DAY_2027)
         assert (first.listed, first.already_listed, again.listed, again.already_listed) == (2, 0, 0, 2)
@@ -139,7 +140,7 @@ async def test_non_filers_are_listed_once_on_the_listing_day_and_taken_off_when_
 
 async def list_non_filers(api, report_year: int, listed_on: date) -> pb.ListAnnualReportNonFilersResponse:
     return await api.ListAnnualReportNonFilers(pb.ListAnnualReportNonFilersRequest(
-        report_year=report_year, listed_on=listed_on.isoformat()), metadata=OPERATOR)
+        report_year=report_year, listed_on=listed_on.isoformat()), metadata=MACHINE)
 
 
 async def test_the_lists_are_counted_on_each_day_asked(database):
@@ -182,10 +183,10 @@ async def test_three_years_on_the_abnormal_list_move_an_agency_and_early_removal
         await list_non_filers(api, 2026, LISTING_DAY_2027)
         moves_on = expected_move(LISTING_DAY_2027)
         early = await api.EscalateAbnormalListings(pb.EscalateAbnormalListingsRequest(
-            on=(moves_on - timedelta(days=1)).isoformat()), metadata=OPERATOR)
+            on=(moves_on - timedelta(days=1)).isoformat()), metadata=MACHINE)
         assert (early.moved, early.next_move_on) == (0, moves_on.isoformat())
         due = await api.EscalateAbnormalListings(pb.EscalateAbnormalListingsRequest(
-            on=(moves_on + timedelta(days=3)).isoformat()), metadata=OPERATOR)
+            on=(moves_on + timedelta(days=3)).isoformat()), metadata=MACHINE)
         assert (due.moved, due.next_move_on) == (1, "")
 
         [serious] = await entries(api, SERIOUS, moves_on.isoformat(), stays.id)
@@ -243,7 +244,7 @@ async def test_the_workflow_lists_on_the_listing_day_and_moves_three_years_on(te
     async with registry_on(database) as (api, address):
         filer, non_filer = await agency(api), await agency(api)
         await file_report(api, filer.id, 2026, "2027-03-02")
-        activities = Activities.connect(registry_address=address, token=token("operator", subject=WORKER_SUBJECT))
+        activities = Activities.connect(registry_address=address, token=token("machine", subject=WORKER_SUBJECT))
         queue = f"credit-lists-{key()[:8]}"
         try:
             async with build_worker(temporal.client, activities, queue):

@@ -36,6 +36,7 @@ from tests.test_agency_suspension_workflow import TEST_SERVER, WORKER_SUBJECT
 from workflows.worker import WORKFLOWS, Activities, build_worker
 
 OPERATOR, PUBLIC = metadata("operator"), metadata("public")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 HANDLER = metadata("handler", "110000", subject="handler-wang")
 SUPERVISOR = metadata("supervisor", "110000", subject="supervisor-li")
 OTHER_SUPERVISOR = metadata("supervisor", "110000", subject="supervisor-zhao")
@@ -91,7 +92,7 @@ async def registry_on(database_url: str, legal: ScenarioClock, temporal: Workflo
 
 @asynccontextmanager
 async def worker(temporal: WorkflowEnvironment, address: str, queue: str) -> AsyncIterator[None]:
-    activities = Activities.connect(registry_address=address, token=token("operator", subject=WORKER_SUBJECT))
+    activities = Activities.connect(registry_address=address, token=token("machine", subject=WORKER_SUBJECT))
     try:
         async with build_worker(temporal.client, activities, queue):
             yield
@@ -243,7 +244,7 @@ async def test_an_association_applies_for_its_members_and_nobody_while_on_a_cred
             practitioners=2, revenue_cny=1_000_000), metadata=OPERATOR)
         await api.ListAnnualReportNonFilers(pb.ListAnnualReportNonFilersRequest(report_year=2024,
                                                                                 listed_on="2025-04-01"),
-                                            metadata=OPERATOR)
+                                            metadata=MACHINE)
         caller = metadata("association", association_id=association.id)
         on_list = await penalty(api, listed.id)
         error = await refused(api.ApplyForCreditRepair(application(listed.id, on_list.id), metadata=HANDLER), FAILED)

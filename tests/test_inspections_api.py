@@ -34,6 +34,7 @@ from contracts.inspections import TaskView
 Code = grpc.StatusCode
 PUBLIC = metadata("public")
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 HANDLER = metadata("handler")
 
 
@@ -300,7 +301,7 @@ async def test_a_draw_waits_for_its_committed_source_and_publishes_its_pairings_
     await w.inspections.RecordCampaignProgress(pb.RecordCampaignProgressRequest(
         campaign_id=campaign.id, revision=10**6, status=pb.CAMPAIGN_STATUS_ENDED, progress=final,
         report=pb.CampaignReport(ending=pb.CAMPAIGN_STATUS_ENDED, closed_on="2026-06-30", figures=final)),
-        metadata=OPERATOR)
+        metadata=MACHINE)
     shown = (await public_record()).record
     assert shown.pairings_published and list(shown.targets) == list(record.targets)
     exported = await w.inspections.ExportDrawRecord(pb.ExportDrawRecordRequest(plan_id=plan.id), metadata=PUBLIC)
@@ -463,7 +464,7 @@ async def test_a_task_record_keeps_whether_its_due_days_are_provisional(w):
                     publish_due_on="2027-02-01", rectify_due_provisional=True, publish_due_provisional=True)
 
     async def written(view: TaskView) -> pb.Task:
-        assert (await w.inspections.RecordTaskProgress(task_progress_request(view), metadata=OPERATOR)).applied
+        assert (await w.inspections.RecordTaskProgress(task_progress_request(view), metadata=MACHINE)).applied
         return (await w.inspections.GetTask(pb.GetTaskRequest(task_id=task_id), metadata=SUPERVISOR_MD)).task
 
     task = await written(view)
@@ -538,11 +539,11 @@ BAD_INPUT = [
                                               findings="已整改完毕"), inspector("x"), {"effective_on"}),
     ("PublishResult", pb.PublishResultRequest(idempotency_key=K), SUPERVISOR_MD, {"task_id"}),
     ("ListPublishedResults", pb.ListPublishedResultsRequest(credit_code="123"), PUBLIC, {"credit_code"}),
-    ("GetCampaignTargets", pb.GetCampaignTargetsRequest(campaign_id="c", limit=1001), OPERATOR, {"limit"}),
-    ("RecordCampaignProgress", pb.RecordCampaignProgressRequest(campaign_id="c", revision=1), OPERATOR,
+    ("GetCampaignTargets", pb.GetCampaignTargetsRequest(campaign_id="c", limit=1001), MACHINE, {"limit"}),
+    ("RecordCampaignProgress", pb.RecordCampaignProgressRequest(campaign_id="c", revision=1), MACHINE,
      {"progress", "status"}),
     ("RecordTaskProgress", pb.RecordTaskProgressRequest(task_id="t", stage=pb.TASK_STAGE_CONCLUDED,
-                                                        checked_on="yesterday"), OPERATOR, {"revision", "checked_on"}),
+                                                        checked_on="yesterday"), MACHINE, {"revision", "checked_on"}),
 ]
 
 

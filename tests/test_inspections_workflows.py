@@ -9,7 +9,6 @@ report."""
 from __future__ import annotations
 
 import asyncio
-import os
 from contextlib import asynccontextmanager
 
 import grpc
@@ -354,7 +353,7 @@ async def test_targets_added_extended_and_closed_early_keeping_tasks_under_way(w
 @asynccontextmanager
 async def console_of(w):
     """The console on the world's services, as `ipss up` serves it (development sign-in on)."""
-    app = build(Settings(w.registry_address, w.complaints_address, os.environ["IPSS_TOKEN_SECRET"], dev_signin=True,
+    app = build(Settings(w.registry_address, w.complaints_address, dev_signin=True,
                          inspections_address=w.inspections_address))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as console:

@@ -25,7 +25,7 @@ from suite import config, signing
 from tests.conftest import metadata
 from tests.grpc_checks import error_info, refused
 from tests.legal_time import ScenarioClock
-from tests.test_credit_repair import (OPERATOR, SUPERVISOR, database, key, new_agency, penalty,  # noqa: F401
+from tests.test_credit_repair import (MACHINE, OPERATOR, SUPERVISOR, database, key, new_agency, penalty,  # noqa: F401
                                       registry_on)
 
 KINDS = {pb.JOINT_PUNISHMENT_KIND_PROCUREMENT_RESTRICTION, pb.JOINT_PUNISHMENT_KIND_HONOURS_RESTRICTION,
@@ -65,10 +65,10 @@ async def test_the_serious_violation_list_brings_every_measure_until_the_agency_
             idempotency_key=key(), agency_id=clean.id, year=2021, filed_on="2022-03-10", employees=5,
             practitioners=2, revenue_cny=1_000_000), metadata=OPERATOR)
         await api.ListAnnualReportNonFilers(pb.ListAnnualReportNonFilersRequest(
-            report_year=2021, listed_on="2022-04-01"), metadata=OPERATOR)
+            report_year=2021, listed_on="2022-04-01"), metadata=MACHINE)
         moves_on = period_end("abnormal_list_to_serious", date(2022, 4, 1)) + timedelta(days=1)
         await api.EscalateAbnormalListings(pb.EscalateAbnormalListingsRequest(on=moves_on.isoformat()),
-                                           metadata=OPERATOR)
+                                           metadata=MACHINE)
         (entry,) = (await api.ListCreditListEntries(pb.ListCreditListEntriesRequest(
             list=pb.CREDIT_LIST_SERIOUS_VIOLATION, on=moves_on.isoformat(), agency_id=listed.id),
             metadata=metadata("public"))).entries

@@ -602,9 +602,27 @@ def test_each_service_sees_only_its_own_database_url(name: str) -> None:
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS)
-def test_token_secret_from_auth_secret(deployment: str) -> None:
+def test_only_suite_processes_hold_the_machine_key(deployment: str) -> None:
+    """The machine key (which signs the suite's own calls) is in the services, the linkage endpoint
+    and the worker, from ipss-auth; the console, facing the internet, holds no key that signs a
+    token: it signs people in with the office's OpenID provider, with its client secret."""
     env = env_map(main_container(get("prod", "Deployment", deployment)))
-    assert secret_ref(env["IPSS_TOKEN_SECRET"]) == (AUTH_SECRET, "token-secret")
+    assert "IPSS_TOKEN_SECRET" not in env and "IPSS_SIGNIN_KEY" not in env
+    if deployment == CONSOLE:
+        assert "IPSS_MACHINE_KEY" not in env
+        assert secret_ref(env["IPSS_OIDC_CLIENT_SECRET"]) == (AUTH_SECRET, "oidc-client-secret")
+        return
+    assert secret_ref(env["IPSS_MACHINE_KEY"]) == (AUTH_SECRET, "machine-key")
+    if deployment != WORKER:  # the worker serves no RPC: it checks no token
+        assert secret_ref(env["IPSS_MACHINE_PUBLIC_KEY"]) == (AUTH_SECRET, "machine-public-key")
+
+
+def test_people_sign_in_with_the_offices_provider() -> None:
+    config_map = get("prod", "ConfigMap", CONFIGMAP)["data"]
+    assert config_map["IPSS_OIDC_ISSUER"].startswith("https://")
+    assert {"IPSS_OIDC_CLIENT_ID", "IPSS_OIDC_AUDIENCE", "IPSS_OIDC_ROLE_CLAIM", "IPSS_OIDC_REGION_CLAIM",
+            "IPSS_OIDC_ASSOCIATION_CLAIM", "IPSS_CONSOLE_URL"} <= set(config_map)
+    assert "IPSS_OIDC_CLIENT_SECRET" not in config_map
 
 
 def test_complaints_replicas_share_the_tracking_key() -> None:

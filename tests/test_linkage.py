@@ -31,6 +31,7 @@ from suite import clock, config, testdata, tls
 from tests.conftest import BACKENDS, metadata, running_registry
 
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 TODAY = clock.today()  # China's date, as the services count days
 GENEROUS = config.LinkageQuota(calls_per_second=10_000, burst=10_000, watches=50)
 
@@ -244,7 +245,7 @@ async def append(registry, events: list[rpb.MemberEventDraft]) -> None:
     stub = rpb_grpc.RegistryServiceStub(registry.channel)
     for start in range(0, len(events), 200):
         await stub.AppendMemberEvents(rpb.AppendMemberEventsRequest(events=events[start:start + 200]),
-                                      metadata=OPERATOR)
+                                      metadata=MACHINE)
 
 
 async def collect(stub, received: list[rpb.MemberEvent]) -> None:

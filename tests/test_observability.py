@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import ActivityEnvironment
 
+from bench.processes import token_keys
 from contracts import search_attributes
 from contracts.case import TimelineItem
 from ipss.complaints.v1 import complaints_pb2 as pb
@@ -81,7 +82,7 @@ async def running_suite(tmp_path: Path, temporal_address: str):
         migrate.upgrade("registry", database_url=registry_url)
         migrate.upgrade("complaints", database_url=complaints_url)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("IPSS_OTLP", "IPSS_TRACE", "OTEL_"))}
-        env.update(IPSS_VAR_DIR=str(tmp_path), IPSS_BIND="127.0.0.1", IPSS_LOG_LEVEL="info",
+        env.update(**token_keys(), IPSS_VAR_DIR=str(tmp_path), IPSS_BIND="127.0.0.1", IPSS_LOG_LEVEL="info",
                    IPSS_REGISTRY_DATABASE_URL=registry_url, IPSS_COMPLAINTS_DATABASE_URL=complaints_url,
                    IPSS_REGISTRY_PORT=str(ports["registry"]), IPSS_COMPLAINTS_PORT=str(ports["complaints"]),
                    IPSS_REGISTRY_PROCESSES="2", IPSS_CONSOLE_PORT=str(ports["console"]),

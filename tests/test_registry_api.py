@@ -14,6 +14,7 @@ from datetime import date, timedelta, timezone
 import grpc
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import func, select
@@ -932,24 +933,45 @@ async def test_every_rpc_admits_its_declared_roles_and_no_other(api, registry):
 
 
 def bad_tokens() -> dict[str, str]:
-    def signed(claims: dict) -> str:
-        return jwt.encode(claims, config.token_secret(), algorithm="HS256")
+    def signed(claims: dict, key=None) -> str:
+        return jwt.encode(claims, key or config.signin_key(), algorithm=auth.ALGORITHM)
     now = int(clock.now().timestamp())
+    issuer = auth.SIGNIN_ISSUER
+    stranger = auth.Signer(issuer, Ed25519PrivateKey.generate(), auth.PEOPLE)
     return {
-        "another secret": "Bearer " + auth.mint("operator", "x", secret="not-the-server-secret-" + uid()),
+        "another key": "Bearer " + stranger.mint("operator", "x"),
         "expired": "Bearer " + auth.mint("operator", "x", ttl_seconds=-60),
-        "unknown role": "Bearer " + signed({"iss": auth.ISSUER, "sub": "x", "role": "emperor", "exp": now + 60}),
-        "another issuer": "Bearer " + signed({"iss": "elsewhere", "sub": "x", "role": "operator", "exp": now + 60}),
-        "no expiry": "Bearer " + signed({"iss": auth.ISSUER, "sub": "x", "role": "operator"}),
-        "no region": "Bearer " + signed({"iss": auth.ISSUER, "sub": "x", "role": "operator", "exp": now + 60}),
-        "no region code": "Bearer " + signed({"iss": auth.ISSUER, "sub": "x", "role": "operator", "region": "北京",
+        "unknown role": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "emperor", "region": auth.NATIONWIDE,
+                                            "exp": now + 60}),
+        "another issuer": "Bearer " + signed({"iss": "elsewhere", "sub": "x", "role": "operator",
+                                              "region": auth.NATIONWIDE, "exp": now + 60}),
+        "no expiry": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "operator", "region": auth.NATIONWIDE}),
+        "no region": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "operator", "exp": now + 60}),
+        "no region code": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "operator", "region": "北京",
                                                "exp": now + 60}),
-        "association unnamed": "Bearer " + signed({"iss": auth.ISSUER, "sub": "x", "role": "association",
+        "association unnamed": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "association",
                                                     "region": auth.NATIONWIDE, "exp": now + 60}),
+        # Each key signs its own roles only: the sign-in key no machine, the machine key no person.
+        "machine by the sign-in key": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "machine",
+                                                           "region": auth.NATIONWIDE, "exp": now + 60}),
+        "operator by the machine key": "Bearer " + signed({"iss": auth.MACHINE_ISSUER, "sub": "x", "role": "operator",
+                                                            "region": auth.NATIONWIDE, "exp": now + 60},
+                                                           config.machine_key()),
+        "machine key under the sign-in issuer": "Bearer " + signed({"iss": issuer, "sub": "x", "role": "operator",
+                                                                     "region": auth.NATIONWIDE, "exp": now + 60},
+                                                                    config.machine_key()),
         "not a token": "Bearer not.a.token",
         "not bearer": "Basic " + auth.mint("operator", "x"),
         "empty bearer": "Bearer ",
     }
+
+
+def test_a_key_signs_only_its_own_roles() -> None:
+    with pytest.raises(ValueError):
+        auth.signin_signer().mint("machine", "x")
+    for person in ("operator", "admin", "handler"):
+        with pytest.raises(ValueError):
+            auth.machine_signer().mint(person, "x")
 
 
 async def test_a_bad_token_is_refused_even_where_the_public_may_call(api, registry):
@@ -1108,9 +1130,10 @@ async def test_concurrent_filings_of_one_practitioner_keep_one_agency(api):
 def test_a_machine_token_is_short_lived_and_renewed_before_it_expires(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
-    token = auth.MachineToken("operator", "ipss-worker")
+    token = auth.MachineToken("ipss-worker")
     first = str(token)
     claims = jwt.decode(first, options={"verify_signature": False})
+    assert claims["role"] == "machine" and claims["iss"] == auth.MACHINE_ISSUER
     assert claims["exp"] - claims["iat"] == auth.MACHINE_TOKEN_SECONDS <= 300
     assert str(token) == first  # reused while it has a while to live
     now[0] += auth.MACHINE_TOKEN_SECONDS - auth.MACHINE_TOKEN_MARGIN_SECONDS

@@ -30,6 +30,7 @@ from tests.test_registry_api import count, create_agency, day, key, nothing_stor
 
 Code = grpc.StatusCode
 OPERATOR = metadata("operator")
+MACHINE = metadata("machine")  # the worker's and the services' own calls
 HANDLER = metadata("handler")
 GRADING = domain.GradingRules.load()
 
@@ -104,7 +105,7 @@ def draft(agency: pb.Agency, tag: str, on: str | None = None, association_id: st
 
 async def append(api, *drafts: pb.MemberEventDraft) -> int:
     return (await api.AppendMemberEvents(pb.AppendMemberEventsRequest(events=list(drafts)),
-                                         metadata=OPERATOR)).appended
+                                         metadata=MACHINE)).appended
 
 
 def discipline(association: pb.Association, agency_id: str, measure=pb.DISCIPLINE_MEASURE_PUBLIC_CENSURE,
@@ -291,7 +292,7 @@ async def test_a_disciplinary_measure_lands_on_the_credit_record_by_its_severity
     caller = as_association(association)
     request = discipline(association, censured.id, pb.DISCIPLINE_MEASURE_PUBLIC_CENSURE)
 
-    event = (await api.RecordAssociationDiscipline(request, metadata=OPERATOR)).event
+    event = (await api.RecordAssociationDiscipline(request, metadata=MACHINE)).event
     assert (event.agency_id, event.kind, event.source, event.source_reference, event.occurred_on,
             event.publicity_ends_on) == (censured.id, pb.CREDIT_EVENT_KIND_ASSOCIATION_DISCIPLINE,
                                          pb.CREDIT_EVENT_SOURCE_ASSOCIATION, request.document_number, day(-2),
@@ -299,15 +300,15 @@ async def test_a_disciplinary_measure_lands_on_the_credit_record_by_its_severity
     assert "公开谴责" in event.summary and association.name in event.summary
     # A repeat (the workflow's activity retried) answers the first event and records nothing.
     async with nothing_stored_changes(registry):
-        assert (await api.RecordAssociationDiscipline(request, metadata=OPERATOR)).event == event
+        assert (await api.RecordAssociationDiscipline(request, metadata=MACHINE)).event == event
         conflict = pb.RecordAssociationDisciplineRequest()
         conflict.CopyFrom(request)
         conflict.measure = pb.DISCIPLINE_MEASURE_WARNING
-        error = await refused(api.RecordAssociationDiscipline(conflict, metadata=OPERATOR), Code.ALREADY_EXISTS)
+        error = await refused(api.RecordAssociationDiscipline(conflict, metadata=MACHINE), Code.ALREADY_EXISTS)
         assert error_info(error).reason == "DISCIPLINE_DOCUMENT_ALREADY_RECORDED"
 
     await api.RecordAssociationDiscipline(discipline(association, warned.id, pb.DISCIPLINE_MEASURE_WARNING),
-                                          metadata=OPERATOR)
+                                          metadata=MACHINE)
     points = GRADING.measure_points["association_discipline"]
     assert points["warning"] < points["public_censure"]
     for agency, measure in ((censured, "public_censure"), (warned, "warning")):
@@ -337,10 +338,10 @@ async def test_a_disciplinary_measure_lands_on_the_credit_record_by_its_severity
     async with nothing_stored_changes(registry):
         for agency_id in (stranger.id, late.id, "ag-nosuchagency"):
             error = await refused(api.RecordAssociationDiscipline(discipline(association, agency_id),
-                                                                  metadata=OPERATOR), Code.NOT_FOUND)
+                                                                  metadata=MACHINE), Code.NOT_FOUND)
             assert error_info(error).reason == "MEMBER_NOT_FOUND"
         await invalid(api.RecordAssociationDiscipline(discipline(association, warned.id, decided_on=day(-1),
-                                                                 publicity_ends_on=day(-2)), metadata=OPERATOR),
+                                                                 publicity_ends_on=day(-2)), metadata=MACHINE),
                       "publicity_ends_on")
         await refused(api.RecordAssociationDiscipline(discipline(association, warned.id), metadata=caller),
                       Code.PERMISSION_DENIED)
@@ -351,7 +352,7 @@ async def test_membership_revoked_ends_the_membership_on_the_day_of_the_decision
     agency = await new_member(api, association, joined_on=day(-200))
     after = await feed_head(registry)
     request = discipline(association, agency.id, pb.DISCIPLINE_MEASURE_MEMBERSHIP_REVOKED, decided_on=day(-3))
-    event = (await api.RecordAssociationDiscipline(request, metadata=OPERATOR)).event
+    event = (await api.RecordAssociationDiscipline(request, metadata=MACHINE)).event
     assert "取消会员资格" in event.summary
 
     caller = as_association(association)
@@ -363,7 +364,7 @@ async def test_membership_revoked_ends_the_membership_on_the_day_of_the_decision
     assert agency.id not in [m.agency_id for m in (await api.ListMembers(pb.ListMembersRequest(),
                                                                          metadata=caller)).members]
     # A repeat after the membership ended still answers the first event.
-    assert (await api.RecordAssociationDiscipline(request, metadata=OPERATOR)).event == event
+    assert (await api.RecordAssociationDiscipline(request, metadata=MACHINE)).event == event
 
     events = await read_all(api, association, after)
     assert [e.kind for e in events] == [pb.MEMBER_EVENT_KIND_DISCIPLINE_RECORDED, pb.MEMBER_EVENT_KIND_PUBLICATION,
@@ -381,7 +382,7 @@ async def test_the_registry_says_on_the_feed_what_it_changes_in_the_same_transac
     membership = await admit(api, association, agency.id, day(-60))
     await admit(api, other, agency.id, day(-60))
     request = discipline(association, agency.id, pb.DISCIPLINE_MEASURE_CIRCULATED_CRITICISM)
-    event = (await api.RecordAssociationDiscipline(request, metadata=OPERATOR)).event
+    event = (await api.RecordAssociationDiscipline(request, metadata=MACHINE)).event
     await end(api, association, agency.id, day(0))
 
     ours = await read_all(api, association, after)
@@ -405,15 +406,15 @@ async def test_the_registry_says_on_the_feed_what_it_changes_in_the_same_transac
 
     # The end of publicity, once however often it is said, to the members' associations on its last day.
     head = await feed_head(registry)
-    await api.RecordPublicityEnded(pb.RecordPublicityEndedRequest(event_id=event.id), metadata=OPERATOR)
-    await api.RecordPublicityEnded(pb.RecordPublicityEndedRequest(event_id=event.id), metadata=OPERATOR)
+    await api.RecordPublicityEnded(pb.RecordPublicityEndedRequest(event_id=event.id), metadata=MACHINE)
+    await api.RecordPublicityEnded(pb.RecordPublicityEndedRequest(event_id=event.id), metadata=MACHINE)
     ended = await read_all(api, association, head)
     assert [(e.kind, e.subject_id, dict(e.facts)) for e in ended] == [
         (pb.MEMBER_EVENT_KIND_PUBLICATION_ENDED, event.id,
          {"until": day(180), "kind": "association_discipline", "measure": "circulated_criticism"})]
     assert [e.kind for e in await read_all(api, other, head)] == [pb.MEMBER_EVENT_KIND_PUBLICATION_ENDED]
     await refused(api.RecordPublicityEnded(pb.RecordPublicityEndedRequest(event_id="ce-nosuchevent"),
-                                           metadata=OPERATOR), Code.NOT_FOUND)
+                                           metadata=MACHINE), Code.NOT_FOUND)
 
 
 # ---- the member events feed: relayed events ----------------------------------------------------
@@ -452,7 +453,7 @@ async def test_appending_is_idempotent_and_routed_by_membership_on_the_day_the_e
         store.MemberEvent.source_key.like(f"test:{tag}:%"))) == 5
 
     await invalid(api.AppendMemberEvents(pb.AppendMemberEventsRequest(events=[pb.MemberEventDraft()]),
-                                         metadata=OPERATOR),
+                                         metadata=MACHINE),
                   "events[0].source_key", "events[0].kind", "events[0].agency_id", "events[0].occurred_at",
                   "events[0].subject_id")
     await refused(api.AppendMemberEvents(pb.AppendMemberEventsRequest(events=drafts[:1]),
@@ -605,10 +606,10 @@ async def test_certificates_name_their_association_until_revoked_or_expired(api,
             metadata=OPERATOR), "fingerprint_sha256", "not_after")
 
     resolved = await api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
-        fingerprint_sha256=print_), metadata=OPERATOR)
+        fingerprint_sha256=print_), metadata=MACHINE)
     assert resolved.certificate == certificate
     unknown = await refused(api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
-        fingerprint_sha256=fingerprint()), metadata=OPERATOR), Code.NOT_FOUND)
+        fingerprint_sha256=fingerprint()), metadata=MACHINE), Code.NOT_FOUND)
     assert error_info(unknown).reason == "CERTIFICATE_NOT_FOUND"
     await refused(api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
         fingerprint_sha256=print_), metadata=as_association(association)), Code.PERMISSION_DENIED)
@@ -619,7 +620,7 @@ async def test_certificates_name_their_association_until_revoked_or_expired(api,
     assert (await api.RevokeAssociationCertificate(pb.RevokeAssociationCertificateRequest(
         fingerprint_sha256=print_, revoked_on=day(1)), metadata=OPERATOR)).certificate == revoked
     error = await refused(api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
-        fingerprint_sha256=print_), metadata=OPERATOR), Code.FAILED_PRECONDITION)
+        fingerprint_sha256=print_), metadata=MACHINE), Code.FAILED_PRECONDITION)
     assert error_info(error).reason == "CERTIFICATE_REVOKED"
     await refused(api.RevokeAssociationCertificate(pb.RevokeAssociationCertificateRequest(
         fingerprint_sha256=fingerprint(), revoked_on=day(0)), metadata=OPERATOR), Code.NOT_FOUND)
@@ -628,13 +629,13 @@ async def test_certificates_name_their_association_until_revoked_or_expired(api,
     await api.RegisterAssociationCertificate(pb.RegisterAssociationCertificateRequest(
         association_id=association.id, fingerprint_sha256=expired, not_after=day(-1)), metadata=OPERATOR)
     error = await refused(api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
-        fingerprint_sha256=expired), metadata=OPERATOR), Code.FAILED_PRECONDITION)
+        fingerprint_sha256=expired), metadata=MACHINE), Code.FAILED_PRECONDITION)
     assert error_info(error).reason == "CERTIFICATE_EXPIRED"
     last_day = fingerprint()
     await api.RegisterAssociationCertificate(pb.RegisterAssociationCertificateRequest(
         association_id=association.id, fingerprint_sha256=last_day, not_after=day(0)), metadata=OPERATOR)
     assert (await api.ResolveAssociationCertificate(pb.ResolveAssociationCertificateRequest(
-        fingerprint_sha256=last_day), metadata=OPERATOR)).certificate.association_id == association.id
+        fingerprint_sha256=last_day), metadata=MACHINE)).certificate.association_id == association.id
 
 
 # ---- the seed ----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ SOURCES_BY_ROLE = {
     "supervisor": (DEPARTMENT_TRANSFER, HIGHER_OFFICE),
     "inspector": (INSPECTION,),
     "operator": (INSPECTION,),
+    "machine": (INSPECTION,),  # an inspection task's workflow files what the inspection found
     "association": (ASSOCIATION,),
 }
 

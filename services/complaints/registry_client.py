@@ -24,8 +24,8 @@ NAME_CANDIDATES = 20
 class ReportedAgencyLookup(ServiceCaller):
     """Which registered agency a report names, asked of the registry."""
 
-    def __init__(self, address: str | None = None, token_secret: str | None = None):
-        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
+    def __init__(self, address: str | None = None):
+        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, CALL_SECONDS)
 
     async def find_agency(self, reported: complaints_pb.ReportedAgency) -> domain.Agency:
         """The agency by credit code, else licence number, else exact name: the first of the

@@ -76,7 +76,7 @@ def intake_rules(calendar: Callable[[], WorkingDayCalendar] | None = None) -> do
                               calendar_source=calendar)
 
 
-def build(database_url: str | None = None, token_secret: str | None = None, registry_address: str | None = None,
+def build(database_url: str | None = None, registry_address: str | None = None,
           temporal_client: Client | None = None, temporal_settings: config.TemporalSettings | None = None,
           update_wait_seconds: float = UPDATE_WAIT_SECONDS, key: bytes | None = None,
           legal_clock: clock.LegalClock | None = None, calendar: Callable[[], WorkingDayCalendar] | None = None
@@ -85,9 +85,9 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     clock (the day intake counts from; see suite.clock.LegalClock) and where the working-day
     calendar is read (the installed schedules by default)."""
     engine = db.create_engine(database_url or config.database_url("complaints"), hide_parameters=True)
-    relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "complaints", registry_address, token_secret)
+    relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "complaints", registry_address)
     cases = CaseWorkflows(temporal_client, temporal_settings, update_wait_seconds)
-    complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address, token_secret),
+    complaints = Complaints(store.ComplaintsStore(engine), ReportedAgencyLookup(registry_address),
                             cases, relay, workflow_outbox.WorkflowRelay(engine, store.WorkflowOutbox, "complaints", cases))
     complaints.store.on_member_events = relay.wake
     relay.start()
@@ -99,6 +99,6 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
                         functools.partial(domain.tracking_secret, key or tracking_key()),
                         legal_clock or clock.LegalClock(config.legal_offset_days()))
     server = SuiteServer("complaints", [ServiceBinding(
-        SERVICE_NAME, complaints_pb2_grpc.add_ComplaintsServiceServicer_to_server, api)], token_secret,
+        SERVICE_NAME, complaints_pb2_grpc.add_ComplaintsServiceServicer_to_server, api)],
         options=[("grpc.max_receive_message_length", domain.MAX_UPLOAD_MESSAGE_BYTES)])
     return server, complaints

@@ -37,8 +37,8 @@ class InspectionTargets(ServiceCaller):
     """The agencies an inspection may target, read from the registry: a plan's scope with their
     credit grades, and the agencies a campaign names by credit code."""
 
-    def __init__(self, address: str | None = None, token_secret: str | None = None):
-        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, token_secret, CALL_SECONDS)
+    def __init__(self, address: str | None = None):
+        super().__init__("registry", SUBJECT, pb_grpc.RegistryServiceStub, address, CALL_SECONDS)
 
     async def graded_agencies(self, regions: Sequence[str], kinds: Sequence[str], as_of: str) -> list[list[str]]:
         """[credit_code, name, region_code, kind, grade, raised] for every inspectable agency of the

@@ -40,7 +40,7 @@ class Inspections:
         await self.store.engine.dispose()
 
 
-def build(database_url: str | None = None, token_secret: str | None = None, registry_address: str | None = None,
+def build(database_url: str | None = None, registry_address: str | None = None,
           temporal_client: Client | None = None, temporal_settings: config.TemporalSettings | None = None,
           update_wait_seconds: float = UPDATE_WAIT_SECONDS, legal_clock: clock.LegalClock | None = None,
           batch_size: int = 200, progress_interval_seconds: int = 30, history_limit: int = 3000
@@ -48,9 +48,9 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
     """The server and what it holds. Tests and benchmarks replace the clients, the legal clock
     (see suite.clock.LegalClock) and the campaigns' batch size, progress interval and history limit."""
     engine = db.create_engine(database_url or config.database_url("inspections"))
-    relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "inspections", registry_address, token_secret)
+    relay = outbox.OutboxRelay(engine, store.MemberEventOutbox, "inspections", registry_address)
     workflows = InspectionWorkflows(temporal_client, temporal_settings, update_wait_seconds)
-    inspections = Inspections(store.InspectionsStore(engine), InspectionTargets(registry_address, token_secret),
+    inspections = Inspections(store.InspectionsStore(engine), InspectionTargets(registry_address),
                               workflows, relay,
                               workflow_outbox.WorkflowRelay(engine, store.WorkflowOutbox, "inspections", workflows))
     inspections.store.on_member_events = relay.wake
@@ -60,6 +60,6 @@ def build(database_url: str | None = None, token_secret: str | None = None, regi
                          legal_clock or clock.LegalClock(config.legal_offset_days()), batch_size,
                          progress_interval_seconds, history_limit)
     server = SuiteServer("inspections", [ServiceBinding(
-        SERVICE_NAME, inspections_pb2_grpc.add_InspectionsServiceServicer_to_server, api)], token_secret,
+        SERVICE_NAME, inspections_pb2_grpc.add_InspectionsServiceServicer_to_server, api)],
         options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
     return server, inspections

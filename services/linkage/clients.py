@@ -1,6 +1,6 @@
 """The services the linkage endpoint asks on an association's behalf, over gRPC: the registry
 and the complaints service, called *as the association* (a short-lived token naming it, so that
-each service scopes the answer itself), and the registry as an operator for the one thing an
+each service scopes the answer itself), and the registry as the suite's machine caller for the one thing an
 association cannot ask about itself: which association a certificate names. Also the Temporal
 client that starts the association-discipline workflow."""
 
@@ -29,16 +29,18 @@ ON_THE_RECORD = ("public", "ended")
 
 
 class AssociationTokens:
-    """One short-lived token per association (suite.auth.MachineToken), renewed before it expires."""
+    """One short-lived token per association (suite.auth.MachineToken, signed with the machine key,
+    which may sign an association's role: the endpoint speaks for the association whose client
+    certificate it checked), renewed before it expires."""
 
-    def __init__(self, secret: str | None):
-        self._secret, self._tokens = secret, {}
+    def __init__(self):
+        self._tokens = {}
 
     def metadata(self, association_id: str) -> tuple:
         token = self._tokens.get(association_id)
         if token is None:
             token = self._tokens[association_id] = auth.MachineToken(
-                "association", f"{SUBJECT}:{association_id}", association_id=association_id, secret=self._secret)
+                f"{SUBJECT}:{association_id}", "association", association_id=association_id)
         metadata = [("authorization", f"Bearer {token}")]
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
@@ -49,8 +51,8 @@ class AssociationTokens:
 class OnBehalf:
     """The registry and complaints stubs, each call carrying the association's token."""
 
-    def __init__(self, registry_address: str | None, complaints_address: str | None, secret: str | None):
-        self._tokens = AssociationTokens(secret)
+    def __init__(self, registry_address: str | None, complaints_address: str | None):
+        self._tokens = AssociationTokens()
         self._channels = [grpc.aio.insecure_channel(registry_address or config.service_address("registry")),
                           grpc.aio.insecure_channel(complaints_address or config.service_address("complaints"))]
         self.registry = registry_pb2_grpc.RegistryServiceStub(self._channels[0])
@@ -66,11 +68,10 @@ class OnBehalf:
 
 
 class CertificateRecords(ServiceCaller):
-    """The registry's record of association certificates, asked as the linkage's own operator."""
+    """The registry's record of association certificates, asked as the suite's machine caller."""
 
-    def __init__(self, address: str | None = None, token_secret: str | None = None):
-        super().__init__("registry", SUBJECT, registry_pb2_grpc.RegistryServiceStub, address, token_secret,
-                         CALL_SECONDS)
+    def __init__(self, address: str | None = None):
+        super().__init__("registry", SUBJECT, registry_pb2_grpc.RegistryServiceStub, address, CALL_SECONDS)
 
     async def association_of(self, fingerprint: str) -> str:
         """The association the certificate names; UNAUTHENTICATED when the registry knows no such

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import grpc
 
 from ipss.registry.v1 import registry_pb2 as registry_pb
@@ -14,7 +16,10 @@ from suite import auth, clock, config, tls
 
 
 def _operator_metadata() -> tuple:
-    return (("authorization", f"Bearer {auth.mint('operator', 'ipss-certs', ttl_seconds=300)}"),)
+    """An operator's token: IPSS_TOKEN, the signed-in operator's own (production, where nobody
+    holds a key that signs people's roles), or else one of the development sign-in key's."""
+    token = os.environ.get("IPSS_TOKEN", "").strip() or auth.mint("operator", "ipss-certs", ttl_seconds=300)
+    return (("authorization", f"Bearer {token}"),)
 
 
 async def issue_certificates(association_ids: list[str], days: int, registry_address: str | None = None,

@@ -60,20 +60,20 @@ class Linkage:
         await self.records.close()
 
 
-def build(token_secret: str | None = None, registry_address: str | None = None,
+def build(registry_address: str | None = None,
           complaints_address: str | None = None, temporal_client: Client | None = None,
           temporal_settings: config.TemporalSettings | None = None, certs_dir: Path | None = None,
           quota: config.LinkageQuota | None = None, trust_seconds: float | None = None) -> Linkage:
     mounted = None if certs_dir else config.linkage_tls_dir()
     authority, server_keys = tls.mounted_server(mounted) if mounted else tls.ensure_server(certs_dir)
     quotas = Quotas(quota or config.linkage_quota(), time.monotonic)
-    records = CertificateRecords(registry_address, token_secret)
+    records = CertificateRecords(registry_address)
     trusted = TrustedCertificates(time.monotonic, *(() if trust_seconds is None else (trust_seconds,)))
-    services = OnBehalf(registry_address, complaints_address, token_secret)
+    services = OnBehalf(registry_address, complaints_address)
     api = LinkageApi(services, DisciplineWorkflows(temporal_client, temporal_settings), quotas)
     server = SuiteServer("linkage", [ServiceBinding(SERVICE_NAME, linkage_pb2_grpc.add_AssociationLinkServiceServicer_to_server,
-                                                    api)], token_secret,
+                                                    api)],
                          authenticate=CertificateCaller(records, trusted, quotas),
                          credentials=tls.server_credentials(authority, server_keys))
-    health = SuiteServer("linkage-health", [], token_secret)
+    health = SuiteServer("linkage-health", [])
     return Linkage(server, health, api, services, records)

@@ -17,7 +17,7 @@ from suite.workflow_client import UPDATE_WAIT_SECONDS
 SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
 
 
-def build(database_url: str | None = None, token_secret: str | None = None, shared_port: bool = False,
+def build(database_url: str | None = None, shared_port: bool = False,
           legal_clock: clock.LegalClock | None = None, temporal_client: Client | None = None,
           temporal_settings: config.TemporalSettings | None = None,
           update_wait_seconds: float = UPDATE_WAIT_SECONDS) -> tuple[SuiteServer, store.RegistryStore]:
@@ -34,5 +34,5 @@ def build(database_url: str | None = None, token_secret: str | None = None, shar
                       legal_clock or clock.LegalClock(config.legal_offset_days()), workflows, relay,
                       signing.Signer(config.registry_signing_key()))
     binding = ServiceBinding(SERVICE_NAME, registry_pb2_grpc.add_RegistryServiceServicer_to_server, api)
-    server = SuiteServer("registry", [binding], token_secret, shared_port=shared_port)
+    server = SuiteServer("registry", [binding], shared_port=shared_port)
     return server, registry

@@ -1,4 +1,4 @@
-"""The worker's side of a service's gRPC API: one channel, the worker's operator token, the
+"""The worker's side of a service's gRPC API: one channel, the worker's machine token, the
 workflow id as request id on every call, and the statuses a retry cannot change turned into
 non-retryable errors the workflow decides about."""
 
@@ -26,7 +26,7 @@ class ServiceClient:
         self._channel = grpc.aio.insecure_channel(address or config.service_address(self.service))
         self._stub = self.stub_type(self._channel)
         # A short-lived token renewed as it runs (tests give one of their own).
-        self._token = token or auth.MachineToken("operator", "ipss-worker")
+        self._token = token or auth.MachineToken("ipss-worker")
 
     async def close(self) -> None:
         await self._channel.close()

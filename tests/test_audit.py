@@ -140,8 +140,10 @@ TAMPERING = {
                                                                              prev_hash="'" + "1" * 64 + "'")],
                                                6, "inserted"),
     "two entries swapped": (swap(8, 9), 8, "reordered"),
-    "a checkpoint's signature changed": (["UPDATE audit_checkpoints SET signature = 'A' || substr(signature, 2) "
-                                          "WHERE position = 5"], 5, "checkpoint"),
+    # Its first base64 character made another (a signature may start with 'A' already).
+    "a checkpoint's signature changed": (["UPDATE audit_checkpoints SET signature = CASE WHEN substr(signature, 1, 1) "
+                                          "= 'A' THEN 'B' ELSE 'A' END || substr(signature, 2) WHERE position = 5"],
+                                         5, "checkpoint"),
 }
 
 
